@@ -1,0 +1,18 @@
+"""Shared test configuration: Hypothesis profiles chosen by ``MESHTRIO_HYPOTHESIS_PROFILE``.
+
+``fast`` (default) keeps local runs quick; ``thorough`` (used by ``.ci/run``) runs more examples.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("MESHTRIO_HYPOTHESIS_PROFILE", "fast"))
