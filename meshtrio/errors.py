@@ -30,6 +30,7 @@ subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexEr
     ├── ProcCreationError                     a spawned proc reported a terminating status
     ├── ProcSpawnError (TimeoutError)         the spawn status fence timed out
     ├── ProcMeshStopError                     a proc mesh did not fully stop
+    ├── LaunchError (OSError)                 an OS process could not be started
     └── MeshClosedError (RuntimeError)        use of a mesh after shutdown
 
 Errors are short: they name what was wrong and where, never dump payloads. They pickle, so
@@ -58,6 +59,7 @@ __all__ = [
     "HostUnreachableError",
     "IdParseError",
     "InputError",
+    "LaunchError",
     "MeshClosedError",
     "MeshError",
     "ProcCreationError",
@@ -339,6 +341,20 @@ class ProcMeshStopError(MeshError):
     def __init__(self, message: str, *, statuses: Sequence[Any]) -> None:
         super().__init__(message)
         self.statuses = tuple(statuses)
+
+
+class LaunchError(MeshError, OSError):
+    """An OS process (a proc or a host agent) could not be started.
+
+    Attributes:
+        program: the program that was to be run.
+        reason: the operating system's message (``no such file``, ``permission denied``, ...).
+    """
+
+    def __init__(self, message: str, *, program: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.program = program
+        self.reason = reason
 
 
 class MeshClosedError(MeshError, RuntimeError):

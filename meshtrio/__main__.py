@@ -1,0 +1,125 @@
+"""Command line: ``python -m meshtrio host | proc | demo``.
+
+* ``host --listen ADDR [--token-file PATH]``: run a host agent. Prints its bound address as the
+  first line on stdout, serves until shut down, then exits 0. The token comes from the file, or
+  ``MESHTRIO_TOKEN``; without one it refuses to start. Started by a client mesh (which sets
+  ``MESHTRIO_PARENT_PID``), it dies with that client.
+* ``proc``: the default proc bootstrap (started by host agents, not by hand).
+* ``demo [--hosts N] [--procs-per-host M]``: the main job, see :mod:`meshtrio.demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import trio
+
+from meshtrio import config
+from meshtrio.errors import MeshError
+
+__all__ = ["main"]
+
+
+def _parent_pid() -> int | None:
+    from meshtrio.proc.runtime import PARENT_PID_ENV
+
+    text = os.environ.get(PARENT_PID_ENV, "")
+    return int(text) if text.isdigit() else None
+
+
+def _arm_pdeathsig() -> None:
+    from meshtrio.host.pdeathsig import set_parent_death_signal
+
+    parent = _parent_pid()
+    if parent is not None and config.get(config.MESH_BOOTSTRAP_ENABLE_PDEATHSIG):
+        set_parent_death_signal(parent)
+
+
+def _cmd_host(args: argparse.Namespace) -> int:
+    from meshtrio.addr import ChannelAddr
+    from meshtrio.host.agent import serve_host_agent
+    from meshtrio.local_mesh import LISTEN_ENV
+    from meshtrio.transport.handshake import token_from_env
+
+    token: str | None
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            print(f"meshtrio host: cannot read token file: {exc.strerror}", file=sys.stderr)
+            return 2
+    else:
+        token = token_from_env()
+    if not token:
+        print("meshtrio host: no auth token: pass --token-file PATH or set MESHTRIO_TOKEN",
+              file=sys.stderr)
+        return 2
+    listen = args.listen or os.environ.get(LISTEN_ENV) or "tcp:127.0.0.1:0"
+    addr = ChannelAddr.parse(listen)
+    _arm_pdeathsig()
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(lambda task_status: serve_host_agent(
+                addr, token=token, task_status=task_status))
+            print(bound, flush=True)
+
+    trio.run(run)
+    return 0
+
+
+def _cmd_proc(_args: argparse.Namespace) -> int:
+    from meshtrio.proc.runtime import BOOTSTRAP_ENV, ProcBootstrap, run_proc
+    from meshtrio.transport.handshake import token_from_env
+
+    text = os.environ.get(BOOTSTRAP_ENV)
+    token = token_from_env()
+    if not text or not token:
+        print(f"meshtrio proc: no bootstrap payload ({BOOTSTRAP_ENV}) or token; procs are "
+              "started by host agents", file=sys.stderr)
+        return 2
+    boot = ProcBootstrap.from_env(text)
+    _arm_pdeathsig()
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass  # already a group leader (the launcher makes it one)
+    return trio.run(lambda: run_proc(boot, token=token, cfg=config.GLOBAL))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from meshtrio.demo import run_demo
+
+    return trio.run(run_demo, args.hosts, args.procs_per_host)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m meshtrio``."""
+    parser = argparse.ArgumentParser(prog="meshtrio", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    host = sub.add_parser("host", help="run a host agent")
+    host.add_argument("--listen", help="address to listen on (default tcp:127.0.0.1:0)")
+    host.add_argument("--token-file", help="file holding the auth token")
+    host.set_defaults(fn=_cmd_host)
+    proc = sub.add_parser("proc", help="run a proc (started by host agents)")
+    proc.set_defaults(fn=_cmd_proc)
+    demo = sub.add_parser("demo", help="bring up a local mesh, spawn procs, tear it down")
+    demo.add_argument("--hosts", type=int, default=2)
+    demo.add_argument("--procs-per-host", type=int, default=2)
+    demo.set_defaults(fn=_cmd_demo)
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.fn(args)
+    except MeshError as exc:
+        print(f"meshtrio {args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The client side's connections: one per host, owned by a nursery, opened on demand.
+
+A :class:`ConnectionPool` keeps at most one :class:`~meshtrio.transport.rpc.Peer` per host
+address; all requests to that host are multiplexed over it. A broken connection fails only
+the requests waiting on it (RPC-1) and is replaced by the next request. :func:`fan_out` runs
+one coroutine per host concurrently and gathers per-host outcomes, so one host's failure
+never escapes into another host's task or the caller's nursery (HM-3).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+from meshtrio import config
+from meshtrio.addr import ChannelAddr
+from meshtrio.errors import MeshClosedError, MeshError, RequestTimeoutError
+from meshtrio.transport import net
+from meshtrio.transport.rpc import Peer
+
+__all__ = ["ConnectionPool", "Outcome", "fan_out"]
+
+T = TypeVar("T")
+
+
+class ConnectionPool:
+    """One connection per host address, living in ``nursery``.
+
+    Args:
+        nursery: owns the connection tasks (cancel it to close them all).
+        token: the auth token to present.
+    """
+
+    def __init__(self, nursery: trio.Nursery, token: str) -> None:
+        self._nursery = nursery
+        self.token = token
+        self._peers: dict[str, Peer] = {}
+        self._locks: dict[str, trio.Lock] = {}
+        self.closed = False
+
+    async def peer(self, addr: ChannelAddr, *, timeout: float | None = None) -> Peer:
+        """The live connection to ``addr``, connecting (bounded by ``timeout``) if needed."""
+        if self.closed:
+            raise MeshClosedError("the mesh's connections are closed")
+        key = str(addr)
+        lock = self._locks.setdefault(key, trio.Lock())
+        async with lock:
+            peer = self._peers.get(key)
+            if peer is not None and peer.close_reason is None:
+                return peer
+            if timeout is None:
+                timeout = config.get(config.CONNECT_TIMEOUT)
+            peer = await self._nursery.start(
+                functools.partial(
+                    net.connect,
+                    addr,
+                    token=self.token,
+                    max_size=config.get(config.MAX_MESSAGE_SIZE),
+                    timeout=timeout,
+                )
+            )
+            self._peers[key] = peer
+            return peer
+
+    async def call(self, addr: ChannelAddr, body: Any, *, timeout: float, idle: bool = False,
+                   on_event: Callable[[Any], None] | None = None) -> Any:
+        """Connect if needed (bounded by ``connect_timeout``), then make one request.
+
+        ``timeout`` bounds the request (an idle timeout with ``idle``); callers that need a
+        bound on the whole wrap this in their own deadline (see :func:`fan_out`).
+        """
+        connect_timeout = min(timeout, config.get(config.CONNECT_TIMEOUT))
+        peer = await self.peer(addr, timeout=connect_timeout)
+        return await peer.call(body, timeout=timeout, idle=idle, on_event=on_event)
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        self.closed = True
+        for peer in list(self._peers.values()):
+            await peer.aclose()
+        self._peers.clear()
+
+
+@attrs.frozen
+class Outcome:
+    """One host's result of a fan-out: a value, or the error it raised."""
+
+    value: Any = None
+    error: MeshError | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True if the host succeeded."""
+        return self.error is None
+
+
+async def fan_out(
+    items: Sequence[T], fn: Callable[[T], Awaitable[Any]], *, timeout: float = math.inf
+) -> list[Outcome]:
+    """Run ``fn(item)`` for every item at once; gather each outcome (HM-3).
+
+    A :class:`MeshError` (or a builtin timeout) becomes that item's ``Outcome.error``; nothing
+    escapes into the other tasks. ``timeout`` bounds each item (its error is then a
+    :class:`RequestTimeoutError`). Cancelling the caller cancels every item.
+    """
+    results: list[Outcome] = [Outcome() for _ in items]
+
+    async def one(i: int, item: T) -> None:
+        start = trio.current_time()
+        try:
+            with trio.fail_after(timeout):
+                value = await fn(item)
+            results[i] = Outcome(value=value, elapsed=trio.current_time() - start)
+        except trio.TooSlowError:
+            results[i] = Outcome(
+                error=RequestTimeoutError(f"no answer within {timeout:g}s", timeout=timeout),
+                elapsed=trio.current_time() - start,
+            )
+        except MeshError as exc:
+            results[i] = Outcome(error=exc, elapsed=trio.current_time() - start)
+
+    async with trio.open_nursery() as nursery:
+        for i, item in enumerate(items):
+            nursery.start_soon(one, i, item)
+    return results

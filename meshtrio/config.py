@@ -1,0 +1,610 @@
+"""Layered, typed configuration: keys, their text formats, and the layers a value comes from.
+
+A :class:`Key` declares one setting: its name, default, value kind, doc and whether it
+propagates to hosts and procs. A value is looked up through the layers, highest first::
+
+    TestOverride > Env > Runtime > ClientOverride > Default
+
+Invariants this module owns:
+
+- TestOverride, Env and Runtime are process-global; ClientOverride belongs to each
+  :class:`Config` (several in-process host agents each keep their own). :data:`GLOBAL` is this
+  process's own view.
+- Every value stored in any layer has been validated and coerced by its key, so reads never
+  fail on a stored value. Setting several values validates all of them before changing anything.
+- The Env layer is read lazily, on the first read after import or :func:`reload_env`. Only
+  ``MESHTRIO_<KEY>`` variables of known keys are read; a bad one makes every read raise a
+  :class:`~meshtrio.errors.ConfigError` naming the variable and its value until the environment
+  is reloaded (it is never silently ignored).
+- :func:`propagatable` holds the wire values of the *effective* values of the propagating keys,
+  so installing it as a peer's ClientOverride pins the client's values there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar, cast, overload
+
+import attrs
+
+from meshtrio.errors import ConfigError
+
+__all__ = [
+    "resolve",
+    "GLOBAL",
+    "KEYS",
+    "Config",
+    "Key",
+    "Kind",
+    "Layer",
+    "clear_runtime",
+    "configure",
+    "configured",
+    "dump",
+    "get",
+    "get_with_source",
+    "isolated",
+    "propagatable",
+    "reload_env",
+    "test_override",
+]
+
+T = TypeVar("T")
+_ENV_PREFIX = "MESHTRIO_"
+
+
+class Layer(enum.Enum):
+    """Where a value came from, highest precedence first; ``.value`` is the name users see."""
+
+    TEST_OVERRIDE = "TestOverride"
+    ENV = "Env"
+    RUNTIME = "Runtime"
+    CLIENT_OVERRIDE = "ClientOverride"
+    DEFAULT = "Default"
+
+
+class Kind(enum.Enum):
+    """The kind of value a key holds."""
+
+    DURATION = "duration"  # seconds as a float
+    OPTIONAL_DURATION = "optional duration"  # seconds, or None (disabled)
+    INT = "int"
+    BOOL = "bool"
+    STR = "str"
+
+
+class _Invalid(Exception):
+    """Internal: a value was rejected; carries the reason. Never escapes this module."""
+
+
+_UNITS = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+}  # fmt: skip
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+_PLAIN_SECONDS = re.compile(rf"\s*{_NUMBER}\s*")
+_DURATION_PART = re.compile(rf"\s*{_NUMBER}\s*([^\d\s.]+)\s*")
+_INT_TEXT = re.compile(r"\s*([+-]?\d+)\s*")
+_TRUE = frozenset({"1", "true", "yes"})
+_FALSE = frozenset({"0", "false", "no"})
+_DURATION_HINT = "expected a duration such as 30s, 500ms, 1m, 1h 30m or plain seconds"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parse_duration(value: object) -> float:
+    if isinstance(value, bool):
+        raise _Invalid(_DURATION_HINT)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise _Invalid("empty duration; " + _DURATION_HINT)
+        if text.startswith("-"):
+            raise _Invalid("negative durations are not allowed")
+        plain = _PLAIN_SECONDS.fullmatch(text)
+        if plain is not None:
+            seconds = float(plain.group(1))
+        else:
+            seconds, pos = 0.0, 0
+            while pos < len(text):
+                part = _DURATION_PART.match(text, pos)
+                if part is None:
+                    raise _Invalid(f"cannot read a duration at position {pos}; {_DURATION_HINT}")
+                unit = _UNITS.get(part.group(2))
+                if unit is None:
+                    raise _Invalid(f"unknown unit {part.group(2)!r}; {_DURATION_HINT}")
+                seconds += float(part.group(1)) * unit
+                pos = part.end()
+    else:
+        raise _Invalid(f"{type(value).__name__} is not a duration; {_DURATION_HINT}")
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise _Invalid("durations must be finite")
+    if seconds < 0:
+        raise _Invalid("negative durations are not allowed")
+    return seconds
+
+
+def _number(x: float) -> str:
+    return format(x, ".6f").rstrip("0").rstrip(".")
+
+
+def _display_duration(seconds: float) -> str:
+    micros = round(seconds * 1_000_000)
+    hours, rest = divmod(micros, 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    parts = [f"{hours}h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes}m")
+    if rest >= 1_000_000:
+        parts.append(f"{_number(rest / 1_000_000)}s")
+    elif rest:
+        parts.append(f"{_number(rest / 1000)}ms")
+    return " ".join(parts) or "0s"
+
+
+def _parse_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise _Invalid("expected an integer, got a bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        match = _INT_TEXT.fullmatch(value)
+        if match is not None:
+            return int(match.group(1))
+    raise _Invalid("expected an integer")
+
+
+def _parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise _Invalid("expected a bool: 1/0, true/false or yes/no")
+
+
+@attrs.frozen
+class Key(Generic[T]):
+    """One typed setting.
+
+    Attributes:
+        name: the lowercase Python name (also the keyword of :func:`configured`).
+        default: the value when no layer sets one.
+        kind: the kind of value (see :class:`Kind`).
+        doc: one line saying what the setting controls.
+        minimum: for ints, the smallest allowed value (None: no bound).
+        maximum: for ints, the largest allowed value (None: no bound).
+        clamp: for ints, whether out-of-range values are clamped (True) or rejected (False).
+        propagate: whether the client pushes this key to hosts and procs.
+    """
+
+    name: str
+    default: T
+    kind: Kind
+    doc: str
+    minimum: int | None = None
+    maximum: int | None = None
+    clamp: bool = False
+    propagate: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name.isidentifier() or self.name != self.name.lower():
+            raise ConfigError(f"config key name {self.name!r} is not a lowercase identifier")
+        try:
+            valid = self._convert(self.default) == self.default
+        except _Invalid:
+            valid = False
+        if not valid:
+            raise ConfigError(f"config key {self.name}: default {self.default!r} is invalid")
+
+    @property
+    def env_var(self) -> str:
+        """The environment variable of this key: ``MESHTRIO_`` + the upper-cased name."""
+        return _ENV_PREFIX + self.name.upper()
+
+    def _error(self, value: object, reason: str) -> ConfigError:
+        return ConfigError(
+            f"config key {self.name} (env {self.env_var}): bad value {_short(value)}: {reason}"
+        )
+
+    def _convert(self, value: object) -> Any:
+        kind = self.kind
+        if kind is Kind.DURATION:
+            return _parse_duration(value)
+        if kind is Kind.OPTIONAL_DURATION:
+            if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+                return None
+            return _parse_duration(value)
+        if kind is Kind.BOOL:
+            return _parse_bool(value)
+        if kind is Kind.STR:
+            if not isinstance(value, str):
+                raise _Invalid("expected a string")
+            return value
+        number = _parse_int(value)
+        low, high = self.minimum, self.maximum
+        if self.clamp:
+            number = max(number, low) if low is not None else number
+            return min(number, high) if high is not None else number
+        if low is not None and number < low:
+            raise _Invalid(f"must be at least {low}")
+        if high is not None and number > high:
+            raise _Invalid(f"must be at most {high}")
+        return number
+
+    def coerce(self, value: object) -> T:
+        """Validate a Python value (or its text) and return it in this key's canonical form.
+
+        Durations accept non-negative int/float seconds or text (``500ms``, ``30s``, ``1m``,
+        ``1h 30m``, ``1.5s``, ``2``) and become float seconds; optional durations also accept
+        None, empty text or ``none`` (disabled). Bools accept bool, 0/1 or
+        ``1/0/true/false/yes/no`` text (any case). Ints accept int or digit text; clamped ints
+        are clamped into range, others are rejected when out of range.
+
+        Raises:
+            ConfigError: the value is invalid; the message names the key, env var and value.
+        """
+        try:
+            return cast(T, self._convert(value))
+        except _Invalid as exc:
+            raise self._error(value, str(exc)) from None
+
+    def parse_text(self, text: str) -> T:
+        """Parse the text of this key's environment variable (same rules as :meth:`coerce`).
+
+        Raises:
+            ConfigError: the text is invalid; the message names the key, env var and text.
+        """
+        if not isinstance(text, str):
+            raise self._error(text, "expected text")
+        return self.coerce(text)
+
+    def to_wire(self, value: T) -> float | int | bool | str | None:
+        """The msgpack-friendly primitive for ``value`` (durations as float seconds)."""
+        coerced: Any = self.coerce(value)
+        return cast("float | int | bool | str | None", coerced)
+
+    def display(self, value: T) -> str:
+        """Human-readable text for ``value`` that :meth:`parse_text` reads back.
+
+        Durations read like ``30s``, ``1m``, ``1h 30m``, ``500ms``, ``1.5s`` (to the
+        microsecond); bools are ``true``/``false``; a disabled optional duration is ``none``.
+        """
+        coerced: Any = self.coerce(value)
+        if coerced is None:
+            return "none"
+        if self.kind in (Kind.DURATION, Kind.OPTIONAL_DURATION):
+            return _display_duration(coerced)
+        if self.kind is Kind.BOOL:
+            return "true" if coerced else "false"
+        return str(coerced)
+
+
+_REGISTRY: dict[str, Key[Any]] = {}
+KEYS: Mapping[str, Key[Any]] = MappingProxyType(_REGISTRY)
+"""Every known key, by name (read-only view)."""
+
+
+def _register(key: Key[T]) -> Key[T]:
+    if key.name in _REGISTRY:
+        raise ConfigError(f"config key {key.name} is declared twice")
+    _REGISTRY[key.name] = key
+    return key
+
+
+def _duration(name: str, seconds: float, doc: str) -> Key[float]:
+    return _register(Key(name, float(seconds), Kind.DURATION, doc))
+
+
+def _int(name: str, default: int, doc: str, low: int, high: int | None, clamp: bool) -> Key[int]:
+    return _register(Key(name, default, Kind.INT, doc, minimum=low, maximum=high, clamp=clamp))
+
+
+PROC_SPAWN_MAX_IDLE = _duration(
+    "proc_spawn_max_idle", 30, "How long a spawn waits without news from its procs."
+)
+PROC_STOP_MAX_IDLE = _duration(
+    "proc_stop_max_idle", 30, "How long a proc mesh stop waits without news from its procs."
+)
+GET_PROC_STATE_MAX_IDLE = _duration(
+    "get_proc_state_max_idle", 60, "How long a proc state query waits without news."
+)
+MESH_ATTACH_CONFIG_TIMEOUT = _duration(
+    "mesh_attach_config_timeout", 10, "How long attach waits for hosts to take the config."
+)
+MESH_TERMINATE_TIMEOUT = _duration(
+    "mesh_terminate_timeout", 10, "Grace per proc in each step of the drain/stop ladder."
+)
+MESH_TERMINATE_CONCURRENCY = _int(
+    "mesh_terminate_concurrency", 16, "How many procs a host stops at once.", 1, 256, True
+)
+MESH_TAIL_LOG_LINES = _int(
+    "mesh_tail_log_lines", 100, "Lines of proc stderr kept for failure messages.", 0, None, False
+)
+HOST_SPAWN_READY_TIMEOUT = _duration(
+    "host_spawn_ready_timeout", 30, "How long a host waits for a new proc to report ready."
+)
+MESH_ORPHAN_TIMEOUT: Key[float | None] = _register(
+    Key(
+        "mesh_orphan_timeout",
+        60.0,
+        Kind.OPTIONAL_DURATION,
+        "Procs not kept alive for this long are stopped; none disables the reaper.",
+    )
+)
+MAX_MESSAGE_SIZE = _int(
+    "max_message_size", 4 << 20, "Largest wire message in bytes.", 1 << 10, 1 << 30, True
+)
+CONNECT_TIMEOUT = _duration(
+    "connect_timeout", 5, "Time to open a connection and finish the handshake."
+)
+REQUEST_TIMEOUT = _duration("request_timeout", 30, "Default deadline of a simple request.")
+PROCESS_EXIT_TIMEOUT = _duration(
+    "process_exit_timeout", 10, "Grace a single proc Stop gives the proc to exit."
+)
+MESH_BOOTSTRAP_ENABLE_PDEATHSIG: Key[bool] = _register(
+    Key("mesh_bootstrap_enable_pdeathsig", True, Kind.BOOL, "Procs die when their host dies.")
+)
+MESH_SPAWN_CONCURRENCY = _int(
+    "mesh_spawn_concurrency", 16, "How many procs a host starts at once.", 1, 256, True
+)
+
+
+def resolve(key: Key[T] | str) -> Key[T]:
+    """The :class:`Key` for ``key`` (a key or its name); ConfigError if there is none."""
+    if isinstance(key, Key):
+        return key
+    found = _REGISTRY.get(key) if isinstance(key, str) else None
+    if found is None:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(_REGISTRY))}")
+    return found
+
+
+def _coerce_all(values: Mapping[str, Any], *, ignore_unknown: bool) -> dict[str, Any]:
+    """Validate every value first; return the coerced ones (nothing is changed on error)."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"a config snapshot must be a mapping, got {type(values).__name__}")
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if ignore_unknown and name not in _REGISTRY:
+            continue
+        out[name] = resolve(name).coerce(value)
+    return out
+
+
+# Process-global layers.
+_test_layer: dict[str, Any] = {}
+_runtime_layer: dict[str, Any] = {}
+
+
+class _EnvLayer:
+    """The lazily read Env layer: values, or the error that reading them produced."""
+
+    def __init__(self) -> None:
+        self.source: Mapping[str, str] | None = None  # None: os.environ at read time
+        self.values: dict[str, Any] | None = None
+        self.error: ConfigError | None = None
+
+    def get(self) -> dict[str, Any]:
+        if self.error is not None:
+            raise self.error
+        if self.values is None:
+            environ = os.environ if self.source is None else self.source
+            values: dict[str, Any] = {}
+            problems: list[str] = []
+            for key in _REGISTRY.values():
+                text = environ.get(key.env_var)
+                if text is None:
+                    continue
+                try:
+                    values[key.name] = key._convert(text)
+                except _Invalid as exc:
+                    problems.append(f"{key.env_var}={_short(text)}: {exc}")
+            if problems:
+                self.error = ConfigError("bad config in the environment: " + "; ".join(problems))
+                raise self.error
+            self.values = values
+        return self.values
+
+
+_env = _EnvLayer()
+
+
+def reload_env(environ: Mapping[str, str] | None = None) -> None:
+    """Forget the Env layer; it is read again from ``environ`` on the next read.
+
+    Args:
+        environ: the variables to read (copied now); None reads ``os.environ`` at that time.
+    """
+    _env.source = None if environ is None else dict(environ)
+    _env.values = None
+    _env.error = None
+
+
+class Config:
+    """A layered view of the config: the process-global layers plus its own ClientOverride.
+
+    Args:
+        client_override: the initial ClientOverride snapshot (see :meth:`set_client_override`).
+    """
+
+    def __init__(self, client_override: Mapping[str, Any] | None = None) -> None:
+        self._client: dict[str, Any] = {}
+        if client_override is not None:
+            self.set_client_override(client_override)
+
+    @overload
+    def get_with_source(self, key: Key[T]) -> tuple[T, Layer]: ...
+    @overload
+    def get_with_source(self, key: str) -> tuple[Any, Layer]: ...
+    def get_with_source(self, key: Key[Any] | str) -> tuple[Any, Layer]:
+        """The effective value of ``key`` and the layer it came from.
+
+        Raises:
+            ConfigError: unknown key name, or a bad value in the environment.
+        """
+        k = resolve(key)
+        env = _env.get()
+        for layer, values in (
+            (Layer.TEST_OVERRIDE, _test_layer),
+            (Layer.ENV, env),
+            (Layer.RUNTIME, _runtime_layer),
+            (Layer.CLIENT_OVERRIDE, self._client),
+        ):
+            if k.name in values:
+                return values[k.name], layer
+        return k.default, Layer.DEFAULT
+
+    @overload
+    def get(self, key: Key[T]) -> T: ...
+    @overload
+    def get(self, key: str) -> Any: ...
+    def get(self, key: Key[Any] | str) -> Any:
+        """The effective value of ``key`` (a :class:`Key` or its name)."""
+        return self.get_with_source(key)[0]
+
+    def set_client_override(self, snapshot: Mapping[str, Any]) -> None:
+        """Replace the ClientOverride layer with ``snapshot`` (name to value or wire value).
+
+        Every known key is validated first; on a bad value nothing changes. Names of keys this
+        version does not know are ignored, so a newer client can configure an older peer.
+
+        Raises:
+            ConfigError: a value is invalid (the message names the key and value).
+        """
+        self._client = _coerce_all(snapshot, ignore_unknown=True)
+
+    def client_override(self) -> dict[str, Any]:
+        """A copy of the ClientOverride layer."""
+        return dict(self._client)
+
+    def dump(self) -> dict[str, tuple[Any, str]]:
+        """Every key's effective value and the name of its layer, by key name."""
+        out: dict[str, tuple[Any, str]] = {}
+        for name in _REGISTRY:
+            value, layer = self.get_with_source(name)
+            out[name] = (value, layer.value)
+        return out
+
+    def propagatable(self) -> dict[str, Any]:
+        """Wire values of the effective values of every ``propagate`` key (to push to peers)."""
+        return {
+            name: key.to_wire(self.get(key)) for name, key in _REGISTRY.items() if key.propagate
+        }
+
+
+GLOBAL = Config()
+"""This process's own view; a proc installs the client's snapshot as its ClientOverride."""
+
+
+@overload
+def get(key: Key[T]) -> T: ...
+@overload
+def get(key: str) -> Any: ...
+def get(key: Key[Any] | str) -> Any:
+    """The effective value of ``key`` in :data:`GLOBAL`."""
+    return GLOBAL.get(key)
+
+
+@overload
+def get_with_source(key: Key[T]) -> tuple[T, Layer]: ...
+@overload
+def get_with_source(key: str) -> tuple[Any, Layer]: ...
+def get_with_source(key: Key[Any] | str) -> tuple[Any, Layer]:
+    """The effective value of ``key`` in :data:`GLOBAL` and its layer."""
+    return GLOBAL.get_with_source(key)
+
+
+def propagatable() -> dict[str, Any]:
+    """The snapshot that attach and spawn push: :meth:`Config.propagatable` of :data:`GLOBAL`."""
+    return GLOBAL.propagatable()
+
+
+def dump() -> dict[str, tuple[Any, str]]:
+    """:meth:`Config.dump` of :data:`GLOBAL`."""
+    return GLOBAL.dump()
+
+
+_ABSENT = object()
+
+
+@contextlib.contextmanager
+def _overlay(layer: dict[str, Any], overrides: Mapping[str, Any]) -> Iterator[None]:
+    values = _coerce_all(overrides, ignore_unknown=False)
+    saved = {name: layer.get(name, _ABSENT) for name in values}
+    layer.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is _ABSENT:
+                layer.pop(name, None)
+            else:
+                layer[name] = old
+
+
+def configured(**overrides: Any) -> contextlib.AbstractContextManager[None]:
+    """Set values in the Runtime layer for the duration of a ``with`` block.
+
+    All names and values are validated before anything changes; on exit the previous Runtime
+    values (or their absence) come back, also when the block raises. Nesting works.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the valid ones) or a bad value.
+    """
+    return _overlay(_runtime_layer, overrides)
+
+
+def test_override(**overrides: Any) -> contextlib.AbstractContextManager[None]:
+    """Like :func:`configured`, for the TestOverride layer (beats every other layer)."""
+    return _overlay(_test_layer, overrides)
+
+
+test_override.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def configure(**overrides: Any) -> None:
+    """Merge values into the Runtime layer for good (all validated before any is set)."""
+    _runtime_layer.update(_coerce_all(overrides, ignore_unknown=False))
+
+
+def clear_runtime() -> None:
+    """Empty the Runtime layer."""
+    _runtime_layer.clear()
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    """Save the TestOverride and Runtime layers and GLOBAL's ClientOverride; restore on exit.
+
+    On exit the Env layer is also reloaded from ``os.environ`` (lazily). Meant for tests.
+    """
+    saved = (dict(_test_layer), dict(_runtime_layer), GLOBAL.client_override())
+    try:
+        yield
+    finally:
+        _test_layer.clear()
+        _test_layer.update(saved[0])
+        _runtime_layer.clear()
+        _runtime_layer.update(saved[1])
+        GLOBAL._client = saved[2]
+        reload_env()

@@ -1,0 +1,386 @@
+"""The host agent: serves one host and owns its procs.
+
+:func:`serve_host_agent` runs a :class:`HostAgent` as a task. Its nurseries are its lifecycle:
+
+* the **service nursery** holds the server, one task per connection and one per request
+  (every request in its own task, so nothing blocks anything else);
+* inside it, the **proc nursery** holds one supervising task per proc
+  (:mod:`meshtrio.host.procs`).
+
+*Drain* stops procs (all, or those spawned through one host mesh) by cancelling their scopes,
+which runs the stop ladder with at most ``concurrency`` procs stopping at once, while the
+service side keeps serving. *Shutdown* drains everything, acknowledges, then cancels the
+service nursery; :func:`serve_host_agent` returns.
+
+Invariants owned here:
+
+* HA-1 (drain before ack): a Drain or Shutdown is acknowledged only after every selected proc's
+  supervising task ended, i.e. its process is gone (PS-1).
+* HA-2 (service stays up while draining): draining never touches the service nursery; the host
+  answers Info and other requests throughout, and a selective drain leaves it serving spawns.
+* HA-3 (shutdown acks first): a Shutdown's reply is sent before the service side is cancelled.
+* HA-4 (client config): SetClientConfig replaces the agent's ClientOverride layer wholesale,
+  and is acknowledged only after it is installed.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import os
+import time
+from typing import Any
+
+import trio
+
+from meshtrio import config
+from meshtrio.addr import ChannelAddr
+from meshtrio.bootstrap import BootstrapCommand
+from meshtrio.errors import MeshError, RemoteError
+from meshtrio.host import launcher
+from meshtrio.host.inprocess import launch_in_process
+from meshtrio.host.procs import ProcRecord, supervise
+from meshtrio.ids import ProcMeshId, proc_id
+from meshtrio.messages import (
+    Ack,
+    ConfigDump,
+    Drain,
+    DrainReport,
+    GetInfo,
+    GetProcStates,
+    HostInfo,
+    LifecycleEvent,
+    ProcConfigDump,
+    ProcConfigs,
+    ProcGetConfig,
+    ProcHello,
+    ProcStates,
+    ProcUpdate,
+    SetClientConfig,
+    Shutdown,
+    SpawnProcs,
+    StopProcs,
+)
+from meshtrio.proc.runtime import BOOTSTRAP_ENV, PARENT_PID_ENV, ProcBootstrap
+from meshtrio.transport import net
+from meshtrio.transport.handshake import TOKEN_ENV
+from meshtrio.transport.rpc import Emit, Peer, ReplyThen
+from meshtrio.wire import PROTOCOL_VERSION
+
+__all__ = ["HostAgent", "serve_host_agent"]
+
+log = logging.getLogger("meshtrio.host")
+
+MAX_EVENTS = 256
+"""Lifecycle events kept per host."""
+
+
+class HostAgent:
+    """The state and request handlers of one host agent (see the module docstring).
+
+    Args:
+        token: the auth token clients and procs must present.
+        cfg: the agent's config view (its ClientOverride layer is what clients push).
+        in_process_procs: run procs as tasks in this process instead of OS processes.
+    """
+
+    def __init__(self, *, token: str, cfg: config.Config, in_process_procs: bool = False) -> None:
+        self.token = token
+        self.cfg = cfg
+        self.in_process_procs = in_process_procs
+        self.address = ChannelAddr.local(0)
+        self.started = time.time()
+        self.state = "serving"
+        self.procs: dict[str, ProcRecord] = {}
+        self.events: collections.deque[LifecycleEvent] = collections.deque(maxlen=MAX_EVENTS)
+        self._changed = trio.Event()
+        self._keepalive_changed = trio.Event()
+        self.stop_serving = trio.Event()
+        self.proc_nursery: trio.Nursery | None = None
+        self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def event(self, kind: str, detail: str = "") -> None:
+        """Record a lifecycle event."""
+        self.events.append(LifecycleEvent(time.time(), kind, detail))
+        log.debug("%s: %s %s", self.address, kind, detail)
+
+    def _on_change(self, rec: ProcRecord) -> None:
+        if rec.status.is_terminated:
+            self.event("proc_exit", f"{rec.proc_id} {rec.status}")
+        elif rec.status.is_running:
+            self.event("proc_running", rec.proc_id)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    # -- connections -----------------------------------------------------------------------
+    async def on_connection(self, stream: Any) -> None:
+        """Serve one authenticated connection (a client or one of our procs)."""
+        peer = Peer(stream, self.handle)
+        await peer.run()
+        if peer.close_reason is not None and "ProtocolError" in type(peer.close_reason).__name__:
+            self.event("bad_client", str(peer.close_reason))
+
+    async def handle(self, peer: Peer, msg: Any, emit: Emit) -> Any:
+        """Dispatch one request."""
+        match msg:
+            case SetClientConfig():
+                self.cfg.set_client_override(msg.config)
+                self.event("config_set", f"{len(msg.config)} keys")
+                return Ack()
+            case GetInfo():
+                return self.info()
+            case SpawnProcs():
+                return await self.spawn(msg, emit)
+            case GetProcStates():
+                return self.proc_states(msg.proc_mesh_id, msg.keepalive)
+            case StopProcs():
+                recs = [r for r in self.procs.values() if r.proc_mesh_id == msg.proc_mesh_id]
+                await self._stop_records(recs, msg.reason, msg.timeout, msg.concurrency)
+                return ProcStates([r.state(str(self.address)) for r in recs])
+            case ProcConfigDump():
+                return await self.config_dump(msg.proc_mesh_id, msg.timeout)
+            case Drain():
+                return await self.drain(msg.host_mesh_id, msg.timeout, msg.concurrency)
+            case Shutdown():
+                return await self.shutdown(msg.timeout, msg.concurrency)
+            case ProcHello():
+                rec = self.procs.get(msg.proc_id)
+                if rec is None or rec.done.is_set():
+                    raise MeshError(f"unknown proc {msg.proc_id}")
+                rec.peer = peer
+                rec.pid = msg.pid
+                rec.ready.set()
+                return Ack()
+        raise RemoteError(f"a host agent does not handle {type(msg).__name__}")
+
+    # -- info ------------------------------------------------------------------------------
+    def info(self) -> HostInfo:
+        """This host's :class:`HostInfo`."""
+        return HostInfo(
+            address=str(self.address),
+            pid=os.getpid(),
+            protocol_version=PROTOCOL_VERSION,
+            uptime=time.time() - self.started,
+            proc_count=sum(1 for r in self.procs.values() if not r.done.is_set()),
+            state=self.state,
+            events=list(self.events),
+            config=self.cfg.dump(),
+        )
+
+    # -- spawning --------------------------------------------------------------------------
+    async def _launch(self, rec: ProcRecord, nursery: trio.Nursery) -> Any:
+        boot = ProcBootstrap(
+            proc_id=rec.proc_id,
+            host_addr=str(self.address),
+            create_rank=rec.create_rank,
+            proc_mesh_id=rec.proc_mesh_id,
+            config=rec.config,
+        )
+        if self.in_process_procs and rec.command is None:
+            return launch_in_process(boot, token=self.token, nursery=nursery)
+        view = config.Config(client_override=rec.config)
+        env = {BOOTSTRAP_ENV: boot.to_env(), TOKEN_ENV: self.token,
+               PARENT_PID_ENV: str(os.getpid())}
+        return await launcher.launch(
+            rec.command or BootstrapCommand.default(),
+            nursery=nursery,
+            extra_env=env,
+            tail_lines=view.get(config.MESH_TAIL_LOG_LINES),
+            proc_bind=rec.bind,
+        )
+
+    async def spawn(self, msg: SpawnProcs, emit: Emit) -> ProcStates:
+        """Start this host's procs of one proc mesh; stream status changes; reply when every
+        proc is Running or terminating."""
+        if self.state != "serving" or self.proc_nursery is None:
+            raise MeshError(f"host {self.address} is {self.state}; not spawning")
+        if msg.num_per_host < 1 or len(msg.commands) != msg.num_per_host:
+            raise MeshError("malformed SpawnProcs: commands must have one entry per slot")
+        if msg.proc_bind is not None and len(msg.proc_bind) != msg.num_per_host:
+            raise MeshError("malformed SpawnProcs: proc_bind must have one entry per slot")
+        mesh_id = ProcMeshId.parse(msg.proc_mesh_id)
+        view = config.Config(client_override=msg.config)
+        spawn_limiter = trio.CapacityLimiter(view.get(config.MESH_SPAWN_CONCURRENCY))
+        ready_timeout = view.get(config.HOST_SPAWN_READY_TIMEOUT)
+        self.event("spawn", f"{msg.proc_mesh_id} x{msg.num_per_host}")
+        recs: list[ProcRecord] = []
+        for slot in range(msg.num_per_host):
+            rank = msg.host_rank * msg.num_per_host + slot
+            pid_text = str(proc_id(mesh_id, rank))
+            existing = self.procs.get(pid_text)
+            if existing is not None:  # a repeated request: report the existing proc
+                recs.append(existing)
+                continue
+            raw_cmd = msg.commands[slot]
+            rec = ProcRecord(
+                proc_id=pid_text,
+                proc_mesh_id=msg.proc_mesh_id,
+                host_mesh_id=msg.host_mesh_id,
+                create_rank=rank,
+                host_rank=msg.host_rank,
+                command=None if raw_cmd is None else BootstrapCommand.from_wire(raw_cmd),
+                bind=None if msg.proc_bind is None else dict(msg.proc_bind[slot]),
+                config=dict(msg.config),
+                on_change=self._on_change,
+                stop_timeout=self.cfg.get(config.MESH_TERMINATE_TIMEOUT),
+            )
+            self.procs[pid_text] = rec
+            recs.append(rec)
+            await self.proc_nursery.start(
+                functools.partial(
+                    supervise,
+                    rec,
+                    launch=self._launch,
+                    spawn_limiter=spawn_limiter,
+                    ready_timeout=ready_timeout,
+                    default_limiter=self._stop_limiter,
+                )
+            )
+        sent: dict[int, Any] = {}
+        while True:
+            changed = self._changed
+            for rec in recs:
+                if sent.get(rec.create_rank) != rec.status:
+                    sent[rec.create_rank] = rec.status
+                    await emit(ProcUpdate(rec.create_rank, rec.status))
+            if all(r.status.is_running or r.status.is_terminating for r in recs):
+                break
+            await changed.wait()
+        return ProcStates([r.state(str(self.address)) for r in recs])
+
+    def proc_states(self, proc_mesh_id: str, keepalive: float | None) -> ProcStates:
+        """States of one proc mesh's procs here; ``keepalive`` extends their expiry."""
+        recs = [r for r in self.procs.values() if r.proc_mesh_id == proc_mesh_id]
+        if keepalive is not None:
+            expiry = trio.current_time() + keepalive
+            for r in recs:
+                r.expiry = expiry
+            self._keepalive_changed.set()
+            self._keepalive_changed = trio.Event()
+        return ProcStates([r.state(str(self.address)) for r in recs])
+
+    async def config_dump(self, proc_mesh_id: str, timeout: float) -> ProcConfigs:
+        """Ask each live proc of a proc mesh for its effective config, concurrently."""
+        out: dict[int, Any] = {}
+        recs = [r for r in self.procs.values() if r.proc_mesh_id == proc_mesh_id]
+
+        async def one(rec: ProcRecord) -> None:
+            if rec.peer is None:
+                return
+            try:
+                reply = await rec.peer.call(ProcGetConfig(), timeout=timeout)
+            except MeshError:
+                return
+            if isinstance(reply, ConfigDump):
+                out[rec.create_rank] = reply.config
+
+        async with trio.open_nursery() as nursery:
+            for rec in recs:
+                nursery.start_soon(one, rec)
+        return ProcConfigs(out)
+
+    # -- stopping ----------------------------------------------------------------------------
+    async def _stop_records(
+        self, recs: list[ProcRecord], reason: str, timeout: float, concurrency: int
+    ) -> tuple[int, int]:
+        """Stop ``recs`` through the ladder; wait until all are gone (HA-1). Returns (ok, failed)."""
+        limiter = trio.CapacityLimiter(max(1, min(256, concurrency)))
+        for rec in recs:
+            rec.request_stop(reason, timeout, limiter)
+        for rec in recs:
+            await rec.done.wait()
+        failed = sum(1 for r in recs if r.stop_step == "unkillable")
+        return len(recs) - failed, failed
+
+    async def drain(self, host_mesh_id: str | None, timeout: float, concurrency: int) -> DrainReport:
+        """Stop all procs, or those of one host mesh; the service side stays up (HA-2)."""
+        started = time.time()
+        full = host_mesh_id is None
+        if full and self.state == "serving":
+            self.state = "draining"
+        self.event("drain_begin", "all" if full else f"host mesh {host_mesh_id}")
+        recs = [r for r in self.procs.values() if full or r.host_mesh_id == host_mesh_id]
+        ok, failed = await self._stop_records(recs, "drain", timeout, concurrency)
+        for rec in recs:
+            self.procs.pop(rec.proc_id, None)
+        if self.state == "draining":
+            self.state = "serving"
+        self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
+        return DrainReport(len(recs), ok, failed, started, time.time(), list(self.events))
+
+    async def shutdown(self, timeout: float, concurrency: int) -> ReplyThen:
+        """Drain everything, then acknowledge, then stop serving (HA-3)."""
+        self.state = "shutting_down"
+        report = await self.drain(None, timeout, concurrency)
+        self.state = "shutting_down"
+        self.event("shutdown", "acknowledging, then closing the service side")
+        report = DrainReport(report.attempted, report.ok, report.failed, report.started_at,
+                             time.time(), list(self.events))
+        return ReplyThen(report, self.stop_serving.set)
+
+    async def reap_orphans(self) -> None:
+        """Stop procs whose keepalive expired (reason ``orphaned``); runs until cancelled."""
+        while True:
+            expiries = [r.expiry for r in self.procs.values() if r.expiry is not None]
+            changed = self._keepalive_changed
+            with trio.move_on_at(min(expiries, default=trio.current_time() + 3600)):
+                await changed.wait()
+                continue
+            now = trio.current_time()
+            expired = [r for r in self.procs.values()
+                       if r.expiry is not None and r.expiry <= now and not r.done.is_set()]
+            for rec in expired:
+                rec.expiry = None
+                self.event("orphaned", rec.proc_id)
+                rec.request_stop("orphaned", self.cfg.get(config.PROCESS_EXIT_TIMEOUT),
+                                 self._stop_limiter)
+            for rec in self.procs.values():
+                if rec.expiry is not None and rec.expiry <= now:
+                    rec.expiry = None
+
+
+async def serve_host_agent(
+    addr: ChannelAddr | str,
+    *,
+    token: str,
+    cfg: config.Config | None = None,
+    in_process_procs: bool = False,
+    task_status: trio.TaskStatus[ChannelAddr] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a host agent until it is shut down (then return) or cancelled.
+
+    Start it with ``bound = await nursery.start(serve_host_agent, "tcp:127.0.0.1:0",
+    token=...)``; the bound address is reported back. Cancelling it stops its procs through
+    the ladder (shielded, bounded: see :mod:`meshtrio.host.procs`) and closes the server.
+
+    Args:
+        addr: where to listen (``tcp:127.0.0.1:0``, ``unix:``, ``local:0``, ...).
+        token: the token every client and proc must present.
+        cfg: the agent's config view (default: a fresh :class:`~meshtrio.config.Config`).
+        in_process_procs: run procs with the default command as tasks in this process.
+    """
+    if isinstance(addr, str):
+        addr = ChannelAddr.parse(addr)
+    cfg = cfg or config.Config()
+    agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
+    async with trio.open_nursery() as service:
+        agent.address = await service.start(
+            functools.partial(
+                net.serve,
+                addr,
+                agent.on_connection,
+                token=token,
+                max_size=cfg.get(config.MAX_MESSAGE_SIZE),
+                handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
+            )
+        )
+        agent.event("started", str(agent.address))
+        service.start_soon(agent.reap_orphans)
+        async with trio.open_nursery() as procs:
+            agent.proc_nursery = procs
+            task_status.started(agent.address)
+            await agent.stop_serving.wait()
+            procs.cancel_scope.cancel()
+        service.cancel_scope.cancel()

@@ -1,0 +1,80 @@
+"""Procs as trio tasks inside the host agent's process (for fast tests and local meshes).
+
+An :class:`InProcessHandle` offers the part of
+:class:`~meshtrio.host.launcher.ProcessHandle` a host agent uses (``pid``, ``exited``,
+``exit_info``, ``wait``, ``stderr_tail``). The proc runs the same
+:func:`~meshtrio.proc.runtime.run_proc` as an OS proc, over the same transport, with its own
+config view. Stopping one is: ask it (ProcStop), wait the grace period, then cancel its task;
+no signal is ever sent, so nothing outside the task can be hit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import trio
+
+from meshtrio import config
+from meshtrio.host.launcher import ExitInfo
+from meshtrio.proc.runtime import ProcBootstrap, run_proc
+
+__all__ = ["InProcessHandle", "launch_in_process"]
+
+
+class InProcessHandle:
+    """A proc running as a task; ``cancel()`` plays the part of a signal."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._scope = trio.CancelScope()
+        self._done = trio.Event()
+        self._exit_info: ExitInfo | None = None
+        self._cancelled_by: int | None = None
+
+    @property
+    def exited(self) -> bool:
+        """True once the task ended."""
+        return self._exit_info is not None
+
+    @property
+    def exit_info(self) -> ExitInfo | None:
+        """How the task ended, or None while it runs."""
+        return self._exit_info
+
+    def stderr_tail(self) -> tuple[str, ...]:
+        """An in-process proc has no stderr of its own."""
+        return ()
+
+    async def wait(self) -> ExitInfo:
+        """Wait until the task ended."""
+        await self._done.wait()
+        assert self._exit_info is not None
+        return self._exit_info
+
+    def cancel(self, sig: int = signal.SIGKILL) -> None:
+        """End the task as if ``sig`` had killed it."""
+        if self._cancelled_by is None:
+            self._cancelled_by = sig
+        self._scope.cancel()
+
+    async def _run(self, boot: ProcBootstrap, token: str) -> None:
+        info = ExitInfo(code=None, signal=signal.SIGKILL)
+        try:
+            with self._scope:
+                code = await run_proc(boot, token=token, cfg=config.Config())
+                info = ExitInfo(code=code, signal=None)
+            if self._scope.cancelled_caught:
+                info = ExitInfo(code=None, signal=self._cancelled_by or signal.SIGKILL)
+        except Exception as exc:
+            info = ExitInfo(code=1, signal=None, stderr_tail=(f"{type(exc).__name__}: {exc}",))
+        finally:
+            self._exit_info = info
+            self._done.set()
+
+
+def launch_in_process(boot: ProcBootstrap, *, token: str, nursery: trio.Nursery) -> InProcessHandle:
+    """Start a proc as a task in ``nursery``."""
+    handle = InProcessHandle()
+    nursery.start_soon(handle._run, boot, token, name=f"meshtrio-proc-{boot.proc_id}")
+    return handle

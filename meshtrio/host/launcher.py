@@ -1,0 +1,454 @@
+"""Start, watch and stop the OS processes a host agent runs (spec 7.3, 7.5, 7.7, 5.5).
+
+Holds :func:`launch` (one :class:`ProcessHandle` per process), :class:`ExitInfo` (how a process
+ended), :func:`stop_ladder` (graceful, SIGTERM, SIGKILL) and :func:`apply_proc_bind`.
+
+Invariants owned here:
+
+* Processes are forked from the calling trio thread, never from a worker thread, because
+  ``PR_SET_PDEATHSIG`` fires when the *forking thread* exits (see :mod:`.pdeathsig`).
+* Each process leads its own process group (pgid == pid); signals go to the whole group.
+* A process is reaped exactly once and its :class:`ExitInfo` is computed exactly once; every
+  waiter gets the same object. Whoever waits first does the work (the watcher task, or any
+  caller of :meth:`ProcessHandle.wait` once the watcher was cancelled), serialised by a lock,
+  so a cancelled watcher never leaves waiters hanging.
+* The stderr pipe is always drained (even with ``tail_lines=0``) so a chatty child never
+  blocks on a full pipe; reading stops at EOF, or a short bounded time after the process
+  exited when a grandchild still holds the pipe open.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+
+import attrs
+import trio
+
+from meshtrio.bootstrap import BootstrapCommand
+from meshtrio.errors import LaunchError, SpawnConfigurationError
+
+__all__ = [
+    "MAX_LINE_CHARS",
+    "STDERR_DRAIN_TIMEOUT",
+    "ExitInfo",
+    "ProcessHandle",
+    "apply_proc_bind",
+    "launch",
+    "stop_ladder",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_LINE_CHARS = 4096
+"""Longer stderr lines are cut to this many characters in the tail."""
+
+STDERR_DRAIN_TIMEOUT = 0.5
+"""Seconds to keep reading stderr after the process exited (a grandchild may hold it open)."""
+
+_POLL_INTERVAL = 0.05
+_READ_SIZE = 65536
+_MAX_LINE_BYTES = MAX_LINE_CHARS * 4  # enough bytes for MAX_LINE_CHARS UTF-8 characters
+
+
+@attrs.frozen
+class ExitInfo:
+    """How a process ended.
+
+    Attributes:
+        code: the exit code when it exited, else None.
+        signal: the signal number when a signal killed it, else None.
+        stderr_tail: the last lines it wrote to stderr (at most ``tail_lines``).
+    """
+
+    code: int | None
+    signal: int | None
+    stderr_tail: tuple[str, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        """True if the process exited with code 0."""
+        return self.code == 0
+
+    def describe(self) -> str:
+        """How it ended (``exited with code 1``, ``killed by signal 9 (SIGKILL)``); add the tail."""
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = "unknown signal"
+            text = f"killed by signal {self.signal} ({name})"
+        elif self.code is not None:
+            text = f"exited with code {self.code}"
+        else:
+            text = "exited with unknown status"
+        if self.stderr_tail:
+            text += "; stderr tail:\n" + "\n".join(self.stderr_tail)
+        return text
+
+
+class ProcessHandle:
+    """One launched OS process, leader of its own process group.
+
+    Attributes:
+        pid: the process id.
+        pgid: the process group id (equal to ``pid``).
+        program: the program that was run (after ``proc_bind``).
+    """
+
+    def __init__(
+        self, popen: subprocess.Popen[bytes], *, stderr_fd: int, tail_lines: int, program: str
+    ) -> None:
+        self.pid = popen.pid
+        self.pgid = popen.pid
+        self.program = program
+        self._popen = popen
+        self._returncode: int | None = None
+        self._exit_info: ExitInfo | None = None
+        self._exit_lock = trio.Lock()
+        self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+        self._partial = bytearray()
+        self._stderr: trio.lowlevel.FdStream | None = trio.lowlevel.FdStream(stderr_fd)
+        self._stderr_eof = trio.Event()
+        self._pidfd: int | None
+        try:
+            self._pidfd = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._exit_info is None else self._exit_info.describe().split(";")[0]
+        return f"<ProcessHandle pid={self.pid} {self.program!r} {state}>"
+
+    @property
+    def exited(self) -> bool:
+        """True once the process was reaped and its :class:`ExitInfo` is known."""
+        return self._exit_info is not None
+
+    @property
+    def exit_info(self) -> ExitInfo | None:
+        """How the process ended, or None while it runs (or is not yet reaped)."""
+        return self._exit_info
+
+    def stderr_tail(self) -> tuple[str, ...]:
+        """The complete stderr lines kept so far (at most ``tail_lines``)."""
+        return tuple(self._tail)
+
+    async def wait(self) -> ExitInfo:
+        """Wait until the process exited and return how; every caller gets the same object."""
+        if self._exit_info is not None:
+            await trio.lowlevel.checkpoint()
+            return self._exit_info
+        return await self._drive()
+
+    def signal_group(self, sig: int) -> bool:
+        """Send ``sig`` to the process group.
+
+        Falls back to the process itself when the group is gone but the process is not yet
+        reaped (it may have left the group).
+
+        Returns:
+            False if neither the group nor the process could be signalled.
+        """
+        try:
+            os.killpg(self.pgid, sig)
+            return True
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self._returncode is None and self._popen.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+                return True
+            except (ProcessLookupError, PermissionError):
+                pass
+        return False
+
+    # -- exit watching ------------------------------------------------------------------
+
+    async def _drive(self) -> ExitInfo:
+        # One driver at a time; a cancelled driver leaves the state for the next one.
+        async with self._exit_lock:
+            if self._exit_info is None:
+                async with trio.open_nursery() as local:
+                    if self._stderr is not None:
+                        local.start_soon(self._pump_stderr)
+                    await self._wait_reaped()
+                    with trio.move_on_after(STDERR_DRAIN_TIMEOUT):
+                        await self._stderr_eof.wait()
+                    local.cancel_scope.cancel()
+                self._finish()
+        assert self._exit_info is not None
+        return self._exit_info
+
+    async def _wait_reaped(self) -> None:
+        while self._returncode is None:
+            if self._pidfd is not None:
+                await trio.lowlevel.wait_readable(self._pidfd)
+                self._returncode = self._popen.poll()
+                if self._returncode is None:  # should not happen: fall back to polling
+                    self._close_pidfd()
+            else:
+                self._returncode = self._popen.poll()
+                if self._returncode is None:
+                    await trio.sleep(_POLL_INTERVAL)
+
+    def _finish(self) -> None:
+        self._close_stderr()
+        self._close_pidfd()
+        rc = self._returncode
+        assert rc is not None
+        code, sig = (None, -rc) if rc < 0 else (rc, None)
+        self._exit_info = ExitInfo(code=code, signal=sig, stderr_tail=tuple(self._tail))
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            fd, self._pidfd = self._pidfd, None
+            trio.lowlevel.notify_closing(fd)
+            os.close(fd)
+
+    # -- stderr -------------------------------------------------------------------------
+
+    async def _pump_stderr(self) -> None:
+        while self._stderr is not None:
+            try:
+                data = await self._stderr.receive_some(_READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                self._close_stderr()
+                return
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        if self._tail.maxlen == 0:
+            return
+        *lines, rest = data.split(b"\n")
+        for line in lines:
+            self._partial += line[: max(0, _MAX_LINE_BYTES - len(self._partial))]
+            self._push_line()
+        self._partial += rest[: max(0, _MAX_LINE_BYTES - len(self._partial))]
+
+    def _push_line(self) -> None:
+        text = self._partial.decode("utf-8", errors="replace").rstrip("\r")
+        self._tail.append(text[:MAX_LINE_CHARS])
+        self._partial.clear()
+
+    def _close_stderr(self) -> None:
+        if self._stderr is not None:
+            stream, self._stderr = self._stderr, None
+            if self._partial:
+                self._push_line()
+            stream.close()
+            self._stderr_eof.set()
+
+
+async def launch(
+    command: BootstrapCommand,
+    *,
+    nursery: trio.Nursery,
+    extra_env: Mapping[str, str] = {},
+    tail_lines: int = 100,
+    proc_bind: Mapping[str, str] | None = None,
+) -> ProcessHandle:
+    """Start ``command`` as an OS process in its own process group.
+
+    The environment is this process's, updated with ``command.env`` and then ``extra_env``.
+    stdin is ``/dev/null``, stdout is inherited, stderr is captured into a tail. A watcher
+    task started in ``nursery`` reaps the process and reads its stderr; it ends by itself
+    shortly after the process exited.
+
+    Args:
+        command: what to run; ``argv[0]`` is ``command.arg0`` or the program.
+        nursery: where the watcher task runs.
+        extra_env: variables added after the command's own.
+        tail_lines: how many stderr lines to keep (0 keeps none; stderr is still drained).
+        proc_bind: CPU/NUMA binding (see :func:`apply_proc_bind`); a binding that cannot be
+            applied is logged as a warning and the process starts unbound.
+
+    Returns:
+        The handle of the running process.
+
+    Raises:
+        LaunchError: the program could not be started (missing, not executable, ...).
+        SpawnConfigurationError: bad ``tail_lines``, ``proc_bind`` or environment text.
+    """
+    if isinstance(tail_lines, bool) or not isinstance(tail_lines, int) or tail_lines < 0:
+        raise SpawnConfigurationError(f"tail_lines must be an int >= 0, got {tail_lines!r}")
+    command, warning = apply_proc_bind(command, proc_bind)
+    if warning is not None:
+        logger.warning("%s", warning)
+    env = dict(os.environ)
+    env.update(command.env)
+    env.update(extra_env)
+    argv = command.argv()
+    await trio.lowlevel.checkpoint()
+    read_fd, write_fd = os.pipe()
+    try:
+        # Forked from this (trio) thread on purpose, see the module docstring. Takes a few ms.
+        popen = subprocess.Popen(  # noqa: ASYNC220
+            argv,
+            executable=command.program,
+            stdin=subprocess.DEVNULL,
+            stdout=None,
+            stderr=write_fd,
+            close_fds=True,
+            process_group=0,
+            env=env,
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        reason = exc.strerror or str(exc)
+        raise LaunchError(
+            f"cannot start {command.program!r}: {reason}", program=command.program, reason=reason
+        ) from exc
+    except (ValueError, TypeError) as exc:
+        os.close(read_fd)
+        raise SpawnConfigurationError(
+            f"cannot start {command.program!r}: bad argument or environment text: {exc}"
+        ) from exc
+    finally:
+        os.close(write_fd)
+    handle = ProcessHandle(popen, stderr_fd=read_fd, tail_lines=tail_lines, program=command.program)
+    try:
+        nursery.start_soon(handle._drive, name=f"meshtrio-watch-{popen.pid}")
+    except BaseException:
+        handle.signal_group(signal.SIGKILL)
+        popen.wait()
+        handle._returncode = popen.returncode
+        handle._finish()
+        raise
+    return handle
+
+
+async def stop_ladder(
+    handle: ProcessHandle,
+    *,
+    request_stop: Callable[[], Awaitable[object]] | None,
+    grace: float,
+    term_timeout: float,
+    kill_timeout: float = 5.0,
+) -> tuple[ExitInfo | None, str]:
+    """Stop a process: ask it, then SIGTERM its group, then SIGKILL its group.
+
+    Every wait is bounded, so this is safe inside a shielded cancel scope. Once the process
+    exited its group is SIGKILLed anyway so grandchildren left in it do not leak.
+
+    Args:
+        handle: the process.
+        request_stop: asks the process to stop by itself (e.g. a StopAll message); None skips
+            the graceful step. Exceptions from it are ignored.
+        grace: seconds, from the start, for the graceful step (request and exit).
+        term_timeout: seconds to wait after SIGTERM.
+        kill_timeout: seconds to wait after SIGKILL.
+
+    Returns:
+        ``(exit info, step)`` where step is ``exited`` (it had already exited), ``graceful``,
+        ``sigterm`` or ``sigkill``; or ``(None, "unkillable")`` if it outlived all of them.
+    """
+    deadline = trio.current_time() + grace
+    step = "exited"
+    if not handle.exited and request_stop is not None:
+        step = "graceful"
+        with trio.move_on_at(deadline):
+            try:
+                await request_stop()
+            except Exception as exc:
+                logger.debug("request_stop for pid %d failed: %r", handle.pid, exc)
+            await handle.wait()
+    for sig, timeout, name in (
+        (signal.SIGTERM, term_timeout, "sigterm"),
+        (signal.SIGKILL, kill_timeout, "sigkill"),
+    ):
+        if handle.exited:
+            break
+        step = name
+        handle.signal_group(sig)
+        with trio.move_on_after(timeout):
+            await handle.wait()
+    info = handle.exit_info
+    if info is None:
+        return None, "unkillable"
+    with contextlib.suppress(OSError):  # grandchildren left in the group
+        os.killpg(handle.pgid, signal.SIGKILL)
+    return info, step
+
+
+def _is_linux() -> bool:
+    return sys.platform.startswith("linux")
+
+
+def _numa_sysfs_present() -> bool:
+    return os.path.exists("/sys/devices/system/node/node0")
+
+
+_NUMA_KEYS = ("cpunodebind", "membind", "physcpubind")
+_BIND_KEYS = (*_NUMA_KEYS, "cpus")
+
+
+def apply_proc_bind(
+    command: BootstrapCommand, bind: Mapping[str, str] | None
+) -> tuple[BootstrapCommand, str | None]:
+    """Wrap ``command`` in ``numactl`` or ``taskset`` for a CPU/NUMA binding (spec 7.5).
+
+    With NUMA in sysfs and any of ``cpunodebind``, ``membind``, ``physcpubind`` set:
+    ``numactl --cpunodebind=V --membind=V --physcpubind=V program args...`` (only the set
+    flags, in that order). Otherwise, with ``cpus`` set: ``taskset -c CPUS program args...``.
+    ``arg0`` is dropped when wrapping; the env is kept.
+
+    Args:
+        command: the command to wrap.
+        bind: keys among ``cpunodebind``, ``membind``, ``physcpubind``, ``cpus``; None or
+            empty means no binding.
+
+    Returns:
+        ``(command, warning)``: the warning (None if all is well) says why a requested
+        binding was NOT applied (not Linux, tool missing, no NUMA); the command is then
+        returned unchanged.
+
+    Raises:
+        SpawnConfigurationError: unknown keys, or values that are not non-empty text.
+    """
+    if not bind:
+        return command, None
+    unknown = sorted(str(k) for k in bind if k not in _BIND_KEYS)
+    if unknown:
+        raise SpawnConfigurationError(
+            f"proc_bind has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(_BIND_KEYS)}"
+        )
+    for key, value in bind.items():
+        if not isinstance(value, str) or not value.strip():
+            raise SpawnConfigurationError(
+                f"proc_bind[{key!r}] must be non-empty text, got {value!r}"
+            )
+    if not _is_linux():
+        return command, f"proc_bind {dict(bind)} ignored: CPU/NUMA binding needs Linux"
+    numa_flags = [f"--{k}={bind[k]}" for k in _NUMA_KEYS if k in bind]
+    if numa_flags and _numa_sysfs_present():
+        tool, prefix = "numactl", numa_flags
+    elif "cpus" in bind:
+        tool, prefix = "taskset", ["-c", bind["cpus"]]
+    else:
+        return command, (
+            f"proc_bind {dict(bind)} NOT applied: no NUMA nodes in "
+            "/sys/devices/system/node and no 'cpus' key for taskset"
+        )
+    path = shutil.which(tool)
+    if path is None:
+        return command, (
+            f"proc_bind {dict(bind)} NOT applied: {tool} is not installed (not found on PATH)"
+        )
+    wrapped = BootstrapCommand(
+        program=path,
+        args=(*prefix, command.program, *command.args),
+        env=command.env,
+        arg0=None,
+    )
+    return wrapped, None

@@ -1,0 +1,417 @@
+"""Host meshes (client side): attach and config push, info, stop, and two-phase shutdown.
+
+A :class:`HostMesh` is a :class:`~meshtrio.host_ref.HostMeshRef` plus live connections to its
+hosts (a :class:`~meshtrio.client.ConnectionPool` owned by the ``async with`` block that made
+it). Slices (:meth:`HostMesh.range`, :meth:`HostMesh.sliced`) share those connections.
+
+Host-mesh invariants (what callers may rely on; mechanisms and timeouts may change):
+
+* HM-1 (attach-config-complete): when :func:`attach` (or :meth:`HostMesh.push_config`)
+  returns, every host acknowledged that it installed the client's propagatable config as its
+  ClientOverride layer.
+* HM-2 (attach-fails-closed): if any host fails, attach raises and no mesh is returned; a mesh
+  is never half configured.
+* HM-3 (errors-stay-in-attach): a host that cannot be reached surfaces only as the raised
+  :class:`~meshtrio.errors.ConfigPushError`; no exception escapes into another task or
+  nursery, and a failing attach disturbs nothing else.
+* HM-4 (host-scoped-error-reporting): the error lists each failing host by address with its
+  cause (refused, timeout, auth, connection lost, ...). Hosts are contacted concurrently, so an
+  attach fails in about one ``mesh_attach_config_timeout``, however many hosts are bad.
+* HM-5 (two-phase shutdown): :meth:`HostMesh.shutdown` starts phase 2 (shut every host down)
+  only after phase 1 (drain every host) ended on all hosts; per-host outcomes are returned, and
+  failures are raised as one :class:`~meshtrio.errors.ShutdownError` naming each host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from meshtrio import config
+from meshtrio.addr import ChannelAddr
+from meshtrio.bootstrap import BootstrapCommand
+from meshtrio.client import ConnectionPool, Outcome, fan_out
+from meshtrio.errors import (
+    ConfigPushError,
+    HostFailure,
+    InputError,
+    MeshClosedError,
+    MeshError,
+    ShutdownError,
+)
+from meshtrio.host.procs import KILL_TIMEOUT
+from meshtrio.host_ref import HostMeshRef
+from meshtrio.ids import HostMeshId, Label
+from meshtrio.messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
+from meshtrio.slicing import Extent, Region, ValueMesh
+from meshtrio.transport.handshake import token_from_env
+
+if TYPE_CHECKING:
+    from meshtrio.proc_mesh import ProcMesh
+
+__all__ = ["HostMesh", "HostOutcome", "ShutdownReport", "StopReport", "attach"]
+
+
+@attrs.frozen
+class HostOutcome:
+    """One host's part in a mesh-wide operation.
+
+    Attributes:
+        address: the host's address.
+        failure: what went wrong, or None.
+        report: the host's drain report (None if it failed).
+        elapsed: seconds the request took.
+    """
+
+    address: str
+    failure: HostFailure | None
+    report: DrainReport | None
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        """True if the host succeeded."""
+        return self.failure is None
+
+
+@attrs.frozen
+class StopReport:
+    """What :meth:`HostMesh.stop` did on each host."""
+
+    hosts: tuple[HostOutcome, ...]
+    elapsed: float
+
+    @property
+    def failures(self) -> tuple[HostFailure, ...]:
+        """The failing hosts."""
+        return tuple(h.failure for h in self.hosts if h.failure is not None)
+
+
+@attrs.frozen
+class ShutdownReport:
+    """What :meth:`HostMesh.shutdown` did: both phases, per host, with timings (HM-5)."""
+
+    drain: tuple[HostOutcome, ...]
+    shutdown: tuple[HostOutcome, ...]
+    drain_time: float
+    shutdown_time: float
+    total_time: float
+
+    @property
+    def failures(self) -> tuple[HostFailure, ...]:
+        """Each failing host once (its first failure)."""
+        seen: dict[str, HostFailure] = {}
+        for h in (*self.drain, *self.shutdown):
+            if h.failure is not None:
+                seen.setdefault(h.address, h.failure)
+        return tuple(seen.values())
+
+
+class _Session:
+    """State shared by a mesh and its slices: connections, lifecycle, ownership."""
+
+    def __init__(self, pool: ConnectionPool, *, owned: bool) -> None:
+        self.pool = pool
+        self.owned = owned
+        self.state = "live"  # live | stopped | shut_down
+        self.shutdown_report: ShutdownReport | None = None
+
+
+def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple[HostOutcome, ...]:
+    out = []
+    for addr, res in zip(addrs, results, strict=True):
+        failure = None if res.error is None else HostFailure.from_exception(str(addr), res.error)
+        report = res.value if isinstance(res.value, DrainReport) else None
+        out.append(HostOutcome(str(addr), failure, report, res.elapsed))
+    return tuple(out)
+
+
+class HostMesh:
+    """A live mesh of host agents. Made by :func:`attach`, :func:`open_host_mesh_in_process`
+    or :func:`open_host_mesh_processes`; valid inside their ``async with`` block."""
+
+    def __init__(self, ref: HostMeshRef, session: _Session) -> None:
+        self._ref = ref
+        self._session = session
+
+    # -- the ref --------------------------------------------------------------------------
+    @property
+    def ref(self) -> HostMeshRef:
+        """The mesh's value form (id, region, hosts, bootstrap command)."""
+        return self._ref
+
+    @property
+    def id(self) -> HostMeshId:
+        """The host mesh id."""
+        return self._ref.id
+
+    @property
+    def region(self) -> Region:
+        """The host region."""
+        return self._ref.region
+
+    @property
+    def extent(self) -> Extent:
+        """The host extent."""
+        return self._ref.region.extent
+
+    @property
+    def hosts(self) -> tuple[Any, ...]:
+        """The hosts, in rank order."""
+        return tuple(self._ref.hosts)
+
+    @property
+    def addrs(self) -> tuple[ChannelAddr, ...]:
+        """The hosts' addresses, in rank order."""
+        return tuple(self._ref.addrs)
+
+    @property
+    def bootstrap_command(self) -> BootstrapCommand | None:
+        """The command procs spawned through this mesh run (None: each host's default)."""
+        return self._ref.bootstrap_command
+
+    @property
+    def state(self) -> str:
+        """``live``, ``stopped`` or ``shut_down``."""
+        return self._session.state
+
+    def __len__(self) -> int:
+        return len(self._ref)
+
+    def __str__(self) -> str:
+        return str(self._ref)
+
+    def __repr__(self) -> str:
+        return f"<HostMesh {self._ref} {self._session.state}>"
+
+    def range(self, label: str, sel: int | slice | range) -> HostMesh:
+        """A slice along one dimension (kept), sharing this mesh's connections."""
+        return HostMesh(self._ref.range(label, sel), self._session)
+
+    def sliced(self, region: Region) -> HostMesh:
+        """The sub-mesh over ``region`` (a subset of this mesh's region)."""
+        return HostMesh(self._ref.sliced(region), self._session)
+
+    def with_bootstrap(self, cmd: BootstrapCommand | None) -> HostMesh:
+        """The same mesh whose spawns run ``cmd`` by default."""
+        return HostMesh(self._ref.with_bootstrap(cmd), self._session)
+
+    def _check_live(self, what: str) -> None:
+        if self._session.state == "shut_down":
+            raise MeshClosedError(f"cannot {what}: host mesh {self.id} was shut down")
+
+    # -- config push (HM-1..HM-4) -----------------------------------------------------------
+    async def push_config(self, overrides: Mapping[str, Any] | None = None) -> None:
+        """Push the client's propagatable config to every host at once (HM-1..HM-4).
+
+        Args:
+            overrides: values to set on top of :func:`meshtrio.config.propagatable` (validated).
+
+        Raises:
+            ConfigPushError: one entry per failing host; nothing else escapes (HM-3).
+
+        Each host is bounded by ``mesh_attach_config_timeout`` (connect included), so this
+        takes about one timeout however many hosts fail. Cancelling it cancels every host's
+        request.
+        """
+        self._check_live("push config")
+        snapshot = config.propagatable()
+        if overrides:
+            for name, value in overrides.items():
+                key = config.resolve(name)
+                snapshot[name] = key.to_wire(key.coerce(value))
+        timeout = config.get(config.MESH_ATTACH_CONFIG_TIMEOUT)
+        pool = self._session.pool
+
+        async def push(addr: ChannelAddr) -> None:
+            reply = await pool.call(addr, SetClientConfig(snapshot), timeout=timeout)
+            if not isinstance(reply, Ack):
+                raise MeshError(f"unexpected reply {type(reply).__name__}")
+
+        results = await fan_out(self.addrs, push, timeout=timeout)
+        failures = [h.failure for h in _outcomes(self.addrs, results) if h.failure is not None]
+        if failures:
+            raise ConfigPushError(failures)
+
+    # -- info ----------------------------------------------------------------------------------
+    async def info(self) -> ValueMesh[HostInfo]:
+        """One :class:`~meshtrio.messages.HostInfo` per host (address, pid, protocol version,
+        uptime, proc count, recent lifecycle events, effective config with sources).
+
+        Raises:
+            ShutdownError: some host did not answer (``failures`` names each).
+        """
+        self._check_live("get info")
+        timeout = config.get(config.REQUEST_TIMEOUT)
+        pool = self._session.pool
+        results = await fan_out(
+            self.addrs, lambda a: pool.call(a, GetInfo(), timeout=timeout), timeout=timeout
+        )
+        failures = [h.failure for h in _outcomes(self.addrs, results) if h.failure is not None]
+        if failures:
+            raise ShutdownError(failures, message="info failed on some hosts:" + "".join(
+                f"\n  - {f}" for f in failures))
+        return ValueMesh(self.region, [r.value for r in results])
+
+    # -- spawning -------------------------------------------------------------------------------
+    async def spawn(
+        self,
+        name: str,
+        per_host: Extent | Mapping[str, int],
+        *,
+        proc_bind: Sequence[Mapping[str, str]] | None = None,
+        per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
+    ) -> ProcMesh:
+        """Spawn a proc mesh on these hosts; see :func:`meshtrio.proc_mesh.spawn_proc_mesh`."""
+        from meshtrio.proc_mesh import spawn_proc_mesh
+
+        self._check_live("spawn")
+        return await spawn_proc_mesh(
+            self, name, per_host, proc_bind=proc_bind, per_rank_bootstrap=per_rank_bootstrap
+        )
+
+    # -- stop and shutdown ------------------------------------------------------------------
+    def _drain_bound(self) -> tuple[float, int, float]:
+        grace = config.get(config.MESH_TERMINATE_TIMEOUT)
+        conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
+        return grace, conc, 2 * grace + KILL_TIMEOUT + 30.0
+
+    async def _drain_all(self, host_mesh_id: str | None) -> tuple[tuple[HostOutcome, ...], float]:
+        grace, conc, bound = self._drain_bound()
+        pool = self._session.pool
+        start = trio.current_time()
+        results = await fan_out(
+            self.addrs,
+            lambda a: pool.call(a, Drain(host_mesh_id, grace, conc), timeout=bound),
+            timeout=bound,
+        )
+        return _outcomes(self.addrs, results), trio.current_time() - start
+
+    async def stop(self) -> StopReport:
+        """Stop the procs spawned through this mesh on every host; hosts keep serving and can
+        be attached again. Bounded by ``2*mesh_terminate_timeout + 35s`` per host.
+
+        Raises:
+            ShutdownError: some host could not drain (the report is attached).
+        """
+        self._check_live("stop")
+        hosts, elapsed = await self._drain_all(str(self.id))
+        report = StopReport(hosts, elapsed)
+        if self._session.state == "live":
+            self._session.state = "stopped"
+        if report.failures:
+            raise ShutdownError(report.failures, report=report,
+                                message=f"stop failed on {len(report.failures)} host(s):"
+                                + "".join(f"\n  - {f}" for f in report.failures))
+        return report
+
+    async def shutdown(self) -> ShutdownReport:
+        """Shut every host down in two phases (HM-5); a second call returns the first report.
+
+        Phase 1 drains every host concurrently; phase 2, once phase 1 ended everywhere, asks
+        every host to shut down concurrently. Time is about that of the slowest host.
+
+        Raises:
+            ShutdownError: some hosts failed; ``failures`` names each, ``report`` has all.
+        """
+        if self._session.state == "shut_down":
+            assert self._session.shutdown_report is not None
+            return self._session.shutdown_report
+        start = trio.current_time()
+        drained, drain_time = await self._drain_all(None)
+        grace, conc, bound = self._drain_bound()
+        pool = self._session.pool
+        p2 = trio.current_time()
+        results = await fan_out(
+            self.addrs,
+            lambda a: pool.call(a, Shutdown(grace, conc), timeout=bound),
+            timeout=bound,
+        )
+        shut = _outcomes(self.addrs, results)
+        end = trio.current_time()
+        report = ShutdownReport(drained, shut, drain_time, end - p2, end - start)
+        self._session.state = "shut_down"
+        self._session.shutdown_report = report
+        await pool.aclose()
+        if report.failures:
+            raise ShutdownError(report.failures, report=report)
+        return report
+
+
+@asynccontextmanager
+async def mesh_session(
+    ref: HostMeshRef, token: str, *, owned: bool, push: bool = True
+) -> AsyncIterator[HostMesh]:
+    """Connections for ``ref`` for the block; config pushed on entry; shutdown on exit.
+
+    On exit the mesh is shut down (two phases) unless it was shut down already, or (for a
+    mesh that does not own its hosts) stopped. If the block raised, that exception wins and
+    shutdown failures are attached to it as notes. On cancellation nothing graceful is tried:
+    the owner's own teardown ends the hosts.
+    """
+    body_exc: BaseException | None = None
+    after_exc: MeshError | None = None
+    async with trio.open_nursery() as nursery:
+        session = _Session(ConnectionPool(nursery, token), owned=owned)
+        mesh = HostMesh(ref, session)
+        try:
+            if push:
+                await mesh.push_config()
+            yield mesh
+        except BaseException as exc:
+            body_exc = exc
+        cancelled = isinstance(body_exc, trio.Cancelled) or (
+            isinstance(body_exc, BaseExceptionGroup)
+            and body_exc.subgroup(lambda e: isinstance(e, trio.Cancelled)) is not None
+        )
+        wants_shutdown = session.state == "live" or (owned and session.state == "stopped")
+        if wants_shutdown and not cancelled and len(ref) > 0:
+            try:
+                await mesh.shutdown()
+            except MeshError as exc:
+                after_exc = exc
+        session.state = "shut_down" if wants_shutdown and not cancelled else session.state
+        await session.pool.aclose()
+        nursery.cancel_scope.cancel()
+    if body_exc is not None:
+        if after_exc is not None:
+            body_exc.add_note(f"meshtrio: shutting the mesh down also failed: {after_exc}")
+        raise body_exc
+    if after_exc is not None:
+        raise after_exc
+
+
+def _resolve_token(token: str | None) -> str:
+    token = token or token_from_env()
+    if not token:
+        raise InputError("no auth token: pass token=... or set MESHTRIO_TOKEN")
+    return token
+
+
+@asynccontextmanager
+async def attach(
+    addresses: Sequence[ChannelAddr | str], *, name: str = "hosts", token: str | None = None
+) -> AsyncIterator[HostMesh]:
+    """Attach to running host agents (``python -m meshtrio host``) and push config (HM-1..4).
+
+    Yields a :class:`HostMesh` over ``hosts=N``. Leaving the block shuts the hosts down in two
+    phases unless :meth:`HostMesh.stop` or :meth:`HostMesh.shutdown` ran.
+
+    Args:
+        addresses: the hosts' channel addresses.
+        name: the host mesh id's label (sanitised).
+        token: the auth token (default: ``MESHTRIO_TOKEN``).
+
+    Raises:
+        ConfigPushError: some hosts failed; no mesh is returned (HM-2).
+        InputError: bad addresses or no token.
+    """
+    addrs = [a if isinstance(a, ChannelAddr) else ChannelAddr.parse(a) for a in addresses]
+    ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addrs)
+    async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
+        yield mesh
+

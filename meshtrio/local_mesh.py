@@ -1,0 +1,206 @@
+"""Host meshes that own their hosts: agents as tasks in this run, or as child processes.
+
+* :func:`open_host_mesh_in_process` starts n host agents as tasks in a nursery of the block.
+* :func:`open_host_mesh_processes` starts one ``python -m meshtrio host`` process per rank.
+
+Both generate a random token and hand it to their hosts (and so to the procs) through the
+environment; both push the client's config (HM-1..HM-4) before yielding. Leaving the block
+always ends the hosts: shut down in two phases if that had not run yet (a stopped owned mesh
+is shut down too, since its hosts cannot outlive their owner); on cancellation or error the
+host tasks are cancelled and host processes are killed (their procs die with them, PR-1).
+
+Invariant owned here:
+
+* LM-1 (nothing outlives the block): when the ``async with`` block is left, by any route, no
+  host task, host process or proc process started by it is still running.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import trio
+
+from meshtrio import config
+from meshtrio.addr import ChannelAddr
+from meshtrio.bootstrap import BootstrapCommand
+from meshtrio.errors import AddrParseError, HostUnreachableError, InputError, MeshError
+from meshtrio.host.agent import serve_host_agent
+from meshtrio.host.launcher import ProcessHandle, launch
+from meshtrio.host_mesh import HostMesh, mesh_session
+from meshtrio.host_ref import HostMeshRef
+from meshtrio.ids import HostMeshId
+from meshtrio.proc.runtime import PARENT_PID_ENV
+from meshtrio.slicing import Extent
+from meshtrio.transport.handshake import TOKEN_ENV, new_token
+
+__all__ = ["LISTEN_ENV", "open_host_mesh_in_process", "open_host_mesh_processes"]
+
+LISTEN_ENV = "MESHTRIO_LISTEN"
+"""Where a host process started by a client mesh listens (read by ``meshtrio host``)."""
+
+
+@asynccontextmanager
+async def open_host_mesh_in_process(
+    n_or_addrs: int | Sequence[ChannelAddr | str],
+    *,
+    in_process_procs: bool = False,
+    name: str = "local",
+) -> AsyncIterator[HostMesh]:
+    """Run host agents as tasks in this Trio run; yield a configured :class:`HostMesh`.
+
+    Args:
+        n_or_addrs: how many hosts (each listens on ``local:0`` with ``in_process_procs``,
+            else on a fresh abstract ``unix:`` socket so OS procs can connect), or their
+            addresses.
+        in_process_procs: run procs as tasks too (fast tests; no OS processes at all).
+        name: the host mesh id's label.
+    """
+    if isinstance(n_or_addrs, int):
+        if n_or_addrs < 0:
+            raise InputError(f"number of hosts must be >= 0, got {n_or_addrs}")
+        default = "local:0" if in_process_procs else "unix:"
+        addrs = [ChannelAddr.parse(default)] * n_or_addrs
+    else:
+        addrs = [a if isinstance(a, ChannelAddr) else ChannelAddr.parse(a) for a in n_or_addrs]
+    token = new_token()
+    async with trio.open_nursery() as nursery:
+        bound: list[ChannelAddr] = []
+        for addr in addrs:
+            bound.append(
+                await nursery.start(
+                    functools.partial(
+                        serve_host_agent, addr, token=token, in_process_procs=in_process_procs
+                    )
+                )
+            )
+        ref = HostMeshRef.from_hosts(HostMeshId.instance(name), bound)
+        body_exc: BaseException | None = None
+        try:
+            async with mesh_session(ref, token, owned=True) as mesh:
+                yield mesh
+        except BaseException as exc:  # re-raised below, outside the nursery (no group wrap)
+            body_exc = exc
+        nursery.cancel_scope.cancel()
+    if body_exc is not None:
+        raise body_exc
+
+
+async def _start_host_process(
+    command: BootstrapCommand, nursery: trio.Nursery, token: str, rank: int, timeout: float
+) -> tuple[ProcessHandle, ChannelAddr]:
+    """Start one host process; wait (bounded) for the address it prints first."""
+    read_fd, write_fd = os.pipe()
+    try:
+        handle = await launch(
+            command,
+            nursery=nursery,
+            extra_env={TOKEN_ENV: token, PARENT_PID_ENV: str(os.getpid()), LISTEN_ENV: "unix:"},
+            tail_lines=config.get(config.MESH_TAIL_LOG_LINES),
+            stdout_fd=write_fd,
+        )
+    finally:
+        os.close(write_fd)
+    stdout = trio.lowlevel.FdStream(read_fd)
+    buf = b""
+    with trio.move_on_after(timeout):
+        while b"\n" not in buf:
+            chunk = await stdout.receive_some(4096)
+            if not chunk:
+                break
+            buf += chunk
+    await stdout.aclose()
+    line = buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if b"\n" not in buf:
+        handle.signal_group(signal.SIGKILL)
+        with trio.move_on_after(5):
+            info = await handle.wait()
+            raise HostUnreachableError(
+                f"host rank {rank} did not come up: {info.describe()}", address=f"rank {rank}"
+            )
+        raise HostUnreachableError(
+            f"host rank {rank} did not print its address within {timeout:g}s",
+            address=f"rank {rank}",
+        )
+    try:
+        return handle, ChannelAddr.parse(line)
+    except AddrParseError:
+        handle.signal_group(signal.SIGKILL)
+        raise HostUnreachableError(
+            f"host rank {rank} printed {line[:80]!r} instead of its address", address=f"rank {rank}"
+        ) from None
+
+
+async def _end_processes(handles: Sequence[ProcessHandle], grace: float) -> None:
+    """Wait up to ``grace`` for host processes to exit, then SIGKILL their groups (LM-1)."""
+    with trio.move_on_after(grace):
+        for h in handles:
+            await h.wait()
+    for h in handles:
+        if not h.exited:
+            h.signal_group(signal.SIGKILL)
+    with trio.move_on_after(5.0):
+        for h in handles:
+            await h.wait()
+
+
+@asynccontextmanager
+async def open_host_mesh_processes(
+    extent: Extent | int, *, command: BootstrapCommand | None = None, name: str = "process"
+) -> AsyncIterator[HostMesh]:
+    """Start one host agent OS process per rank of ``extent``; yield a configured mesh.
+
+    Args:
+        extent: the host extent (an int ``n`` means ``Extent(hosts=n)``).
+        command: how to start a host (default ``python -m meshtrio host``); it gets its
+            listen address, token and parent pid through the environment.
+        name: the host mesh id's label.
+
+    Raises:
+        HostUnreachableError: a host did not come up within ``host_spawn_ready_timeout``
+            (the message names its rank); the others were stopped.
+    """
+    if isinstance(extent, int):
+        extent = Extent(hosts=extent)
+    command = command or BootstrapCommand(sys.executable, ("-m", "meshtrio", "host"))
+    token = new_token()
+    timeout = config.get(config.HOST_SPAWN_READY_TIMEOUT)
+    handles: list[ProcessHandle] = []
+    body_exc: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            addrs: list[ChannelAddr | None] = [None] * extent.num_ranks
+            errors: list[MeshError] = []
+
+            async def start(rank: int) -> None:
+                try:
+                    handle, addr = await _start_host_process(command, nursery, token, rank, timeout)
+                except MeshError as exc:
+                    errors.append(exc)
+                    return
+                handles.append(handle)
+                addrs[rank] = addr
+
+            async with trio.open_nursery() as starters:
+                for rank in range(extent.num_ranks):
+                    starters.start_soon(start, rank)
+            if errors:
+                raise errors[0]
+            ref = HostMeshRef(HostMeshId.instance(name), extent.region(),
+                              [a for a in addrs if a is not None])
+            async with mesh_session(ref, token, owned=True) as mesh:
+                yield mesh
+            await _end_processes(handles, config.get(config.MESH_TERMINATE_TIMEOUT))
+        except BaseException as exc:  # re-raised below, outside the nursery (no group wrap)
+            body_exc = exc
+        finally:
+            with trio.CancelScope(shield=True):
+                await _end_processes(handles, 0.0)
+            nursery.cancel_scope.cancel()
+    if body_exc is not None:
+        raise body_exc

@@ -1,0 +1,237 @@
+"""The messages clients, host agents and procs exchange (all registered wire messages).
+
+Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`,
+:class:`Shutdown`, :class:`SpawnProcs` (streams :class:`ProcUpdate` events),
+:class:`GetProcStates`, :class:`StopProcs`, :class:`ProcConfigDump`.
+Proc to host agent: :class:`ProcHello`. Host agent to proc: :class:`ProcStop`,
+:class:`ProcGetConfig`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from meshtrio.status import ProcState, Status
+from meshtrio.wire import message
+
+__all__ = [
+    "Ack",
+    "ConfigDump",
+    "ConfigEntries",
+    "Drain",
+    "DrainReport",
+    "GetInfo",
+    "GetProcStates",
+    "HostInfo",
+    "LifecycleEvent",
+    "ProcConfigDump",
+    "ProcConfigs",
+    "ProcGetConfig",
+    "ProcHello",
+    "ProcStates",
+    "ProcStop",
+    "ProcUpdate",
+    "SetClientConfig",
+    "Shutdown",
+    "SpawnProcs",
+]
+
+ConfigEntries = dict[str, tuple[Any, str]]
+"""Effective config: key name to (value, source layer name)."""
+
+
+@message
+@attrs.frozen
+class Ack:
+    """An empty acknowledgement."""
+
+
+@message
+@attrs.frozen
+class SetClientConfig:
+    """Replace the host's ClientOverride config layer wholesale (idempotent)."""
+
+    config: dict[str, Any]
+
+
+@message
+@attrs.frozen
+class GetInfo:
+    """Ask a host agent for its :class:`HostInfo`."""
+
+
+@message
+@attrs.frozen
+class LifecycleEvent:
+    """Something that happened on a host, with its wall-clock time (``time.time()``)."""
+
+    at: float
+    kind: str
+    detail: str = ""
+
+
+@message
+@attrs.frozen
+class HostInfo:
+    """What a host agent says about itself.
+
+    Attributes:
+        address: the host's bound channel address.
+        pid: the host agent's OS process id.
+        protocol_version: the wire protocol version it speaks.
+        uptime: seconds since it started serving.
+        proc_count: procs it currently owns (any status).
+        state: ``serving``, ``draining`` or ``shutting_down``.
+        events: recent lifecycle events, oldest first.
+        config: its effective config, key to (value, source layer).
+    """
+
+    address: str
+    pid: int
+    protocol_version: int
+    uptime: float
+    proc_count: int
+    state: str
+    events: list[LifecycleEvent]
+    config: ConfigEntries
+
+
+@message
+@attrs.frozen
+class Drain:
+    """Stop procs: all of them (``host_mesh_id`` None) or those spawned through one host mesh.
+
+    Each proc goes through the ladder (ask, ``timeout``, SIGTERM, ``timeout``, SIGKILL) with at
+    most ``concurrency`` procs stopping at once. The host keeps serving.
+    """
+
+    host_mesh_id: str | None
+    timeout: float
+    concurrency: int
+
+
+@message
+@attrs.frozen
+class DrainReport:
+    """How a drain went on one host."""
+
+    attempted: int
+    ok: int
+    failed: int
+    started_at: float
+    finished_at: float
+    events: list[LifecycleEvent] = attrs.field(factory=list)
+
+
+@message
+@attrs.frozen
+class Shutdown:
+    """Drain everything, acknowledge, then stop serving (the host process then exits)."""
+
+    timeout: float
+    concurrency: int
+
+
+@message
+@attrs.frozen
+class SpawnProcs:
+    """Start this host's procs of one proc mesh.
+
+    ``commands`` has one entry per slot (``None``: the host's default command), already
+    resolved by the client (per-rank callback, then the mesh's bootstrap command).
+    """
+
+    proc_mesh_id: str
+    host_mesh_id: str
+    host_rank: int
+    num_per_host: int
+    config: dict[str, Any]
+    commands: list[dict[str, Any] | None]
+    proc_bind: list[dict[str, str]] | None = None
+
+
+@message
+@attrs.frozen
+class ProcUpdate:
+    """A streamed status change of one proc during spawn."""
+
+    create_rank: int
+    status: Status
+
+
+@message
+@attrs.frozen
+class ProcStates:
+    """The states of a host's procs of one proc mesh."""
+
+    states: list[ProcState]
+
+
+@message
+@attrs.frozen
+class GetProcStates:
+    """Ask for the states of one proc mesh's procs on a host; optionally extend keepalive."""
+
+    proc_mesh_id: str
+    keepalive: float | None = None
+
+
+@message
+@attrs.frozen
+class StopProcs:
+    """Stop one proc mesh's procs on a host (the ladder, ``timeout`` per step)."""
+
+    proc_mesh_id: str
+    reason: str
+    timeout: float
+    concurrency: int
+
+
+@message
+@attrs.frozen
+class ProcConfigDump:
+    """Ask each proc of a proc mesh on this host for its effective config."""
+
+    proc_mesh_id: str
+    timeout: float
+
+
+@message
+@attrs.frozen
+class ProcConfigs:
+    """Per create rank, a proc's effective config (empty when the proc did not answer)."""
+
+    configs: dict[int, ConfigEntries]
+
+
+@message
+@attrs.frozen
+class ProcHello:
+    """A proc tells its host agent it is up (its readiness signal)."""
+
+    proc_id: str
+    pid: int
+
+
+@message
+@attrs.frozen
+class ProcStop:
+    """The host asks a proc to exit cleanly."""
+
+    reason: str
+
+
+@message
+@attrs.frozen
+class ProcGetConfig:
+    """The host asks a proc for its effective config."""
+
+
+@message
+@attrs.frozen
+class ConfigDump:
+    """A proc's effective config, key to (value, source layer)."""
+
+    config: ConfigEntries

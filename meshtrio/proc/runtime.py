@@ -1,0 +1,150 @@
+"""The code that runs inside a proc: bootstrap payload, readiness, and serving its host.
+
+A proc is started by its host agent with a :class:`ProcBootstrap` payload in the environment
+variable ``MESHTRIO_BOOTSTRAP`` and the auth token in ``MESHTRIO_TOKEN``. It installs the
+client's config snapshot as its ClientOverride layer (its own ``MESHTRIO_*`` env vars still
+win), connects back to its host agent, says :class:`~meshtrio.messages.ProcHello` (that is its
+readiness signal), and then answers :class:`~meshtrio.messages.ProcStop` and
+:class:`~meshtrio.messages.ProcGetConfig` until it is asked to stop or loses its host.
+
+Invariants owned here:
+
+* PR-1 (dies with its host): a proc exits when its host connection ends, and (as an OS
+  process, on Linux) when its host agent process dies (``PR_SET_PDEATHSIG``).
+* PR-2 (client config): a proc's ClientOverride layer is exactly the snapshot the client sent
+  with the spawn.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+from typing import Any
+
+import attrs
+import msgpack
+import trio
+
+from meshtrio import config
+from meshtrio.addr import ChannelAddr
+from meshtrio.errors import InputError, MeshError
+from meshtrio.messages import Ack, ConfigDump, ProcGetConfig, ProcHello, ProcStop
+from meshtrio.transport import net
+from meshtrio.transport.rpc import Emit, Peer, ReplyThen
+
+__all__ = ["BOOTSTRAP_ENV", "EXIT_HOST_LOST", "ProcBootstrap", "run_proc"]
+
+BOOTSTRAP_ENV = "MESHTRIO_BOOTSTRAP"
+"""The environment variable that carries a proc's bootstrap payload."""
+
+PARENT_PID_ENV = "MESHTRIO_PARENT_PID"
+"""The pid of the process that started this one (for the parent-death check)."""
+
+EXIT_HOST_LOST = 3
+"""A proc's exit code when it lost its host agent instead of being asked to stop."""
+
+
+@attrs.frozen
+class ProcBootstrap:
+    """What a proc needs to know to start.
+
+    Attributes:
+        proc_id: its id (text form).
+        host_addr: the host agent's address to connect back to.
+        create_rank: its rank in the proc mesh.
+        proc_mesh_id: its proc mesh's id (text form).
+        config: the client's propagatable config snapshot.
+    """
+
+    proc_id: str
+    host_addr: str
+    create_rank: int
+    proc_mesh_id: str
+    config: dict[str, Any]
+
+    def to_env(self) -> str:
+        """Encode as the value of ``MESHTRIO_BOOTSTRAP``."""
+        raw = msgpack.packb(attrs.asdict(self), use_bin_type=True)
+        return base64.b64encode(raw).decode("ascii")
+
+    @classmethod
+    def from_env(cls, text: str) -> ProcBootstrap:
+        """Decode a ``MESHTRIO_BOOTSTRAP`` value; InputError if it is not one."""
+        try:
+            data = msgpack.unpackb(base64.b64decode(text, validate=True), raw=False)
+            return cls(
+                proc_id=str(data["proc_id"]),
+                host_addr=str(data["host_addr"]),
+                create_rank=int(data["create_rank"]),
+                proc_mesh_id=str(data["proc_mesh_id"]),
+                config=dict(data["config"]),
+            )
+        except Exception as exc:
+            raise InputError(f"{BOOTSTRAP_ENV} is not a valid bootstrap payload: "
+                             f"{type(exc).__name__}") from None
+
+
+async def run_proc(
+    boot: ProcBootstrap,
+    *,
+    token: str,
+    cfg: config.Config,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Be a proc: connect to the host, say hello, serve until stopped or the host is gone.
+
+    Args:
+        boot: the bootstrap payload.
+        token: the auth token for the host agent.
+        cfg: the config view to serve from (its ClientOverride layer is set to
+            ``boot.config`` here, PR-2).
+
+    Returns:
+        The exit code: 0 when asked to stop, :data:`EXIT_HOST_LOST` when the host went away.
+
+    Raises:
+        TransportError: the host could not be reached or refused us.
+    """
+    cfg.set_client_override(boot.config)
+    stop = trio.Event()
+
+    async def handle(_peer: Peer, msg: Any, _emit: Emit) -> Any:
+        if isinstance(msg, ProcStop):
+            return ReplyThen(Ack(), stop.set)
+        if isinstance(msg, ProcGetConfig):
+            return ConfigDump(cfg.dump())
+        raise MeshError(f"a proc does not handle {type(msg).__name__}")
+
+    addr = ChannelAddr.parse(boot.host_addr)
+    failure: MeshError | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            peer: Peer = await nursery.start(
+                functools.partial(
+                    net.connect,
+                    addr,
+                    token=token,
+                    handler=handle,
+                    max_size=cfg.get(config.MAX_MESSAGE_SIZE),
+                    timeout=cfg.get(config.CONNECT_TIMEOUT),
+                )
+            )
+            await peer.call(ProcHello(boot.proc_id, os.getpid()),
+                            timeout=cfg.get(config.REQUEST_TIMEOUT))
+        except MeshError as exc:  # raised below, outside the nursery (no group wrap)
+            failure = exc
+            nursery.cancel_scope.cancel()
+        else:
+            task_status.started()
+
+            async def watch_host() -> None:
+                await peer.closed.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch_host)
+            await stop.wait()
+            nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return 0 if stop.is_set() else EXIT_HOST_LOST

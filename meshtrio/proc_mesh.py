@@ -1,0 +1,397 @@
+"""Proc meshes: spawn with a status fence, states, config dumps, stop.
+
+:func:`spawn_proc_mesh` (``HostMesh.spawn``) checks everything up front, sends one
+:class:`~meshtrio.messages.SpawnProcs` per host (each host starts its procs concurrently and
+streams status changes back), and waits on a status fence over all ranks.
+
+Invariants owned here:
+
+* PM-1 (up-front checks): overlapping labels, a ``proc_bind`` of the wrong length, zero procs,
+  and a per-rank callback that raises or returns something else than a
+  :class:`~meshtrio.bootstrap.BootstrapCommand` are :class:`SpawnConfigurationError`; nothing
+  is sent to any host.
+* PM-2 (status fence): spawn returns only when every rank is Running. The fence waits with an
+  idle timeout (``proc_spawn_max_idle``, re-armed on every status update); when it expires,
+  :class:`ProcSpawnError` carries one status per rank, ``Timeout`` for every rank that never
+  reached Running. A rank that reports a terminating status ends the wait with
+  :class:`ProcCreationError` (its state and host rank); a host that cannot be reached fails
+  its ranks the same way.
+* PM-3 (no leak on failure): when spawn fails, the procs of that proc mesh that did start are
+  stopped on every reachable host before the error is raised (bounded by the stop ladder's
+  timeouts, also when the caller is cancelled). A host that cannot be reached keeps them
+  until it is drained or shut down with its mesh.
+* PM-4 (rank layout): the proc region is the host extent followed by ``per_host``, row-major;
+  ``create_rank = H * host_rank + slot`` with ``H = per_host.num_ranks``; proc ids derive from
+  (proc mesh id, rank) by :func:`meshtrio.ids.proc_id`, so client and hosts agree.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from meshtrio import config
+from meshtrio.addr import ChannelAddr
+from meshtrio.bootstrap import BootstrapCommand
+from meshtrio.client import fan_out
+from meshtrio.errors import (
+    MeshError,
+    ProcCreationError,
+    ProcMeshStopError,
+    ProcSpawnError,
+    SpawnConfigurationError,
+)
+from meshtrio.ids import Label, ProcMeshId, proc_id
+from meshtrio.messages import (
+    GetProcStates,
+    ProcConfigDump,
+    ProcConfigs,
+    ProcStates,
+    ProcUpdate,
+    SpawnProcs,
+    StopProcs,
+)
+from meshtrio.slicing import Extent, Region, ValueMesh
+from meshtrio.status import ProcState, Status
+
+if TYPE_CHECKING:
+    from meshtrio.host_mesh import HostMesh
+
+__all__ = ["ProcMesh", "ProcRef", "spawn_proc_mesh"]
+
+
+@attrs.frozen
+class ProcRef:
+    """Where one proc of a proc mesh lives.
+
+    Attributes:
+        proc_id: the proc's id (text).
+        create_rank: its rank in the proc mesh.
+        host_rank: the (dense) rank of its host in the host mesh it was spawned on.
+        host: its host's address.
+    """
+
+    proc_id: str
+    create_rank: int
+    host_rank: int
+    host: ChannelAddr
+
+
+def _as_extent(per_host: Extent | Mapping[str, int]) -> Extent:
+    if isinstance(per_host, Extent):
+        return per_host
+    if isinstance(per_host, Mapping):
+        return Extent.from_pairs(list(per_host.items()))
+    raise SpawnConfigurationError(
+        f"per_host must be an Extent or a mapping of label to size, not {type(per_host).__name__}"
+    )
+
+
+def _check_spawn(
+    host_mesh: HostMesh,
+    per_host: Extent,
+    proc_bind: Sequence[Mapping[str, str]] | None,
+    per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None,
+) -> tuple[Extent, list[dict[str, Any] | None], list[dict[str, str]] | None]:
+    """PM-1: every check before anything is sent. Returns (extent, commands, binds)."""
+    overlap = [label for label in per_host.labels if label in host_mesh.region.labels]
+    if overlap:
+        raise SpawnConfigurationError(
+            f"per_host labels {overlap} overlap with host labels {list(host_mesh.region.labels)}"
+        )
+    extent = host_mesh.region.extent.concat(per_host)
+    if extent.num_ranks == 0:
+        raise SpawnConfigurationError(
+            f"spawning zero procs: {len(host_mesh)} host(s) x per_host {per_host}"
+        )
+    binds: list[dict[str, str]] | None = None
+    if proc_bind is not None:
+        binds = [dict(b) for b in proc_bind]
+        if len(binds) != per_host.num_ranks:
+            raise SpawnConfigurationError(
+                f"proc_bind has {len(binds)} entries but per_host {per_host} has "
+                f"{per_host.num_ranks} ranks"
+            )
+    commands: list[dict[str, Any] | None] = []
+    default = host_mesh.bootstrap_command
+    for rank in range(extent.num_ranks):
+        cmd: Any = default
+        if per_rank_bootstrap is not None:
+            point = extent.point_of_rank(rank)
+            try:
+                cmd = per_rank_bootstrap(point)
+            except Exception as exc:
+                raise SpawnConfigurationError(
+                    f"per-rank bootstrap callable raised for rank {rank} ({point}): {exc!r}"
+                ) from exc
+            if not isinstance(cmd, BootstrapCommand):
+                raise SpawnConfigurationError(
+                    f"per-rank bootstrap callable returned {type(cmd).__name__} for rank "
+                    f"{rank}, not a BootstrapCommand"
+                )
+        commands.append(None if cmd is None else cmd.to_wire())
+    return extent, commands, binds
+
+
+async def spawn_proc_mesh(
+    host_mesh: HostMesh,
+    name: str,
+    per_host: Extent | Mapping[str, int],
+    *,
+    proc_bind: Sequence[Mapping[str, str]] | None = None,
+    per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
+) -> ProcMesh:
+    """Spawn ``per_host`` procs on every host of ``host_mesh`` (PM-1..PM-4).
+
+    Args:
+        host_mesh: where to spawn (any slice of a mesh works).
+        name: the proc mesh's label (sanitised with ``Label.strip``).
+        per_host: the per-host extent, e.g. ``{"gpus": 4}``.
+        proc_bind: one CPU/NUMA binding per per-host slot (``cpus``, ``cpunodebind``,
+            ``membind``, ``physcpubind``).
+        per_rank_bootstrap: called with each rank's :class:`~meshtrio.slicing.Point`; returns
+            the :class:`BootstrapCommand` for that proc.
+
+    Raises:
+        SpawnConfigurationError: an up-front check failed; nothing was started (PM-1).
+        ProcCreationError: a proc failed (or its host was unreachable) before the mesh was up.
+        ProcSpawnError: the status fence's idle timeout expired (PM-2).
+
+    Cancelling the caller stops the procs already started (PM-3).
+    """
+    extent, commands, binds = _check_spawn(
+        host_mesh, _as_extent(per_host), proc_bind, per_rank_bootstrap
+    )
+    per = _as_extent(per_host)
+    h = per.num_ranks
+    mesh_id = ProcMeshId.instance(Label.strip(name))
+    addrs = host_mesh.addrs
+    procs = tuple(
+        ProcRef(str(proc_id(mesh_id, rank)), rank, rank // h, addrs[rank // h])
+        for rank in range(extent.num_ranks)
+    )
+    mesh = ProcMesh(mesh_id, extent.region(), host_mesh, procs, h)
+    snapshot = config.propagatable()
+    idle = config.get(config.PROC_SPAWN_MAX_IDLE)
+    statuses: list[Status] = [Status.NOT_EXIST] * extent.num_ranks
+    states: dict[int, ProcState] = {}
+    progress = trio.Event()
+    box: dict[str, trio.Event] = {"progress": progress}
+
+    def bump() -> None:
+        box["progress"].set()
+        box["progress"] = trio.Event()
+
+    def on_event(ev: Any) -> None:
+        if isinstance(ev, ProcUpdate) and 0 <= ev.create_rank < len(statuses):
+            statuses[ev.create_rank] = ev.status
+            bump()
+
+    async def one_host(host_rank: int) -> None:
+        msg = SpawnProcs(
+            proc_mesh_id=str(mesh_id),
+            host_mesh_id=str(host_mesh.id),
+            host_rank=host_rank,
+            num_per_host=h,
+            config=snapshot,
+            commands=commands[host_rank * h : (host_rank + 1) * h],
+            proc_bind=binds,
+        )
+        try:
+            # No deadline of its own: the fence below bounds the whole wait (PM-2).
+            reply = await host_mesh._session.pool.call(
+                addrs[host_rank], msg, timeout=math.inf, on_event=on_event
+            )
+        except MeshError as exc:
+            for slot in range(h):
+                rank = host_rank * h + slot
+                if not statuses[rank].is_terminating:
+                    statuses[rank] = Status.failed(f"host {addrs[host_rank]} failed: {exc}")
+            bump()
+            return
+        if isinstance(reply, ProcStates):
+            for st in reply.states:
+                if 0 <= st.create_rank < len(statuses):
+                    states[st.create_rank] = st
+                    statuses[st.create_rank] = st.status
+        bump()
+
+    started = trio.current_time()
+    failure: MeshError | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            for host_rank in range(len(addrs)):
+                nursery.start_soon(one_host, host_rank)
+            while True:
+                if any(s.is_terminating for s in statuses):
+                    failure = _creation_error(mesh, statuses, states)
+                    break
+                if all(s.is_running for s in statuses):
+                    break
+                event = box["progress"]
+                with trio.move_on_after(idle) as scope:
+                    await event.wait()
+                if scope.cancelled_caught:
+                    failure = _spawn_timeout(mesh, statuses, trio.current_time() - started)
+                    break
+            nursery.cancel_scope.cancel()
+    finally:
+        if failure is not None or not all(s.is_running for s in statuses):
+            with trio.CancelScope(shield=True):
+                await _cleanup(mesh)
+    if failure is not None:
+        raise failure
+    return mesh
+
+
+def _creation_error(
+    mesh: ProcMesh, statuses: Sequence[Status], states: Mapping[int, ProcState]
+) -> ProcCreationError:
+    rank = next(r for r, s in enumerate(statuses) if s.is_terminating)
+    ref = mesh.procs[rank]
+    state = states.get(rank) or ProcState(
+        status=statuses[rank], proc_id=ref.proc_id, create_rank=rank, host_rank=ref.host_rank,
+        host=str(ref.host), pid=None, started_at=None, updated_at=time.time(),
+    )
+    h = mesh.per_host_ranks
+    host_ranks = list(range(ref.host_rank * h, (ref.host_rank + 1) * h))
+    return ProcCreationError(
+        f"error creating proc {ref.proc_id} (rank {rank}; host rank {ref.host_rank} at "
+        f"{ref.host}, whose ranks are {host_ranks}): {statuses[rank]}",
+        state=state,
+        host_rank=ref.host_rank,
+    )
+
+
+def _spawn_timeout(mesh: ProcMesh, statuses: Sequence[Status], elapsed: float) -> ProcSpawnError:
+    final = [s if (s.is_running or s.is_terminating) else Status.timeout(elapsed) for s in statuses]
+    runs = _runs(final)
+    return ProcSpawnError(
+        f"error spawning proc mesh {mesh.id}: no progress within proc_spawn_max_idle; "
+        f"statuses: {runs}",
+        statuses=final,
+    )
+
+
+def _runs(statuses: Sequence[Status]) -> str:
+    """``Status=a..b;Status=c..d`` (ranks grouped into runs), for short messages."""
+    out: list[str] = []
+    start = 0
+    for i in range(1, len(statuses) + 1):
+        if i == len(statuses) or str(statuses[i]) != str(statuses[start]):
+            out.append(f"{statuses[start]}={start}..{i}")
+            start = i
+    return ";".join(out)
+
+
+async def _cleanup(mesh: ProcMesh) -> None:
+    """PM-3: stop what a failed spawn started, on every reachable host (bounded)."""
+    grace = config.get(config.MESH_TERMINATE_TIMEOUT)
+    conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
+    bound = min(2 * grace + 10.0, 60.0)
+    pool = mesh.host_mesh._session.pool
+
+    async def stop(addr: ChannelAddr) -> Any:
+        return await pool.call(addr, StopProcs(str(mesh.id), "spawn failed", grace, conc),
+                               timeout=bound)
+
+    await fan_out(mesh.host_mesh.addrs, stop, timeout=bound)
+
+
+class ProcMesh:
+    """A mesh of procs spawned on a host mesh (see :func:`spawn_proc_mesh`).
+
+    Attributes:
+        id: the proc mesh id.
+        region: the proc region (host extent followed by the per-host extent).
+        host_mesh: the host mesh (slice) it was spawned on.
+        procs: one :class:`ProcRef` per rank, in create-rank order.
+    """
+
+    def __init__(
+        self, id: ProcMeshId, region: Region, host_mesh: HostMesh, procs: tuple[ProcRef, ...],
+        per_host_ranks: int,
+    ) -> None:
+        self.id = id
+        self.region = region
+        self.host_mesh = host_mesh
+        self.procs = procs
+        self.per_host_ranks = per_host_ranks
+
+    def __len__(self) -> int:
+        return len(self.procs)
+
+    def __repr__(self) -> str:
+        return f"<ProcMesh {self.id} {self.region}>"
+
+    async def _per_host(self, body: Callable[[ChannelAddr], Any], timeout: float) -> list[Any]:
+        pool = self.host_mesh._session.pool
+        results = await fan_out(
+            self.host_mesh.addrs, lambda a: pool.call(a, body(a), timeout=timeout), timeout=timeout
+        )
+        return [r.value if r.ok else r.error for r in results]
+
+    def _states_mesh(self, replies: list[Any], missing: Status) -> ValueMesh[ProcState]:
+        by_rank: dict[int, ProcState] = {}
+        for reply in replies:
+            if isinstance(reply, ProcStates):
+                for st in reply.states:
+                    by_rank[st.create_rank] = st
+        now = time.time()
+        values = [
+            by_rank.get(ref.create_rank)
+            or ProcState(status=missing, proc_id=ref.proc_id, create_rank=ref.create_rank,
+                         host_rank=ref.host_rank, host=str(ref.host), pid=None,
+                         started_at=None, updated_at=now)
+            for ref in self.procs
+        ]
+        return ValueMesh(self.region, values)
+
+    async def states(self, *, keepalive: float | None = None) -> ValueMesh[ProcState]:
+        """Every proc's state (status, proc id, create rank, pid, timestamps, exit details).
+
+        Args:
+            keepalive: seconds; each host stops (reason ``orphaned``) the procs of this mesh
+                whose keepalive then expires without being renewed.
+
+        A rank whose host does not answer within ``get_proc_state_max_idle`` reads ``Timeout``.
+        """
+        timeout = config.get(config.GET_PROC_STATE_MAX_IDLE)
+        replies = await self._per_host(lambda _a: GetProcStates(str(self.id), keepalive), timeout)
+        return self._states_mesh(replies, Status.timeout(timeout))
+
+    async def stop(self, reason: str = "stopped by client") -> ValueMesh[ProcState]:
+        """Stop every proc (the ladder on each host); return the final states.
+
+        Raises:
+            ProcMeshStopError: some rank is not terminated (``statuses`` has one per rank).
+        """
+        grace = config.get(config.MESH_TERMINATE_TIMEOUT)
+        conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
+        idle = config.get(config.PROC_STOP_MAX_IDLE)
+        timeout = max(idle, 2 * grace + 10.0)
+        replies = await self._per_host(lambda _a: StopProcs(str(self.id), reason, grace, conc),
+                                       timeout)
+        result = self._states_mesh(replies, Status.timeout(timeout))
+        statuses = [st.status for st in result.values()]
+        if not all(s.is_terminated for s in statuses):
+            raise ProcMeshStopError(
+                f"proc mesh {self.id} did not fully stop: {_runs(statuses)}", statuses=statuses
+            )
+        return result
+
+    async def config_dump(self) -> ValueMesh[dict[str, tuple[Any, str]]]:
+        """Each proc's effective config: key to (value, source layer); empty if it did not
+        answer."""
+        timeout = config.get(config.REQUEST_TIMEOUT)
+        replies = await self._per_host(lambda _a: ProcConfigDump(str(self.id), timeout), timeout)
+        merged: dict[int, dict[str, tuple[Any, str]]] = {}
+        for reply in replies:
+            if isinstance(reply, ProcConfigs):
+                merged.update({int(k): dict(v) for k, v in reply.configs.items()})
+        return ValueMesh(self.region, [merged.get(ref.create_rank, {}) for ref in self.procs])

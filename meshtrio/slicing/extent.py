@@ -1,0 +1,259 @@
+"""Extents (labelled sizes) and points (a rank inside an extent), spec 1.1.
+
+Invariants owned here:
+
+* An :class:`Extent` has unique ``str`` labels and non-negative ``int`` sizes (zero allowed);
+  ``num_ranks`` is the product of the sizes (1 for the unity extent, which has no dims).
+* Ranks are row-major: the last dimension varies fastest.
+* A :class:`Point` always lies inside its extent (``0 <= rank < extent.num_ranks``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
+from meshtrio.slicing.grammar import quote_label
+
+if TYPE_CHECKING:
+    from meshtrio.slicing.region import Region
+
+__all__ = ["Extent", "Point"]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def row_major_strides(sizes: Iterable[int]) -> tuple[int, ...]:
+    """Row-major strides for ``sizes`` (last dim stride 1).
+
+    A size-0 dimension counts as size 2 when computing the strides outside it, so the strides
+    stay distinct and pass slice validation (the region is empty whatever they are).
+    """
+    sizes = tuple(sizes)
+    strides = [1] * len(sizes)
+    acc = 1
+    for k in range(len(sizes) - 1, -1, -1):
+        strides[k] = acc
+        acc *= sizes[k] if sizes[k] else 2
+    return tuple(strides)
+
+
+@attrs.frozen(init=False)
+class Extent:
+    """Ordered, labelled dimension sizes: the shape of a rank space.
+
+    ``Extent(x=2, y=3)`` (keyword order is dimension order) or
+    ``Extent.from_pairs([("x", 2), ("y", 3)])`` for labels that are not identifiers.
+
+    Attributes:
+        labels: the dimension labels, in order.
+        sizes: the dimension sizes, in the same order.
+    """
+
+    labels: tuple[str, ...]
+    sizes: tuple[int, ...]
+    _index: dict[str, int] = attrs.field(init=False, eq=False, repr=False)
+
+    def __init__(self, **sizes: int) -> None:
+        """Build an extent from keyword sizes (keyword order is dimension order).
+
+        Raises:
+            ExtentError: a size that is negative or not an int.
+        """
+        labels, values = _check_pairs(sizes.items())
+        self.__attrs_init__(labels, values)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, int]]) -> Extent:
+        """Build an extent from ``(label, size)`` pairs; labels may be any string.
+
+        Raises:
+            ExtentError: a duplicate or non-str label, a bad size, or a malformed pair.
+        """
+        labels, values = _check_pairs(pairs)
+        ext = cls.__new__(cls)
+        ext.__attrs_init__(labels, values)
+        return ext
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_index", {label: k for k, label in enumerate(self.labels)})
+
+    @classmethod
+    def unity(cls) -> Extent:
+        """The extent with no dimensions (exactly one rank)."""
+        return cls()
+
+    @property
+    def num_ranks(self) -> int:
+        """The number of ranks: the product of the sizes."""
+        return math.prod(self.sizes)
+
+    def position(self, label: str) -> int | None:
+        """The index of dimension ``label``, or None if there is no such dimension."""
+        return self._index.get(label)
+
+    def size(self, label: str) -> int:
+        """The size of dimension ``label``.
+
+        Raises:
+            DimensionError: no such dimension.
+        """
+        pos = self._index.get(label)
+        if pos is None:
+            raise DimensionError(f"no dimension {label!r} in extent {self}")
+        return self.sizes[pos]
+
+    def concat(self, other: Extent) -> Extent:
+        """This extent's dims followed by ``other``'s.
+
+        Raises:
+            ExtentError: a label of ``other`` is already in this extent.
+        """
+        for label in other.labels:
+            if label in self._index:
+                raise ExtentError(f"cannot concat {self} and {other}: overlapping label {label!r}")
+        return Extent.from_pairs(
+            list(zip(self.labels, self.sizes, strict=True))
+            + list(zip(other.labels, other.sizes, strict=True))
+        )
+
+    def point_of_rank(self, rank: int) -> Point:
+        """The point at row-major ``rank``.
+
+        Raises:
+            RankIndexError: ``rank`` is outside ``0..num_ranks-1``.
+        """
+        return Point(rank, self)
+
+    def rank_of(self, point: Point | Mapping[str, int]) -> int:
+        """The row-major rank of a point, given as a :class:`Point` or ``{label: coord}``.
+
+        Raises:
+            DimensionError: a label this extent lacks, or a missing label.
+            RankIndexError: a coordinate outside its dimension (names the dim and size).
+            InputError: a coordinate that is not an int.
+        """
+        if isinstance(point, Point):
+            if point.extent == self:
+                return point.rank
+            coords: Mapping[str, int] = dict(zip(point.extent.labels, point.coords, strict=True))
+        else:
+            coords = point
+        for label in coords:
+            if label not in self._index:
+                raise DimensionError(f"no dimension {label!r} in extent {self}")
+        rank = 0
+        for label, size in zip(self.labels, self.sizes, strict=True):
+            if label not in coords:
+                raise DimensionError(f"missing coordinate for dimension {label!r} of {self}")
+            c = coords[label]
+            if not _is_int(c):
+                raise InputError(f"coordinate of dimension {label!r} must be an int, got {c!r}")
+            if not 0 <= c < size:
+                raise RankIndexError(
+                    f"coordinate {c} out of range for dimension {label!r} of size {size}"
+                )
+            rank = rank * size + c
+        return rank
+
+    def region(self) -> Region:
+        """This extent as a region: row-major strides, offset 0."""
+        from meshtrio.slicing.region import Region
+
+        return Region(self.labels, 0, self.sizes, row_major_strides(self.sizes))
+
+    def __str__(self) -> str:
+        inner = ", ".join(
+            f"{quote_label(label)}: {size}"
+            for label, size in zip(self.labels, self.sizes, strict=True)
+        )
+        return "{" + inner + "}"
+
+
+def _check_pairs(
+    pairs: Iterable[tuple[str, int]],
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    labels: list[str] = []
+    sizes: list[int] = []
+    index: dict[str, int] = {}
+    try:
+        items = list(pairs)
+    except TypeError:
+        raise ExtentError(f"extent pairs must be iterable, got {type(pairs).__name__}") from None
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise ExtentError(f"extent entries must be (label, size) pairs, got {item!r}")
+        label, size = item
+        if not isinstance(label, str):
+            raise ExtentError(f"dimension labels must be str, got {label!r}")
+        if label in index:
+            raise ExtentError(f"duplicate dimension label {label!r}")
+        if not _is_int(size) or size < 0:
+            raise ExtentError(f"size of dimension {label!r} must be an int >= 0, got {size!r}")
+        index[label] = len(labels)
+        labels.append(label)
+        sizes.append(size)
+    return tuple(labels), tuple(sizes)
+
+
+@attrs.frozen(init=False)
+class Point:
+    """One rank of an extent, with its row-major coordinates.
+
+    Attributes:
+        rank: the row-major rank within ``extent``.
+        extent: the extent the point lies in.
+        coords: one coordinate per dimension of ``extent``.
+    """
+
+    rank: int
+    extent: Extent
+    coords: tuple[int, ...] = attrs.field(init=False, eq=False)
+
+    def __init__(self, rank: int, extent: Extent) -> None:
+        """Build the point at ``rank`` of ``extent``.
+
+        Raises:
+            RankIndexError: ``rank`` is outside ``0..extent.num_ranks-1`` (names rank and total).
+            InputError: ``rank`` is not an int or ``extent`` is not an Extent.
+        """
+        if not isinstance(extent, Extent):
+            raise InputError(f"a point needs an Extent, got {type(extent).__name__}")
+        if not _is_int(rank):
+            raise InputError(f"a point's rank must be an int, got {rank!r}")
+        total = extent.num_ranks
+        if not 0 <= rank < total:
+            raise RankIndexError(f"rank {rank} out of range: extent {extent} has {total} ranks")
+        self.__attrs_init__(rank, extent)
+
+    def __attrs_post_init__(self) -> None:
+        coords = [0] * len(self.extent.sizes)
+        rest = self.rank
+        for k in range(len(coords) - 1, -1, -1):
+            rest, coords[k] = divmod(rest, self.extent.sizes[k])
+        object.__setattr__(self, "coords", tuple(coords))
+
+    def __getitem__(self, label: str) -> int:
+        """The coordinate along dimension ``label``.
+
+        Raises:
+            DimensionError: no such dimension.
+        """
+        pos = self.extent.position(label)
+        if pos is None:
+            raise DimensionError(f"no dimension {label!r} in point {self}")
+        return self.coords[pos]
+
+    def __str__(self) -> str:
+        return ",".join(
+            f"{quote_label(label)}={c}/{size}"
+            for label, c, size in zip(
+                self.extent.labels, self.coords, self.extent.sizes, strict=True
+            )
+        )

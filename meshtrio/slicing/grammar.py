@@ -1,0 +1,257 @@
+"""The region text grammar (spec 1.3): tokenizer, parser and printer, plus label quoting.
+
+Grammar::
+
+    region  := [ offset "+" ] [ pair ( "," pair )* ]     (empty text = 0-dim region)
+    pair    := label "=" size "/" stride
+    label   := bare | quoted
+    bare    := [A-Za-z0-9_]+
+    quoted  := '"' ( char | escape )* '"'
+    escape  := \\" | \\\\ | \\n | \\r | \\t | \\0 | \\' | \\u{HEX} | \\<other> (kept verbatim)
+
+Invariants owned here:
+
+* ``parse_region_text(format_region(l, o, s, t)) == (l, o, s, t)`` for every label tuple and
+  non-negative integers: the printer emits only what the parser reads back.
+* A leading number is an offset only when a ``+`` follows it, so ``0=2/1`` has label ``"0"``
+  (upstream read it as an offset and failed).
+* Whitespace around tokens is ignored; outside quotes only ``[A-Za-z0-9_]``, the delimiters
+  ``+ = , /`` and ``"`` may appear.
+* Every failure is a :class:`RegionParseError` naming the token and its character position;
+  nothing else escapes, whatever the input. Slice validity is not checked here (see
+  :mod:`meshtrio.slicing.region`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from meshtrio.errors import RegionParseError
+
+__all__ = [
+    "ParsedRegion",
+    "Token",
+    "format_region",
+    "is_safe_label",
+    "parse_region_text",
+    "quote_label",
+    "tokenize",
+]
+
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_DIGITS = frozenset("0123456789")
+_PUNCT = frozenset("+=,/")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "0": "\0", "'": "'"}
+_PRINT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def is_safe_label(label: str) -> bool:
+    """True when ``label`` prints bare: one or more of ``[A-Za-z0-9_]``."""
+    return bool(label) and all(c in _SAFE for c in label)
+
+
+def quote_label(label: str) -> str:
+    """Render a label: bare when safe, else double-quoted with escapes.
+
+    ``"`` and ``\\`` are backslash-escaped, newline/CR/tab print as ``\\n \\r \\t``, and every
+    other non-printable character (control, format, separator, surrogate...) as ``\\u{HEX}``.
+    """
+    if is_safe_label(label):
+        return label
+    out = ['"']
+    for c in label:
+        esc = _PRINT_ESCAPES.get(c)
+        if esc is not None:
+            out.append(esc)
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(f"\\u{{{ord(c):x}}}")
+    out.append('"')
+    return "".join(out)
+
+
+def format_region(
+    labels: Sequence[str], offset: int, sizes: Sequence[int], strides: Sequence[int]
+) -> str:
+    """The canonical region text: ``[offset+]label=size/stride,...`` (offset only when non-zero)."""
+    body = ",".join(
+        f"{quote_label(label)}={size}/{stride}"
+        for label, size, stride in zip(labels, sizes, strides, strict=True)
+    )
+    return f"{offset}+{body}" if offset else body
+
+
+class Token(NamedTuple):
+    """One token of region text.
+
+    Attributes:
+        kind: ``"punct"`` (one of ``+ = , /``), ``"word"`` (a bare ``[A-Za-z0-9_]+`` run) or
+            ``"quoted"`` (a quoted label; ``value`` is the decoded label).
+        value: the token's text (decoded for quoted labels).
+        position: the character offset where the token starts.
+        raw: the token exactly as it appears in the input.
+    """
+
+    kind: str
+    value: str
+    position: int
+    raw: str
+
+
+def _fail(text: str, position: int, message: str) -> RegionParseError:
+    return RegionParseError(
+        f"{message} at position {position} of region text {text!r}", text=text, position=position
+    )
+
+
+def _read_quoted(text: str, start: int) -> tuple[str, int]:
+    """Decode the quoted label opening at ``start``; return it and the index after its ``"``."""
+    out: list[str] = []
+    i = start + 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            return "".join(out), i + 1
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        e = text[i + 1]
+        if e == "u" and i + 2 < n and text[i + 2] == "{":
+            close = text.find("}", i + 3)
+            digits = text[i + 3 : close] if close != -1 else ""
+            if close == -1 or not 1 <= len(digits) <= 6 or any(d not in _HEX for d in digits):
+                raise _fail(text, i, "malformed \\u{HEX} escape in quoted label")
+            code = int(digits, 16)
+            if code > 0x10FFFF:
+                raise _fail(text, i, f"\\u{{{digits}}} is beyond the last unicode code point")
+            out.append(chr(code))
+            i = close + 1
+            continue
+        simple = _SIMPLE_ESCAPES.get(e)
+        out.append(simple if simple is not None else "\\" + e)  # unknown escapes kept verbatim
+        i += 2
+    raise _fail(text, start, "unterminated quoted label (no closing '\"')")
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split region text into tokens, skipping whitespace between them.
+
+    Raises:
+        RegionParseError: for a character that cannot start a token, or a bad quoted label.
+    """
+    tokens: list[Token] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c in _PUNCT:
+            tokens.append(Token("punct", c, i, c))
+            i += 1
+        elif c == '"':
+            value, end = _read_quoted(text, i)
+            tokens.append(Token("quoted", value, i, text[i:end]))
+            i = end
+        elif c in _SAFE:
+            j = i + 1
+            while j < n and text[j] in _SAFE:
+                j += 1
+            tokens.append(Token("word", text[i:j], i, text[i:j]))
+            i = j
+        else:
+            raise _fail(text, i, f"unexpected character {c!r}")
+    return tokens
+
+
+class ParsedRegion(NamedTuple):
+    """The parts of region text, not yet checked for slice validity."""
+
+    labels: tuple[str, ...]
+    offset: int
+    sizes: tuple[int, ...]
+    strides: tuple[int, ...]
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def fail(self, expected: str) -> RegionParseError:
+        tok = self.peek()
+        if tok is None:
+            return _fail(self.text, len(self.text), f"expected {expected}, found end of input")
+        return _fail(self.text, tok.position, f"expected {expected}, found {tok.raw!r}")
+
+    def punct(self, char: str, expected: str) -> None:
+        tok = self.peek()
+        if tok is None or tok.kind != "punct" or tok.value != char:
+            raise self.fail(expected)
+        self.i += 1
+
+    def integer(self, expected: str) -> int:
+        tok = self.peek()
+        if tok is None or tok.kind != "word" or any(c not in _DIGITS for c in tok.value):
+            raise self.fail(expected)
+        if len(tok.value) > 4000:
+            raise _fail(self.text, tok.position, f"integer {tok.value[:20]}... is too long")
+        self.i += 1
+        return int(tok.value)
+
+    def label(self) -> str:
+        tok = self.peek()
+        if tok is None or tok.kind == "punct":
+            raise self.fail("a dimension label")
+        self.i += 1
+        return tok.value
+
+    def parse(self) -> ParsedRegion:
+        offset = 0
+        toks = self.tokens
+        if (
+            len(toks) >= 2
+            and toks[0].kind == "word"
+            and toks[1].raw == "+"
+            and all(c in _DIGITS for c in toks[0].value)
+        ):
+            offset = self.integer("an offset")
+            self.i += 1
+        labels: list[str] = []
+        sizes: list[int] = []
+        strides: list[int] = []
+        if self.peek() is None:
+            return ParsedRegion((), offset, (), ())
+        while True:
+            labels.append(self.label())
+            self.punct("=", f"'=' after label {labels[-1]!r}")
+            sizes.append(self.integer(f"the size of dimension {labels[-1]!r}"))
+            self.punct("/", f"'/' after the size of dimension {labels[-1]!r}")
+            strides.append(self.integer(f"the stride of dimension {labels[-1]!r}"))
+            if self.peek() is None:
+                return ParsedRegion(tuple(labels), offset, tuple(sizes), tuple(strides))
+            self.punct(",", "',' or end of input")
+
+
+def parse_region_text(text: str) -> ParsedRegion:
+    """Parse region text into labels, offset, sizes and strides (no validity check).
+
+    Raises:
+        RegionParseError: naming the bad token and its position, for any malformed input.
+    """
+    if not isinstance(text, str):
+        raise RegionParseError(
+            f"region text must be a str, got {type(text).__name__}", text="", position=0
+        )
+    return _Parser(text).parse()

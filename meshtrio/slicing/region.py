@@ -1,0 +1,360 @@
+"""Regions: labelled, possibly strided and offset hyper-rectangles of base ranks (spec 1.1-1.4).
+
+A region maps each coordinate vector ``c`` (``0 <= c[k] < sizes[k]``) to the base rank
+``offset + sum(c[k] * strides[k])``. Its *dense* ranks ``0..num_ranks-1`` enumerate those
+coordinates row-major (last dimension fastest); that order need not be sorted by base rank.
+
+Invariants owned here:
+
+* Every :class:`Region` is a valid slice (spec 1.2): equal lengths, non-negative ints, unique
+  ``str`` labels, and sorted strides that divide each other, are unique unless a size is 1,
+  and each cover the space below them. So distinct coordinates give distinct base ranks, and
+  base ranks decode greedily from the largest stride down.
+* ``Region.parse(str(r)) == r`` for every region ``r``; ``parse`` raises only RegionParseError.
+* ``range``/``at`` follow Python indexing: ints may be negative, slices clamp, steps must be
+  positive. ``range`` keeps the dimension. A dimension whose new size is 1, and every
+  dimension of an empty region, keeps its stride (it cannot change the rank set), so such
+  results stay valid. A stepped selection whose strides break spec 1.2 (e.g. every other
+  column of a 2x3 grid) cannot be represented and raises :class:`SliceError` (upstream
+  panics there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import attrs
+
+from meshtrio.errors import (
+    DimensionError,
+    EmptyRangeError,
+    ExtentError,
+    InputError,
+    RankIndexError,
+    RegionParseError,
+    SliceError,
+)
+from meshtrio.slicing.extent import Extent, Point
+from meshtrio.slicing.grammar import format_region, parse_region_text
+
+__all__ = ["Region", "check_slice"]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_slice(offset: int, sizes: Sequence[int], strides: Sequence[int]) -> None:
+    """Check that offset/sizes/strides form a valid slice (spec 1.2, checks in spec order).
+
+    Raises:
+        SliceError: mismatched lengths, a negative or non-int number, or a slice that is
+            nonrectangular, has non-unique strides, or has a stride too small for the space
+            below it.
+    """
+    if len(sizes) != len(strides):
+        raise SliceError(f"invalid dims: {len(sizes)} sizes but {len(strides)} strides")
+    for what, values in (("offset", (offset,)), ("size", sizes), ("stride", strides)):
+        for v in values:
+            if not _is_int(v) or v < 0:
+                raise SliceError(f"every {what} must be an int >= 0, got {v!r}")
+    prev_stride = 0
+    prev_size = 1
+    total = 1
+    for stride, size in sorted(zip(strides, sizes, strict=True)):
+        if prev_stride:
+            if stride % prev_stride:
+                raise SliceError(
+                    f"nonrectangular shape: stride {stride} is not a multiple of stride "
+                    f"{prev_stride} (strides {list(strides)}, sizes {list(sizes)})"
+                )
+            if stride == prev_stride and size != 1 and prev_size != 1:
+                raise SliceError(
+                    f"nonunique strides: two dimensions of sizes {prev_size} and {size} "
+                    f"share stride {stride}"
+                )
+        if total > stride:
+            raise SliceError(
+                f"stride {stride} too small: it must be at least the size of the space "
+                f"below it ({total}) (strides {list(strides)}, sizes {list(sizes)})"
+            )
+        total = stride * size
+        prev_stride, prev_size = stride, size
+
+
+@attrs.frozen(init=False)
+class Region:
+    """A labelled slice of a base rank space.
+
+    Attributes:
+        labels: the dimension labels, in order.
+        offset: the base rank of the all-zero coordinate.
+        sizes: the number of coordinates along each dimension.
+        strides: the base-rank distance between neighbours along each dimension.
+    """
+
+    labels: tuple[str, ...]
+    offset: int
+    sizes: tuple[int, ...]
+    strides: tuple[int, ...]
+    _cache: dict[str, object] = attrs.field(init=False, factory=dict, eq=False, repr=False)
+
+    def __init__(
+        self, labels: Sequence[str], offset: int, sizes: Sequence[int], strides: Sequence[int]
+    ) -> None:
+        """Build and validate a region.
+
+        Raises:
+            ExtentError: labels that are not unique strs, or a label count that differs from
+                the number of sizes.
+            SliceError: offset/sizes/strides that are not a valid slice (spec 1.2).
+        """
+        try:
+            labels_t = tuple(labels)
+            sizes_t = tuple(sizes)
+            strides_t = tuple(strides)
+        except TypeError as exc:
+            raise SliceError(f"labels, sizes and strides must be sequences ({exc})") from None
+        if isinstance(labels, str):
+            raise ExtentError(f"labels must be a sequence of str, not the str {labels!r}")
+        if len(labels_t) != len(sizes_t):
+            raise ExtentError(
+                f"label/size dimension mismatch: {len(labels_t)} labels, {len(sizes_t)} sizes"
+            )
+        seen: set[str] = set()
+        for label in labels_t:
+            if not isinstance(label, str):
+                raise ExtentError(f"dimension labels must be str, got {label!r}")
+            if label in seen:
+                raise ExtentError(f"duplicate dimension label {label!r}")
+            seen.add(label)
+        check_slice(offset, sizes_t, strides_t)
+        self.__attrs_init__(labels_t, offset, sizes_t, strides_t)
+
+    @classmethod
+    def _unchecked(
+        cls, labels: tuple[str, ...], offset: int, sizes: tuple[int, ...], strides: tuple[int, ...]
+    ) -> Region:
+        region = cls.__new__(cls)
+        region.__attrs_init__(labels, offset, sizes, strides)
+        return region
+
+    @classmethod
+    def parse(cls, text: str) -> Region:
+        """Parse region text (spec 1.3), e.g. ``2+replica=1/2,host=2/1``.
+
+        Raises:
+            RegionParseError: for any input that is not a valid region; a validity failure
+                (position 0) chains the :class:`SliceError` or :class:`ExtentError` as cause.
+        """
+        parsed = parse_region_text(text)
+        try:
+            return cls(parsed.labels, parsed.offset, parsed.sizes, parsed.strides)
+        except (SliceError, ExtentError) as exc:
+            raise RegionParseError(
+                f"region text {text!r} is not a valid region: {exc}", text=text, position=0
+            ) from exc
+
+    def __str__(self) -> str:
+        return format_region(self.labels, self.offset, self.sizes, self.strides)
+
+    # ------------------------------------------------------------------ shape
+
+    @property
+    def extent(self) -> Extent:
+        """The region's own extent: its labels with its sizes."""
+        ext = self._cache.get("extent")
+        if ext is None:
+            ext = Extent.from_pairs(list(zip(self.labels, self.sizes, strict=True)))
+            self._cache["extent"] = ext
+        assert isinstance(ext, Extent)
+        return ext
+
+    @property
+    def num_ranks(self) -> int:
+        """The number of ranks: the product of the sizes (1 for a 0-dim region)."""
+        return math.prod(self.sizes)
+
+    def point_of_rank(self, rank: int) -> Point:
+        """The point (over :attr:`extent`) of dense rank ``rank``.
+
+        Raises:
+            RankIndexError: ``rank`` is outside ``0..num_ranks-1``.
+        """
+        return Point(rank, self.extent)
+
+    # ------------------------------------------------------------------ ranks
+
+    def _base_ranks(self) -> tuple[int, ...]:
+        ranks = self._cache.get("base")
+        if ranks is None:
+            acc = [self.offset]
+            for size, stride in zip(self.sizes, self.strides, strict=True):
+                steps = [i * stride for i in range(size)]
+                acc = [b + s for b in acc for s in steps]
+            ranks = tuple(acc)
+            self._cache["base"] = ranks
+        assert isinstance(ranks, tuple)
+        return ranks
+
+    def base_ranks(self) -> list[int]:
+        """The base ranks in dense (row-major) order."""
+        return list(self._base_ranks())
+
+    def base_rank(self, dense: int) -> int:
+        """The base rank at dense rank ``dense``.
+
+        Raises:
+            RankIndexError: ``dense`` is outside ``0..num_ranks-1``.
+        """
+        total = self.num_ranks
+        if not _is_int(dense) or not 0 <= dense < total:
+            raise RankIndexError(
+                f"dense rank {dense!r} out of range: region {self} has {total} ranks"
+            )
+        base = self.offset
+        for k in range(len(self.sizes) - 1, -1, -1):
+            dense, c = divmod(dense, self.sizes[k])
+            base += c * self.strides[k]
+        return base
+
+    def dense_index(self, base: int) -> int | None:
+        """The dense rank of base rank ``base``, or None when the region does not contain it."""
+        if not _is_int(base) or base < self.offset or self.num_ranks == 0:
+            return None
+        rest = base - self.offset
+        coords = [0] * len(self.sizes)
+        for k in sorted(range(len(self.sizes)), key=lambda k: self.strides[k], reverse=True):
+            if self.sizes[k] > 1:
+                c, rest = divmod(rest, self.strides[k])
+                if c >= self.sizes[k]:
+                    return None
+                coords[k] = c
+        if rest:
+            return None
+        dense = 0
+        for c, size in zip(coords, self.sizes, strict=True):
+            dense = dense * size + c
+        return dense
+
+    def contains(self, base: int) -> bool:
+        """True when base rank ``base`` is in this region."""
+        return self.dense_index(base) is not None
+
+    def _dense_map(self) -> dict[int, int]:
+        index = self._cache.get("index")
+        if index is None:
+            index = {b: i for i, b in enumerate(self._base_ranks())}
+            self._cache["index"] = index
+        assert isinstance(index, dict)
+        return index
+
+    def is_subset(self, other: Region) -> bool:
+        """True when every base rank of this region is in ``other`` (labels are ignored)."""
+        index = other._dense_map()
+        return all(b in index for b in self._base_ranks())
+
+    def remap(self, target: Region) -> list[int] | None:
+        """For each rank of ``target`` in order, its dense rank within this region.
+
+        Returns None when ``target`` is not a subset of this region.
+        """
+        index = self._dense_map()
+        out: list[int] = []
+        for b in target._base_ranks():
+            i = index.get(b)
+            if i is None:
+                return None
+            out.append(i)
+        return out
+
+    # ------------------------------------------------------------------ selection
+
+    def _dim(self, label: str) -> int:
+        for k, lab in enumerate(self.labels):
+            if lab == label:
+                return k
+        raise DimensionError(f"no dimension {label!r} in region {self}")
+
+    def _index(self, k: int, index: object) -> int:
+        if not _is_int(index):
+            raise InputError(
+                f"index for dimension {self.labels[k]!r} must be an int, got {index!r}"
+            )
+        assert isinstance(index, int)
+        size = self.sizes[k]
+        if not -size <= index < size:
+            raise RankIndexError(
+                f"index {index} out of range for dimension {self.labels[k]!r} of size {size}"
+            )
+        return index + size if index < 0 else index
+
+    def range(self, label: str, sel: int | slice | range) -> Region:
+        """Select part of dimension ``label``, keeping the dimension.
+
+        ``sel`` is an int (one coordinate; negative counts from the end), or a ``slice`` /
+        ``range`` applied like slicing ``range(size)`` (clamping, positive step).
+
+        Raises:
+            DimensionError: no such dimension.
+            RankIndexError: an int outside the dimension (names the dimension and its size).
+            EmptyRangeError: a slice that selects nothing (names the dimension and its size).
+            InputError: a non-positive step or a selector of the wrong type.
+            SliceError: a stepped selection that no valid region can represent.
+        """
+        k = self._dim(label)
+        size = self.sizes[k]
+        if isinstance(sel, range):
+            sel = slice(sel.start, sel.stop, sel.step)
+        if isinstance(sel, slice):
+            try:
+                step = 1 if sel.step is None else sel.step.__index__()
+                if step <= 0:
+                    raise InputError(
+                        f"range step for dimension {label!r} must be positive, got {sel.step!r}"
+                    )
+                picked = range(size)[sel]
+            except (TypeError, AttributeError):
+                raise InputError(
+                    f"slice bounds for dimension {label!r} must be ints, got {sel!r}"
+                ) from None
+            if not picked:
+                raise EmptyRangeError(
+                    f"selection {sel!r} of dimension {label!r} of size {size} is empty"
+                )
+            begin, new_size, step = picked.start, len(picked), picked.step
+        else:
+            begin, new_size, step = self._index(k, sel), 1, 1
+        sizes = list(self.sizes)
+        strides = list(self.strides)
+        offset = self.offset + begin * strides[k]
+        sizes[k] = new_size
+        if new_size > 1 and self.num_ranks:
+            strides[k] *= step
+        try:
+            check_slice(offset, sizes, strides)
+        except SliceError as exc:
+            raise SliceError(
+                f"selecting {sel!r} of dimension {label!r} of region {self} gives a "
+                f"region that cannot be represented: {exc}"
+            ) from None
+        return Region._unchecked(self.labels, offset, tuple(sizes), tuple(strides))
+
+    def at(self, label: str, index: int) -> Region:
+        """Fix dimension ``label`` at ``index`` (negative counts from the end), removing it.
+
+        Raises:
+            DimensionError: no such dimension.
+            RankIndexError: ``index`` outside the dimension (names the dimension and its size).
+            InputError: ``index`` is not an int.
+        """
+        k = self._dim(label)
+        i = self._index(k, index)
+        offset = self.offset + i * self.strides[k]
+        drop = slice(k, k + 1)
+        labels = self.labels[:k] + self.labels[k + 1 :]
+        sizes = list(self.sizes)
+        strides = list(self.strides)
+        del sizes[drop], strides[drop]
+        return Region(labels, offset, sizes, strides)

@@ -1,0 +1,89 @@
+"""Helpers for testing code that uses meshtrio (and for meshtrio's own tests).
+
+* :func:`descendants` lists the live processes below a pid (from ``/proc``, Linux).
+* :func:`no_leaked_processes` is a context manager that fails if the block left any child
+  process of this process alive (after a bounded wait for them to be reaped).
+* :func:`in_process_mesh` is :func:`~meshtrio.open_host_mesh_in_process` with procs as tasks:
+  a whole mesh without a single OS process, for fast tests.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from meshtrio.host_mesh import HostMesh
+from meshtrio.local_mesh import open_host_mesh_in_process
+
+__all__ = ["alive", "descendants", "in_process_mesh", "no_leaked_processes"]
+
+
+def _children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may contain spaces and parentheses.
+        rest = stat[stat.rfind(")") + 2 :].split()
+        if len(rest) < 2 or rest[0] == "Z":
+            continue
+        kids.setdefault(int(rest[1]), []).append(int(entry))
+    return kids
+
+
+def descendants(pid: int | None = None) -> list[int]:
+    """Live (non-zombie) descendants of ``pid`` (default: this process), Linux only."""
+    if not os.path.isdir("/proc"):
+        return []
+    root = os.getpid() if pid is None else pid
+    kids = _children_map()
+    out: list[int] = []
+    todo = [root]
+    while todo:
+        for child in kids.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` is a live, non-zombie process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
+
+
+@contextmanager
+def no_leaked_processes(grace: float = 5.0) -> Iterator[None]:
+    """Fail (AssertionError) if descendants of this process outlive the block.
+
+    Processes that existed before the block are ignored. Exiting processes are given up to
+    ``grace`` seconds to disappear (polled; this is a check at the end, not a wait for state).
+    """
+    before = set(descendants())
+    yield
+    deadline = time.monotonic() + grace
+    left: list[int] = []
+    while True:
+        left = [p for p in descendants() if p not in before]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not left, f"leaked processes: {left}"
+
+
+@asynccontextmanager
+async def in_process_mesh(n: int = 2) -> AsyncIterator[HostMesh]:
+    """A host mesh of ``n`` in-process hosts whose procs are tasks (no OS processes)."""
+    async with open_host_mesh_in_process(n, in_process_procs=True) as mesh:
+        yield mesh

@@ -1,0 +1,311 @@
+"""Listening and connecting: ``tcp:`` and ``unix:`` carry WebSocket, ``local:`` memory channels.
+
+:func:`serve` binds a :class:`~meshtrio.addr.ChannelAddr` (port 0, ``unix:`` and ``local:0``
+mean "pick one"), reports the bound address through ``task_status``, authenticates every
+client during the opening handshake (:mod:`meshtrio.transport.handshake`) and hands each
+accepted connection, as a :class:`~meshtrio.transport.streams.MessageStream`, to a callback.
+:func:`connect` opens a client connection and runs a :class:`~meshtrio.transport.rpc.Peer` on it.
+
+Invariants owned here:
+
+* TR-1 (authenticated): no message reaches a callback from a client whose token or protocol
+  version is wrong; such clients are refused with a reason and the server keeps serving.
+* TR-2 (bounded): the server bounds each opening handshake (``handshake_timeout``) and every
+  message's size (``max_size``); a client bounds connect + handshake (``timeout``).
+* TR-3 (translated): trio-websocket and OS errors leave this module only as meshtrio
+  :class:`~meshtrio.errors.TransportError` subclasses.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import socket as _stdsocket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+import trio_websocket
+
+from meshtrio.addr import ChannelAddr
+from meshtrio.errors import (
+    ConnectionLostError,
+    HostUnreachableError,
+    ProtocolError,
+    RequestTimeoutError,
+    TransportError,
+)
+from meshtrio.transport.handshake import Offer, check_offer, refusal_error
+from meshtrio.transport.rpc import Handler, Peer
+from meshtrio.transport.streams import MessageStream, WsMessageStream, memory_stream_pair
+from meshtrio.wire import PROTOCOL_VERSION
+
+__all__ = ["connect", "serve"]
+
+log = logging.getLogger("meshtrio.transport")
+
+OnConnection = Callable[[MessageStream], Awaitable[None]]
+
+
+# -- in-process ("local:") registry ---------------------------------------------------------
+@attrs.define
+class _LocalListener:
+    token: str
+    nursery: trio.Nursery
+    on_connection: OnConnection
+    max_size: int
+
+
+_LOCAL: dict[int, _LocalListener] = {}
+_local_next = 1
+
+
+def _local_bind(index: int, listener: _LocalListener) -> int:
+    global _local_next
+    if index == 0:
+        while _local_next in _LOCAL:
+            _local_next += 1
+        index = _local_next
+        _local_next += 1
+    elif index in _LOCAL:
+        raise TransportError(f"local:{index}: address already in use", address=f"local:{index}")
+    _LOCAL[index] = listener
+    return index
+
+
+# -- errors ---------------------------------------------------------------------------------
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for sub in exc.exceptions:
+            out.extend(_leaves(sub))
+        return out
+    return [exc]
+
+
+def _translate(exc: BaseException, address: str) -> BaseException:
+    """Map an error from trio-websocket, trio or the OS to a meshtrio error (TR-3)."""
+    leaves = [e for e in _leaves(exc) if not isinstance(e, trio.Cancelled)]
+    if not leaves:
+        return exc
+    for e in leaves:
+        if isinstance(e, TransportError | RequestTimeoutError):
+            return e
+        if isinstance(e, trio_websocket.ConnectionRejected):
+            body = (e.body or b"").decode("utf-8", "replace")[:200]
+            return refusal_error(e.status_code, body, address)
+    first = leaves[0]
+    if isinstance(first, trio_websocket.ConnectionClosed | trio_websocket.HandshakeError):
+        return ConnectionLostError(f"{address}: connection closed during handshake",
+                                   address=address)
+    if isinstance(first, OSError):
+        return HostUnreachableError(
+            f"{address}: cannot connect: {first.strerror or type(first).__name__}", address=address
+        )
+    if isinstance(first, trio.BrokenResourceError | trio.ClosedResourceError):
+        return ConnectionLostError(f"{address}: connection broke during handshake",
+                                   address=address)
+    return first
+
+
+# -- connecting -----------------------------------------------------------------------------
+async def _open_raw(addr: ChannelAddr) -> trio.abc.Stream:
+    if addr.transport == "tcp":
+        return await trio.open_tcp_stream(addr.host, addr.port)
+    if addr.transport == "unix":
+        sock = trio.socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
+        try:
+            await sock.connect(_unix_sockaddr(addr))
+        except BaseException:
+            sock.close()
+            raise
+        return trio.SocketStream(sock)
+    raise HostUnreachableError(f"{addr}: cannot connect to this address", address=str(addr))
+
+
+def _unix_sockaddr(addr: ChannelAddr) -> str:
+    if addr.abstract:
+        return "\0" + addr.path
+    return addr.path
+
+
+async def connect(
+    addr: ChannelAddr,
+    *,
+    token: str,
+    handler: Handler | None = None,
+    max_size: int,
+    timeout: float,
+    task_status: trio.TaskStatus[Peer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Connect to ``addr``, run a :class:`Peer` on the connection until it ends.
+
+    Use with ``peer = await nursery.start(connect, addr, token=..., ...)``. Before the peer is
+    reported, failures raise (translated, TR-3): :class:`HostUnreachableError`,
+    :class:`AuthRejectedError`, :class:`ProtocolError`, :class:`ConnectionLostError`, or
+    :class:`RequestTimeoutError` when connect plus handshake take longer than ``timeout``.
+    After that, this task returns when the connection ends; it never raises (the peer's
+    ``close_reason`` says why it ended). Cancel it to close the connection.
+    """
+    address = str(addr)
+    if addr.transport == "local":
+        listener = _LOCAL.get(addr.index)
+        if listener is None:
+            raise HostUnreachableError(f"{address}: no such local listener", address=address)
+        refusal = check_offer(Offer(PROTOCOL_VERSION, token), listener.token)
+        if refusal is not None:
+            raise refusal_error(refusal.status, refusal.reason, address)
+        size = min(max_size, listener.max_size)
+        client, server = memory_stream_pair("local:client", address, size)
+        listener.nursery.start_soon(listener.on_connection, server)
+        peer = Peer(client, handler)
+        task_status.started(peer)
+        await peer.run()
+        return
+
+    started = False
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(timeout):
+                raw = await _open_raw(addr)
+                host = addr.host if addr.transport == "tcp" else "localhost"
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    raw,  # type: ignore[arg-type]  # any trio Stream works
+                    host,
+                    "/meshtrio",
+                    extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
+                    max_message_size=max_size,
+                )
+            peer = Peer(WsMessageStream(ws, address, max_size), handler)
+            task_status.started(peer)
+            started = True
+            await peer.run()
+            nursery.cancel_scope.cancel()
+    except trio.TooSlowError:
+        raise RequestTimeoutError(
+            f"{address}: connect and handshake did not finish within {timeout:g}s",
+            address=address, timeout=timeout,
+        ) from None
+    except BaseException as exc:
+        translated = _translate(exc, address)
+        if started:
+            if isinstance(translated, Exception):
+                log.debug("connection to %s ended: %r", address, translated)
+                return
+            raise
+        if translated is exc:
+            raise
+        raise translated from None
+
+
+# -- serving --------------------------------------------------------------------------------
+async def _bind(addr: ChannelAddr) -> tuple[list[trio.SocketListener], ChannelAddr, str | None]:
+    """Bind listeners; returns them, the bound address, and a unix path to unlink at the end."""
+    if addr.transport == "tcp":
+        try:
+            listeners = await trio.open_tcp_listeners(addr.port, host=addr.host)
+        except OSError as exc:
+            raise TransportError(f"{addr}: cannot listen: {exc.strerror}", address=str(addr)) from None
+        port = listeners[0].socket.getsockname()[1]
+        return list(listeners), ChannelAddr.tcp(addr.host, port), None
+    if addr.transport == "unix":
+        bound = addr
+        if addr.is_any:
+            bound = ChannelAddr.unix_abstract(f"meshtrio-{secrets.token_hex(12)}")
+        sock = trio.socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
+        try:
+            await sock.bind(_unix_sockaddr(bound))
+            sock.listen(_stdsocket.SOMAXCONN)
+        except OSError as exc:
+            sock.close()
+            what = "address in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise TransportError(f"{bound}: cannot listen: {what}", address=str(bound)) from None
+        cleanup = None if bound.abstract else bound.path
+        return [trio.SocketListener(sock)], bound, cleanup
+    raise TransportError(f"{addr}: cannot listen on this transport", address=str(addr))
+
+
+async def serve(
+    addr: ChannelAddr,
+    on_connection: OnConnection,
+    *,
+    token: str,
+    max_size: int,
+    handshake_timeout: float = 10.0,
+    task_status: trio.TaskStatus[ChannelAddr] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on ``addr`` until cancelled; report the bound address via ``task_status``.
+
+    Each authenticated connection is handed to ``on_connection(stream)`` in its own task;
+    when that returns the connection is closed. Refused or broken clients are logged and
+    dropped (TR-1); nothing they do stops the server.
+    """
+    if addr.transport == "local":
+        async with trio.open_nursery() as nursery:
+            index = _local_bind(addr.index, _LocalListener(token, nursery, on_connection, max_size))
+            try:
+                task_status.started(ChannelAddr.local(index))
+                await trio.sleep_forever()
+            finally:
+                _LOCAL.pop(index, None)
+        return
+
+    listeners, bound, cleanup = await _bind(addr)
+    address = str(bound)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        try:
+            await _serve_ws(stream, address, on_connection, token, max_size, handshake_timeout)
+        except Exception as exc:  # TR-1: one bad client never stops the server
+            log.info("%s: dropped a client: %r", address, _translate(exc, address))
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, handle, listeners)
+            task_status.started(bound)
+    finally:
+        if cleanup is not None:
+            try:
+                os.unlink(cleanup)
+            except OSError:
+                pass
+
+
+async def _serve_ws(
+    stream: trio.SocketStream,
+    address: str,
+    on_connection: OnConnection,
+    token: str,
+    max_size: int,
+    handshake_timeout: float,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        request: Any = None
+        with trio.move_on_after(handshake_timeout):
+            request = await trio_websocket.wrap_server_stream(
+                nursery, stream, max_message_size=max_size
+            )
+        if request is None:
+            log.info("%s: a client did not finish the handshake in %gs", address, handshake_timeout)
+            nursery.cancel_scope.cancel()
+            return
+        refusal = check_offer(Offer.from_headers(list(request.headers)), token)
+        if refusal is not None:
+            log.warning("%s: refused a client: %s", address, refusal.reason)
+            with trio.move_on_after(handshake_timeout):
+                await request.reject(refusal.status, body=refusal.reason.encode())
+            nursery.cancel_scope.cancel()
+            return
+        ws = None
+        with trio.move_on_after(handshake_timeout):
+            ws = await request.accept()
+        if ws is not None:
+            await on_connection(WsMessageStream(ws, f"client of {address}", max_size))
+        nursery.cancel_scope.cancel()
+

@@ -1,0 +1,258 @@
+"""Request/reply multiplexing over one message stream, in both directions.
+
+A :class:`Peer` wraps a :class:`~meshtrio.transport.streams.MessageStream`. Either side may
+:meth:`Peer.call` the other: each call gets a fresh correlation id, its own deadline (total, or
+idle: re-armed on every streamed event), and its own reply channel. Incoming requests run each
+in their own task (so a slow request never blocks another) under the peer's nursery, bounded by
+``max_in_flight``.
+
+Invariants owned here:
+
+* RPC-1 (fail exactly the waiters): when the stream breaks, every call waiting on this peer
+  fails with :class:`~meshtrio.errors.ConnectionLostError` (or the :class:`ProtocolError` that
+  broke it); calls on other peers are untouched.
+* RPC-2 (no stray errors): a handler's :class:`~meshtrio.errors.MeshError` travels back as an
+  ``ERROR`` envelope and is raised from ``call`` as :class:`RemoteError`; any other handler
+  exception is logged and reported the same way. Nothing a peer sends can crash the other side.
+* RPC-3 (bounded waits): every ``call`` has a deadline; a late reply is dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from meshtrio.errors import (
+    ConnectionLostError,
+    MeshError,
+    ProtocolError,
+    RemoteError,
+    RequestTimeoutError,
+    TransportError,
+)
+from meshtrio.transport.streams import MessageStream
+from meshtrio.wire import Envelope, Kind, WireError, decode, encode
+
+__all__ = ["Emit", "Handler", "Peer", "ReplyThen"]
+
+log = logging.getLogger("meshtrio.rpc")
+
+Emit = Callable[[Any], Awaitable[None]]
+"""Send one EVENT for the request being handled."""
+
+Handler = Callable[["Peer", Any, Emit], Awaitable[Any]]
+"""Handle one request: ``await handler(peer, body, emit)`` returns the reply body."""
+
+
+class ReplyThen:
+    """A handler result: send ``reply``, then call ``then()`` (also if sending failed).
+
+    Used where an action must follow the acknowledgement (a proc exits after acking
+    ProcStop; a host stops serving after acking Shutdown).
+    """
+
+    __slots__ = ("reply", "then")
+
+    def __init__(self, reply: Any, then: Callable[[], None]) -> None:
+        self.reply = reply
+        self.then = then
+
+
+class _Pending:
+    __slots__ = ("recv", "send")
+
+    def __init__(self) -> None:
+        self.send, self.recv = trio.open_memory_channel[Envelope | TransportError](math.inf)
+
+
+class Peer:
+    """One end of an RPC connection.
+
+    Args:
+        stream: the message stream.
+        handler: handles requests from the other side (None: refuse them).
+        max_in_flight: most requests from the other side handled at once.
+    """
+
+    def __init__(
+        self, stream: MessageStream, handler: Handler | None = None, *, max_in_flight: int = 1024
+    ) -> None:
+        self.stream = stream
+        self.address = stream.address
+        self._handler = handler
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._send_lock = trio.Lock()
+        self._in_flight = 0
+        self._max_in_flight = max_in_flight
+        self.closed = trio.Event()
+        self.close_reason: TransportError | None = None
+        self._nursery: trio.Nursery | None = None
+        self.context: dict[str, Any] = {}
+        """Free-form state for the handler (e.g. which proc this connection belongs to)."""
+
+    # -- sending ---------------------------------------------------------------------------
+    async def _send(self, env: Envelope) -> None:
+        data = encode(env)
+        async with self._send_lock:
+            await self.stream.send(data)
+
+    async def call(
+        self,
+        body: Any,
+        *,
+        timeout: float,
+        idle: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Send a request and wait for its reply.
+
+        Args:
+            body: a registered wire message.
+            timeout: seconds to wait for the reply (``math.inf``: no deadline).
+            idle: if true, ``timeout`` is an idle timeout re-armed on every event.
+            on_event: called with each EVENT body as it arrives.
+
+        Raises:
+            RequestTimeoutError: no reply in time.
+            ConnectionLostError: the connection broke (RPC-1).
+            RemoteError: the peer answered with an error.
+
+        Cancelling the caller abandons the request; a late reply is dropped.
+        """
+        if self.close_reason is not None:
+            raise type(self.close_reason)(str(self.close_reason), address=self.address)
+        corr = next(self._ids)
+        pending = _Pending()
+        self._pending[corr] = pending
+        try:
+            await self._send(Envelope(Kind.REQUEST, corr, body))
+            deadline = trio.current_time() + timeout
+            while True:
+                with trio.move_on_at(deadline):
+                    item = await pending.recv.receive()
+                    if isinstance(item, TransportError):
+                        raise type(item)(str(item), address=self.address)
+                    if item.kind is Kind.EVENT:
+                        if on_event is not None:
+                            on_event(item.body)
+                        if idle:
+                            deadline = trio.current_time() + timeout
+                        continue
+                    if item.kind is Kind.REPLY:
+                        return item.body
+                    err = item.body
+                    assert isinstance(err, WireError)
+                    raise RemoteError(f"{self.address}: {err.message}", address=self.address,
+                                      kind=err.kind)
+                what = "idle " if idle else ""
+                raise RequestTimeoutError(
+                    f"{self.address}: no reply to {type(body).__name__} within {what}timeout "
+                    f"{timeout:g}s",
+                    address=self.address,
+                    timeout=timeout,
+                )
+        finally:
+            del self._pending[corr]
+
+    # -- receiving -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Read and dispatch until the stream ends; then fail every waiting call (RPC-1).
+
+        Returns normally when the connection ends (``close_reason`` says why); handlers still
+        running for this peer are cancelled. Cancelling ``run`` closes the connection.
+        """
+        reason: TransportError = ConnectionLostError(
+            f"{self.address}: connection closed locally", address=self.address
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    while True:
+                        data = await self.stream.receive()
+                        self._dispatch(decode(data))
+                except (ConnectionLostError, ProtocolError) as exc:
+                    reason = exc
+                except TransportError as exc:
+                    reason = ConnectionLostError(str(exc), address=self.address)
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._fail_all(reason)
+            await self.stream.aclose()
+
+    def _fail_all(self, reason: TransportError) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+            self.closed.set()
+        for pending in self._pending.values():
+            pending.send.send_nowait(reason)
+
+    async def aclose(self) -> None:
+        """Close the connection; waiting calls fail with ConnectionLostError."""
+        self._fail_all(ConnectionLostError(f"{self.address}: connection closed locally",
+                                           address=self.address))
+        await self.stream.aclose()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _dispatch(self, env: Envelope) -> None:
+        if env.kind is Kind.REQUEST:
+            assert self._nursery is not None
+            if self._in_flight >= self._max_in_flight:
+                self._nursery.start_soon(
+                    self._reply_error, env.corr, "Overloaded",
+                    f"more than {self._max_in_flight} requests in flight",
+                )
+                return
+            self._in_flight += 1
+            self._nursery.start_soon(self._handle, env)
+            return
+        pending = self._pending.get(env.corr)
+        if pending is not None:
+            pending.send.send_nowait(env)
+        # else: a late reply for a call that gave up; dropped (RPC-3).
+
+    async def _reply_error(self, corr: int, kind: str, message: str) -> None:
+        try:
+            await self._send(Envelope(Kind.ERROR, corr, WireError(kind, message)))
+        except TransportError:
+            pass
+
+    async def _handle(self, env: Envelope) -> None:
+        corr = env.corr
+
+        async def emit(event: Any) -> None:
+            await self._send(Envelope(Kind.EVENT, corr, event))
+
+        try:
+            if self._handler is None:
+                raise RemoteError("this peer does not accept requests")
+            result = await self._handler(self, env.body, emit)
+        except TransportError:
+            return  # our own connection broke while handling; nobody to answer
+        except MeshError as exc:
+            await self._reply_error(corr, type(exc).__name__, str(exc))
+            return
+        except Exception as exc:
+            log.exception("handler for %s failed", type(env.body).__name__)
+            await self._reply_error(corr, type(exc).__name__, f"internal error: {exc!r:.200}")
+            return
+        finally:
+            self._in_flight -= 1
+        then = None
+        if isinstance(result, ReplyThen):
+            result, then = result.reply, result.then
+        try:
+            await self._send(Envelope(Kind.REPLY, corr, result))
+        except TransportError:
+            pass
+        finally:
+            if then is not None:
+                then()

@@ -1,0 +1,154 @@
+"""Message streams: one bytes message in, one bytes message out, over any transport.
+
+:class:`MessageStream` is what the RPC layer (:mod:`meshtrio.transport.rpc`) talks to. Two
+implementations: :class:`WsMessageStream` (a trio-websocket connection, over TCP or a Unix
+socket) and :class:`MemoryMessageStream` (trio memory channels, for ``local:`` addresses).
+Errors of the underlying library are translated here: a closed or broken stream raises
+:class:`~meshtrio.errors.ConnectionLostError`; a too-large message, :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import trio
+import trio_websocket
+
+from meshtrio.errors import ConnectionLostError, ProtocolError
+
+__all__ = ["MemoryMessageStream", "MessageStream", "WsMessageStream", "memory_stream_pair"]
+
+
+class MessageStream(Protocol):
+    """A bidirectional stream of binary messages."""
+
+    address: str
+
+    async def send(self, data: bytes) -> None:
+        """Send one message (ConnectionLostError if the stream is gone)."""
+        ...
+
+    async def receive(self) -> bytes:
+        """Receive one message (ConnectionLostError when the stream ends)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the stream; never raises."""
+        ...
+
+
+def _describe_close(reason: trio_websocket.CloseReason | None) -> str:
+    if reason is None:
+        return "connection closed"
+    if reason.code == 1009:
+        return "connection closed: message too big (1009)"
+    text = f"connection closed ({reason.code} {reason.name})"
+    return f"{text}: {reason.reason}" if reason.reason else text
+
+
+class WsMessageStream:
+    """A :class:`MessageStream` over a trio-websocket connection."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection, address: str, max_size: int) -> None:
+        self._ws = ws
+        self.address = address
+        self._max_size = max_size
+
+    async def send(self, data: bytes) -> None:
+        """Send one binary message."""
+        if len(data) > self._max_size:
+            raise ProtocolError(
+                f"{self.address}: message of {len(data)} bytes exceeds max_message_size "
+                f"{self._max_size}",
+                address=self.address,
+            )
+        try:
+            await self._ws.send_message(data)
+        except trio_websocket.ConnectionClosed as exc:
+            raise ConnectionLostError(
+                f"{self.address}: {_describe_close(exc.reason)}", address=self.address
+            ) from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise ConnectionLostError(
+                f"{self.address}: connection broke ({type(exc).__name__})", address=self.address
+            ) from None
+
+    async def receive(self) -> bytes:
+        """Receive one message; a text message is a protocol error."""
+        try:
+            msg = await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            if exc.reason is not None and exc.reason.code == 1009:
+                raise ProtocolError(
+                    f"{self.address}: {_describe_close(exc.reason)}", address=self.address
+                ) from None
+            raise ConnectionLostError(
+                f"{self.address}: {_describe_close(exc.reason)}", address=self.address
+            ) from None
+        if isinstance(msg, str):
+            raise ProtocolError(f"{self.address}: text frame where binary expected",
+                                address=self.address)
+        return msg
+
+    async def aclose(self) -> None:
+        """Close the websocket (bounded; never raises)."""
+        with trio.move_on_after(1.0) as cs:
+            cs.shield = True
+            try:
+                await self._ws.aclose()
+            except Exception:  # closing a broken connection may fail any which way
+                pass
+
+
+class MemoryMessageStream:
+    """One end of an in-memory message stream (``local:`` transport)."""
+
+    def __init__(
+        self,
+        send: trio.MemorySendChannel[bytes],
+        recv: trio.MemoryReceiveChannel[bytes],
+        address: str,
+        max_size: int,
+    ) -> None:
+        self._send = send
+        self._recv = recv
+        self.address = address
+        self._max_size = max_size
+
+    async def send(self, data: bytes) -> None:
+        """Send one message to the other end."""
+        if len(data) > self._max_size:
+            raise ProtocolError(
+                f"{self.address}: message of {len(data)} bytes exceeds max_message_size "
+                f"{self._max_size}",
+                address=self.address,
+            )
+        try:
+            await self._send.send(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ConnectionLostError(f"{self.address}: connection closed",
+                                      address=self.address) from None
+
+    async def receive(self) -> bytes:
+        """Receive one message from the other end."""
+        try:
+            return await self._recv.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
+            raise ConnectionLostError(f"{self.address}: connection closed",
+                                      address=self.address) from None
+
+    async def aclose(self) -> None:
+        """Close both directions."""
+        await self._send.aclose()
+        await self._recv.aclose()
+
+
+def memory_stream_pair(
+    client_address: str, server_address: str, max_size: int, buffer: int = 64
+) -> tuple[MemoryMessageStream, MemoryMessageStream]:
+    """A connected (client end, server end) pair of in-memory message streams."""
+    a_send, b_recv = trio.open_memory_channel[bytes](buffer)
+    b_send, a_recv = trio.open_memory_channel[bytes](buffer)
+    client = MemoryMessageStream(a_send, a_recv, server_address, max_size)
+    server = MemoryMessageStream(b_send, b_recv, client_address, max_size)
+    return client, server

@@ -1,0 +1,140 @@
+"""Wire format: message classes, the one cattrs converter, and envelope framing.
+
+One binary WebSocket message (or one in-memory message) carries one *envelope*, encoded with
+msgpack as a 4-element array ``[kind, correlation_id, type_name, body]``:
+
+* ``REQUEST`` asks the peer to handle ``body`` (an instance of a registered message class);
+* ``EVENT`` is an intermediate update for the request with the same correlation id (streamed
+  spawn statuses); a request may get any number of them;
+* ``REPLY`` ends the request successfully; ``ERROR`` ends it with ``{"kind", "message"}``.
+
+Message classes are attrs classes registered with :func:`message`; they are (un)structured by
+:data:`converter`. Decoding never raises anything but :class:`~meshtrio.errors.ProtocolError`:
+a peer that sends bytes we cannot accept gets its connection closed, nothing else breaks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+import msgpack
+
+from meshtrio.errors import ProtocolError
+
+__all__ = [
+    "Envelope",
+    "Kind",
+    "converter",
+    "decode",
+    "encode",
+    "message",
+    "registered",
+]
+
+PROTOCOL_VERSION = 1
+"""Bumped whenever an envelope or message changes incompatibly (checked in the handshake)."""
+
+converter = cattrs.Converter(forbid_extra_keys=False)
+"""The one converter used for every message body."""
+
+_REGISTRY: dict[str, type[Any]] = {}
+
+T = TypeVar("T")
+
+
+def message(cls: type[T]) -> type[T]:
+    """Class decorator: register an attrs class as a wire message under its class name."""
+    name = cls.__name__
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise RuntimeError(f"duplicate wire message name {name!r}")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def registered() -> dict[str, type[Any]]:
+    """A copy of the registry: wire name to message class."""
+    return dict(_REGISTRY)
+
+
+class Kind(enum.IntEnum):
+    """What an envelope is."""
+
+    REQUEST = 0
+    REPLY = 1
+    EVENT = 2
+    ERROR = 3
+
+
+@attrs.frozen
+class Envelope:
+    """One framed message: its kind, correlation id and body.
+
+    For ``ERROR`` envelopes ``body`` is a :class:`WireError`.
+    """
+
+    kind: Kind
+    corr: int
+    body: Any
+
+
+@attrs.frozen
+class WireError:
+    """The body of an ``ERROR`` envelope: the error class name on the peer, and its message."""
+
+    kind: str
+    message: str
+
+
+def encode(env: Envelope) -> bytes:
+    """Encode an envelope to bytes."""
+    if isinstance(env.body, WireError):
+        name = "!error"
+        body: Any = {"kind": env.body.kind, "message": env.body.message}
+    else:
+        name = type(env.body).__name__
+        if _REGISTRY.get(name) is not type(env.body):
+            raise TypeError(f"{name} is not a registered wire message")
+        body = converter.unstructure(env.body)
+    out: bytes = msgpack.packb([int(env.kind), env.corr, name, body], use_bin_type=True)
+    return out
+
+
+def decode(data: bytes) -> Envelope:
+    """Decode bytes to an envelope; anything malformed raises ProtocolError."""
+    try:
+        raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ProtocolError(f"undecodable frame: {type(exc).__name__}") from None
+    if not (isinstance(raw, list) and len(raw) == 4):
+        raise ProtocolError("undecodable frame: not a 4-element envelope")
+    kind_raw, corr, name, body = raw
+    try:
+        kind = Kind(kind_raw)
+    except (ValueError, TypeError):
+        raise ProtocolError(f"undecodable frame: unknown envelope kind {kind_raw!r:.20}") from None
+    if not isinstance(corr, int) or isinstance(corr, bool) or corr < 0:
+        raise ProtocolError("undecodable frame: bad correlation id")
+    if not isinstance(name, str):
+        raise ProtocolError("undecodable frame: message name is not text")
+    if name == "!error":
+        if not (isinstance(body, dict) and isinstance(body.get("message"), str)):
+            raise ProtocolError("undecodable frame: malformed error body")
+        return Envelope(kind, corr, WireError(str(body.get("kind", "")), body["message"]))
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ProtocolError(f"undecodable frame: unknown message type {name[:40]!r}")
+    try:
+        obj = converter.structure(body, cls)
+    except Exception as exc:  # cattrs raises ClassValidationError groups and friends
+        raise ProtocolError(f"undecodable frame: bad {name} body ({type(exc).__name__})") from None
+    return Envelope(kind, corr, obj)
+
+
+def register_hooks(cls: type[T], unstructure: Callable[[T], Any], structure: Callable[[Any], T]) -> None:
+    """Register (un)structure hooks for a value type used inside message bodies."""
+    converter.register_unstructure_hook(cls, unstructure)
+    converter.register_structure_hook(cls, lambda v, _t: structure(v))
