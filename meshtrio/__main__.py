@@ -54,8 +54,10 @@ def _cmd_host(args: argparse.Namespace) -> int:
     else:
         token = token_from_env()
     if not token:
-        print("meshtrio host: no auth token: pass --token-file PATH or set MESHTRIO_TOKEN",
-              file=sys.stderr)
+        print(
+            "meshtrio host: no auth token: pass --token-file PATH or set MESHTRIO_TOKEN",
+            file=sys.stderr,
+        )
         return 2
     listen = args.listen or os.environ.get(LISTEN_ENV) or "tcp:127.0.0.1:0"
     addr = ChannelAddr.parse(listen)
@@ -63,8 +65,9 @@ def _cmd_host(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            bound = await nursery.start(lambda task_status: serve_host_agent(
-                addr, token=token, task_status=task_status))
+            bound = await nursery.start(
+                lambda task_status: serve_host_agent(addr, token=token, task_status=task_status)
+            )
             print(bound, flush=True)
 
     trio.run(run)
@@ -78,8 +81,11 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
     text = os.environ.get(BOOTSTRAP_ENV)
     token = token_from_env()
     if not text or not token:
-        print(f"meshtrio proc: no bootstrap payload ({BOOTSTRAP_ENV}) or token; procs are "
-              "started by host agents", file=sys.stderr)
+        print(
+            f"meshtrio proc: no bootstrap payload ({BOOTSTRAP_ENV}) or token; procs are "
+            "started by host agents",
+            file=sys.stderr,
+        )
         return 2
     boot = ProcBootstrap.from_env(text)
     _arm_pdeathsig()

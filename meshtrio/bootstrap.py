@@ -94,9 +94,12 @@ class FrozenEnv(Mapping[str, str]):
 
 
 def _to_args(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+    given: object = value
+    if isinstance(given, str | bytes | Mapping | set | frozenset) or not isinstance(
+        given, Iterable
+    ):
         raise InputError(
-            f"bootstrap command args must be a sequence of str, got {type(value).__name__}"
+            f"bootstrap command args must be a sequence of str, got {type(given).__name__}"
         )
     return tuple(_check_text(a, f"args[{i}]") for i, a in enumerate(value))
 
@@ -181,7 +184,7 @@ class BootstrapCommand:
             raise InputError(f"bootstrap command env must be a dict, got {type(env).__name__}")
         return cls(
             program=data["program"],
-            args=data.get("args") or (),
+            args=() if data.get("args") is None else data["args"],
             env=env,
             arg0=data.get("arg0"),
         )

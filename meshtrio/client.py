@@ -50,12 +50,12 @@ class ConnectionPool:
         key = str(addr)
         lock = self._locks.setdefault(key, trio.Lock())
         async with lock:
-            peer = self._peers.get(key)
-            if peer is not None and peer.close_reason is None:
-                return peer
+            existing = self._peers.get(key)
+            if existing is not None and existing.close_reason is None:
+                return existing
             if timeout is None:
                 timeout = config.get(config.CONNECT_TIMEOUT)
-            peer = await self._nursery.start(
+            peer: Peer = await self._nursery.start(
                 functools.partial(
                     net.connect,
                     addr,
@@ -67,8 +67,15 @@ class ConnectionPool:
             self._peers[key] = peer
             return peer
 
-    async def call(self, addr: ChannelAddr, body: Any, *, timeout: float, idle: bool = False,
-                   on_event: Callable[[Any], None] | None = None) -> Any:
+    async def call(
+        self,
+        addr: ChannelAddr,
+        body: Any,
+        *,
+        timeout: float,
+        idle: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> Any:
         """Connect if needed (bounded by ``connect_timeout``), then make one request.
 
         ``timeout`` bounds the request (an idle timeout with ``idle``); callers that need a

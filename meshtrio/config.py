@@ -36,7 +36,6 @@ import attrs
 from meshtrio.errors import ConfigError
 
 __all__ = [
-    "resolve",
     "GLOBAL",
     "KEYS",
     "Config",
@@ -52,6 +51,7 @@ __all__ = [
     "isolated",
     "propagatable",
     "reload_env",
+    "resolve",
     "test_override",
 ]
 

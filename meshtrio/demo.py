@@ -35,8 +35,10 @@ async def run_demo(hosts: int = 2, procs_per_host: int = 2) -> int:
         states = await procs.states()
         _say(f"{'rank':>4}  {'point':<20} {'status':<10} {'pid':>7}  proc id")
         for point, st in states.items():
-            _say(f"{st.create_rank:>4}  {point!s:<20} {st.status!s:<10} {st.pid or '-':>7}  "
-                 f"{st.proc_id}")
+            _say(
+                f"{st.create_rank:>4}  {point!s:<20} {st.status!s:<10} {st.pid or '-':>7}  "
+                f"{st.proc_id}"
+            )
         final = await procs.stop()
         t3 = time.monotonic()
         stopped = sum(1 for st in final.values() if st.status.is_terminated)

@@ -222,7 +222,7 @@ class HostMesh:
         snapshot = config.propagatable()
         if overrides:
             for name, value in overrides.items():
-                key = config.resolve(name)
+                key: config.Key[Any] = config.resolve(name)
                 snapshot[name] = key.to_wire(key.coerce(value))
         timeout = config.get(config.MESH_ATTACH_CONFIG_TIMEOUT)
         pool = self._session.pool
@@ -253,8 +253,10 @@ class HostMesh:
         )
         failures = [h.failure for h in _outcomes(self.addrs, results) if h.failure is not None]
         if failures:
-            raise ShutdownError(failures, message="info failed on some hosts:" + "".join(
-                f"\n  - {f}" for f in failures))
+            raise ShutdownError(
+                failures,
+                message="info failed on some hosts:" + "".join(f"\n  - {f}" for f in failures),
+            )
         return ValueMesh(self.region, [r.value for r in results])
 
     # -- spawning -------------------------------------------------------------------------------
@@ -304,9 +306,12 @@ class HostMesh:
         if self._session.state == "live":
             self._session.state = "stopped"
         if report.failures:
-            raise ShutdownError(report.failures, report=report,
-                                message=f"stop failed on {len(report.failures)} host(s):"
-                                + "".join(f"\n  - {f}" for f in report.failures))
+            raise ShutdownError(
+                report.failures,
+                report=report,
+                message=f"stop failed on {len(report.failures)} host(s):"
+                + "".join(f"\n  - {f}" for f in report.failures),
+            )
         return report
 
     async def shutdown(self) -> ShutdownReport:
@@ -414,4 +419,3 @@ async def attach(
     ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addrs)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
         yield mesh
-

@@ -191,8 +191,9 @@ async def open_host_mesh_processes(
                     starters.start_soon(start, rank)
             if errors:
                 raise errors[0]
-            ref = HostMeshRef(HostMeshId.instance(name), extent.region(),
-                              [a for a in addrs if a is not None])
+            ref = HostMeshRef(
+                HostMeshId.instance(name), extent.region(), [a for a in addrs if a is not None]
+            )
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh
             await _end_processes(handles, config.get(config.MESH_TERMINATE_TIMEOUT))

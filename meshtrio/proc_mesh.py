@@ -255,8 +255,14 @@ def _creation_error(
     rank = next(r for r, s in enumerate(statuses) if s.is_terminating)
     ref = mesh.procs[rank]
     state = states.get(rank) or ProcState(
-        status=statuses[rank], proc_id=ref.proc_id, create_rank=rank, host_rank=ref.host_rank,
-        host=str(ref.host), pid=None, started_at=None, updated_at=time.time(),
+        status=statuses[rank],
+        proc_id=ref.proc_id,
+        create_rank=rank,
+        host_rank=ref.host_rank,
+        host=str(ref.host),
+        pid=None,
+        started_at=None,
+        updated_at=time.time(),
     )
     h = mesh.per_host_ranks
     host_ranks = list(range(ref.host_rank * h, (ref.host_rank + 1) * h))
@@ -297,8 +303,9 @@ async def _cleanup(mesh: ProcMesh) -> None:
     pool = mesh.host_mesh._session.pool
 
     async def stop(addr: ChannelAddr) -> Any:
-        return await pool.call(addr, StopProcs(str(mesh.id), "spawn failed", grace, conc),
-                               timeout=bound)
+        return await pool.call(
+            addr, StopProcs(str(mesh.id), "spawn failed", grace, conc), timeout=bound
+        )
 
     await fan_out(mesh.host_mesh.addrs, stop, timeout=bound)
 
@@ -314,7 +321,11 @@ class ProcMesh:
     """
 
     def __init__(
-        self, id: ProcMeshId, region: Region, host_mesh: HostMesh, procs: tuple[ProcRef, ...],
+        self,
+        id: ProcMeshId,
+        region: Region,
+        host_mesh: HostMesh,
+        procs: tuple[ProcRef, ...],
         per_host_ranks: int,
     ) -> None:
         self.id = id
@@ -345,9 +356,16 @@ class ProcMesh:
         now = time.time()
         values = [
             by_rank.get(ref.create_rank)
-            or ProcState(status=missing, proc_id=ref.proc_id, create_rank=ref.create_rank,
-                         host_rank=ref.host_rank, host=str(ref.host), pid=None,
-                         started_at=None, updated_at=now)
+            or ProcState(
+                status=missing,
+                proc_id=ref.proc_id,
+                create_rank=ref.create_rank,
+                host_rank=ref.host_rank,
+                host=str(ref.host),
+                pid=None,
+                started_at=None,
+                updated_at=now,
+            )
             for ref in self.procs
         ]
         return ValueMesh(self.region, values)
@@ -375,8 +393,9 @@ class ProcMesh:
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
         idle = config.get(config.PROC_STOP_MAX_IDLE)
         timeout = max(idle, 2 * grace + 10.0)
-        replies = await self._per_host(lambda _a: StopProcs(str(self.id), reason, grace, conc),
-                                       timeout)
+        replies = await self._per_host(
+            lambda _a: StopProcs(str(self.id), reason, grace, conc), timeout
+        )
         result = self._states_mesh(replies, Status.timeout(timeout))
         statuses = [st.status for st in result.values()]
         if not all(s.is_terminated for s in statuses):

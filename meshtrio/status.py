@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+from collections.abc import Iterable
 from typing import ClassVar
 
 import attrs
@@ -229,6 +230,10 @@ Status.STOPPED = Status(StatusKind.STOPPED)
 Status.UNKNOWN = Status(StatusKind.UNKNOWN)
 
 
+def _to_lines(lines: Iterable[str]) -> tuple[str, ...]:
+    return tuple(lines)
+
+
 @attrs.frozen(kw_only=True)
 class ProcState:
     """What a host knows about one proc.
@@ -257,7 +262,7 @@ class ProcState:
     updated_at: float
     exit_code: int | None = None
     signal: int | None = None
-    stderr_tail: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    stderr_tail: tuple[str, ...] = attrs.field(default=(), converter=_to_lines)
 
     def __str__(self) -> str:
         extra = "".join(

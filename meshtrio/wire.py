@@ -134,7 +134,9 @@ def decode(data: bytes) -> Envelope:
     return Envelope(kind, corr, obj)
 
 
-def register_hooks(cls: type[T], unstructure: Callable[[T], Any], structure: Callable[[Any], T]) -> None:
+def register_hooks(
+    cls: type[T], unstructure: Callable[[T], Any], structure: Callable[[Any], T]
+) -> None:
     """Register (un)structure hooks for a value type used inside message bodies."""
     converter.register_unstructure_hook(cls, unstructure)
     converter.register_structure_hook(cls, lambda v, _t: structure(v))

@@ -180,6 +180,8 @@ def host_mesh_refs(draw: st.DrawFn, max_dims: int = 3, max_size: int = 3) -> Hos
     else:  # pragma: no cover
         mesh_id = draw(st.sampled_from(["test", "hosts"]).map(HostMeshId.singleton))
         addr = st.integers(0, 99).map(ChannelAddr.local)
-    hosts = draw(st.lists(addr, min_size=region.num_ranks, max_size=region.num_ranks))
+    pool = draw(st.lists(addr, min_size=1, max_size=4))
+    n = region.num_ranks
+    hosts = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
     return HostMeshRef(mesh_id, region, hosts)
 

@@ -10,6 +10,7 @@ import attrs
 import cattrs
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from id_strategies import bootstrap_commands
 
 from meshtrio.bootstrap import BootstrapCommand, FrozenEnv
@@ -72,6 +73,8 @@ def test_with_env_merges() -> None:
         ({"program": "x\0"}, "contains NUL"),
         ({"program": "x", "args": "abc"}, "args must be a sequence of str"),
         ({"program": "x", "args": 5}, "args must be a sequence"),
+        ({"program": "x", "args": {"a": "b"}}, "args must be a sequence"),
+        ({"program": "x", "args": False}, "args must be a sequence"),
         ({"program": "x", "args": ["a", 1]}, "args[1] must be a str"),
         ({"program": "x", "env": {"A": 1}}, "env value of 'A' must be a str"),
         ({"program": "x", "env": {1: "a"}}, "env key must be a str"),
@@ -143,3 +146,23 @@ def test_frozen_env_mapping_behaviour() -> None:
         env["C"]
     with pytest.raises(AttributeError):
         env.x = 1
+
+
+_JUNK = st.none() | st.text(max_size=5) | st.integers() | st.booleans()
+_WIRE_VALUES = _JUNK | st.lists(_JUNK, max_size=3) | st.dictionaries(_JUNK, _JUNK, max_size=3)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["program", "args", "env", "arg0"]) | st.text(max_size=5),
+        _WIRE_VALUES,
+        max_size=5,
+    )
+)
+def test_from_wire_on_junk_only_raises_inputerror(data: dict[str, object]) -> None:
+    """from_wire on arbitrary JSON-like data returns a command or raises InputError."""
+    try:
+        cmd = BootstrapCommand.from_wire(data)
+    except InputError:
+        return
+    assert BootstrapCommand.from_wire(cmd.to_wire()) == cmd

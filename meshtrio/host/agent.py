@@ -181,8 +181,11 @@ class HostAgent:
         if self.in_process_procs and rec.command is None:
             return launch_in_process(boot, token=self.token, nursery=nursery)
         view = config.Config(client_override=rec.config)
-        env = {BOOTSTRAP_ENV: boot.to_env(), TOKEN_ENV: self.token,
-               PARENT_PID_ENV: str(os.getpid())}
+        env = {
+            BOOTSTRAP_ENV: boot.to_env(),
+            TOKEN_ENV: self.token,
+            PARENT_PID_ENV: str(os.getpid()),
+        }
         return await launcher.launch(
             rec.command or BootstrapCommand.default(),
             nursery=nursery,
@@ -285,7 +288,11 @@ class HostAgent:
     async def _stop_records(
         self, recs: list[ProcRecord], reason: str, timeout: float, concurrency: int
     ) -> tuple[int, int]:
-        """Stop ``recs`` through the ladder; wait until all are gone (HA-1). Returns (ok, failed)."""
+        """Stop ``recs`` through the ladder; wait until all are gone (HA-1).
+
+        Returns:
+            (ok, failed) counts.
+        """
         limiter = trio.CapacityLimiter(max(1, min(256, concurrency)))
         for rec in recs:
             rec.request_stop(reason, timeout, limiter)
@@ -294,7 +301,9 @@ class HostAgent:
         failed = sum(1 for r in recs if r.stop_step == "unkillable")
         return len(recs) - failed, failed
 
-    async def drain(self, host_mesh_id: str | None, timeout: float, concurrency: int) -> DrainReport:
+    async def drain(
+        self, host_mesh_id: str | None, timeout: float, concurrency: int
+    ) -> DrainReport:
         """Stop all procs, or those of one host mesh; the service side stays up (HA-2)."""
         started = time.time()
         full = host_mesh_id is None
@@ -316,8 +325,14 @@ class HostAgent:
         report = await self.drain(None, timeout, concurrency)
         self.state = "shutting_down"
         self.event("shutdown", "acknowledging, then closing the service side")
-        report = DrainReport(report.attempted, report.ok, report.failed, report.started_at,
-                             time.time(), list(self.events))
+        report = DrainReport(
+            report.attempted,
+            report.ok,
+            report.failed,
+            report.started_at,
+            time.time(),
+            list(self.events),
+        )
         return ReplyThen(report, self.stop_serving.set)
 
     async def reap_orphans(self) -> None:
@@ -329,13 +344,17 @@ class HostAgent:
                 await changed.wait()
                 continue
             now = trio.current_time()
-            expired = [r for r in self.procs.values()
-                       if r.expiry is not None and r.expiry <= now and not r.done.is_set()]
+            expired = [
+                r
+                for r in self.procs.values()
+                if r.expiry is not None and r.expiry <= now and not r.done.is_set()
+            ]
             for rec in expired:
                 rec.expiry = None
                 self.event("orphaned", rec.proc_id)
-                rec.request_stop("orphaned", self.cfg.get(config.PROCESS_EXIT_TIMEOUT),
-                                 self._stop_limiter)
+                rec.request_stop(
+                    "orphaned", self.cfg.get(config.PROCESS_EXIT_TIMEOUT), self._stop_limiter
+                )
             for rec in self.procs.values():
                 if rec.expiry is not None and rec.expiry <= now:
                     rec.expiry = None

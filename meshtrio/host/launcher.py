@@ -256,6 +256,7 @@ async def launch(
     extra_env: Mapping[str, str] = {},
     tail_lines: int = 100,
     proc_bind: Mapping[str, str] | None = None,
+    stdout_fd: int | None = None,
 ) -> ProcessHandle:
     """Start ``command`` as an OS process in its own process group.
 
@@ -271,6 +272,8 @@ async def launch(
         tail_lines: how many stderr lines to keep (0 keeps none; stderr is still drained).
         proc_bind: CPU/NUMA binding (see :func:`apply_proc_bind`); a binding that cannot be
             applied is logged as a warning and the process starts unbound.
+        stdout_fd: a file descriptor for the child's stdout (default: inherited); the caller
+            keeps and closes its own copy.
 
     Returns:
         The handle of the running process.
@@ -296,7 +299,7 @@ async def launch(
             argv,
             executable=command.program,
             stdin=subprocess.DEVNULL,
-            stdout=None,
+            stdout=stdout_fd,
             stderr=write_fd,
             close_fds=True,
             process_group=0,

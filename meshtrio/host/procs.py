@@ -197,8 +197,10 @@ async def _start_and_watch(
         info = await handle.wait()
         rec.exit_code, rec.signal, rec.stderr_tail = info.code, info.signal, info.stderr_tail
         rec.set_status(
-            Status.failed(f"proc {rec.proc_id} failed to configure process: exited before it was "
-                          f"ready: {info.describe()}")
+            Status.failed(
+                f"proc {rec.proc_id} failed to configure process: exited before it was "
+                f"ready: {info.describe()}"
+            )
         )
         return
     else:
@@ -211,7 +213,9 @@ async def _start_and_watch(
     rec.record_exit(await handle.wait(), deliberate=False)
 
 
-async def _stop(rec: ProcRecord, limiter: trio.CapacityLimiter, *, status_fixed: bool = False) -> None:
+async def _stop(
+    rec: ProcRecord, limiter: trio.CapacityLimiter, *, status_fixed: bool = False
+) -> None:
     """The ladder for one proc, holding a slot of ``limiter`` (PS-3)."""
     handle = rec.handle
     assert handle is not None
@@ -247,7 +251,10 @@ async def _stop(rec: ProcRecord, limiter: trio.CapacityLimiter, *, status_fixed:
                     handle.signal_group(signal.SIGTERM)
 
             info, rec.stop_step = await stop_ladder(
-                handle, request_stop=ask_or_term, grace=grace, term_timeout=grace,
+                handle,
+                request_stop=ask_or_term,
+                grace=grace,
+                term_timeout=grace,
                 kill_timeout=KILL_TIMEOUT,
             )
     if status_fixed:

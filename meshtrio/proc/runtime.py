@@ -81,8 +81,9 @@ class ProcBootstrap:
                 config=dict(data["config"]),
             )
         except Exception as exc:
-            raise InputError(f"{BOOTSTRAP_ENV} is not a valid bootstrap payload: "
-                             f"{type(exc).__name__}") from None
+            raise InputError(
+                f"{BOOTSTRAP_ENV} is not a valid bootstrap payload: {type(exc).__name__}"
+            ) from None
 
 
 async def run_proc(
@@ -130,8 +131,9 @@ async def run_proc(
                     timeout=cfg.get(config.CONNECT_TIMEOUT),
                 )
             )
-            await peer.call(ProcHello(boot.proc_id, os.getpid()),
-                            timeout=cfg.get(config.REQUEST_TIMEOUT))
+            await peer.call(
+                ProcHello(boot.proc_id, os.getpid()), timeout=cfg.get(config.REQUEST_TIMEOUT)
+            )
         except MeshError as exc:  # raised below, outside the nursery (no group wrap)
             failure = exc
             nursery.cancel_scope.cancel()

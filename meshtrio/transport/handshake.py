@@ -72,7 +72,8 @@ def check_offer(offer: Offer, expected_token: str) -> Refusal | None:
         return Refusal(401, "authentication failed: wrong or missing token")
     if offer.version != PROTOCOL_VERSION:
         return Refusal(
-            426, f"protocol version {offer.version} not supported (this peer speaks {PROTOCOL_VERSION})"
+            426,
+            f"protocol version {offer.version} not supported (this peer speaks {PROTOCOL_VERSION})",
         )
     return None
 

@@ -34,7 +34,6 @@ from meshtrio.addr import ChannelAddr
 from meshtrio.errors import (
     ConnectionLostError,
     HostUnreachableError,
-    ProtocolError,
     RequestTimeoutError,
     TransportError,
 )
@@ -99,22 +98,33 @@ def _translate(exc: BaseException, address: str) -> BaseException:
             return refusal_error(e.status_code, body, address)
     first = leaves[0]
     if isinstance(first, trio_websocket.ConnectionClosed | trio_websocket.HandshakeError):
-        return ConnectionLostError(f"{address}: connection closed during handshake",
-                                   address=address)
+        return ConnectionLostError(
+            f"{address}: connection closed during handshake", address=address
+        )
     if isinstance(first, OSError):
         return HostUnreachableError(
             f"{address}: cannot connect: {first.strerror or type(first).__name__}", address=address
         )
     if isinstance(first, trio.BrokenResourceError | trio.ClosedResourceError):
-        return ConnectionLostError(f"{address}: connection broke during handshake",
-                                   address=address)
+        return ConnectionLostError(f"{address}: connection broke during handshake", address=address)
     return first
 
 
 # -- connecting -----------------------------------------------------------------------------
+def _tcp(addr: ChannelAddr) -> tuple[str, int]:
+    assert addr.host is not None
+    assert addr.port is not None
+    return addr.host, addr.port
+
+
+def _local_index(addr: ChannelAddr) -> int:
+    assert addr.index is not None
+    return addr.index
+
+
 async def _open_raw(addr: ChannelAddr) -> trio.abc.Stream:
     if addr.transport == "tcp":
-        return await trio.open_tcp_stream(addr.host, addr.port)
+        return await trio.open_tcp_stream(*_tcp(addr))
     if addr.transport == "unix":
         sock = trio.socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
         try:
@@ -127,9 +137,8 @@ async def _open_raw(addr: ChannelAddr) -> trio.abc.Stream:
 
 
 def _unix_sockaddr(addr: ChannelAddr) -> str:
-    if addr.abstract:
-        return "\0" + addr.path
-    return addr.path
+    path = addr.path or ""
+    return "\0" + path if addr.abstract else path
 
 
 async def connect(
@@ -152,7 +161,7 @@ async def connect(
     """
     address = str(addr)
     if addr.transport == "local":
-        listener = _LOCAL.get(addr.index)
+        listener = _LOCAL.get(_local_index(addr))
         if listener is None:
             raise HostUnreachableError(f"{address}: no such local listener", address=address)
         refusal = check_offer(Offer(PROTOCOL_VERSION, token), listener.token)
@@ -171,7 +180,7 @@ async def connect(
         async with trio.open_nursery() as nursery:
             with trio.fail_after(timeout):
                 raw = await _open_raw(addr)
-                host = addr.host if addr.transport == "tcp" else "localhost"
+                host = _tcp(addr)[0] if addr.transport == "tcp" else "localhost"
                 ws = await trio_websocket.wrap_client_stream(
                     nursery,
                     raw,  # type: ignore[arg-type]  # any trio Stream works
@@ -180,7 +189,7 @@ async def connect(
                     extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
                     max_message_size=max_size,
                 )
-            peer = Peer(WsMessageStream(ws, address, max_size), handler)
+            peer = Peer(WsMessageStream(ws, address, max_size, raw), handler)
             task_status.started(peer)
             started = True
             await peer.run()
@@ -188,7 +197,8 @@ async def connect(
     except trio.TooSlowError:
         raise RequestTimeoutError(
             f"{address}: connect and handshake did not finish within {timeout:g}s",
-            address=address, timeout=timeout,
+            address=address,
+            timeout=timeout,
         ) from None
     except BaseException as exc:
         translated = _translate(exc, address)
@@ -207,11 +217,14 @@ async def _bind(addr: ChannelAddr) -> tuple[list[trio.SocketListener], ChannelAd
     """Bind listeners; returns them, the bound address, and a unix path to unlink at the end."""
     if addr.transport == "tcp":
         try:
-            listeners = await trio.open_tcp_listeners(addr.port, host=addr.host)
+            host, port = _tcp(addr)
+            listeners = await trio.open_tcp_listeners(port, host=host)
         except OSError as exc:
-            raise TransportError(f"{addr}: cannot listen: {exc.strerror}", address=str(addr)) from None
+            raise TransportError(
+                f"{addr}: cannot listen: {exc.strerror}", address=str(addr)
+            ) from None
         port = listeners[0].socket.getsockname()[1]
-        return list(listeners), ChannelAddr.tcp(addr.host, port), None
+        return list(listeners), ChannelAddr.tcp(host, port), None
     if addr.transport == "unix":
         bound = addr
         if addr.is_any:
@@ -246,13 +259,14 @@ async def serve(
     """
     if addr.transport == "local":
         async with trio.open_nursery() as nursery:
-            index = _local_bind(addr.index, _LocalListener(token, nursery, on_connection, max_size))
+            index = _local_bind(
+                _local_index(addr), _LocalListener(token, nursery, on_connection, max_size)
+            )
             try:
                 task_status.started(ChannelAddr.local(index))
                 await trio.sleep_forever()
             finally:
                 _LOCAL.pop(index, None)
-        return
 
     listeners, bound, cleanup = await _bind(addr)
     address = str(bound)
@@ -306,6 +320,5 @@ async def _serve_ws(
         with trio.move_on_after(handshake_timeout):
             ws = await request.accept()
         if ws is not None:
-            await on_connection(WsMessageStream(ws, f"client of {address}", max_size))
+            await on_connection(WsMessageStream(ws, f"client of {address}", max_size, stream))
         nursery.cancel_scope.cancel()
-

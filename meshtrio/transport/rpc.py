@@ -148,8 +148,9 @@ class Peer:
                         return item.body
                     err = item.body
                     assert isinstance(err, WireError)
-                    raise RemoteError(f"{self.address}: {err.message}", address=self.address,
-                                      kind=err.kind)
+                    raise RemoteError(
+                        f"{self.address}: {err.message}", address=self.address, kind=err.kind
+                    )
                 what = "idle " if idle else ""
                 raise RequestTimeoutError(
                     f"{self.address}: no reply to {type(body).__name__} within {what}timeout "
@@ -170,6 +171,7 @@ class Peer:
         reason: TransportError = ConnectionLostError(
             f"{self.address}: connection closed locally", address=self.address
         )
+        graceful = True
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -183,9 +185,12 @@ class Peer:
                     reason = ConnectionLostError(str(exc), address=self.address)
                 finally:
                     nursery.cancel_scope.cancel()
+        except BaseException:
+            graceful = False  # cancelled or crashed: no closing handshake
+            raise
         finally:
             self._fail_all(reason)
-            await self.stream.aclose()
+            await self.stream.aclose(graceful=graceful)
 
     def _fail_all(self, reason: TransportError) -> None:
         if self.close_reason is None:
@@ -196,8 +201,9 @@ class Peer:
 
     async def aclose(self) -> None:
         """Close the connection; waiting calls fail with ConnectionLostError."""
-        self._fail_all(ConnectionLostError(f"{self.address}: connection closed locally",
-                                           address=self.address))
+        self._fail_all(
+            ConnectionLostError(f"{self.address}: connection closed locally", address=self.address)
+        )
         await self.stream.aclose()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
@@ -207,7 +213,9 @@ class Peer:
             assert self._nursery is not None
             if self._in_flight >= self._max_in_flight:
                 self._nursery.start_soon(
-                    self._reply_error, env.corr, "Overloaded",
+                    self._reply_error,
+                    env.corr,
+                    "Overloaded",
                     f"more than {self._max_in_flight} requests in flight",
                 )
                 return

@@ -32,8 +32,8 @@ class MessageStream(Protocol):
         """Receive one message (ConnectionLostError when the stream ends)."""
         ...
 
-    async def aclose(self) -> None:
-        """Close the stream; never raises."""
+    async def aclose(self, *, graceful: bool = True) -> None:
+        """Close the stream; never raises. ``graceful=False`` skips any closing handshake."""
         ...
 
 
@@ -49,8 +49,15 @@ def _describe_close(reason: trio_websocket.CloseReason | None) -> str:
 class WsMessageStream:
     """A :class:`MessageStream` over a trio-websocket connection."""
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection, address: str, max_size: int) -> None:
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        address: str,
+        max_size: int,
+        raw: trio.abc.AsyncResource,
+    ) -> None:
         self._ws = ws
+        self._raw = raw
         self.address = address
         self._max_size = max_size
 
@@ -86,18 +93,25 @@ class WsMessageStream:
                 f"{self.address}: {_describe_close(exc.reason)}", address=self.address
             ) from None
         if isinstance(msg, str):
-            raise ProtocolError(f"{self.address}: text frame where binary expected",
-                                address=self.address)
+            raise ProtocolError(
+                f"{self.address}: text frame where binary expected", address=self.address
+            )
         return msg
 
-    async def aclose(self) -> None:
-        """Close the websocket (bounded; never raises)."""
-        with trio.move_on_after(1.0) as cs:
-            cs.shield = True
-            try:
-                await self._ws.aclose()
-            except Exception:  # closing a broken connection may fail any which way
-                pass
+    async def aclose(self, *, graceful: bool = True) -> None:
+        """Close the websocket (bounded; never raises).
+
+        ``graceful`` runs the closing handshake (at most 1 s); otherwise, or if that does not
+        finish, the underlying stream is closed at once.
+        """
+        if graceful and not self._ws.closed:
+            with trio.move_on_after(1.0) as cs:
+                cs.shield = True
+                try:
+                    await self._ws.aclose()
+                except Exception:  # closing a broken connection may fail any which way
+                    pass
+        await trio.aclose_forcefully(self._raw)
 
 
 class MemoryMessageStream:
@@ -126,18 +140,20 @@ class MemoryMessageStream:
         try:
             await self._send.send(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ConnectionLostError(f"{self.address}: connection closed",
-                                      address=self.address) from None
+            raise ConnectionLostError(
+                f"{self.address}: connection closed", address=self.address
+            ) from None
 
     async def receive(self) -> bytes:
         """Receive one message from the other end."""
         try:
             return await self._recv.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
-            raise ConnectionLostError(f"{self.address}: connection closed",
-                                      address=self.address) from None
+            raise ConnectionLostError(
+                f"{self.address}: connection closed", address=self.address
+            ) from None
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, graceful: bool = True) -> None:
         """Close both directions."""
         await self._send.aclose()
         await self._recv.aclose()

@@ -1,0 +1,51 @@
+"""Task runner: ``nox`` runs tests, lint and typecheck; ``nox -s bench`` and ``nox -s demo`` too.
+
+Every session installs the project into its own virtualenv, so a fresh machine needs only
+Python 3.11+ and nox.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_external_run = True
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest arguments after ``--``)."""
+    session.install("-e", ".[tests]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "meshtrio", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "meshtrio", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks; results go to benchmarks/results/ (JSON and a table)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: a local mesh, procs on it, and a clean teardown."""
+    session.install("-e", ".")
+    session.run("python", "-m", "meshtrio", "demo", *session.posargs)
