@@ -12,17 +12,16 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
-PYTHON = "3.11"
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest arguments after ``--``)."""
     session.install("-e", ".[tests]")
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff>=0.6")
@@ -30,21 +29,21 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "meshtrio", "tests", "benchmarks", "noxfile.py")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
     session.install("-e", ".[typecheck]")
     session.run("mypy")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks; results go to benchmarks/results/ (JSON and a table)."""
     session.install("-e", ".")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def demo(session: nox.Session) -> None:
     """The main job: a local mesh, procs on it, and a clean teardown."""
     session.install("-e", ".")

@@ -15,7 +15,6 @@ lifecycle. Layers, bottom to top (each imports only from those below it):
 6. entry points: ``python -m meshtrio``, :mod:`meshtrio.testing`.
 """
 
-from __future__ import annotations
 
 from meshtrio import config as config
 from meshtrio.addr import ChannelAddr as ChannelAddr
@@ -28,6 +27,9 @@ from meshtrio.errors import (
 )
 from meshtrio.errors import (
     HostMeshRefParseError as HostMeshRefParseError,
+)
+from meshtrio.errors import (
+    HostsError as HostsError,
 )
 from meshtrio.errors import (
     MeshError as MeshError,
@@ -84,6 +86,7 @@ __all__ = [
     "HostMeshRef",
     "HostMeshRefParseError",
     "HostRef",
+    "HostsError",
     "Label",
     "MeshError",
     "Point",

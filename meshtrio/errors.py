@@ -25,8 +25,9 @@ subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexEr
     │   └── ConnectionLostError               the connection broke while a request waited
     ├── RequestTimeoutError (TimeoutError)    no reply within the request's deadline
     ├── RemoteError                           the peer handled the request and reported an error
-    ├── ConfigPushError                       attach/push_config failed on some hosts (HM-2, HM-4)
-    ├── ShutdownError                         drain or shutdown failed on some hosts
+    ├── HostsError                            a mesh-wide request failed on some hosts (.failures)
+    │   ├── ConfigPushError                   attach/push_config failed (HM-2, HM-4)
+    │   └── ShutdownError                     stop, drain or shutdown failed
     ├── ProcCreationError                     a spawned proc reported a terminating status
     ├── ProcSpawnError (TimeoutError)         the spawn status fence timed out
     ├── ProcMeshStopError                     a proc mesh did not fully stop
@@ -57,6 +58,7 @@ __all__ = [
     "HostFailure",
     "HostMeshRefParseError",
     "HostUnreachableError",
+    "HostsError",
     "IdParseError",
     "InputError",
     "LaunchError",
@@ -267,30 +269,15 @@ def _host_lines(failures: Sequence[HostFailure]) -> str:
     return "".join(f"\n  - {f}" for f in failures)
 
 
-class ConfigPushError(MeshError):
-    """Config push (attach) failed on at least one host; the mesh was not returned (HM-2).
+class HostsError(MeshError):
+    """A mesh-wide request failed on some hosts; the message lists every one (HM-4).
 
     Attributes:
-        failures: one :class:`HostFailure` per failing host, in host rank order (HM-4).
+        failures: one :class:`HostFailure` per failing host, in host rank order.
+        report: the full per-host report where there is one, else None.
     """
 
-    def __init__(self, failures: Sequence[HostFailure], message: str | None = None) -> None:
-        self.failures = tuple(failures)
-        if message is None:
-            message = (
-                f"config push failed during attach on {len(self.failures)} host(s):"
-                + _host_lines(self.failures)
-            )
-        super().__init__(message)
-
-
-class ShutdownError(MeshError):
-    """Drain or shutdown failed on some hosts; the others completed.
-
-    Attributes:
-        failures: one :class:`HostFailure` per failing host.
-        report: the full per-host report (a ``ShutdownReport`` or ``StopReport``), or None.
-    """
+    what = "request failed"
 
     def __init__(
         self, failures: Sequence[HostFailure], message: str | None = None, report: Any = None
@@ -298,10 +285,25 @@ class ShutdownError(MeshError):
         self.failures = tuple(failures)
         self.report = report
         if message is None:
-            message = f"{len(self.failures)} host(s) failed to shut down:" + _host_lines(
+            message = f"{self.what} on {len(self.failures)} host(s):" + _host_lines(
                 self.failures
             )
         super().__init__(message)
+
+
+class ConfigPushError(HostsError):
+    """Config push (attach) failed on at least one host; the mesh was not returned (HM-2)."""
+
+    what = "config push failed during attach"
+
+
+class ShutdownError(HostsError):
+    """Stop, drain or shutdown failed on some hosts; the others completed.
+
+    ``report`` is the ``ShutdownReport`` or ``StopReport`` with every host's outcome.
+    """
+
+    what = "shutdown failed"
 
 
 class ProcCreationError(MeshError):

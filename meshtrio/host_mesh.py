@@ -38,6 +38,7 @@ from meshtrio.client import ConnectionPool, Outcome, fan_out
 from meshtrio.errors import (
     ConfigPushError,
     HostFailure,
+    HostsError,
     InputError,
     MeshClosedError,
     MeshError,
@@ -243,7 +244,7 @@ class HostMesh:
         uptime, proc count, recent lifecycle events, effective config with sources).
 
         Raises:
-            ShutdownError: some host did not answer (``failures`` names each).
+            HostsError: some host did not answer (``failures`` names each).
         """
         self._check_live("get info")
         timeout = config.get(config.REQUEST_TIMEOUT)
@@ -253,10 +254,8 @@ class HostMesh:
         )
         failures = [h.failure for h in _outcomes(self.addrs, results) if h.failure is not None]
         if failures:
-            raise ShutdownError(
-                failures,
-                message="info failed on some hosts:" + "".join(f"\n  - {f}" for f in failures),
-            )
+            raise HostsError(failures, message=f"info failed on {len(failures)} host(s):"
+                             + "".join(f"\n  - {f}" for f in failures))
         return ValueMesh(self.region, [r.value for r in results])
 
     # -- spawning -------------------------------------------------------------------------------
@@ -363,9 +362,11 @@ async def mesh_session(
     async with trio.open_nursery() as nursery:
         session = _Session(ConnectionPool(nursery, token), owned=owned)
         mesh = HostMesh(ref, session)
+        yielded = False  # HM-2: a failed push returns no mesh, so there is none to shut down
         try:
             if push:
                 await mesh.push_config()
+            yielded = True
             yield mesh
         except BaseException as exc:
             body_exc = exc
@@ -373,7 +374,9 @@ async def mesh_session(
             isinstance(body_exc, BaseExceptionGroup)
             and body_exc.subgroup(lambda e: isinstance(e, trio.Cancelled)) is not None
         )
-        wants_shutdown = session.state == "live" or (owned and session.state == "stopped")
+        wants_shutdown = yielded and (
+            session.state == "live" or (owned and session.state == "stopped")
+        )
         if wants_shutdown and not cancelled and len(ref) > 0:
             try:
                 await mesh.shutdown()

@@ -69,19 +69,19 @@ async def open_host_mesh_in_process(
     else:
         addrs = [a if isinstance(a, ChannelAddr) else ChannelAddr.parse(a) for a in n_or_addrs]
     token = new_token()
+    body_exc: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        bound: list[ChannelAddr] = []
-        for addr in addrs:
-            bound.append(
-                await nursery.start(
-                    functools.partial(
-                        serve_host_agent, addr, token=token, in_process_procs=in_process_procs
+        try:
+            bound: list[ChannelAddr] = []
+            for addr in addrs:
+                bound.append(
+                    await nursery.start(
+                        functools.partial(
+                            serve_host_agent, addr, token=token, in_process_procs=in_process_procs
+                        )
                     )
                 )
-            )
-        ref = HostMeshRef.from_hosts(HostMeshId.instance(name), bound)
-        body_exc: BaseException | None = None
-        try:
+            ref = HostMeshRef.from_hosts(HostMeshId.instance(name), bound)
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh
         except BaseException as exc:  # re-raised below, outside the nursery (no group wrap)

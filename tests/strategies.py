@@ -7,6 +7,7 @@ backslashes, delimiters, spaces, unicode, control characters, empty and numeric 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -69,17 +70,20 @@ _ODD = [
 ]
 
 
+@cache
 def odd_labels() -> st.SearchStrategy[str]:
     """Labels that must be quoted (plus empty and numeric ones), and arbitrary text."""
     return st.sampled_from(_ODD) | st.text(max_size=8)
 
 
+@cache
 def dim_labels() -> st.SearchStrategy[str]:
     """Any dimension label: mostly safe identifiers, often odd ones."""
     safe = st.from_regex(r"[A-Za-z0-9_]{1,6}", fullmatch=True)
     return st.one_of(safe, st.sampled_from(["x", "y", "host", "gpu", "replica"]), odd_labels())
 
 
+@cache
 def extents(
     max_dims: int = 4, max_size: int = 4, labels: st.SearchStrategy[str] | None = None
 ) -> st.SearchStrategy[Extent]:
@@ -112,6 +116,7 @@ def region_parts(
     return ext.labels, offset, ext.sizes, tuple(strides)
 
 
+@cache
 def regions(max_dims: int = 4, max_size: int = 4) -> st.SearchStrategy[Region]:
     """Valid regions, including offsets, extent-derived and 0-dim ones."""
     built = region_parts(max_dims, max_size).map(lambda p: Region(*p))
@@ -119,6 +124,7 @@ def regions(max_dims: int = 4, max_size: int = 4) -> st.SearchStrategy[Region]:
     return built | derived
 
 
+@cache
 def selectors(size: int) -> st.SearchStrategy[Any]:
     """Selectors for ``range``/``at`` on a dimension of ``size``: ints (negative and out of
     range included), slices (open bounds, clamping, steps incl. non-positive) and ranges."""
@@ -131,18 +137,26 @@ def selectors(size: int) -> st.SearchStrategy[Any]:
     return ints | slices | ranges | stepped
 
 
+_KINDS = st.sampled_from(["range", "range", "at"])
+
+
 @st.composite
 def ops(draw: st.DrawFn, region: Region) -> tuple[str, str, Any]:
     """One ``("range" | "at", label, selector)`` for ``region``; the label is sometimes
     unknown."""
-    kind = draw(st.sampled_from(["range", "range", "at"]))
+    kind = draw(_KINDS)
     if region.labels and draw(st.integers(0, 9)):
         k = draw(st.integers(0, len(region.labels) - 1))
         label, size = region.labels[k], region.sizes[k]
     else:
-        label, size = draw(dim_labels().filter(lambda s: s not in region.labels)), 2
+        label, size = draw(_unknown_labels(region.labels)), 2
     sel = draw(st.integers(-size - 1, size) if kind == "at" else selectors(size))
     return kind, label, sel
+
+
+@cache
+def _unknown_labels(known: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.sampled_from(["nope", "zz", '"x"', ""]).filter(lambda s: s not in known)
 
 
 def apply_op(region: Region, op: tuple[str, str, Any]) -> Region:
@@ -151,6 +165,7 @@ def apply_op(region: Region, op: tuple[str, str, Any]) -> Region:
     return region.range(label, sel) if kind == "range" else region.at(label, sel)
 
 
+@cache
 @st.composite
 def sliced_regions(draw: st.DrawFn, max_dims: int = 4, max_size: int = 4) -> Region:
     """Regions reached by a random chain of successful ``range``/``at`` calls."""
@@ -167,21 +182,38 @@ def _printable_host(text: str) -> bool:
     return "," not in text and text == text.strip()
 
 
+@cache
+def _ids() -> st.SearchStrategy[Any]:
+    from meshtrio.ids import HostMeshId
+
+    if host_mesh_ids is not None:
+        return host_mesh_ids()
+    return st.sampled_from(["test", "hosts"]).map(HostMeshId.singleton)  # pragma: no cover
+
+
+@cache
+def _addr_pools() -> st.SearchStrategy[list[Any]]:
+    from meshtrio.addr import ChannelAddr
+
+    if channel_addrs is not None:
+        addrs = channel_addrs().filter(lambda a: _printable_host(str(a)))
+    else:  # pragma: no cover
+        addrs = st.integers(0, 99).map(ChannelAddr.local)
+    return st.lists(addrs, min_size=1, max_size=4)
+
+
+@cache
+def _any_regions(max_dims: int, max_size: int) -> st.SearchStrategy[Region]:
+    return st.one_of(regions(max_dims, max_size), sliced_regions(max_dims, max_size))
+
+
+@cache
 @st.composite
 def host_mesh_refs(draw: st.DrawFn, max_dims: int = 3, max_size: int = 3) -> HostMeshRef:
     """Host mesh refs over small (possibly sliced) regions whose text form round-trips."""
-    from meshtrio.addr import ChannelAddr
-    from meshtrio.ids import HostMeshId
-
-    region = draw(st.one_of(regions(max_dims, max_size), sliced_regions(max_dims, max_size)))
-    if host_mesh_ids is not None and channel_addrs is not None:
-        mesh_id = draw(host_mesh_ids())
-        addr = channel_addrs().filter(lambda a: _printable_host(str(a)))
-    else:  # pragma: no cover
-        mesh_id = draw(st.sampled_from(["test", "hosts"]).map(HostMeshId.singleton))
-        addr = st.integers(0, 99).map(ChannelAddr.local)
-    pool = draw(st.lists(addr, min_size=1, max_size=4))
+    region = draw(_any_regions(max_dims, max_size))
+    mesh_id = draw(_ids())
+    pool = draw(_addr_pools())
     n = region.num_ranks
     hosts = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
     return HostMeshRef(mesh_id, region, hosts)
-

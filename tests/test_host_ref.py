@@ -167,11 +167,7 @@ def test_slicing_picks_hosts_by_base_rank(data: st.DataObject, region: Region) -
                 else:
                     ref.sliced(ref.region.at(op[1], op[2]))
             continue
-        ref = (
-            ref.range(op[1], op[2])
-            if op[0] == "range"
-            else ref.sliced(expected_region)
-        )
+        ref = ref.range(op[1], op[2]) if op[0] == "range" else ref.sliced(expected_region)
         assert ref.region == expected_region
         assert [a.index for a in ref.addrs] == [b + 1 for b in expected_region.base_ranks()]
         assert ref.id == TEST

@@ -25,8 +25,9 @@ from meshtrio.slicing import Extent, Region
 # --------------------------------------------------------------------------- the model
 
 
-def _model_of(labels: tuple[str, ...], offset: int, sizes: tuple[int, ...], strides: tuple[int, ...]
-              ) -> tuple[list[str], list[int], Any]:
+def _model_of(
+    labels: tuple[str, ...], offset: int, sizes: tuple[int, ...], strides: tuple[int, ...]
+) -> tuple[list[str], list[int], Any]:
     """Nested Python lists of base ranks, built from the slice formula."""
 
     def build(depth: int, base: int) -> Any:
@@ -81,8 +82,10 @@ def _model_apply(model: tuple[list[str], list[int], Any], op: tuple[str, str, An
             raise ModelError(RankIndexError) from None
     if kind == "at":
         (i,) = picked
-        return labels[:k] + labels[k + 1 :], sizes[:k] + sizes[k + 1 :], _map_at(
-            nested, k, lambda lst: lst[i]
+        return (
+            labels[:k] + labels[k + 1 :],
+            sizes[:k] + sizes[k + 1 :],
+            _map_at(nested, k, lambda lst: lst[i]),
         )
     new_sizes = sizes.copy()
     new_sizes[k] = len(picked)
