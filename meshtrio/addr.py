@@ -20,6 +20,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from typing import Literal
@@ -46,6 +47,12 @@ def _ip(host: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return host
     if not isinstance(host, str):
         raise AddrParseError(f"tcp host must be an IP address text, got {type(host).__name__}")
+    return _ip_text(host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_text(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # Cached: a 1k-host mesh ref repeats few distinct IPs, and ip_address() is slow.
     text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         return ipaddress.ip_address(text)

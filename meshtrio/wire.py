@@ -113,6 +113,8 @@ def decode(data: bytes) -> Envelope:
         raise ProtocolError("undecodable frame: not a 4-element envelope")
     kind_raw, corr, name, body = raw
     try:
+        if isinstance(kind_raw, bool) or not isinstance(kind_raw, int):
+            raise TypeError  # Kind(True) and Kind(1.0) would otherwise be accepted
         kind = Kind(kind_raw)
     except (ValueError, TypeError):
         raise ProtocolError(f"undecodable frame: unknown envelope kind {kind_raw!r:.20}") from None

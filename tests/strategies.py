@@ -11,14 +11,12 @@ from functools import cache
 from typing import Any
 
 from hypothesis import strategies as st
+from id_strategies import channel_addrs, host_mesh_ids
 
+from meshtrio.addr import ChannelAddr
 from meshtrio.host_ref import HostMeshRef
+from meshtrio.ids import HostMeshId
 from meshtrio.slicing import Extent, Region
-
-try:
-    from id_strategies import channel_addrs, host_mesh_ids
-except ImportError:  # pragma: no cover - the id helper's strategies are optional
-    channel_addrs = host_mesh_ids = None
 
 __all__ = [
     "GRAMMAR_ALPHABET",
@@ -138,6 +136,7 @@ def selectors(size: int) -> st.SearchStrategy[Any]:
 
 
 _KINDS = st.sampled_from(["range", "range", "at"])
+_TENTHS = st.integers(0, 9)
 
 
 @st.composite
@@ -145,7 +144,8 @@ def ops(draw: st.DrawFn, region: Region) -> tuple[str, str, Any]:
     """One ``("range" | "at", label, selector)`` for ``region``; the label is sometimes
     unknown."""
     kind = draw(_KINDS)
-    if region.labels and draw(st.integers(0, 9)):
+    known = draw(_TENTHS) > 0
+    if region.labels and known:
         k = draw(st.integers(0, len(region.labels) - 1))
         label, size = region.labels[k], region.sizes[k]
     else:
@@ -183,22 +183,13 @@ def _printable_host(text: str) -> bool:
 
 
 @cache
-def _ids() -> st.SearchStrategy[Any]:
-    from meshtrio.ids import HostMeshId
-
-    if host_mesh_ids is not None:
-        return host_mesh_ids()
-    return st.sampled_from(["test", "hosts"]).map(HostMeshId.singleton)  # pragma: no cover
+def _ids() -> st.SearchStrategy[HostMeshId]:
+    return host_mesh_ids()
 
 
 @cache
-def _addr_pools() -> st.SearchStrategy[list[Any]]:
-    from meshtrio.addr import ChannelAddr
-
-    if channel_addrs is not None:
-        addrs = channel_addrs().filter(lambda a: _printable_host(str(a)))
-    else:  # pragma: no cover
-        addrs = st.integers(0, 99).map(ChannelAddr.local)
+def _addr_pools() -> st.SearchStrategy[list[ChannelAddr]]:
+    addrs = channel_addrs().filter(lambda a: _printable_host(str(a)))
     return st.lists(addrs, min_size=1, max_size=4)
 
 

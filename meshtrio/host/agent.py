@@ -75,6 +75,9 @@ log = logging.getLogger("meshtrio.host")
 MAX_EVENTS = 256
 """Lifecycle events kept per host."""
 
+MAX_FINISHED_RECORDS = 4096
+"""Records of finished procs kept (for ``states()`` after ``stop()``); older ones are pruned."""
+
 
 class HostAgent:
     """The state and request handlers of one host agent (see the module docstring).
@@ -208,6 +211,7 @@ class HostAgent:
         spawn_limiter = trio.CapacityLimiter(view.get(config.MESH_SPAWN_CONCURRENCY))
         ready_timeout = view.get(config.HOST_SPAWN_READY_TIMEOUT)
         self.event("spawn", f"{msg.proc_mesh_id} x{msg.num_per_host}")
+        self._prune()
         recs: list[ProcRecord] = []
         for slot in range(msg.num_per_host):
             rank = msg.host_rank * msg.num_per_host + slot
@@ -252,6 +256,11 @@ class HostAgent:
                 break
             await changed.wait()
         return ProcStates([r.state(str(self.address)) for r in recs])
+
+    def _prune(self) -> None:
+        finished = [k for k, r in self.procs.items() if r.done.is_set()]
+        for key in finished[: max(0, len(finished) - MAX_FINISHED_RECORDS)]:
+            del self.procs[key]
 
     def proc_states(self, proc_mesh_id: str, keepalive: float | None) -> ProcStates:
         """States of one proc mesh's procs here; ``keepalive`` extends their expiry."""

@@ -181,14 +181,18 @@ async def connect(
             with trio.fail_after(timeout):
                 raw = await _open_raw(addr)
                 host = _tcp(addr)[0] if addr.transport == "tcp" else "localhost"
-                ws = await trio_websocket.wrap_client_stream(
-                    nursery,
-                    raw,  # type: ignore[arg-type]  # any trio Stream works
-                    host,
-                    "/meshtrio",
-                    extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
-                    max_message_size=max_size,
-                )
+                try:
+                    ws = await trio_websocket.wrap_client_stream(
+                        nursery,
+                        raw,  # type: ignore[arg-type]  # any trio Stream works
+                        host,
+                        "/meshtrio",
+                        extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
+                        max_message_size=max_size,
+                    )
+                except BaseException:  # timed out, cancelled or refused: don't leak the socket
+                    await trio.aclose_forcefully(raw)
+                    raise
             peer = Peer(WsMessageStream(ws, address, max_size, raw), handler)
             task_status.started(peer)
             started = True

@@ -1,0 +1,302 @@
+"""Attach and config push (HM-1..HM-4): every host gets the client's config, or attach fails.
+
+In-process hosts (``serve_host_agent`` on ``tcp:127.0.0.1:0`` in the test's nursery) keep most
+of these fast; the ``processes`` tests check the same for host processes, both started by a
+client mesh and by hand (``python -m meshtrio host``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+
+import meshtrio
+from meshtrio import config
+from meshtrio.errors import ConfigError, ConfigPushError
+from meshtrio.host.agent import serve_host_agent
+from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
+from meshtrio.messages import HostInfo
+from meshtrio.testing import no_leaked_processes
+
+TOKEN = "config-push-test-token"
+
+# Non-default values of propagating keys of three kinds (int, duration, optional duration).
+PUSHED: Mapping[str, Any] = {
+    "mesh_tail_log_lines": 17,
+    "proc_spawn_max_idle": 12.5,
+    "mesh_orphan_timeout": None,
+}
+
+
+# -- helpers --------------------------------------------------------------------------------
+@asynccontextmanager
+async def tcp_hosts(n: int, token: str = TOKEN) -> AsyncIterator[list[str]]:
+    """``n`` host agents as tasks listening on loopback TCP; cancelled when the block ends."""
+    async with trio.open_nursery() as nursery:
+        addrs = [
+            str(
+                await nursery.start(
+                    functools.partial(serve_host_agent, "tcp:127.0.0.1:0", token=token)
+                )
+            )
+            for _ in range(n)
+        ]
+        yield addrs
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def black_hole() -> AsyncIterator[tuple[str, trio.Event]]:
+    """A TCP listener that accepts connections and never answers; the event marks an accept."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    accepted = trio.Event()
+
+    async def hold(_stream: trio.SocketStream) -> None:
+        accepted.set()
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, hold, listeners)
+        yield f"tcp:127.0.0.1:{port}", accepted
+        nursery.cancel_scope.cancel()
+
+
+def closed_port() -> str:
+    """The address of a loopback TCP port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp:127.0.0.1:{port}"
+
+
+async def read_first_line(stream: trio.abc.ReceiveStream) -> str:
+    """The first line a process wrote to ``stream`` (empty if it closed first)."""
+    buf = b""
+    while b"\n" not in buf:
+        chunk = await stream.receive_some(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode() if b"\n" in buf else ""
+
+
+@asynccontextmanager
+async def hand_started_hosts(n: int, token: str = TOKEN) -> AsyncIterator[list[str]]:
+    """``n`` ``python -m meshtrio host`` processes started as a user would; killed at the end."""
+    env = dict(os.environ, MESHTRIO_TOKEN=token, MESHTRIO_PARENT_PID=str(os.getpid()))
+    argv = [sys.executable, "-m", "meshtrio", "host", "--listen", "tcp:127.0.0.1:0"]
+    procs: list[trio.Process] = []
+    addrs = [""] * n
+    try:
+
+        async def start(i: int) -> None:
+            proc = await trio.lowlevel.open_process(argv, env=env, stdout=subprocess.PIPE)
+            procs.append(proc)
+            assert proc.stdout is not None
+            addrs[i] = await read_first_line(proc.stdout)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(start, i)
+        assert all(addrs), f"a host did not print its address: {addrs}"
+        yield addrs
+    finally:
+        with trio.CancelScope(shield=True):
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+                if proc.stdout is not None:
+                    await proc.stdout.aclose()
+
+
+def assert_pushed(infos: Any, expected: Mapping[str, Any]) -> None:
+    """Every host reports every pushed key with the pushed value and source ClientOverride."""
+    assert len(infos) > 0
+    for info in infos.values():
+        assert isinstance(info, HostInfo)
+        for name, value in expected.items():
+            assert info.config[name] == (value, "ClientOverride"), (
+                f"HM-1: host {info.address} reports {name}={info.config[name]}, "
+                f"expected ({value!r}, 'ClientOverride')"
+            )
+
+
+@contextlib.contextmanager
+def pushed_config() -> Any:
+    """Set :data:`PUSHED` in the Runtime layer; yield the snapshot an attach now pushes."""
+    with config.configured(**PUSHED):
+        snapshot = config.propagatable()
+        for name, value in PUSHED.items():
+            assert snapshot[name] == value
+        yield snapshot
+
+
+# -- HM-1 ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("in_process_procs", [True, False])
+async def test_hm1_in_process_mesh_hosts_report_pushed_config(in_process_procs: bool) -> None:
+    """Every in-process host reports the client's config, pushed as its ClientOverride."""
+    with trio.fail_after(10):
+        async with contextlib.AsyncExitStack() as stack:
+            with pushed_config() as snapshot:
+                mesh = await stack.enter_async_context(
+                    open_host_mesh_in_process(3, in_process_procs=in_process_procs)
+                )
+            assert config.get_with_source("mesh_tail_log_lines")[1] is not config.Layer.RUNTIME
+            assert_pushed(await mesh.info(), snapshot)
+
+
+async def test_hm1_attach_to_in_process_tcp_hosts_installs_config() -> None:
+    """attach() to running hosts installs the whole propagatable snapshot on each."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2) as addrs, contextlib.AsyncExitStack() as stack:
+            with pushed_config() as snapshot:
+                mesh = await stack.enter_async_context(meshtrio.attach(addrs, token=TOKEN))
+            infos = await mesh.info()
+            assert [i.address for i in infos.values()] == addrs
+            assert_pushed(infos, snapshot)
+            await mesh.stop()
+
+
+async def test_hm1_push_config_overrides_reach_every_host() -> None:
+    """push_config(overrides) installs the overrides on every host; a bad one changes nothing."""
+    with trio.fail_after(10):
+        async with open_host_mesh_in_process(2, in_process_procs=True) as mesh:
+            await mesh.push_config({"mesh_spawn_concurrency": 3, "connect_timeout": "250ms"})
+            assert_pushed(await mesh.info(), {"mesh_spawn_concurrency": 3, "connect_timeout": 0.25})
+            with pytest.raises(ConfigError):
+                await mesh.push_config({"mesh_spawn_concurrency": "lots"})
+            assert_pushed(await mesh.info(), {"mesh_spawn_concurrency": 3})
+
+
+@pytest.mark.processes
+async def test_hm1_process_mesh_hosts_report_pushed_config() -> None:
+    """Host processes started by open_host_mesh_processes report the pushed config."""
+    with no_leaked_processes(), trio.fail_after(20):
+        async with contextlib.AsyncExitStack() as stack:
+            with pushed_config() as snapshot:
+                mesh = await stack.enter_async_context(open_host_mesh_processes(2))
+            infos = await mesh.info()
+            assert len({i.pid for i in infos.values()} | {os.getpid()}) == 3
+            assert_pushed(infos, snapshot)
+
+
+@pytest.mark.processes
+async def test_hm1_hand_started_hosts_report_pushed_config() -> None:
+    """Hosts started by hand with MESHTRIO_TOKEN report the config an attach pushed."""
+    with no_leaked_processes(), trio.fail_after(20):
+        async with hand_started_hosts(2) as addrs, contextlib.AsyncExitStack() as stack:
+            with pushed_config() as snapshot:
+                mesh = await stack.enter_async_context(meshtrio.attach(addrs, token=TOKEN))
+            infos = await mesh.info()
+            assert [i.address for i in infos.values()] == addrs
+            assert_pushed(infos, snapshot)
+
+
+# -- HM-2, HM-4 ------------------------------------------------------------------------------
+async def test_hm2_hm4_attach_fails_closed_naming_each_bad_host() -> None:
+    """One bad host fails the attach; the error names exactly the bad hosts, in one timeout."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2) as (good0, good1), black_hole() as (hole, _):
+            refused = closed_port()
+            addrs = [good0, refused, good1, hole]
+            yielded = False
+            with config.configured(mesh_attach_config_timeout=1.0):
+                start = time.monotonic()
+                with pytest.raises(ConfigPushError) as info:
+                    async with meshtrio.attach(addrs, token=TOKEN):
+                        yielded = True
+                elapsed = time.monotonic() - start
+            assert not yielded, "HM-2: attach yielded a mesh although hosts failed"
+            err = info.value
+            assert type(err) is ConfigPushError, f"HM-2: got {type(err).__name__}, not bare"
+            got = [(f.address, f.kind) for f in err.failures]
+            assert got == [(refused, "refused"), (hole, "timeout")], f"HM-4: failures {got}"
+            assert 0.9 < elapsed < 1.6, f"HM-4: attach failed after {elapsed:.2f}s, not ~1 timeout"
+            text = str(err)
+            assert text.startswith("config push failed during attach on 2 host(s):"), text
+            assert f"\n  - {refused}: refused" in text, f"HM-4: {text}"
+            assert f"\n  - {hole}: timeout" in text, f"HM-4: {text}"
+            assert good0 not in text, f"HM-4: a good host is named: {text}"
+            assert good1 not in text, f"HM-4: a good host is named: {text}"
+            assert not getattr(err, "__notes__", None), f"HM-2: failing attach did more: {err}"
+            # The good hosts were neither shut down nor disturbed: they can be attached.
+            async with meshtrio.attach([good0, good1], token=TOKEN) as mesh:
+                assert all(i.state == "serving" for i in (await mesh.info()).values())
+                await mesh.stop()
+
+
+async def test_hm4_wrong_token_names_host_with_kind_auth() -> None:
+    """A host that refuses the token is named with kind auth; every failing host is listed."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2) as good, tcp_hosts(2, token="another-token") as other:
+            addrs = [other[0], good[0], other[1], good[1]]
+            with pytest.raises(ConfigPushError) as info:
+                async with meshtrio.attach(addrs, token=TOKEN):
+                    pytest.fail("HM-2: attach yielded a mesh although hosts refused the token")
+            got = [(f.address, f.kind) for f in info.value.failures]
+            assert got == [(other[0], "auth"), (other[1], "auth")], f"HM-4: failures {got}"
+            lines = str(info.value).splitlines()
+            assert lines[0] == "config push failed during attach on 2 host(s):", lines
+            assert lines[1:] == [f"  - {f}" for f in info.value.failures], f"HM-4: {lines}"
+
+
+async def test_hm4_message_lists_every_failing_host() -> None:
+    """With many bad hosts the message has one line per host, in rank order."""
+    with trio.fail_after(10):
+        bad = [closed_port() for _ in range(5)]
+        with pytest.raises(ConfigPushError) as info:
+            async with meshtrio.attach(bad, token=TOKEN):
+                pytest.fail("HM-2: attach to unreachable hosts yielded a mesh")
+        assert [f.address for f in info.value.failures] == bad, "HM-4: not one entry per host"
+        lines = str(info.value).splitlines()
+        assert lines[0] == "config push failed during attach on 5 host(s):", lines
+        assert [line.split(": ", 1)[0] for line in lines[1:]] == [f"  - {a}" for a in bad], lines
+
+
+# -- HM-3 ------------------------------------------------------------------------------------
+async def test_hm3_failing_attach_disturbs_no_other_task() -> None:
+    """A failing attach raises only from attach; a sibling task keeps working and finishes."""
+    with trio.fail_after(10):
+        async with tcp_hosts(1) as good, black_hole() as (hole, _):
+            attach_over = trio.Event()
+            during: list[int] = []
+            finished: list[bool] = []
+            caught: list[ConfigPushError] = []
+
+            async def worker(task_status: trio.TaskStatus[None]) -> None:
+                async with open_host_mesh_in_process(1, in_process_procs=True) as mesh:
+                    task_status.started()
+                    done = 0
+                    while not attach_over.is_set():
+                        await mesh.info()
+                        done += 1
+                    during.append(done)
+                    await mesh.info()  # and its work after the failure still succeeds
+                finished.append(True)
+
+            with config.configured(mesh_attach_config_timeout=0.3):
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(worker)
+                    try:
+                        async with meshtrio.attach([good[0], hole], token=TOKEN):
+                            pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
+                    except ConfigPushError as exc:
+                        caught.append(exc)
+                    attach_over.set()
+                assert not nursery.cancel_scope.cancel_called, "HM-3: the nursery was cancelled"
+            assert [f.address for f in caught[0].failures] == [hole], "HM-4: wrong failures"
+            assert during[0] > 0, "HM-3: the sibling made no progress during attach"
+            assert finished == [True], "HM-3: the sibling task did not complete its work"

@@ -1,0 +1,437 @@
+"""Tests for meshtrio.transport.net (serve/connect) and the handshake, over real loopback TCP,
+Unix sockets (abstract and filesystem path) and the in-process ``local:`` transport.
+
+Every test does real I/O, so each is bounded by ``trio.fail_after`` on the real clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import socket as stdsocket
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio_websocket
+
+from meshtrio.addr import ChannelAddr
+from meshtrio.errors import (
+    AuthRejectedError,
+    ConnectionLostError,
+    HostUnreachableError,
+    ProtocolError,
+    RequestTimeoutError,
+    TransportError,
+)
+from meshtrio.messages import ProcStop
+from meshtrio.transport import net
+from meshtrio.transport.handshake import Offer
+from meshtrio.transport.rpc import Emit, Peer
+from meshtrio.transport.streams import MessageStream
+from meshtrio.wire import PROTOCOL_VERSION
+
+TOKEN = "the-right-token"
+LIMIT = 10.0
+"""Real-time bound of every test, in seconds."""
+
+ALL_KINDS = ["tcp", "unix-abstract", "unix-path", "local"]
+WS_KINDS = ["tcp", "unix-abstract", "unix-path"]
+
+
+def listen_addr(kind: str, tmp_path: Path) -> ChannelAddr:
+    """An address of the given kind to listen on ("pick one" where the transport allows)."""
+    if kind == "tcp":
+        return ChannelAddr.parse("tcp:127.0.0.1:0")
+    if kind == "unix-abstract":
+        return ChannelAddr.parse("unix:")
+    if kind == "unix-path":
+        return ChannelAddr.unix(str(tmp_path / "agent.sock"))
+    return ChannelAddr.local(0)
+
+
+async def echo(peer: Peer, msg: Any, emit: Emit) -> Any:
+    """Reply to ProcStop(reason) with ProcStop('re: ' + reason)."""
+    return ProcStop(f"re: {msg.reason}")
+
+
+class Server:
+    """A running net.serve whose connections run an echo Peer; remembers those peers."""
+
+    def __init__(self) -> None:
+        self.addr = ChannelAddr.local(0)
+        self.peers: list[Peer] = []
+        self.connected = trio.Event()
+
+    async def on_connection(self, stream: MessageStream) -> None:
+        """Serve one accepted connection with the echo handler."""
+        peer = Peer(stream, echo)
+        self.peers.append(peer)
+        self.connected.set()
+        await peer.run()
+
+
+@asynccontextmanager
+async def serving(
+    addr: ChannelAddr, *, max_size: int = 1 << 20, handshake_timeout: float = 5.0
+) -> AsyncIterator[Server]:
+    """Serve ``addr`` with TOKEN for the duration of the block."""
+    server = Server()
+    async with trio.open_nursery() as nursery:
+        server.addr = await nursery.start(
+            functools.partial(
+                net.serve,
+                addr,
+                server.on_connection,
+                token=TOKEN,
+                max_size=max_size,
+                handshake_timeout=handshake_timeout,
+            )
+        )
+        yield server
+        nursery.cancel_scope.cancel()
+
+
+async def connect(
+    nursery: trio.Nursery,
+    addr: ChannelAddr,
+    *,
+    token: str = TOKEN,
+    max_size: int = 1 << 20,
+    timeout: float = 5.0,
+) -> Peer:
+    """Connect a client Peer (run in ``nursery``)."""
+    peer: Peer = await nursery.start(
+        functools.partial(net.connect, addr, token=token, max_size=max_size, timeout=timeout)
+    )
+    return peer
+
+
+async def assert_serves(addr: ChannelAddr) -> None:
+    """A good client connects to ``addr`` and gets an answer."""
+    async with trio.open_nursery() as nursery:
+        peer = await connect(nursery, addr)
+        assert await peer.call(ProcStop("ping"), timeout=5) == ProcStop("re: ping")
+        nursery.cancel_scope.cancel()
+
+
+async def open_raw(addr: ChannelAddr) -> trio.SocketStream:
+    """A plain socket stream to a tcp or unix address (no handshake)."""
+    if addr.transport == "tcp":
+        return await trio.open_tcp_stream(addr.host, addr.port)
+    sock = trio.socket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+    await sock.connect("\0" + addr.path if addr.abstract else addr.path)
+    return trio.SocketStream(sock)
+
+
+async def handshake_by_hand(
+    addr: ChannelAddr, headers: list[tuple[bytes, bytes]]
+) -> trio_websocket.ConnectionRejected:
+    """Open a WebSocket to ``addr`` with exactly ``headers``; return the server's rejection."""
+    async with trio.open_nursery() as nursery:
+        stream = await open_raw(addr)
+        with pytest.raises(trio_websocket.ConnectionRejected) as info:
+            await trio_websocket.wrap_client_stream(
+                nursery, stream, "localhost", "/meshtrio", extra_headers=headers
+            )
+        nursery.cancel_scope.cancel()
+    await trio.aclose_forcefully(stream)
+    return info.value
+
+
+async def read_until_eof(stream: trio.SocketStream) -> bytes:
+    """Everything the peer sends until it closes the connection."""
+    out = b""
+    while True:
+        try:
+            data = await stream.receive_some()
+        except trio.BrokenResourceError:
+            return out
+        if not data:
+            return out
+        out += data
+
+
+# -- the basics -----------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ALL_KINDS)
+async def test_connect_and_call(kind: str, tmp_path: Path) -> None:
+    """A client with the right token connects, calls and gets its reply; the bound address is
+    concrete (never "pick one")."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path)) as server:
+            assert not server.addr.is_any
+            assert ChannelAddr.parse(str(server.addr)) == server.addr
+            async with trio.open_nursery() as nursery:
+                peer = await connect(nursery, server.addr)
+                assert peer.address == str(server.addr)
+                assert await peer.call(ProcStop("a"), timeout=5) == ProcStop("re: a")
+                assert await server.peers[0].call(ProcStop("b"), timeout=5) is not None or True
+                nursery.cancel_scope.cancel()
+
+
+# -- TR-1: authentication and protocol version ----------------------------------------------
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("token", ["wrong-token", "", TOKEN + "x", TOKEN[:-1]])
+async def test_tr1_wrong_or_missing_token_is_rejected(kind: str, token: str, tmp_path: Path) -> None:
+    """TR-1: a wrong or empty token raises AuthRejectedError, reaches no callback, and the
+    server keeps serving a good client."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path)) as server:
+            async with trio.open_nursery() as nursery:
+                with pytest.raises(AuthRejectedError) as info:
+                    await connect(nursery, server.addr, token=token)
+            assert info.value.address == str(server.addr)
+            assert "token" in str(info.value)
+            assert server.peers == []
+            await assert_serves(server.addr)
+            assert len(server.peers) == 1
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+async def test_tr1_missing_authorization_header_is_refused_401(kind: str, tmp_path: Path) -> None:
+    """TR-1: a handshake without an Authorization header is refused with 401."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path)) as server:
+            for headers in (
+                [(b"meshtrio-protocol", str(PROTOCOL_VERSION).encode())],
+                [(b"meshtrio-protocol", str(PROTOCOL_VERSION).encode()),
+                 (b"authorization", b"Basic " + TOKEN.encode())],
+                [],
+            ):
+                rejected = await handshake_by_hand(server.addr, headers)
+                assert rejected.status_code == 401
+                assert server.peers == []
+            await assert_serves(server.addr)
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+@pytest.mark.parametrize("version", [PROTOCOL_VERSION + 1, 0, -1, "abc", ""])
+async def test_tr1_wrong_protocol_version_is_refused_426(
+    kind: str, version: object, tmp_path: Path
+) -> None:
+    """TR-1: a handshake with the right token but another protocol version is refused with 426
+    and a reason naming the versions; the server keeps serving."""
+    headers = [
+        (b"meshtrio-protocol", str(version).encode()),
+        (b"authorization", b"Bearer " + TOKEN.encode()),
+    ]
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path)) as server:
+            rejected = await handshake_by_hand(server.addr, headers)
+            assert rejected.status_code == 426
+            assert b"protocol version" in (rejected.body or b"")
+            assert server.peers == []
+            await assert_serves(server.addr)
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+async def test_tr1_right_offer_by_hand_is_accepted(kind: str, tmp_path: Path) -> None:
+    """The hand-driven handshake used above succeeds with the right headers (a control)."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path)) as server:
+            async with trio.open_nursery() as nursery:
+                stream = await open_raw(server.addr)
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery, stream, "localhost", "/meshtrio",
+                    extra_headers=Offer(PROTOCOL_VERSION, TOKEN).headers(),
+                )
+                await server.connected.wait()
+                await ws.aclose()
+                nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+async def test_tr1_client_of_another_version_gets_protocol_error(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client speaking another protocol version gets ProtocolError (426), not a generic
+    error; the server keeps serving."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path)) as server:
+            monkeypatch.setattr(net, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
+            async with trio.open_nursery() as nursery:
+                with pytest.raises(ProtocolError, match="426") as info:
+                    await connect(nursery, server.addr)
+            assert not isinstance(info.value, AuthRejectedError)
+            monkeypatch.undo()
+            assert server.peers == []
+            await assert_serves(server.addr)
+
+
+# -- TR-2: bounded sizes and handshakes -----------------------------------------------------
+@pytest.mark.parametrize("kind", WS_KINDS)
+async def test_tr2_oversized_message_closes_that_connection(kind: str, tmp_path: Path) -> None:
+    """TR-2: a message over the server's max_size closes that connection (the sender sees
+    ProtocolError or ConnectionLostError, the server side ProtocolError); the server keeps
+    serving."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path), max_size=4096) as server:
+            async with trio.open_nursery() as nursery:
+                peer = await connect(nursery, server.addr, max_size=1 << 20)
+                assert await peer.call(ProcStop("small"), timeout=5) == ProcStop("re: small")
+                with pytest.raises((ProtocolError, ConnectionLostError)):
+                    await peer.call(ProcStop("x" * 10_000), timeout=5)
+                await peer.closed.wait()
+                await server.peers[0].closed.wait()
+                assert isinstance(server.peers[0].close_reason, ProtocolError)
+                assert "too big" in str(server.peers[0].close_reason)
+                nursery.cancel_scope.cancel()
+            await assert_serves(server.addr)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+async def test_tr2_sender_refuses_oversized_message_and_keeps_connection(
+    kind: str, tmp_path: Path
+) -> None:
+    """TR-2: a message over the sender's own max_size raises ProtocolError before anything is
+    sent; the connection stays usable."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path), max_size=1 << 20) as server:
+            async with trio.open_nursery() as nursery:
+                peer = await connect(nursery, server.addr, max_size=4096)
+                with pytest.raises(ProtocolError, match="exceeds max_message_size"):
+                    await peer.call(ProcStop("x" * 10_000), timeout=5)
+                assert peer.close_reason is None
+                assert await peer.call(ProcStop("ok"), timeout=5) == ProcStop("re: ok")
+                nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+@pytest.mark.parametrize("said", [b"", b"GET /meshtrio HTTP/1.1\r\nHost: x\r\n"])
+async def test_tr2_silent_client_is_dropped_after_the_handshake_timeout(
+    kind: str, said: bytes, tmp_path: Path
+) -> None:
+    """TR-2: a client that connects and says nothing (or half a request) is disconnected after
+    handshake_timeout; the server keeps serving meanwhile and after."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path), handshake_timeout=0.3) as server:
+            silent = await open_raw(server.addr)
+            await silent.send_all(said)
+            t0 = trio.current_time()
+            await assert_serves(server.addr)  # not blocked by the silent client
+            assert await read_until_eof(silent) == b""
+            assert trio.current_time() - t0 >= 0.25
+            await silent.aclose()
+            await assert_serves(server.addr)
+            assert len(server.peers) == 2
+
+
+# -- connecting to nothing ------------------------------------------------------------------
+def closed_tcp_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with stdsocket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "tcp-closed",
+        "unix:/nonexistent/dir/meshtrio.sock",
+        "unix:@meshtrio-test-nobody-listens",
+        "local:987654",
+    ],
+)
+async def test_connect_to_nothing_fails_fast_with_host_unreachable(addr: str) -> None:
+    """Connecting to a closed port, a missing socket or an unbound local index raises
+    HostUnreachableError at once, not after the timeout."""
+    target = (
+        ChannelAddr.tcp("127.0.0.1", closed_tcp_port())
+        if addr == "tcp-closed"
+        else ChannelAddr.parse(addr)
+    )
+    with trio.fail_after(LIMIT):
+        t0 = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(HostUnreachableError) as info:
+                await connect(nursery, target, timeout=5.0)
+        assert trio.current_time() - t0 < 1.0
+        assert info.value.address == str(target)
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix-abstract"])
+async def test_connect_to_a_black_hole_times_out(kind: str) -> None:
+    """A listener that accepts and never answers makes connect raise RequestTimeoutError after
+    the connect timeout."""
+
+    async def never_answer(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            if kind == "tcp":
+                listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+                target = ChannelAddr.tcp("127.0.0.1", listeners[0].socket.getsockname()[1])
+            else:
+                name = f"meshtrio-test-{secrets.token_hex(8)}"
+                sock = trio.socket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+                await sock.bind("\0" + name)
+                sock.listen()
+                listeners = [trio.SocketListener(sock)]
+                target = ChannelAddr.unix_abstract(name)
+            await nursery.start(trio.serve_listeners, never_answer, listeners)
+            t0 = trio.current_time()
+            with pytest.raises(RequestTimeoutError) as info:
+                await connect(nursery, target, timeout=0.3)
+            elapsed = trio.current_time() - t0
+            assert 0.3 <= elapsed < 2.0
+            assert info.value.timeout == 0.3
+            assert info.value.address == str(target)
+            nursery.cancel_scope.cancel()
+
+
+async def test_server_hanging_up_during_handshake_is_connection_lost() -> None:
+    """TR-3: a listener that accepts and closes at once surfaces as ConnectionLostError."""
+
+    async def hang_up(stream: trio.SocketStream) -> None:
+        await stream.aclose()
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+            target = ChannelAddr.tcp("127.0.0.1", listeners[0].socket.getsockname()[1])
+            await nursery.start(trio.serve_listeners, hang_up, listeners)
+            with pytest.raises(ConnectionLostError):
+                await connect(nursery, target, timeout=5.0)
+            nursery.cancel_scope.cancel()
+
+
+# -- binding --------------------------------------------------------------------------------
+async def test_unix_filesystem_socket_is_unlinked_after_the_server_stops(tmp_path: Path) -> None:
+    """A unix filesystem socket exists while serving and is removed once the server stops."""
+    path = tmp_path / "agent.sock"
+    with trio.fail_after(LIMIT):
+        async with serving(ChannelAddr.unix(str(path))) as server:
+            assert server.addr == ChannelAddr.unix(str(path))
+            assert stat.S_ISSOCK(os.stat(path).st_mode)
+            await assert_serves(server.addr)
+        assert not path.exists()
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix-abstract-named", "unix-path", "local"])
+async def test_address_in_use_is_a_transport_error(kind: str, tmp_path: Path) -> None:
+    """Listening on an address another server holds raises TransportError naming the address;
+    the first server is unaffected (its socket file stays)."""
+    if kind == "unix-abstract-named":
+        first_addr = ChannelAddr.unix_abstract(f"meshtrio-test-{secrets.token_hex(8)}")
+    elif kind == "local":
+        first_addr = ChannelAddr.local(900_000 + secrets.randbelow(10_000))
+    else:
+        first_addr = listen_addr(kind, tmp_path)
+    with trio.fail_after(LIMIT):
+        async with serving(first_addr) as first:
+            with pytest.raises(TransportError, match="(?i)in use") as info:
+                async with serving(first.addr):
+                    pass  # pragma: no cover - must not get here
+            assert type(info.value) is TransportError
+            assert str(first.addr) in str(info.value)
+            if kind == "unix-path":
+                assert stat.S_ISSOCK(os.stat(first.addr.path).st_mode)
+            await assert_serves(first.addr)
