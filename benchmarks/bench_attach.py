@@ -2,37 +2,60 @@
 
 * ``attach.inproc``: N in-process host agents on ``tcp:127.0.0.1`` (procs as tasks) against N
   in-process bare echo servers on ``tcp:127.0.0.1``; N = 1, 10, 100, 1000 (quick: up to 100).
-  At the larger N it is measured a second time with ``gc.freeze()`` after setup on both sides
-  (``params.gc_freeze``), to show what freezing the setup's objects would buy.
+  The two sides never share the heap (with 1000 hosts about half the time is garbage
+  collection, whose cost grows with everything alive): they are measured in separate blocks,
+  in the order meshtrio, bare, bare, meshtrio, so steady CPU drift cancels (at N = 1000, where
+  setting up and tearing down take seconds, one block each). At the larger N each block is
+  measured a second time after ``gc.freeze()`` (``params.gc_freeze``).
 * ``attach.processes``: N host processes (``open_host_mesh_processes``) against N echo server
-  processes on abstract unix sockets; N = 1, 4, 16 (quick: 1, 4).
+  processes on abstract unix sockets, N = 1, 4, 16 (quick: 1, 4); only the clients live in
+  this process, so both sides are open together and their rounds alternate.
 * ``attach.<kind>.growth``: how the time per host grows from one N to the next (the largest
-  step's factor; 1.0 is linear, target 1.2); the baseline's own factor is in ``extra``.
+  step's factor; 1.0 is linear; target 1.2); the baseline's own factors are in ``extra``.
 
 The meshtrio side is ``await mesh.push_config()`` on a mesh whose connections are open (the
-push during attach opened them); the baseline sends a message of the same size as the
-encoded SetClientConfig request over open connections and waits for every echo. Samples
-alternate between the two; the value is the median. Target: ratio <= 1.5 at every N.
+push during attach opened them); the baseline sends a message as long as the encoded
+SetClientConfig request over open connections and waits for every echo. The value is the
+median; ``extra.gc_share`` is the share of the measured time spent in the collector. Target:
+ratio <= 1.5 at every N.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import AsyncIterator, Callable, Sequence
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import attrs
+
 from benchmarks import echo
-from benchmarks.core import ROOT, Benchmark, Ctx, Result, alternate, child_env, median, row, timed
+from benchmarks.core import (
+    ROOT,
+    Benchmark,
+    Ctx,
+    GcClock,
+    Result,
+    alternate,
+    child_env,
+    median,
+    row,
+    timed_gc,
+)
 from meshtrio import config, wire
-from meshtrio.host_mesh import HostMesh
 from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio.messages import SetClientConfig
 
-__all__ = ["BENCHMARKS"]
+__all__ = ["BENCHMARKS", "push_payload"]
 
 TARGET = 1.5
 GROWTH_TARGET = 1.2
+BIG = 1000
+
+Round = Callable[[], Awaitable[object]]
+Opener = Callable[[int], AbstractAsyncContextManager[Round]]
 
 
 def push_payload() -> bytes:
@@ -41,34 +64,80 @@ def push_payload() -> bytes:
     return bytes(len(wire.encode(env)))
 
 
-def _rounds(n: int, quick: bool) -> tuple[int, float]:
-    """(max rounds, time budget in seconds) for one side-by-side measurement at size n."""
-    if n >= 1000:
-        return (5, 8.0) if quick else (9, 12.0)
+@attrs.define
+class _Side:
+    """One side's samples (by gc_freeze) and collector clocks."""
+
+    times: dict[bool, list[float]] = attrs.field(factory=lambda: {False: [], True: []})
+    clocks: dict[bool, GcClock] = attrs.field(factory=lambda: {False: GcClock(), True: GcClock()})
+
+    def gc_share(self, freeze: bool) -> float:
+        total = sum(self.times[freeze])
+        return self.clocks[freeze].seconds / total if total else 0.0
+
+
+def _budget(n: int, quick: bool) -> tuple[int, float]:
+    """(max rounds, seconds) for one measurement at size n (a block, or an interleaved run)."""
+    if n >= BIG:
+        return (3, 3.0) if quick else (4, 4.0)
     if n >= 100:
-        return (9, 1.5) if quick else (15, 4.0)
-    return (15, 0.5) if quick else (31, 1.5)
+        return (6, 0.6) if quick else (10, 1.5)
+    return (10, 0.2) if quick else (20, 0.6)
 
 
-async def _measure(
-    mesh: HostMesh, clients: echo.Clients, payload: bytes, n: int, quick: bool
-) -> tuple[list[float], list[float]]:
-    await mesh.push_config()  # warm both sides once
-    await clients.round(payload)
-    rounds, budget = _rounds(n, quick)
-    mine, base = await alternate(
-        [timed(mesh.push_config), timed(lambda: clients.round(payload))],
-        rounds=rounds,
-        budget=budget,
-        min_rounds=3,
-    )
-    return mine, base
+async def _measure(freeze: bool, fns: Sequence[tuple[_Side, Round]], n: int, quick: bool) -> None:
+    """Warm each fn (twice, once at ``BIG``), then sample them alternately into their sides."""
+    for _, fn in fns:
+        for _ in range(1 if n >= BIG else 2):
+            await fn()
+    rounds, budget = _budget(n, quick)
+    runs = [timed_gc(fn, s.clocks[freeze]) for s, fn in fns]
+    samples = await alternate(runs, rounds=rounds, budget=budget, min_rounds=2)
+    for (s, _), got in zip(fns, samples, strict=True):
+        s.times[freeze].extend(got)
 
 
-def _row(
-    name: str, n: int, freeze: bool, mine: list[float], base: list[float]
-) -> Result:
-    m, b = median(mine), median(base)
+async def _measure_both(
+    freeze: bool, fns: Sequence[tuple[_Side, Round]], n: int, quick: bool
+) -> None:
+    """Measure as is; then, if ``freeze``, again after ``gc.freeze()`` (undone after)."""
+    await _measure(False, fns, n, quick)
+    if freeze:
+        gc.collect()
+        gc.freeze()
+        try:
+            await _measure(True, fns, n, quick)
+        finally:
+            gc.unfreeze()
+
+
+async def _blocks(
+    n: int, freeze: bool, quick: bool, mesh: Opener, base: Opener
+) -> tuple[_Side, _Side]:
+    """Separate blocks: meshtrio / bare / bare / meshtrio (just meshtrio / bare at ``BIG``)."""
+    mine, bare = _Side(), _Side()
+    order = [(mine, mesh), (bare, base)]
+    if n < BIG:  # setting up and tearing down 1000 hosts takes seconds: one block each
+        order += [(bare, base), (mine, mesh)]
+    for side, opener in order:
+        async with opener(n) as fn:
+            await _measure_both(freeze, [(side, fn)], n, quick)
+    return mine, bare
+
+
+async def _together(
+    n: int, freeze: bool, quick: bool, mesh: Opener, base: Opener
+) -> tuple[_Side, _Side]:
+    """Both open at once, rounds alternating."""
+    mine, bare = _Side(), _Side()
+    async with mesh(n) as fn_mine, base(n) as fn_bare:
+        pairs = [(mine, fn_mine), (bare, fn_bare)]
+        await _measure_both(freeze, pairs, n, quick)
+    return mine, bare
+
+
+def _row(name: str, n: int, freeze: bool, mine: _Side, bare: _Side) -> Result:
+    m, b = median(mine.times[freeze]), median(bare.times[freeze])
     return row(
         name,
         {"hosts": n, "gc_freeze": freeze},
@@ -79,9 +148,12 @@ def _row(
         extra={
             "per_host_ms": 1000.0 * m / n,
             "baseline_per_host_ms": 1000.0 * b / n,
-            "samples": len(mine),
-            "min": min(mine),
-            "baseline_min": min(base),
+            "samples": len(mine.times[freeze]),
+            "baseline_samples": len(bare.times[freeze]),
+            "min": min(mine.times[freeze]),
+            "baseline_min": min(bare.times[freeze]),
+            "gc_share": round(mine.gc_share(freeze), 3),
+            "baseline_gc_share": round(bare.gc_share(freeze), 3),
         },
     )
 
@@ -91,23 +163,16 @@ def _growth(name: str, medians: dict[int, tuple[float, float]]) -> Result:
     sizes = sorted(medians)
     steps: dict[str, float] = {}
     base_steps: dict[str, float] = {}
-    for a, b in zip(sizes, sizes[1:], strict=False):
+    for a, b in itertools.pairwise(sizes):
         steps[f"{a}->{b}"] = (medians[b][0] / b) / (medians[a][0] / a)
         base_steps[f"{a}->{b}"] = (medians[b][1] / b) / (medians[a][1] / a)
     worst = max(steps.values()) if steps else None
-    return row(
-        name,
-        {"hosts": sizes},
-        worst,
-        "x",
-        1.0,
-        target=GROWTH_TARGET,
-        extra={
-            "per_host_growth": steps,
-            "baseline_per_host_growth": base_steps,
-            "baseline_worst": max(base_steps.values()) if base_steps else None,
-        },
-    )
+    extra: dict[str, Any] = {
+        "per_host_growth": steps,
+        "baseline_per_host_growth": base_steps,
+        "baseline_worst": max(base_steps.values()) if base_steps else None,
+    }
+    return row(name, {"hosts": sizes}, worst, "x", 1.0, target=GROWTH_TARGET, extra=extra)
 
 
 async def _family(
@@ -115,68 +180,68 @@ async def _family(
     name: str,
     sizes: Sequence[int],
     freeze_sizes: Sequence[int],
-    open_mesh: Callable[[int], AbstractAsyncContextManager[HostMesh]],
-    open_servers: Callable[[int], AbstractAsyncContextManager[list[str]]],
+    how: Callable[[int, bool, bool, Opener, Opener], Awaitable[tuple[_Side, _Side]]],
+    mesh: Opener,
+    base: Opener,
 ) -> list[Result]:
-    payload = push_payload()
     out: list[Result] = []
     medians: dict[int, tuple[float, float]] = {}
     for n in sizes:
-        async with open_mesh(n) as mesh, open_servers(n) as addrs, echo.clients(addrs) as cl:
-            mine, base = await _measure(mesh, cl, payload, n, ctx.quick)
-            out.append(_row(name, n, False, mine, base))
-            medians[n] = (median(mine), median(base))
-            ctx.log(f"{name} N={n}: {1000 * medians[n][0]:.2f} ms vs {1000 * medians[n][1]:.2f} ms")
-            if n in freeze_sizes:
-                gc.collect()
-                gc.freeze()
-                try:
-                    mine, base = await _measure(mesh, cl, payload, n, ctx.quick)
-                finally:
-                    gc.unfreeze()
-                out.append(_row(name, n, True, mine, base))
-                ctx.log(f"{name} N={n} gc.freeze: {1000 * median(mine):.2f} ms vs "
-                        f"{1000 * median(base):.2f} ms")
+        freeze = n in freeze_sizes
+        mine, bare = await how(n, freeze, ctx.quick, mesh, base)
+        for fz in (False, True) if freeze else (False,):
+            out.append(_row(name, n, fz, mine, bare))
+            ctx.log(
+                f"{name} N={n}{' gc.freeze' if fz else ''}: "
+                f"{1000 * median(mine.times[fz]):.2f} ms (gc {mine.gc_share(fz):.0%}) vs "
+                f"{1000 * median(bare.times[fz]):.2f} ms (gc {bare.gc_share(fz):.0%})"
+            )
+        medians[n] = (median(mine.times[False]), median(bare.times[False]))
     out.append(_growth(f"{name}.growth", medians))
     return out
 
 
 @asynccontextmanager
-async def _inproc_mesh(n: int) -> AsyncIterator[HostMesh]:
+async def _inproc_mesh(n: int) -> AsyncIterator[Round]:
     async with open_host_mesh_in_process(["tcp:127.0.0.1:0"] * n, in_process_procs=True) as m:
-        yield m
+        yield m.push_config
 
 
 @asynccontextmanager
-async def _process_mesh(n: int) -> AsyncIterator[HostMesh]:
+async def _process_mesh(n: int) -> AsyncIterator[Round]:
     async with open_host_mesh_processes(n) as m:
-        yield m
+        yield m.push_config
 
 
-def _subprocess_servers(n: int) -> AbstractAsyncContextManager[list[str]]:
-    return echo.servers_in_subprocesses(n, env=child_env(), cwd=str(ROOT))
+@asynccontextmanager
+async def _inproc_echo(n: int) -> AsyncIterator[Round]:
+    async with echo.servers_in_process(n) as addrs, echo.clients(addrs) as cl:
+        yield functools.partial(cl.round, push_payload())
+
+
+@asynccontextmanager
+async def _process_echo(n: int) -> AsyncIterator[Round]:
+    servers = echo.servers_in_subprocesses(n, env=child_env(), cwd=str(ROOT))
+    async with servers as addrs, echo.clients(addrs) as cl:
+        yield functools.partial(cl.round, push_payload())
 
 
 async def run_inproc(ctx: Ctx) -> list[Result]:
-    """In-process hosts on tcp against in-process echo servers."""
+    """In-process hosts on tcp against in-process echo servers (separate blocks)."""
     sizes = (1, 10, 100) if ctx.quick else (1, 10, 100, 1000)
     freeze = (100,) if ctx.quick else (100, 1000)
-    return await _family(ctx, "attach.inproc", sizes, freeze, _inproc_mesh,
-                         echo.servers_in_process)
+    return await _family(ctx, "attach.inproc", sizes, freeze, _blocks, _inproc_mesh, _inproc_echo)
 
 
 async def run_processes(ctx: Ctx) -> list[Result]:
-    """Host processes against echo server processes."""
+    """Host processes against echo server processes (rounds alternating)."""
     sizes = (1, 4) if ctx.quick else (1, 4, 16)
-    return await _family(ctx, "attach.processes", sizes, (), _process_mesh, _subprocess_servers)
-
-
-def gc_note() -> dict[str, Any]:
-    """How the collector is set (for the results file)."""
-    return {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count()}
+    return await _family(
+        ctx, "attach.processes", sizes, (), _together, _process_mesh, _process_echo
+    )
 
 
 BENCHMARKS = [
-    Benchmark("attach.inproc", run_inproc, limit=120.0, quick_limit=25.0),
+    Benchmark("attach.inproc", run_inproc, limit=150.0, quick_limit=25.0),
     Benchmark("attach.processes", run_processes, limit=90.0, quick_limit=30.0),
 ]

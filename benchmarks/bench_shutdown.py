@@ -53,10 +53,13 @@ async def _one(ctx: Ctx, name: str, hosts: int, procs_per_host: int) -> Result:
         "hosts_up_s": up,
         "failures": [str(f) for f in report.failures],
     }
-    ctx.log(f"{name}: {t1 - t0:.3f} s (phase 1 {report.drain_time:.3f} s, phase 2 "
-            f"{report.shutdown_time:.3f} s), slowest host {slowest:.3f} s, exit {exit_s:.3f} s")
-    return row(name, {"hosts": hosts, "procs_per_host": procs_per_host}, t1 - t0, "s", slowest,
-               extra=extra)
+    ctx.log(
+        f"{name}: {t1 - t0:.3f} s (phase 1 {report.drain_time:.3f} s, phase 2 "
+        f"{report.shutdown_time:.3f} s), slowest host {slowest:.3f} s, exit {exit_s:.3f} s"
+    )
+    return row(
+        name, {"hosts": hosts, "procs_per_host": procs_per_host}, t1 - t0, "s", slowest, extra=extra
+    )
 
 
 async def run(ctx: Ctx) -> list[Result]:

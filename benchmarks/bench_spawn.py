@@ -65,18 +65,42 @@ async def run(ctx: Ctx) -> list[Result]:
             mine, base = await alternate(
                 [spawn, functools.partial(_bare, m)], rounds=rounds, budget=8.0
             )
-            out.append(row("spawn.procs", {"procs": m, "hosts": 1}, median(mine), "s",
-                           median(base), target=SPAWN_TARGET,
-                           extra={"samples": mine, "baseline_samples": base,
-                                  "baseline_is": f"{m} x python -c 'import meshtrio' at once"}))
-            ctx.log(f"spawn M={m}: {median(mine):.3f} s vs {median(base):.3f} s; "
-                    f"stop {median(stops[m]):.3f} s")
+            out.append(
+                row(
+                    "spawn.procs",
+                    {"procs": m, "hosts": 1},
+                    median(mine),
+                    "s",
+                    median(base),
+                    target=SPAWN_TARGET,
+                    extra={
+                        "samples": mine,
+                        "baseline_samples": base,
+                        "baseline_is": f"{m} x python -c 'import meshtrio' at once",
+                    },
+                )
+            )
+            ctx.log(
+                f"spawn M={m}: {median(mine):.3f} s vs {median(base):.3f} s; "
+                f"stop {median(stops[m]):.3f} s"
+            )
     grace = config.get(config.MESH_TERMINATE_TIMEOUT)
-    out.append(row("stop.procs", {"procs": STOP_M, "hosts": 1}, median(stops[STOP_M]), "s",
-                   grace, target=STOP_TARGET,
-                   extra={"samples": stops[STOP_M], "baseline_is": "mesh_terminate_timeout",
-                          "median_stop_s_by_procs": {m: median(s) for m, s in stops.items()}}))
+    out.append(
+        row(
+            "stop.procs",
+            {"procs": STOP_M, "hosts": 1},
+            median(stops[STOP_M]),
+            "s",
+            grace,
+            target=STOP_TARGET,
+            extra={
+                "samples": stops[STOP_M],
+                "baseline_is": "mesh_terminate_timeout",
+                "median_stop_s_by_procs": {m: median(s) for m, s in stops.items()},
+            },
+        )
+    )
     return out
 
 
-BENCHMARKS = [Benchmark("spawn", run, limit=120.0, quick_limit=40.0)]
+BENCHMARKS = [Benchmark("spawn", run, limit=120.0, quick_limit=40.0, aliases=("stop",))]

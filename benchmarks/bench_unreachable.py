@@ -116,7 +116,9 @@ async def run(ctx: Ctx) -> list[Result]:
             named_all = named_all and named
             ended_max = max(ended_max, ended)
             push_times.append(await _push_once(limit))
-    ctx.log(f"attach.unreachable: attach {median(attach_times):.3f} s, push {median(push_times):.3f} s")
+    ctx.log(
+        f"attach.unreachable: attach {median(attach_times):.3f} s, push {median(push_times):.3f} s"
+    )
     return [
         row(
             "attach.unreachable",

@@ -36,18 +36,37 @@ def _cases() -> list[tuple[str, Callable[[], object], Callable[[], object], str]
     host_list = list(ref.addrs)
     ints = list(range(HOSTS))
     return [
-        ("region.parse", lambda: Region.parse(region_text), lambda: region_text.split(","),
-         "str.split of the same text"),
-        ("region.str", lambda: str(sub_region), lambda: ",".join(region_text.split(",")),
-         "split + join of the same text"),
-        ("region.range", lambda: region.range("host", slice(10, 90, 2)),
-         lambda: ints[100:900:2], "slice of a 1000-int list"),
-        ("ref.parse", lambda: HostMeshRef.parse(ref_text), lambda: ref_text.split(","),
-         "str.split of the same text"),
-        ("ref.str", lambda: str(ref), lambda: ",".join(host_texts),
-         "str.join of the host texts"),
-        ("ref.range", lambda: ref.range("host", slice(10, 90, 2)),
-         lambda: host_list[100:900:2], "slice of the 1000-host list"),
+        (
+            "region.parse",
+            lambda: Region.parse(region_text),
+            lambda: region_text.split(","),
+            "str.split of the same text",
+        ),
+        (
+            "region.str",
+            lambda: str(sub_region),
+            lambda: ",".join(region_text.split(",")),
+            "split + join of the same text",
+        ),
+        (
+            "region.range",
+            lambda: region.range("host", slice(10, 90, 2)),
+            lambda: ints[100:900:2],
+            "slice of a 1000-int list",
+        ),
+        (
+            "ref.parse",
+            lambda: HostMeshRef.parse(ref_text),
+            lambda: ref_text.split(","),
+            "str.split of the same text",
+        ),
+        ("ref.str", lambda: str(ref), lambda: ",".join(host_texts), "str.join of the host texts"),
+        (
+            "ref.range",
+            lambda: ref.range("host", slice(10, 90, 2)),
+            lambda: host_list[100:900:2],
+            "slice of the 1000-host list",
+        ),
     ]
 
 

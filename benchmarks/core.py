@@ -13,6 +13,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import sys
@@ -27,11 +28,15 @@ __all__ = [
     "ROOT",
     "Benchmark",
     "Ctx",
+    "GcClock",
     "Result",
     "alternate",
+    "child_env",
     "median",
     "rates",
     "row",
+    "timed",
+    "timed_gc",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +139,46 @@ def timed(fn: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[float]]
     return run
 
 
+class GcClock:
+    """Seconds spent in the cyclic garbage collector while inside ``with clock:`` (re-usable).
+
+    Attributes:
+        seconds: total collector time seen so far.
+        collections: how many collections of each generation were seen.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+def timed_gc(fn: Callable[[], Awaitable[object]], clock: GcClock) -> Callable[[], Awaitable[float]]:
+    """Like :func:`timed`, also adding the collector time of each call to ``clock``."""
+
+    async def run() -> float:
+        with clock:
+            start = time.perf_counter()
+            await fn()
+            return time.perf_counter() - start
+
+    return run
+
+
 def rates(
     fns: Sequence[Callable[[], object]], *, budget: float, batches: int = 9
 ) -> list[tuple[float, int]]:
@@ -190,12 +235,14 @@ class Benchmark:
         run: the async function producing its rows.
         limit: wall-time bound of the full variant, in seconds (the runner enforces it).
         quick_limit: the bound of the ``--quick`` variant.
+        aliases: more names ``--only`` accepts (families of other rows it produces).
     """
 
     name: str
     run: Callable[[Ctx], Awaitable[list[Result]]]
     limit: float
     quick_limit: float
+    aliases: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:

@@ -175,16 +175,22 @@ class Clients:
 
 @asynccontextmanager
 async def clients(addrs: Sequence[str]) -> AsyncIterator[Clients]:
-    """One websocket per address, open for the block (connected one after the other)."""
+    """One websocket per address, open for the block (at most 64 connecting at once)."""
     raws: list[trio.SocketStream] = []
+    conns: list[trio_websocket.WebSocketConnection | None] = [None] * len(addrs)
+    limit = trio.CapacityLimiter(64)
     try:
         async with trio.open_nursery() as nursery:
-            conns = []
-            for addr in addrs:
-                ws, raw = await _connect(nursery, addr)
-                conns.append(ws)
-                raws.append(raw)
-            yield Clients(conns)
+
+            async def connect(i: int) -> None:
+                async with limit:
+                    conns[i], raw = await _connect(nursery, addrs[i])
+                    raws.append(raw)
+
+            async with trio.open_nursery() as connecting:
+                for i in range(len(addrs)):
+                    connecting.start_soon(connect, i)
+            yield Clients([c for c in conns if c is not None])
             nursery.cancel_scope.cancel()
     finally:
         for raw in raws:

@@ -115,8 +115,9 @@ class ShutdownReport:
 class _Session:
     """State shared by a mesh and its slices: connections, lifecycle, ownership."""
 
-    def __init__(self, pool: ConnectionPool, *, owned: bool) -> None:
+    def __init__(self, pool: ConnectionPool, root: HostMeshRef, *, owned: bool) -> None:
         self.pool = pool
+        self.root = root
         self.owned = owned
         self.state = "live"  # live | stopped | shut_down
         self.shutdown_report: ShutdownReport | None = None
@@ -321,7 +322,14 @@ class HostMesh:
 
         Raises:
             ShutdownError: some hosts failed; ``failures`` names each, ``report`` has all.
+            InputError: called on a slice (shut down the mesh you opened; a slice's hosts are
+                shared with the rest of it).
         """
+        if self._ref.region != self._session.root.region:
+            raise InputError(
+                f"cannot shut down a slice ({self._ref.region}) of host mesh {self.id}; "
+                "shut down the whole mesh, or stop() the slice"
+            )
         if self._session.state == "shut_down":
             assert self._session.shutdown_report is not None
             return self._session.shutdown_report
@@ -360,7 +368,7 @@ async def mesh_session(
     body_exc: BaseException | None = None
     after_exc: MeshError | None = None
     async with trio.open_nursery() as nursery:
-        session = _Session(ConnectionPool(nursery, token), owned=owned)
+        session = _Session(ConnectionPool(nursery, token), ref, owned=owned)
         mesh = HostMesh(ref, session)
         yielded = False  # HM-2: a failed push returns no mesh, so there is none to shut down
         try:

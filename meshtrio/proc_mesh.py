@@ -229,7 +229,19 @@ async def spawn_proc_mesh(
                 nursery.start_soon(one_host, host_rank)
             while True:
                 if any(s.is_terminating for s in statuses):
-                    failure = _creation_error(mesh, statuses, states)
+                    seen = list(statuses)  # the rank reported is the one fetched below
+                    bad = next(r for r, s in enumerate(seen) if s.is_terminating)
+                    if bad not in states:  # ask its host for the full record (spec 8.3 step 4)
+                        with trio.move_on_after(idle):
+                            try:
+                                reply = await host_mesh._session.pool.call(
+                                    addrs[bad // h], GetProcStates(str(mesh_id), None), timeout=idle
+                                )
+                            except MeshError:
+                                reply = None
+                            if isinstance(reply, ProcStates):
+                                states.update({st.create_rank: st for st in reply.states})
+                    failure = _creation_error(mesh, seen, states)
                     break
                 if all(s.is_running for s in statuses):
                     break

@@ -171,7 +171,7 @@ async def test_hm1_attach_to_in_process_tcp_hosts_installs_config() -> None:
 
 
 async def test_hm1_push_config_overrides_reach_every_host() -> None:
-    """push_config(overrides) installs the overrides on every host; a bad one changes nothing."""
+    """push_config(overrides) reaches every host; a bad one changes nothing; a new push replaces."""
     with trio.fail_after(10):
         async with open_host_mesh_in_process(2, in_process_procs=True) as mesh:
             await mesh.push_config({"mesh_spawn_concurrency": 3, "connect_timeout": "250ms"})
@@ -179,6 +179,8 @@ async def test_hm1_push_config_overrides_reach_every_host() -> None:
             with pytest.raises(ConfigError):
                 await mesh.push_config({"mesh_spawn_concurrency": "lots"})
             assert_pushed(await mesh.info(), {"mesh_spawn_concurrency": 3})
+            await mesh.push_config()  # a new push replaces the earlier overrides everywhere
+            assert_pushed(await mesh.info(), {"mesh_spawn_concurrency": 16, "connect_timeout": 5.0})
 
 
 @pytest.mark.processes

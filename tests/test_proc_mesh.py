@@ -50,7 +50,8 @@ async def test_spawn_states_config_dump_stop() -> None:
             )
 
             dumps = list((await procs.config_dump()).values())
-            assert len(dumps) == 4 and all(dumps), "PR-2: every proc answered config_dump"
+            assert len(dumps) == 4, "PR-2: one dump per proc"
+            assert all(dumps), "PR-2: every proc answered config_dump"
             for dump in dumps:
                 value, source = dump["proc_spawn_max_idle"]
                 assert source == "ClientOverride", f"PR-2: source {source}"
@@ -121,9 +122,8 @@ async def test_pm4_spawn_on_slice_uses_only_those_hosts() -> None:
         async with in_process_mesh(4) as mesh:
             part = mesh.range("hosts", range(1, 4, 2))
             procs = await part.spawn("part", {"gpus": 2})
-            assert procs.region.sizes == (2, 2) and procs.region.offset == 0, (
-                f"PM-4: region of a sliced spawn {procs.region}"
-            )
+            assert procs.region.sizes == (2, 2), f"PM-4: sliced spawn {procs.region}"
+            assert procs.region.offset == 0, f"PM-4: sliced spawn {procs.region}"
             assert [r.host_rank for r in procs.procs] == [0, 0, 1, 1], "PM-4: dense host ranks"
             assert [r.host for r in procs.procs] == [mesh.addrs[i] for i in (1, 1, 3, 3)], (
                 "PM-4: procs live on hosts 1 and 3"
@@ -143,7 +143,7 @@ async def test_keepalive_expiry_orphans_procs() -> None:
             other = await mesh.spawn("other", {"gpus": 1})
             await kept.states(keepalive=0.2)
             await wait_for_event(mesh, "orphaned", 2)
-            while kinds(await kept.states()) != ["STOPPED"] * 2:
+            while kinds(await kept.states()) != ["STOPPED"] * 2:  # noqa: ASYNC110 (a poll)
                 await trio.sleep(0.01)
             events = [e for i in (await mesh.info()).values() for e in i.events]
             orphaned = sorted(e.detail for e in events if e.kind == "orphaned")
@@ -182,10 +182,10 @@ async def test_proc_mesh_shape() -> None:
         async with in_process_mesh(1) as mesh:
             procs = await mesh.spawn("my mesh!", {"gpus": 2})
             assert isinstance(procs, ProcMesh)
-            assert len(procs) == 2 and len(procs.procs) == 2
-            assert procs.id.label is not None and " " not in procs.id.label, (
-                f"PM-4: label sanitised: {procs.id}"
-            )
+            assert len(procs) == 2
+            assert len(procs.procs) == 2
+            assert procs.id.label is not None
+            assert " " not in procs.id.label, f"PM-4: label sanitised: {procs.id}"
             assert procs.host_mesh is mesh
             assert str(procs.id) in repr(procs)
 

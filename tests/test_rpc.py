@@ -53,7 +53,9 @@ async def peer_pair(
 ) -> AsyncIterator[Pair]:
     """Run a client Peer and a server Peer (serving ``handler``) over a memory stream pair."""
     client_stream, server_stream = memory_stream_pair("test-client", "test-server", 1 << 20)
-    server_side: MessageStream = server_stream if wrap_server is None else wrap_server(server_stream)
+    server_side: MessageStream = (
+        server_stream if wrap_server is None else wrap_server(server_stream)
+    )
     client = Peer(client_stream, client_handler)
     server = Peer(server_side, handler, max_in_flight=max_in_flight)
     async with trio.open_nursery() as nursery:

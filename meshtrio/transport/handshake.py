@@ -34,11 +34,12 @@ class Offer:
     token: str
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        """The offer as WebSocket upgrade headers."""
-        return [
-            (VERSION_HEADER, str(self.version).encode()),
-            (AUTH_HEADER, b"Bearer " + self.token.encode()),
-        ]
+        """The offer as WebSocket upgrade headers (no Authorization header for an empty token:
+        ``Bearer `` with trailing space is an illegal header value; the server then says 401)."""
+        headers = [(VERSION_HEADER, str(self.version).encode())]
+        if self.token:
+            headers.append((AUTH_HEADER, b"Bearer " + self.token.encode()))
+        return headers
 
     @classmethod
     def from_headers(cls, headers: list[tuple[bytes, bytes]]) -> Offer:

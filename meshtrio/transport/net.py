@@ -103,7 +103,8 @@ def _translate(exc: BaseException, address: str) -> BaseException:
         )
     if isinstance(first, OSError):
         return HostUnreachableError(
-            f"{address}: cannot connect: {first.strerror or type(first).__name__}", address=address
+            f"{address}: cannot connect: {first.strerror or first or type(first).__name__}",
+            address=address,
         )
     if isinstance(first, trio.BrokenResourceError | trio.ClosedResourceError):
         return ConnectionLostError(f"{address}: connection broke during handshake", address=address)
@@ -198,13 +199,14 @@ async def connect(
             started = True
             await peer.run()
             nursery.cancel_scope.cancel()
-    except trio.TooSlowError:
-        raise RequestTimeoutError(
-            f"{address}: connect and handshake did not finish within {timeout:g}s",
-            address=address,
-            timeout=timeout,
-        ) from None
     except BaseException as exc:
+        # fail_after fires inside the nursery, so its TooSlowError arrives wrapped in a group.
+        if not started and any(isinstance(e, trio.TooSlowError) for e in _leaves(exc)):
+            raise RequestTimeoutError(
+                f"{address}: connect and handshake did not finish within {timeout:g}s",
+                address=address,
+                timeout=timeout,
+            ) from None
         translated = _translate(exc, address)
         if started:
             if isinstance(translated, Exception):
@@ -262,6 +264,8 @@ async def serve(
     dropped (TR-1); nothing they do stops the server.
     """
     if addr.transport == "local":
+        if _local_index(addr) in _LOCAL:  # raise here: inside the nursery it would be a group
+            raise TransportError(f"{addr}: address already in use", address=str(addr))
         async with trio.open_nursery() as nursery:
             index = _local_bind(
                 _local_index(addr), _LocalListener(token, nursery, on_connection, max_size)

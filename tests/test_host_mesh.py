@@ -1,0 +1,421 @@
+"""Host mesh lifecycle with in-process hosts: stop, shutdown (HM-5), block exit, cancellation.
+
+Hosts here are ``serve_host_agent`` tasks (procs as tasks too), either owned by
+``open_host_mesh_in_process`` or started by the test on loopback TCP and attached to; no OS
+process is started, so every test is fast. "No task left behind" is checked by counting the
+tasks of the Trio run before and after.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import pytest
+import trio
+
+import meshtrio
+from meshtrio import config
+from meshtrio.addr import ChannelAddr
+from meshtrio.errors import (
+    ConfigPushError,
+    HostsError,
+    InputError,
+    MeshClosedError,
+    RemoteError,
+    ShutdownError,
+)
+from meshtrio.host.agent import serve_host_agent
+from meshtrio.host_mesh import ShutdownReport
+from meshtrio.local_mesh import open_host_mesh_in_process
+from meshtrio.messages import GetInfo, HostInfo, LifecycleEvent, SetClientConfig
+from meshtrio.transport import net
+
+TOKEN = "host-mesh-test-token"
+
+
+# -- helpers --------------------------------------------------------------------------------
+def task_count() -> int:
+    """How many tasks this Trio run has right now."""
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    todo = [root]
+    n = 0
+    while todo:
+        task = todo.pop()
+        n += 1
+        for nursery in task.child_nurseries:
+            todo.extend(nursery.child_tasks)
+    return n
+
+
+@attrs.define
+class Host:
+    """One host agent task started by a test."""
+
+    addr: str = ""
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    ended: trio.Event = attrs.Factory(trio.Event)
+    shut_down: bool = False  # serve_host_agent returned by itself (a Shutdown request)
+
+    async def kill(self) -> None:
+        """End the host abruptly (its listener closes; clients find it unreachable)."""
+        self.scope.cancel()
+        await self.ended.wait()
+
+
+async def _run_host(host: Host, task_status: trio.TaskStatus[object]) -> None:
+    try:
+        with host.scope:
+            await serve_host_agent(
+                "tcp:127.0.0.1:0", token=TOKEN, in_process_procs=True, task_status=task_status
+            )
+        host.shut_down = not host.scope.cancelled_caught
+    finally:
+        host.ended.set()
+
+
+@asynccontextmanager
+async def tcp_hosts(n: int) -> AsyncIterator[list[Host]]:
+    """``n`` host agents on loopback TCP (procs as tasks); cancelled when the block ends."""
+    async with trio.open_nursery() as nursery:
+        hosts = [Host() for _ in range(n)]
+        for host in hosts:
+            host.addr = str(await nursery.start(functools.partial(_run_host, host)))
+        yield hosts
+        nursery.cancel_scope.cancel()
+
+
+@attrs.define
+class BlackHole:
+    """A TCP listener that accepts connections and never answers."""
+
+    addr: str = ""
+    accepted: trio.Event = attrs.Factory(trio.Event)
+    holding: int = 0  # handler tasks currently holding a connection
+
+
+@asynccontextmanager
+async def black_hole() -> AsyncIterator[BlackHole]:
+    """Run a :class:`BlackHole` for the block."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    hole = BlackHole(f"tcp:127.0.0.1:{listeners[0].socket.getsockname()[1]}")
+
+    async def hold(_stream: trio.SocketStream) -> None:
+        hole.holding += 1
+        hole.accepted.set()
+        try:
+            await trio.sleep_forever()
+        finally:
+            hole.holding -= 1
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, hold, listeners)
+        yield hole
+        nursery.cancel_scope.cancel()
+
+
+class BodyError(Exception):
+    """Raised by a test inside a mesh block."""
+
+
+def event_times(events: list[LifecycleEvent], kind: str) -> list[float]:
+    """The times of the events of one kind."""
+    return [e.at for e in events if e.kind == kind]
+
+
+# -- LM-1 and shutdown ------------------------------------------------------------------------
+@pytest.mark.parametrize("in_process_procs", [True, False])
+async def test_lm1_in_process_block_leaves_no_task(in_process_procs: bool) -> None:
+    """Leaving an in-process mesh block ends every host (and proc) task it started."""
+    with trio.fail_after(10):
+        base = task_count()
+        async with open_host_mesh_in_process(3, in_process_procs=in_process_procs) as mesh:
+            if in_process_procs:
+                await mesh.spawn("workers", {"procs": 2})
+            assert task_count() > base
+        assert task_count() == base, "LM-1: tasks outlived the in-process mesh block"
+
+
+async def test_shutdown_twice_returns_same_report_then_mesh_is_closed() -> None:
+    """A second shutdown() returns the first report; any other use raises MeshClosedError."""
+    with trio.fail_after(10):
+        async with open_host_mesh_in_process(2, in_process_procs=True) as mesh:
+            await mesh.spawn("workers", {"procs": 2})
+            first = await mesh.shutdown()
+            assert isinstance(first, ShutdownReport)
+            assert first.failures == ()
+            assert [h.report.attempted for h in first.drain if h.report] == [2, 2]
+            assert await mesh.shutdown() is first, "HM-5: a second shutdown was not a no-op"
+            assert mesh.state == "shut_down"
+            for use in (
+                mesh.info,
+                mesh.stop,
+                mesh.push_config,
+                mesh.range("hosts", 0).info,
+                functools.partial(mesh.spawn, "more", {"procs": 1}),
+            ):
+                with pytest.raises(MeshClosedError):
+                    await use()
+
+
+async def test_hm5_drain_ends_on_every_host_before_any_shutdown() -> None:
+    """Phase 2 (shutdown) starts on no host before phase 1 (drain) ended on all hosts."""
+    with trio.fail_after(10):
+        async with open_host_mesh_in_process(3, in_process_procs=True) as mesh:
+            await mesh.spawn("workers", {"procs": 2})
+            await mesh.range("hosts", 0).spawn("extra", {"procs": 3})  # host 0 drains longer
+            report = await mesh.shutdown()
+        assert report.failures == ()
+        assert [h.report.attempted for h in report.drain if h.report] == [5, 2, 2]
+        drain_ends = [
+            event_times(h.report.events, "drain_end")[-1] for h in report.drain if h.report
+        ]
+        shutdowns = [
+            event_times(h.report.events, "shutdown")[-1] for h in report.shutdown if h.report
+        ]
+        assert len(drain_ends) == len(shutdowns) == 3
+        assert max(drain_ends) <= min(shutdowns), (
+            f"HM-5: a host saw shutdown at {min(shutdowns)} before the last drain ended at "
+            f"{max(drain_ends)}"
+        )
+        assert report.drain_time + report.shutdown_time <= report.total_time + 1e-6
+
+
+# -- stop --------------------------------------------------------------------------------------
+async def test_stop_keeps_hosts_serving_and_owned_block_still_shuts_down() -> None:
+    """stop() drains this mesh's procs only; hosts keep serving; an owned block ends them."""
+    with trio.fail_after(10):
+        base = task_count()
+        async with open_host_mesh_in_process(2, in_process_procs=True) as mesh:
+            await mesh.spawn("workers", {"procs": 2})
+            report = await mesh.stop()
+            assert [h.report.attempted for h in report.hosts if h.report] == [2, 2]
+            assert mesh.state == "stopped"
+            infos = (await mesh.info()).values()
+            assert [(i.state, i.proc_count) for i in infos] == [("serving", 0)] * 2
+        assert task_count() == base, "LM-1: a stopped owned mesh left host tasks behind"
+
+
+async def test_attach_block_exit_shuts_attached_hosts_down() -> None:
+    """Leaving an attach block that neither stopped nor shut down shuts every host down."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2) as hosts:
+            async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
+                await mesh.spawn("workers", {"procs": 2})
+            for host in hosts:
+                await host.ended.wait()
+            assert all(h.shut_down for h in hosts), "a host was not shut down by the block"
+
+
+async def test_attach_stop_then_reattach_and_hosts_keep_serving() -> None:
+    """After stop() the block leaves hosts running; attaching again to them works."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2) as hosts:
+            addrs = [h.addr for h in hosts]
+            async with meshtrio.attach(addrs, token=TOKEN) as mesh:
+                await mesh.spawn("workers", {"procs": 2})
+                await mesh.stop()
+                assert [i.proc_count for i in (await mesh.info()).values()] == [0, 0]
+            assert not any(h.ended.is_set() for h in hosts), "a stopped mesh ended its hosts"
+            async with meshtrio.attach(addrs, token=TOKEN) as again:
+                infos = (await again.info()).values()
+                assert [i.state for i in infos] == ["serving", "serving"]
+                procs = await again.spawn("workers", {"procs": 1})
+                assert len(procs.region.base_ranks()) == 2
+            for host in hosts:
+                await host.ended.wait()
+            assert all(h.shut_down for h in hosts)
+
+
+# -- block exit with errors ------------------------------------------------------------------
+async def test_body_exception_wins_and_shutdown_failures_become_notes() -> None:
+    """If the block raised, that exception (unwrapped) wins; shutdown failures are notes."""
+    with trio.fail_after(10):
+        async with tcp_hosts(3) as hosts:
+            with pytest.raises(BodyError) as info:
+                async with meshtrio.attach([h.addr for h in hosts], token=TOKEN):
+                    await hosts[1].kill()
+                    raise BodyError("from the block")
+            assert type(info.value) is BodyError
+            notes = "\n".join(getattr(info.value, "__notes__", []))
+            assert hosts[1].addr in notes, f"the unreachable host is not in the notes: {notes!r}"
+            assert hosts[0].addr not in notes
+            assert hosts[2].addr not in notes
+            for i in (0, 2):
+                await hosts[i].ended.wait()
+                assert hosts[i].shut_down, f"host {i} was not shut down"
+
+
+async def test_body_exception_wins_without_notes_when_shutdown_succeeds() -> None:
+    """A block's exception propagates as itself, and the hosts are still shut down."""
+    with trio.fail_after(10):
+        base = task_count()
+        with pytest.raises(BodyError) as info:
+            async with open_host_mesh_in_process(2, in_process_procs=True) as mesh:
+                await mesh.spawn("workers", {"procs": 1})
+                raise BodyError("from the block")
+        assert type(info.value) is BodyError
+        assert not getattr(info.value, "__notes__", None)
+        assert task_count() == base
+
+
+async def test_clean_exit_raises_shutdown_error_naming_unreachable_host() -> None:
+    """A host unreachable at block exit is named in ShutdownError; the others shut down."""
+    with trio.fail_after(10):
+        async with tcp_hosts(3) as hosts:
+            with pytest.raises(ShutdownError) as info:
+                async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
+                    await mesh.spawn("workers", {"procs": 1})
+                    await hosts[2].kill()
+            assert type(info.value) is ShutdownError
+            assert [f.address for f in info.value.failures] == [hosts[2].addr]
+            assert hosts[2].addr in str(info.value)
+            for i in (0, 1):
+                await hosts[i].ended.wait()
+                assert hosts[i].shut_down, f"host {i} was not shut down"
+
+
+# -- cancellation ---------------------------------------------------------------------------
+async def test_cancel_during_attach_leaves_no_task() -> None:
+    """Cancelling an attach stuck on a black-hole host ends it promptly with no task left."""
+    with trio.fail_after(10):
+        async with tcp_hosts(1) as hosts, black_hole() as hole:
+            base = task_count()
+            with config.configured(mesh_attach_config_timeout=30.0, connect_timeout=30.0):
+                async with trio.open_nursery() as nursery:
+                    with trio.CancelScope() as scope:
+
+                        async def cancel_soon_after_accept() -> None:
+                            await hole.accepted.wait()
+                            scope.deadline = trio.current_time() + 0.05
+
+                        nursery.start_soon(cancel_soon_after_accept)
+                        start = time.monotonic()
+                        async with meshtrio.attach([hosts[0].addr, hole.addr], token=TOKEN):
+                            pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
+            assert scope.cancelled_caught, "the attach was not cancelled"
+            assert time.monotonic() - start < 2.0
+            assert task_count() - hole.holding == base, "HM-3: a task outlived the cancelled attach"
+            async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
+                assert (await mesh.info()).values()[0].state == "serving"
+                await mesh.stop()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.002])
+async def test_cancel_during_shutdown_leaves_no_task(delay: float) -> None:
+    """Cancelling the caller during shutdown still ends every host task promptly (LM-1)."""
+    with trio.fail_after(10):
+        base = task_count()
+        with trio.CancelScope() as scope:
+            async with open_host_mesh_in_process(3, in_process_procs=True) as mesh:
+                await mesh.spawn("workers", {"procs": 2})
+                scope.deadline = trio.current_time() + delay
+                await mesh.shutdown()
+                await trio.sleep_forever()  # the deadline ends the block (never a state wait)
+        assert scope.cancelled_caught
+        assert trio.current_time() - scope.deadline < 1.0, "LM-1: the block did not exit promptly"
+        assert task_count() == base, "LM-1: tasks outlived the cancelled shutdown"
+
+
+# -- slicing ------------------------------------------------------------------------------------
+async def test_slice_info_touches_only_selected_hosts() -> None:
+    """info() on a range of the mesh asks only the hosts in that range."""
+    with trio.fail_after(10):
+        async with tcp_hosts(4) as hosts:
+            addrs = [h.addr for h in hosts]
+            async with meshtrio.attach(addrs, token=TOKEN) as mesh:
+                middle = mesh.range("hosts", slice(1, 3))
+                assert [str(a) for a in middle.addrs] == addrs[1:3]
+                await hosts[0].kill()
+                await hosts[3].kill()
+                infos = await middle.info()
+                assert [i.address for i in infos.values()] == addrs[1:3]
+                assert infos.region.base_ranks() == [1, 2]
+                one = await mesh.range("hosts", -2).info()
+                assert [i.address for i in one.values()] == [addrs[2]]
+                with pytest.raises(HostsError) as info:
+                    await mesh.info()
+                failed = sorted(f.address for f in info.value.failures)
+                assert failed == sorted([addrs[0], addrs[3]])
+                await middle.stop()  # leave the block without shutting down the dead hosts
+
+
+async def test_slice_of_in_process_mesh_shares_its_hosts() -> None:
+    """A strided range of an in-process mesh reports exactly its ranks' hosts."""
+    with trio.fail_after(10):
+        async with open_host_mesh_in_process(4, in_process_procs=True) as mesh:
+            odd = mesh.range("hosts", slice(1, None, 2))
+            infos = await odd.info()
+            assert [i.address for i in infos.values()] == [str(mesh.addrs[1]), str(mesh.addrs[3])]
+            assert len(odd) == 2
+
+
+async def test_shutdown_of_a_slice_is_refused_and_touches_nothing() -> None:
+    """shutdown() on a slice raises InputError; every host keeps serving."""
+    with trio.fail_after(10):
+        async with open_host_mesh_in_process(3, in_process_procs=True) as mesh:
+            with pytest.raises(InputError, match="slice"):
+                await mesh.range("hosts", 0).shutdown()
+            infos = await mesh.info()
+            assert [i.state for i in infos.values()] == ["serving"] * 3
+            assert mesh.state == "live"
+
+
+async def test_config_push_error_is_the_only_error_from_attach() -> None:
+    """attach to a dead host raises ConfigPushError itself, not a group or another type."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2) as hosts:
+            await hosts[1].kill()
+            with pytest.raises(ConfigPushError) as info:
+                async with meshtrio.attach([h.addr for h in hosts], token=TOKEN):
+                    pytest.fail("HM-2: attach yielded a mesh with a dead host")
+            assert type(info.value) is ConfigPushError
+            assert [f.address for f in info.value.failures] == [hosts[1].addr]
+            assert not getattr(info.value, "__notes__", None), "HM-2: attach did more than fail"
+            async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
+                infos = (await mesh.info()).values()
+                assert infos[0].state == "serving", "HM-2: a failing attach shut a good host down"
+                await mesh.stop()
+
+
+# -- the host agent's client config (HA-4) --------------------------------------------------
+async def test_ha4_set_client_config_replaces_the_layer_wholesale() -> None:
+    """SetClientConfig replaces the host's ClientOverride layer; a bad snapshot changes nothing."""
+    with trio.fail_after(10):
+        async with tcp_hosts(1) as hosts, trio.open_nursery() as nursery:
+            peer = await nursery.start(
+                functools.partial(
+                    net.connect,
+                    ChannelAddr.parse(hosts[0].addr),
+                    token=TOKEN,
+                    max_size=1 << 20,
+                    timeout=5.0,
+                )
+            )
+
+            async def entry(name: str) -> tuple[object, str]:
+                info = await peer.call(GetInfo(), timeout=5.0)
+                assert isinstance(info, HostInfo)
+                return info.config[name]
+
+            await peer.call(SetClientConfig({"mesh_spawn_concurrency": 3}), timeout=5.0)
+            assert await entry("mesh_spawn_concurrency") == (3, "ClientOverride")
+            await peer.call(SetClientConfig({"mesh_tail_log_lines": 9}), timeout=5.0)
+            assert await entry("mesh_tail_log_lines") == (9, "ClientOverride")
+            assert await entry("mesh_spawn_concurrency") == (16, "Default"), (
+                "HA-4: a key missing from the new snapshot kept its old ClientOverride value"
+            )
+            with pytest.raises(RemoteError):
+                await peer.call(
+                    SetClientConfig({"mesh_tail_log_lines": 4, "connect_timeout": "soon"}),
+                    timeout=5.0,
+                )
+            assert await entry("mesh_tail_log_lines") == (9, "ClientOverride"), (
+                "HA-4: a rejected snapshot changed the layer"
+            )
+            await peer.aclose()
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,340 @@
+"""Host agents as real processes: shutdown ends them (LM-1, HM-5), stop keeps them, the CLI.
+
+Hosts are started either by ``open_host_mesh_processes`` or by hand, as a user would, with
+``python -m meshtrio host --listen tcp:127.0.0.1:0`` (the first stdout line is the address).
+Every test is bounded by ``trio.fail_after`` (real clock) and checks that no process outlives
+it (:func:`meshtrio.testing.no_leaked_processes`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+
+import meshtrio
+from meshtrio import config
+from meshtrio.bootstrap import BootstrapCommand
+from meshtrio.errors import ConfigPushError, MeshClosedError, ShutdownError
+from meshtrio.host_mesh import StopReport
+from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
+from meshtrio.messages import LifecycleEvent
+from meshtrio.testing import alive, no_leaked_processes
+
+pytestmark = pytest.mark.processes
+
+TOKEN = "host-processes-test-token"
+HOST_ARGV = [sys.executable, "-m", "meshtrio", "host", "--listen", "tcp:127.0.0.1:0"]
+
+
+# -- helpers --------------------------------------------------------------------------------
+def host_env(token: str | None = TOKEN) -> dict[str, str]:
+    """The environment of a hand-started host (it dies with this test process, as a net)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHTRIO_")}
+    env["MESHTRIO_PARENT_PID"] = str(os.getpid())
+    if token is not None:
+        env["MESHTRIO_TOKEN"] = token
+    return env
+
+
+async def read_first_line(stream: trio.abc.ReceiveStream) -> str:
+    """The first line a process wrote to ``stream`` (empty if it closed first)."""
+    buf = b""
+    while b"\n" not in buf:
+        chunk = await stream.receive_some(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode() if b"\n" in buf else ""
+
+
+@attrs.define
+class HandHost:
+    """A host agent process started by hand."""
+
+    proc: trio.Process
+    addr: str
+
+
+@asynccontextmanager
+async def hand_started_hosts(
+    n: int, *, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> AsyncIterator[list[HandHost]]:
+    """Start ``n`` hosts concurrently; any still running at the end are killed."""
+    hosts: list[HandHost | None] = [None] * n
+    procs: list[trio.Process] = []
+    try:
+
+        async def start(i: int) -> None:
+            proc = await trio.lowlevel.open_process(
+                [*HOST_ARGV, *args], env=env or host_env(), stdout=subprocess.PIPE
+            )
+            procs.append(proc)
+            assert proc.stdout is not None
+            hosts[i] = HandHost(proc, await read_first_line(proc.stdout))
+
+        async with trio.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(start, i)
+        started = [h for h in hosts if h is not None and h.addr]
+        assert len(started) == n, "a host did not print its address"
+        yield started
+    finally:
+        with trio.CancelScope(shield=True):
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+                if proc.stdout is not None:
+                    await proc.stdout.aclose()
+
+
+@asynccontextmanager
+async def black_hole() -> AsyncIterator[tuple[str, trio.Event]]:
+    """A TCP listener that accepts connections and never answers; the event marks an accept."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    accepted = trio.Event()
+
+    async def hold(_stream: trio.SocketStream) -> None:
+        accepted.set()
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, hold, listeners)
+        yield f"tcp:127.0.0.1:{port}", accepted
+        nursery.cancel_scope.cancel()
+
+
+def event_times(events: list[LifecycleEvent], kind: str) -> list[float]:
+    """The times of the events of one kind."""
+    return [e.at for e in events if e.kind == kind]
+
+
+# -- shutdown of a process mesh ------------------------------------------------------------
+async def test_lm1_shutdown_ends_host_processes_then_mesh_is_closed() -> None:
+    """shutdown() ends every host process; a second call is a no-op; other use is refused."""
+    with no_leaked_processes(), trio.fail_after(20):
+        async with open_host_mesh_processes(2) as mesh:
+            pids = [i.pid for i in (await mesh.info()).values()]
+            assert all(alive(p) for p in pids)
+            report = await mesh.shutdown()
+            assert report.failures == ()
+            assert await mesh.shutdown() is report
+            with pytest.raises(MeshClosedError):
+                await mesh.info()
+            with pytest.raises(MeshClosedError):
+                await mesh.spawn("late", {"procs": 1})
+        assert not any(alive(p) for p in pids), "LM-1: a host process outlived the block"
+
+
+async def test_hm5_process_hosts_drain_everywhere_before_any_shutdown() -> None:
+    """With real host processes and procs, no host sees shutdown before all drains ended."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_processes(3) as mesh:
+            await mesh.spawn("workers", {"procs": 1})
+            await mesh.range("hosts", 0).spawn("extra", {"procs": 1})
+            report = await mesh.shutdown()
+        assert report.failures == ()
+        assert [h.report.attempted for h in report.drain if h.report] == [2, 1, 1]
+        drain_ends = [
+            event_times(h.report.events, "drain_end")[-1] for h in report.drain if h.report
+        ]
+        shutdowns = [
+            event_times(h.report.events, "shutdown")[-1] for h in report.shutdown if h.report
+        ]
+        assert len(drain_ends) == len(shutdowns) == 3
+        assert max(drain_ends) <= min(shutdowns), (
+            f"HM-5: a host saw shutdown at {min(shutdowns)} before the last drain ended at "
+            f"{max(drain_ends)}"
+        )
+
+
+# -- hand-started hosts ------------------------------------------------------------------------
+async def test_stop_keeps_hand_started_hosts_for_a_new_attach_then_exit_ends_them() -> None:
+    """After stop() the hosts keep serving and can be attached again; a later exit ends them."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with hand_started_hosts(2) as hosts:
+            addrs = [h.addr for h in hosts]
+            async with meshtrio.attach(addrs, token=TOKEN) as mesh:
+                await mesh.spawn("workers", {"procs": 1})
+                report = await mesh.stop()
+                assert [h.report.attempted for h in report.hosts if h.report] == [1, 1]
+                infos = (await mesh.info()).values()
+                assert [(i.state, i.proc_count) for i in infos] == [("serving", 0)] * 2
+            assert all(h.proc.returncode is None for h in hosts), "stop ended a host process"
+            async with meshtrio.attach(addrs, token=TOKEN) as again:
+                assert [i.address for i in (await again.info()).values()] == addrs
+            for host in hosts:
+                assert await host.proc.wait() == 0, "a host did not exit cleanly on shutdown"
+
+
+async def test_shutdown_reports_unreachable_host_and_ends_the_rest() -> None:
+    """A host killed before shutdown is a ShutdownError failure; the others exit with 0."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with hand_started_hosts(3) as hosts:
+            async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
+                hosts[1].proc.send_signal(signal.SIGKILL)
+                await hosts[1].proc.wait()
+                with pytest.raises(ShutdownError) as info:
+                    await mesh.shutdown()
+                assert [f.address for f in info.value.failures] == [hosts[1].addr]
+                assert hosts[1].addr in str(info.value)
+                assert mesh.state == "shut_down"
+            assert await hosts[0].proc.wait() == 0
+            assert await hosts[2].proc.wait() == 0
+
+
+# -- cancellation ------------------------------------------------------------------------------
+async def test_cancel_during_attach_of_process_mesh_leaves_no_process() -> None:
+    """Cancelling while a process mesh pushes config to an unanswering host kills its hosts."""
+    with no_leaked_processes(), trio.fail_after(20):
+        async with black_hole() as (hole, accepted):
+            # A "host" that prints the black hole's address, then just waits.
+            fake_host = BootstrapCommand(
+                sys.executable, ("-c", f"import time; print({hole!r}, flush=True); time.sleep(60)")
+            )
+            with config.configured(mesh_attach_config_timeout=30.0):
+                async with trio.open_nursery() as nursery:
+                    with trio.CancelScope() as scope:
+
+                        async def cancel_soon_after_accept() -> None:
+                            await accepted.wait()
+                            scope.deadline = trio.current_time() + 0.05
+
+                        nursery.start_soon(cancel_soon_after_accept)
+                        start = time.monotonic()
+                        async with open_host_mesh_processes(2, command=fake_host):
+                            pytest.fail("HM-2: a mesh with unanswering hosts was yielded")
+            assert scope.cancelled_caught
+            assert time.monotonic() - start < 5.0
+
+
+async def test_cancel_during_attach_to_hand_started_hosts_leaves_them_serving() -> None:
+    """Cancelling an attach leaves no connection behind and the hosts still serving."""
+    with no_leaked_processes(), trio.fail_after(20):
+        async with hand_started_hosts(1) as hosts, black_hole() as (hole, accepted):
+            with config.configured(mesh_attach_config_timeout=30.0):
+                async with trio.open_nursery() as nursery:
+                    with trio.CancelScope() as scope:
+
+                        async def cancel_soon_after_accept() -> None:
+                            await accepted.wait()
+                            scope.deadline = trio.current_time() + 0.05
+
+                        nursery.start_soon(cancel_soon_after_accept)
+                        async with meshtrio.attach([hosts[0].addr, hole], token=TOKEN):
+                            pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
+            assert scope.cancelled_caught
+            async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
+                assert (await mesh.info()).values()[0].state == "serving"
+            assert await hosts[0].proc.wait() == 0
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05])
+async def test_cancel_during_shutdown_of_process_mesh_leaves_no_process(delay: float) -> None:
+    """Cancelling the caller during shutdown still ends every host and proc process (LM-1)."""
+    with no_leaked_processes(), trio.fail_after(30):
+        with trio.CancelScope() as scope:
+            async with open_host_mesh_processes(2) as mesh:
+                await mesh.spawn("workers", {"procs": 1})
+                scope.deadline = trio.current_time() + delay
+                await mesh.shutdown()
+                await trio.sleep_forever()  # the deadline ends the block (never a state wait)
+        assert scope.cancelled_caught
+
+
+# -- the command line --------------------------------------------------------------------------
+async def test_host_cli_without_token_exits_nonzero_with_message() -> None:
+    """`meshtrio host` with no token refuses to start, saying how to pass one."""
+    with no_leaked_processes(), trio.fail_after(20):
+        result = await trio.run_process(
+            HOST_ARGV,
+            env=host_env(token=None),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert result.stdout == b"", "it printed an address without a token"
+        err = result.stderr.decode()
+        assert "no auth token" in err, err
+        assert "--token-file" in err, err
+        assert "MESHTRIO_TOKEN" in err, err
+
+
+async def test_host_cli_missing_token_file_exits_nonzero(tmp_path: Path) -> None:
+    """`meshtrio host --token-file` with an unreadable file refuses to start."""
+    with no_leaked_processes(), trio.fail_after(20):
+        result = await trio.run_process(
+            [*HOST_ARGV, "--token-file", str(tmp_path / "missing")],
+            env=host_env(token=None),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert "token file" in result.stderr.decode()
+
+
+async def test_host_cli_token_file_is_the_token(tmp_path: Path) -> None:
+    """A host started with --token-file accepts that token and refuses others."""
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\n")
+    with no_leaked_processes(), trio.fail_after(20):
+        args = ("--token-file", str(token_file))
+        async with hand_started_hosts(1, args=args, env=host_env(token=None)) as hosts:
+            with pytest.raises(ConfigPushError) as info:
+                async with meshtrio.attach([hosts[0].addr], token=TOKEN):
+                    pytest.fail("HM-2: attach with a wrong token yielded a mesh")
+            got = [(f.address, f.kind) for f in info.value.failures]
+            assert got == [(hosts[0].addr, "auth")], f"HM-4: failures {got}"
+            async with meshtrio.attach([hosts[0].addr], token="from-a-file") as mesh:
+                assert (await mesh.info()).values()[0].address == hosts[0].addr
+            assert await hosts[0].proc.wait() == 0
+
+
+# -- the host agent's drain (HA-1, HA-2) ---------------------------------------------------
+# A proc that, once asked to stop, lingers until its host's ladder sends SIGTERM.
+LINGERING_PROC = BootstrapCommand(
+    sys.executable,
+    ("-c", "import time; from meshtrio.__main__ import main; main(['proc']); time.sleep(30)"),
+)
+
+
+async def test_ha1_ha2_drain_acks_after_procs_are_gone_and_host_serves_meanwhile() -> None:
+    """A host answers info while a drain runs, and acks the drain only once its procs exited."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_in_process(1) as mesh:
+            procs = await mesh.with_bootstrap(LINGERING_PROC).spawn("slow", {"procs": 2})
+            pids = [s.pid for s in (await procs.states()).values()]
+            assert all(p is not None and alive(p) for p in pids)
+            stopped = trio.Event()
+            answered: list[str] = []
+            reports: list[StopReport] = []
+            with config.configured(mesh_terminate_timeout=0.5):
+                async with trio.open_nursery() as nursery:
+
+                    async def stop() -> None:
+                        reports.append(await mesh.stop())
+                        stopped.set()
+
+                    nursery.start_soon(stop)
+                    while not stopped.is_set():
+                        info = (await mesh.info()).values()[0]
+                        if not stopped.is_set():
+                            answered.append(info.state)
+            assert reports[0].elapsed >= 0.4, "the procs did not linger; the test shows nothing"
+            assert answered, "HA-2: the host answered no info request while it drained"
+            assert set(answered) == {"serving"}, f"HA-2: states during a stop: {set(answered)}"
+            alive_after = [p for p in pids if p is not None and alive(p)]
+            assert not alive_after, f"HA-1: drain acknowledged while procs {alive_after} lived"
