@@ -23,6 +23,7 @@ import trio_websocket
 from meshtrio.addr import ChannelAddr
 from meshtrio.errors import (
     AuthRejectedError,
+    InputError,
     ConnectionLostError,
     HostUnreachableError,
     ProtocolError,
@@ -188,12 +189,12 @@ async def test_connect_and_call(kind: str, tmp_path: Path) -> None:
 
 # -- TR-1: authentication and protocol version ----------------------------------------------
 @pytest.mark.parametrize("kind", ALL_KINDS)
-@pytest.mark.parametrize("token", ["wrong-token", "", TOKEN + "x", TOKEN[:-1]])
+@pytest.mark.parametrize("token", ["wrong-token", TOKEN + "x", TOKEN[:-1]])
 async def test_tr1_wrong_or_missing_token_is_rejected(
     kind: str, token: str, tmp_path: Path
 ) -> None:
-    """TR-1: a wrong or empty token raises AuthRejectedError, reaches no callback, and the
-    server keeps serving a good client."""
+    """TR-1: a wrong token raises AuthRejectedError, reaches no callback, and the server
+    keeps serving a good client."""
     with trio.fail_after(LIMIT):
         async with serving(listen_addr(kind, tmp_path)) as server:
             async with trio.open_nursery() as nursery:
@@ -204,6 +205,23 @@ async def test_tr1_wrong_or_missing_token_is_rejected(
             assert server.peers == []
             await assert_serves(server.addr)
             assert len(server.peers) == 1
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("token", ["", "has space", "tab\there", "é-not-ascii"])
+async def test_tr1_unsendable_token_is_an_input_error_before_connecting(
+    kind: str, token: str, tmp_path: Path
+) -> None:
+    """TR-1: an empty or unsendable token is an InputError up front (never sent, never
+    echoed in the message), and the server keeps serving."""
+    with trio.fail_after(LIMIT):
+        async with serving(listen_addr(kind, tmp_path)) as server:
+            async with trio.open_nursery() as nursery:
+                with pytest.raises(InputError) as info:
+                    await connect(nursery, server.addr, token=token)
+            assert token == "" or token not in str(info.value)
+            assert server.peers == []
+            await assert_serves(server.addr)
 
 
 @pytest.mark.parametrize("kind", WS_KINDS)

@@ -14,10 +14,18 @@ import secrets
 
 import attrs
 
-from meshtrio.errors import AuthRejectedError, ProtocolError, TransportError
+from meshtrio.errors import AuthRejectedError, InputError, ProtocolError, TransportError
 from meshtrio.wire import PROTOCOL_VERSION
 
-__all__ = ["Offer", "Refusal", "check_offer", "new_token", "refusal_error", "token_from_env"]
+__all__ = [
+    "Offer",
+    "Refusal",
+    "check_offer",
+    "check_token",
+    "new_token",
+    "refusal_error",
+    "token_from_env",
+]
 
 TOKEN_ENV = "MESHTRIO_TOKEN"
 """The environment variable that carries the auth token to host agents and procs."""
@@ -64,6 +72,22 @@ class Refusal:
 
     status: int
     reason: str
+
+
+_TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+def check_token(token: str) -> str:
+    """Return ``token`` if it can be sent (printable ASCII, no spaces), else InputError.
+
+    The error never shows the token itself.
+    """
+    if not isinstance(token, str) or not token or not set(token) <= _TOKEN_CHARS:
+        raise InputError(
+            "an auth token must be non-empty printable ASCII without spaces "
+            "(e.g. from secrets.token_urlsafe())"
+        )
+    return token
 
 
 def check_offer(offer: Offer, expected_token: str) -> Refusal | None:

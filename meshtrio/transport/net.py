@@ -37,7 +37,7 @@ from meshtrio.errors import (
     RequestTimeoutError,
     TransportError,
 )
-from meshtrio.transport.handshake import Offer, check_offer, refusal_error
+from meshtrio.transport.handshake import Offer, check_offer, check_token, refusal_error
 from meshtrio.transport.rpc import Handler, Peer
 from meshtrio.transport.streams import MessageStream, WsMessageStream, memory_stream_pair
 from meshtrio.wire import PROTOCOL_VERSION
@@ -161,6 +161,7 @@ async def connect(
     ``close_reason`` says why it ended). Cancel it to close the connection.
     """
     address = str(addr)
+    check_token(token)
     if addr.transport == "local":
         listener = _LOCAL.get(_local_index(addr))
         if listener is None:
@@ -263,6 +264,7 @@ async def serve(
     when that returns the connection is closed. Refused or broken clients are logged and
     dropped (TR-1); nothing they do stops the server.
     """
+    check_token(token)
     if addr.transport == "local":
         if _local_index(addr) in _LOCAL:  # raise here: inside the nursery it would be a group
             raise TransportError(f"{addr}: address already in use", address=str(addr))
