@@ -23,9 +23,9 @@ import trio_websocket
 from meshtrio.addr import ChannelAddr
 from meshtrio.errors import (
     AuthRejectedError,
-    InputError,
     ConnectionLostError,
     HostUnreachableError,
+    InputError,
     ProtocolError,
     RequestTimeoutError,
     TransportError,
