@@ -11,7 +11,8 @@
   processes on abstract unix sockets, N = 1, 4, 16 (quick: 1, 4); only the clients live in
   this process, so both sides are open together and their rounds alternate.
 * ``attach.<kind>.growth``: how the time per host grows from one N to the next (the largest
-  step's factor; 1.0 is linear; target 1.2); the baseline's own factors are in ``extra``.
+  step's factor; 1.0 is linear; target 1.2), also over the ``gc.freeze()`` sizes; the
+  baseline's own factors are in ``extra``.
 
 The meshtrio side is ``await mesh.push_config()`` on a mesh whose connections are open (the
 push during attach opened them); the baseline sends a message as long as the encoded
@@ -158,7 +159,7 @@ def _row(name: str, n: int, freeze: bool, mine: _Side, bare: _Side) -> Result:
     )
 
 
-def _growth(name: str, medians: dict[int, tuple[float, float]]) -> Result:
+def _growth(name: str, freeze: bool, medians: dict[int, tuple[float, float]]) -> Result:
     """The largest per-host-time growth factor between consecutive sizes (1.0 = linear)."""
     sizes = sorted(medians)
     steps: dict[str, float] = {}
@@ -172,7 +173,8 @@ def _growth(name: str, medians: dict[int, tuple[float, float]]) -> Result:
         "baseline_per_host_growth": base_steps,
         "baseline_worst": max(base_steps.values()) if base_steps else None,
     }
-    return row(name, {"hosts": sizes}, worst, "x", 1.0, target=GROWTH_TARGET, extra=extra)
+    params = {"hosts": sizes, "gc_freeze": freeze}
+    return row(name, params, worst, "x", 1.0, target=GROWTH_TARGET, extra=extra)
 
 
 async def _family(
@@ -185,7 +187,7 @@ async def _family(
     base: Opener,
 ) -> list[Result]:
     out: list[Result] = []
-    medians: dict[int, tuple[float, float]] = {}
+    medians: dict[bool, dict[int, tuple[float, float]]] = {False: {}, True: {}}
     for n in sizes:
         freeze = n in freeze_sizes
         mine, bare = await how(n, freeze, ctx.quick, mesh, base)
@@ -196,8 +198,10 @@ async def _family(
                 f"{1000 * median(mine.times[fz]):.2f} ms (gc {mine.gc_share(fz):.0%}) vs "
                 f"{1000 * median(bare.times[fz]):.2f} ms (gc {bare.gc_share(fz):.0%})"
             )
-        medians[n] = (median(mine.times[False]), median(bare.times[False]))
-    out.append(_growth(f"{name}.growth", medians))
+            medians[fz][n] = (median(mine.times[fz]), median(bare.times[fz]))
+    for fz in (False, True):
+        if len(medians[fz]) > 1:
+            out.append(_growth(f"{name}.growth", fz, medians[fz]))
     return out
 
 

@@ -15,7 +15,6 @@ lifecycle. Layers, bottom to top (each imports only from those below it):
 6. entry points: ``python -m meshtrio``, :mod:`meshtrio.testing`.
 """
 
-
 from meshtrio import config as config
 from meshtrio.addr import ChannelAddr as ChannelAddr
 from meshtrio.bootstrap import BootstrapCommand as BootstrapCommand

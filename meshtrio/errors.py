@@ -285,9 +285,7 @@ class HostsError(MeshError):
         self.failures = tuple(failures)
         self.report = report
         if message is None:
-            message = f"{self.what} on {len(self.failures)} host(s):" + _host_lines(
-                self.failures
-            )
+            message = f"{self.what} on {len(self.failures)} host(s):" + _host_lines(self.failures)
         super().__init__(message)
 
 

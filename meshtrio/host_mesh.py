@@ -255,8 +255,11 @@ class HostMesh:
         )
         failures = [h.failure for h in _outcomes(self.addrs, results) if h.failure is not None]
         if failures:
-            raise HostsError(failures, message=f"info failed on {len(failures)} host(s):"
-                             + "".join(f"\n  - {f}" for f in failures))
+            raise HostsError(
+                failures,
+                message=f"info failed on {len(failures)} host(s):"
+                + "".join(f"\n  - {f}" for f in failures),
+            )
         return ValueMesh(self.region, [r.value for r in results])
 
     # -- spawning -------------------------------------------------------------------------------

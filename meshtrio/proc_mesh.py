@@ -46,6 +46,7 @@ from meshtrio.errors import (
     ProcSpawnError,
     SpawnConfigurationError,
 )
+from meshtrio.host.launcher import check_proc_bind
 from meshtrio.ids import Label, ProcMeshId, proc_id
 from meshtrio.messages import (
     GetProcStates,
@@ -112,6 +113,8 @@ def _check_spawn(
     binds: list[dict[str, str]] | None = None
     if proc_bind is not None:
         binds = [dict(b) for b in proc_bind]
+        for bind in binds:
+            check_proc_bind(bind)
         if len(binds) != per_host.num_ranks:
             raise SpawnConfigurationError(
                 f"proc_bind has {len(binds)} entries but per_host {per_host} has "
@@ -360,26 +363,30 @@ class ProcMesh:
         return [r.value if r.ok else r.error for r in results]
 
     def _states_mesh(self, replies: list[Any], missing: Status) -> ValueMesh[ProcState]:
+        """Merge per-host replies; a rank reads ``missing`` when its host did not answer, and
+        NotExist when the host answered without a record of it."""
         by_rank: dict[int, ProcState] = {}
         for reply in replies:
             if isinstance(reply, ProcStates):
                 for st in reply.states:
                     by_rank[st.create_rank] = st
         now = time.time()
-        values = [
-            by_rank.get(ref.create_rank)
-            or ProcState(
-                status=missing,
-                proc_id=ref.proc_id,
-                create_rank=ref.create_rank,
-                host_rank=ref.host_rank,
-                host=str(ref.host),
-                pid=None,
-                started_at=None,
-                updated_at=now,
-            )
-            for ref in self.procs
-        ]
+        values = []
+        for ref in self.procs:
+            state = by_rank.get(ref.create_rank)
+            if state is None:
+                answered = isinstance(replies[ref.host_rank], ProcStates)
+                state = ProcState(
+                    status=Status.NOT_EXIST if answered else missing,
+                    proc_id=ref.proc_id,
+                    create_rank=ref.create_rank,
+                    host_rank=ref.host_rank,
+                    host=str(ref.host),
+                    pid=None,
+                    started_at=None,
+                    updated_at=now,
+                )
+            values.append(state)
         return ValueMesh(self.region, values)
 
     async def states(self, *, keepalive: float | None = None) -> ValueMesh[ProcState]:
@@ -410,9 +417,16 @@ class ProcMesh:
         )
         result = self._states_mesh(replies, Status.timeout(timeout))
         statuses = [st.status for st in result.values()]
-        if not all(s.is_terminated for s in statuses):
+        unreachable = [
+            f"{addr}: {reply}"
+            for addr, reply in zip(self.host_mesh.addrs, replies, strict=True)
+            if isinstance(reply, MeshError)
+        ]
+        if unreachable or not all(s.is_terminated for s in statuses):
+            hosts = "".join(f"\n  - {u}" for u in unreachable)
             raise ProcMeshStopError(
-                f"proc mesh {self.id} did not fully stop: {_runs(statuses)}", statuses=statuses
+                f"proc mesh {self.id} did not fully stop: {_runs(statuses)}{hosts}",
+                statuses=statuses,
             )
         return result
 

@@ -321,8 +321,6 @@ class HostAgent:
         self.event("drain_begin", "all" if full else f"host mesh {host_mesh_id}")
         recs = [r for r in self.procs.values() if full or r.host_mesh_id == host_mesh_id]
         ok, failed = await self._stop_records(recs, "drain", timeout, concurrency)
-        for rec in recs:
-            self.procs.pop(rec.proc_id, None)
         if self.state == "draining":
             self.state = "serving"
         self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
@@ -402,6 +400,7 @@ async def serve_host_agent(
                 token=token,
                 max_size=cfg.get(config.MAX_MESSAGE_SIZE),
                 handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
+                on_refused=lambda reason: agent.event("bad_client", reason),
             )
         )
         agent.event("started", str(agent.address))

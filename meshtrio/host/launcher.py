@@ -41,6 +41,7 @@ __all__ = [
     "ExitInfo",
     "ProcessHandle",
     "apply_proc_bind",
+    "check_proc_bind",
     "launch",
     "stop_ladder",
 ]
@@ -395,6 +396,24 @@ _NUMA_KEYS = ("cpunodebind", "membind", "physcpubind")
 _BIND_KEYS = (*_NUMA_KEYS, "cpus")
 
 
+def check_proc_bind(bind: Mapping[str, str]) -> None:
+    """SpawnConfigurationError unless ``bind`` has only known keys with non-empty text values.
+
+    Clients run this before a spawn (PM-1), so a bad binding starts nothing.
+    """
+    unknown = sorted(str(k) for k in bind if k not in _BIND_KEYS)
+    if unknown:
+        raise SpawnConfigurationError(
+            f"proc_bind has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(_BIND_KEYS)}"
+        )
+    for key, value in bind.items():
+        if not isinstance(value, str) or not value.strip():
+            raise SpawnConfigurationError(
+                f"proc_bind[{key!r}] must be non-empty text, got {value!r}"
+            )
+
+
 def apply_proc_bind(
     command: BootstrapCommand, bind: Mapping[str, str] | None
 ) -> tuple[BootstrapCommand, str | None]:
@@ -420,17 +439,7 @@ def apply_proc_bind(
     """
     if not bind:
         return command, None
-    unknown = sorted(str(k) for k in bind if k not in _BIND_KEYS)
-    if unknown:
-        raise SpawnConfigurationError(
-            f"proc_bind has unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(_BIND_KEYS)}"
-        )
-    for key, value in bind.items():
-        if not isinstance(value, str) or not value.strip():
-            raise SpawnConfigurationError(
-                f"proc_bind[{key!r}] must be non-empty text, got {value!r}"
-            )
+    check_proc_bind(bind)
     if not _is_linux():
         return command, f"proc_bind {dict(bind)} ignored: CPU/NUMA binding needs Linux"
     numa_flags = [f"--{k}={bind[k]}" for k in _NUMA_KEYS if k in bind]

@@ -256,13 +256,14 @@ async def serve(
     token: str,
     max_size: int,
     handshake_timeout: float = 10.0,
+    on_refused: Callable[[str], None] | None = None,
     task_status: trio.TaskStatus[ChannelAddr] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``addr`` until cancelled; report the bound address via ``task_status``.
 
     Each authenticated connection is handed to ``on_connection(stream)`` in its own task;
-    when that returns the connection is closed. Refused or broken clients are logged and
-    dropped (TR-1); nothing they do stops the server.
+    when that returns the connection is closed. Refused or broken clients are logged,
+    reported to ``on_refused(reason)`` and dropped (TR-1); nothing they do stops the server.
     """
     check_token(token)
     if addr.transport == "local":
@@ -282,12 +283,19 @@ async def serve(
     address = str(bound)
 
     async def handle(stream: trio.SocketStream) -> None:
+        reason: str | None
         try:
-            await _serve_ws(stream, address, on_connection, token, max_size, handshake_timeout)
+            reason = await _serve_ws(
+                stream, address, on_connection, token, max_size, handshake_timeout
+            )
         except Exception as exc:  # TR-1: one bad client never stops the server
-            log.info("%s: dropped a client: %r", address, _translate(exc, address))
+            reason = f"dropped: {_translate(exc, address)!r:.200}"
         finally:
             await trio.aclose_forcefully(stream)
+        if reason is not None:
+            log.warning("%s: client %s", address, reason)
+            if on_refused is not None:
+                on_refused(reason)
 
     try:
         async with trio.open_nursery() as nursery:
@@ -308,7 +316,8 @@ async def _serve_ws(
     token: str,
     max_size: int,
     handshake_timeout: float,
-) -> None:
+) -> str | None:
+    """Serve one websocket client; returns why it was refused, or None."""
     async with trio.open_nursery() as nursery:
         request: Any = None
         with trio.move_on_after(handshake_timeout):
@@ -316,19 +325,18 @@ async def _serve_ws(
                 nursery, stream, max_message_size=max_size
             )
         if request is None:
-            log.info("%s: a client did not finish the handshake in %gs", address, handshake_timeout)
             nursery.cancel_scope.cancel()
-            return
+            return f"no valid handshake within {handshake_timeout:g}s"
         refusal = check_offer(Offer.from_headers(list(request.headers)), token)
         if refusal is not None:
-            log.warning("%s: refused a client: %s", address, refusal.reason)
             with trio.move_on_after(handshake_timeout):
                 await request.reject(refusal.status, body=refusal.reason.encode())
             nursery.cancel_scope.cancel()
-            return
+            return f"refused ({refusal.status}): {refusal.reason}"
         ws = None
         with trio.move_on_after(handshake_timeout):
             ws = await request.accept()
         if ws is not None:
             await on_connection(WsMessageStream(ws, f"client of {address}", max_size, stream))
         nursery.cancel_scope.cancel()
+    return None
