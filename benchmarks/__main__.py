@@ -32,6 +32,7 @@ from benchmarks import (
 )
 from benchmarks.core import ROOT, Benchmark, Ctx, Result
 from benchmarks.report import format_table, write_results
+from meshtrio.testing import descendants
 
 ALL: list[Benchmark] = [
     *bench_values.BENCHMARKS,
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         durations[bench.name] = round(time.perf_counter() - b0, 3)
     total = time.perf_counter() - t0
+    leaked = descendants()
     payload: dict[str, Any] = {
         "started": started.isoformat(),
         "duration_s": round(total, 3),
@@ -150,12 +152,15 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark_durations_s": durations,
         "results": [r.to_json() for r in results],
         "errors": errors,
+        "leaked_processes": leaked,
     }
     path = write_results(
         ROOT / "benchmarks" / "results", started.strftime("%Y%m%dT%H%M%SZ"), payload
     )
     print(format_table(results, errors))
-    print(f"\n{len(selected)} benchmark(s) in {total:.1f} s; results in {path}")
+    if leaked:
+        print(f"WARNING: child processes still alive after the benchmarks: {leaked}")
+    print(f"\n{len(selected)} benchmark(s) in {total:.1f} s; results in {path}", flush=True)
     return 1 if errors else 0
 
 

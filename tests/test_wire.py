@@ -183,6 +183,13 @@ def test_decode_of_arbitrary_bytes_raises_only_protocol_error(data: bytes) -> No
     check_decode(data)
 
 
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.text(max_size=6), MSGPACK_INT), inner, max_size=4),
+    )
+
+
 MSGPACK_VALUES: st.SearchStrategy[Any] = st.recursive(
     st.one_of(
         SCALARS,
@@ -190,10 +197,7 @@ MSGPACK_VALUES: st.SearchStrategy[Any] = st.recursive(
         st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=12)),
         st.builds(msgpack.Timestamp, st.integers(0, 2**34 - 1), st.integers(0, 999_999_999)),
     ),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(st.text(max_size=6), MSGPACK_INT), inner, max_size=4),
-    ),
+    _containers,  # a named function: Hypothesis inspects its source to check it recurses
     max_leaves=12,
 )
 """Arbitrary msgpack-encodable structures."""
