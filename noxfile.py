@@ -13,7 +13,6 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
 
-
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest arguments after ``--``)."""
@@ -24,7 +23,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
-    session.install("ruff>=0.6")
+    session.install("-e", ".[lint]")
     session.run("ruff", "check", "meshtrio", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "meshtrio", "tests", "benchmarks", "noxfile.py")
 

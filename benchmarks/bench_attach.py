@@ -86,14 +86,19 @@ def _budget(n: int, quick: bool) -> tuple[int, float]:
     return (10, 0.2) if quick else (20, 0.6)
 
 
-async def _measure(freeze: bool, fns: Sequence[tuple[_Side, Round]], n: int, quick: bool) -> None:
-    """Warm each fn (twice, once at ``BIG``), then sample them alternately into their sides."""
-    for _, fn in fns:
-        for _ in range(1 if n >= BIG else 2):
-            await fn()
-    rounds, budget = _budget(n, quick)
-    runs = [timed_gc(fn, s.clocks[freeze]) for s, fn in fns]
-    samples = await alternate(runs, rounds=rounds, budget=budget, min_rounds=2)
+async def _sample(
+    freeze: bool, fns: Sequence[tuple[_Side, Round]], rounds: int, budget: float
+) -> None:
+    """Sample the fns alternately into their sides (under ``gc.freeze()`` if ``freeze``)."""
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    try:
+        runs = [timed_gc(fn, s.clocks[freeze]) for s, fn in fns]
+        samples = await alternate(runs, rounds=rounds, budget=budget, min_rounds=2)
+    finally:
+        if freeze:
+            gc.unfreeze()
     for (s, _), got in zip(fns, samples, strict=True):
         s.times[freeze].extend(got)
 
@@ -101,15 +106,21 @@ async def _measure(freeze: bool, fns: Sequence[tuple[_Side, Round]], n: int, qui
 async def _measure_both(
     freeze: bool, fns: Sequence[tuple[_Side, Round]], n: int, quick: bool
 ) -> None:
-    """Measure as is; then, if ``freeze``, again after ``gc.freeze()`` (undone after)."""
-    await _measure(False, fns, n, quick)
-    if freeze:
-        gc.collect()
-        gc.freeze()
-        try:
-            await _measure(True, fns, n, quick)
-        finally:
-            gc.unfreeze()
+    """Warm up, then sample as is; with ``freeze``, alternate as-is and frozen halves twice.
+
+    Warm-up is two rounds (one at ``BIG``). Alternating the halves keeps load changes on the
+    machine from landing on one variant only.
+    """
+    for _, fn in fns:
+        for _ in range(1 if n >= BIG else 2):
+            await fn()
+    rounds, budget = _budget(n, quick)
+    if not freeze:
+        await _sample(False, fns, rounds, budget)
+        return
+    for _ in range(2):
+        for fz in (False, True):
+            await _sample(fz, fns, max(2, rounds // 2), budget / 2)
 
 
 async def _blocks(

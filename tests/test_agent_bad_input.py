@@ -8,21 +8,18 @@ GetInfo afterwards. Where the bad input got past the handshake, the agent record
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import msgpack
 import pytest
 import trio
 import trio_websocket
+from hosts import connect, open_raw, read_until_eof, rejected_handshake, tcp_hosts
 
-from meshtrio import config
 from meshtrio.addr import ChannelAddr
 from meshtrio.errors import AuthRejectedError
-from meshtrio.host.agent import serve_host_agent
 from meshtrio.messages import Ack, GetInfo, HostInfo
-from meshtrio.transport import net
 from meshtrio.transport.handshake import Offer
 from meshtrio.wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
 
@@ -37,21 +34,16 @@ LIMIT = 10.0
 async def running_agent() -> AsyncIterator[ChannelAddr]:
     """A host agent on tcp:127.0.0.1:0 with TOKEN, a small max message size and a short
     handshake timeout."""
-    cfg = config.Config(client_override={"connect_timeout": 1.0, "max_message_size": MAX_SIZE})
-    async with trio.open_nursery() as nursery:
-        addr = await nursery.start(
-            functools.partial(serve_host_agent, "tcp:127.0.0.1:0", token=TOKEN, cfg=cfg)
-        )
-        yield addr
-        nursery.cancel_scope.cancel()
+    override = {"connect_timeout": 1.0, "max_message_size": MAX_SIZE}
+    agents = tcp_hosts(1, token=TOKEN, in_process_procs=False, client_override=override)
+    async with agents as (agent,):
+        yield agent.channel
 
 
 async def good_info(addr: ChannelAddr) -> HostInfo:
     """A good client connects with net.connect and gets the agent's HostInfo."""
     async with trio.open_nursery() as nursery:
-        peer = await nursery.start(
-            functools.partial(net.connect, addr, token=TOKEN, max_size=1 << 20, timeout=5.0)
-        )
+        peer = await connect(nursery, addr, token=TOKEN)
         info = await peer.call(GetInfo(), timeout=5.0)
         nursery.cancel_scope.cancel()
     assert isinstance(info, HostInfo)
@@ -67,21 +59,12 @@ def bad_client_events(info: HostInfo) -> list[str]:
 
 async def send_raw(addr: ChannelAddr, payload: bytes) -> bytes:
     """Send ``payload`` on a plain TCP connection; return what the agent sent until it closed."""
-    stream = await trio.open_tcp_stream(addr.host, addr.port)
-    out = b""
+    stream = await open_raw(addr)
     try:
         await stream.send_all(payload)
-        while True:
-            try:
-                data = await stream.receive_some()
-            except trio.BrokenResourceError:  # reset by the agent
-                break
-            if not data:
-                break
-            out += data
+        return await read_until_eof(stream)
     finally:
         await stream.aclose()
-    return out
 
 
 @asynccontextmanager
@@ -91,7 +74,7 @@ async def raw_ws(
     """A hand-driven WebSocket to the agent (right token and version unless ``headers``)."""
     if headers is None:
         headers = Offer(PROTOCOL_VERSION, TOKEN).headers()
-    stream = await trio.open_tcp_stream(addr.host, addr.port)
+    stream = await open_raw(addr)
     try:
         async with trio.open_nursery() as nursery:
             ws = await trio_websocket.wrap_client_stream(
@@ -106,28 +89,6 @@ async def raw_ws(
             nursery.cancel_scope.cancel()
     finally:
         await trio.aclose_forcefully(stream)
-
-
-def leaves(exc: BaseException) -> list[BaseException]:
-    """The non-group exceptions inside ``exc``."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in leaves(sub)]
-    return [exc]
-
-
-async def rejection(
-    addr: ChannelAddr, headers: list[tuple[bytes, bytes]]
-) -> trio_websocket.ConnectionRejected:
-    """Open a WebSocket with exactly ``headers``; return the agent's rejection."""
-    try:
-        async with raw_ws(addr, headers):
-            pass
-    except BaseException as exc:  # trio-websocket raises it from its reader task too
-        found = [e for e in leaves(exc) if isinstance(e, trio_websocket.ConnectionRejected)]
-        if not found:
-            raise
-        return found[0]
-    pytest.fail("the handshake was accepted")
 
 
 async def closed_by_agent(ws: trio_websocket.WebSocketConnection) -> trio_websocket.CloseReason:
@@ -211,7 +172,7 @@ async def test_refused_handshakes(headers: list[tuple[bytes, bytes]], status: in
     agent still answers a good client."""
     with trio.fail_after(LIMIT):
         async with running_agent() as addr:
-            rejected = await rejection(addr, headers)
+            rejected = await rejected_handshake(addr, headers)
             assert rejected.status_code == status
             await good_info(addr)
 
@@ -222,11 +183,7 @@ async def test_wrong_token_through_net_connect_is_auth_rejected() -> None:
         async with running_agent() as addr:
             async with trio.open_nursery() as nursery:
                 with pytest.raises(AuthRejectedError):
-                    await nursery.start(
-                        functools.partial(
-                            net.connect, addr, token="nope", max_size=1 << 20, timeout=5.0
-                        )
-                    )
+                    await connect(nursery, addr, token="nope")
             await good_info(addr)
 
 
@@ -305,3 +262,77 @@ async def test_many_bad_clients_in_a_row_leave_the_agent_serving() -> None:
                     await closed_by_agent(ws)
             info = await good_info(addr)
             assert len(bad_client_events(info)) == 3
+
+
+# -- refusals during the handshake are recorded ------------------------------------------------
+async def recorded_bad_clients(addr: ChannelAddr) -> list[str]:
+    """The agent's bad_client event details, once there is at least one.
+
+    The agent records a refusal in its own connection task, after the refused client already
+    saw the refusal, and publishes no event to wait on from outside; so this polls info()
+    50 ms apart, bounded by the caller's ``fail_after``.
+    """
+    while True:
+        events = bad_client_events(await good_info(addr))
+        if events:
+            return events
+        await trio.sleep(0.05)
+
+
+async def offer_wrong_token(addr: ChannelAddr) -> None:
+    """A handshake with the right protocol version and a wrong token: refused with 401."""
+    headers = [
+        (b"meshtrio-protocol", str(PROTOCOL_VERSION).encode()),
+        (b"authorization", b"Bearer wrong"),
+    ]
+    assert (await rejected_handshake(addr, headers)).status_code == 401
+
+
+async def offer_wrong_version(addr: ChannelAddr) -> None:
+    """A handshake with the right token and the next protocol version: refused with 426."""
+    headers = [
+        (b"meshtrio-protocol", str(PROTOCOL_VERSION + 1).encode()),
+        (b"authorization", b"Bearer " + TOKEN.encode()),
+    ]
+    assert (await rejected_handshake(addr, headers)).status_code == 426
+
+
+async def send_garbage(addr: ChannelAddr) -> None:
+    """Bytes that are no HTTP request: answered with a 400 or nothing, then closed."""
+    reply = await send_raw(addr, b"\x00\xff\xfe\x80 garbage\r\n\r\n")
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 400")
+
+
+async def stay_silent(addr: ChannelAddr) -> None:
+    """Connect and say nothing until the agent hangs up (its handshake timeout)."""
+    stream = await open_raw(addr)
+    try:
+        assert await read_until_eof(stream) == b""
+    finally:
+        await stream.aclose()
+
+
+@pytest.mark.parametrize(
+    ("client", "fragments"),
+    [
+        (offer_wrong_token, ["401", "token"]),
+        (offer_wrong_version, ["426", "protocol version"]),
+        (send_garbage, ["handshake"]),
+        (stay_silent, ["handshake"]),
+    ],
+    ids=["wrong-token", "wrong-version", "garbage", "silent"],
+)
+async def test_handshake_refusal_is_recorded_as_a_bad_client_event(
+    client: Callable[[ChannelAddr], Awaitable[None]], fragments: list[str]
+) -> None:
+    """A client refused during the handshake leaves exactly one bad_client event on the agent,
+    whose detail says why; the agent keeps serving."""
+    with trio.fail_after(LIMIT):
+        async with running_agent() as addr:
+            assert bad_client_events(await good_info(addr)) == [], "a fresh agent has none"
+            await client(addr)
+            events = await recorded_bad_clients(addr)
+            assert len(events) == 1, f"one refused client, events: {events}"
+            for fragment in fragments:
+                assert fragment in events[0], f"{fragment!r} not in {events[0]!r}"
+            assert bad_client_events(await good_info(addr)) == events, "recorded once only"

@@ -8,23 +8,20 @@ client mesh and by hand (``python -m meshtrio host``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
+from hosts import black_hole, closed_port, hand_started_hosts, tcp_hosts
 
 import meshtrio
 from meshtrio import config
 from meshtrio.errors import ConfigError, ConfigPushError
-from meshtrio.host.agent import serve_host_agent
+from meshtrio.host_mesh import HostMesh
 from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio.messages import HostInfo
 from meshtrio.testing import no_leaked_processes
@@ -40,88 +37,6 @@ PUSHED: Mapping[str, Any] = {
 
 
 # -- helpers --------------------------------------------------------------------------------
-@asynccontextmanager
-async def tcp_hosts(n: int, token: str = TOKEN) -> AsyncIterator[list[str]]:
-    """``n`` host agents as tasks listening on loopback TCP; cancelled when the block ends."""
-    async with trio.open_nursery() as nursery:
-        addrs = [
-            str(
-                await nursery.start(
-                    functools.partial(serve_host_agent, "tcp:127.0.0.1:0", token=token)
-                )
-            )
-            for _ in range(n)
-        ]
-        yield addrs
-        nursery.cancel_scope.cancel()
-
-
-@asynccontextmanager
-async def black_hole() -> AsyncIterator[tuple[str, trio.Event]]:
-    """A TCP listener that accepts connections and never answers; the event marks an accept."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    accepted = trio.Event()
-
-    async def hold(_stream: trio.SocketStream) -> None:
-        accepted.set()
-        await trio.sleep_forever()
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, hold, listeners)
-        yield f"tcp:127.0.0.1:{port}", accepted
-        nursery.cancel_scope.cancel()
-
-
-def closed_port() -> str:
-    """The address of a loopback TCP port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"tcp:127.0.0.1:{port}"
-
-
-async def read_first_line(stream: trio.abc.ReceiveStream) -> str:
-    """The first line a process wrote to ``stream`` (empty if it closed first)."""
-    buf = b""
-    while b"\n" not in buf:
-        chunk = await stream.receive_some(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0].decode() if b"\n" in buf else ""
-
-
-@asynccontextmanager
-async def hand_started_hosts(n: int, token: str = TOKEN) -> AsyncIterator[list[str]]:
-    """``n`` ``python -m meshtrio host`` processes started as a user would; killed at the end."""
-    env = dict(os.environ, MESHTRIO_TOKEN=token, MESHTRIO_PARENT_PID=str(os.getpid()))
-    argv = [sys.executable, "-m", "meshtrio", "host", "--listen", "tcp:127.0.0.1:0"]
-    procs: list[trio.Process] = []
-    addrs = [""] * n
-    try:
-
-        async def start(i: int) -> None:
-            proc = await trio.lowlevel.open_process(argv, env=env, stdout=subprocess.PIPE)
-            procs.append(proc)
-            assert proc.stdout is not None
-            addrs[i] = await read_first_line(proc.stdout)
-
-        async with trio.open_nursery() as nursery:
-            for i in range(n):
-                nursery.start_soon(start, i)
-        assert all(addrs), f"a host did not print its address: {addrs}"
-        yield addrs
-    finally:
-        with trio.CancelScope(shield=True):
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
-                if proc.stdout is not None:
-                    await proc.stdout.aclose()
-
-
 def assert_pushed(infos: Any, expected: Mapping[str, Any]) -> None:
     """Every host reports every pushed key with the pushed value and source ClientOverride."""
     assert len(infos) > 0
@@ -134,14 +49,32 @@ def assert_pushed(infos: Any, expected: Mapping[str, Any]) -> None:
             )
 
 
-@contextlib.contextmanager
-def pushed_config() -> Any:
-    """Set :data:`PUSHED` in the Runtime layer; yield the snapshot an attach now pushes."""
-    with config.configured(**PUSHED):
-        snapshot = config.propagatable()
-        for name, value in PUSHED.items():
-            assert snapshot[name] == value
-        yield snapshot
+@asynccontextmanager
+async def opened_under_pushed_config(
+    opening: AbstractAsyncContextManager[HostMesh],
+) -> AsyncIterator[tuple[HostMesh, dict[str, Any]]]:
+    """Enter the mesh block ``opening`` with :data:`PUSHED` set in the Runtime layer, and
+    leave that layer again; yield the mesh and the snapshot its attach pushed."""
+    async with contextlib.AsyncExitStack() as stack:
+        with config.configured(**PUSHED):
+            snapshot = config.propagatable()
+            for name, value in PUSHED.items():
+                assert snapshot[name] == value
+            mesh = await stack.enter_async_context(opening)
+        yield mesh, snapshot
+
+
+async def attach_and_check_pushed_config(addrs: list[str], *, stop: bool) -> None:
+    """HM-1: attach to ``addrs`` under :data:`PUSHED`; every host, in order, reports the
+    pushed snapshot. The block then ends with ``stop()`` (hosts keep serving) if ``stop``,
+    else with the attach block's shutdown."""
+    opening = meshtrio.attach(addrs, token=TOKEN)
+    async with opened_under_pushed_config(opening) as (mesh, snapshot):
+        infos = await mesh.info()
+        assert [i.address for i in infos.values()] == addrs
+        assert_pushed(infos, snapshot)
+        if stop:
+            await mesh.stop()
 
 
 # -- HM-1 ------------------------------------------------------------------------------------
@@ -149,11 +82,8 @@ def pushed_config() -> Any:
 async def test_hm1_in_process_mesh_hosts_report_pushed_config(in_process_procs: bool) -> None:
     """Every in-process host reports the client's config, pushed as its ClientOverride."""
     with trio.fail_after(10):
-        async with contextlib.AsyncExitStack() as stack:
-            with pushed_config() as snapshot:
-                mesh = await stack.enter_async_context(
-                    open_host_mesh_in_process(3, in_process_procs=in_process_procs)
-                )
+        opening = open_host_mesh_in_process(3, in_process_procs=in_process_procs)
+        async with opened_under_pushed_config(opening) as (mesh, snapshot):
             assert config.get_with_source("mesh_tail_log_lines")[1] is not config.Layer.RUNTIME
             assert_pushed(await mesh.info(), snapshot)
 
@@ -161,13 +91,8 @@ async def test_hm1_in_process_mesh_hosts_report_pushed_config(in_process_procs: 
 async def test_hm1_attach_to_in_process_tcp_hosts_installs_config() -> None:
     """attach() to running hosts installs the whole propagatable snapshot on each."""
     with trio.fail_after(10):
-        async with tcp_hosts(2) as addrs, contextlib.AsyncExitStack() as stack:
-            with pushed_config() as snapshot:
-                mesh = await stack.enter_async_context(meshtrio.attach(addrs, token=TOKEN))
-            infos = await mesh.info()
-            assert [i.address for i in infos.values()] == addrs
-            assert_pushed(infos, snapshot)
-            await mesh.stop()
+        async with tcp_hosts(2, token=TOKEN) as hosts:
+            await attach_and_check_pushed_config([h.addr for h in hosts], stop=True)
 
 
 async def test_hm1_push_config_overrides_reach_every_host() -> None:
@@ -187,9 +112,8 @@ async def test_hm1_push_config_overrides_reach_every_host() -> None:
 async def test_hm1_process_mesh_hosts_report_pushed_config() -> None:
     """Host processes started by open_host_mesh_processes report the pushed config."""
     with no_leaked_processes(), trio.fail_after(20):
-        async with contextlib.AsyncExitStack() as stack:
-            with pushed_config() as snapshot:
-                mesh = await stack.enter_async_context(open_host_mesh_processes(2))
+        opening = open_host_mesh_processes(2)
+        async with opened_under_pushed_config(opening) as (mesh, snapshot):
             infos = await mesh.info()
             assert len({i.pid for i in infos.values()} | {os.getpid()}) == 3
             assert_pushed(infos, snapshot)
@@ -199,19 +123,17 @@ async def test_hm1_process_mesh_hosts_report_pushed_config() -> None:
 async def test_hm1_hand_started_hosts_report_pushed_config() -> None:
     """Hosts started by hand with MESHTRIO_TOKEN report the config an attach pushed."""
     with no_leaked_processes(), trio.fail_after(20):
-        async with hand_started_hosts(2) as addrs, contextlib.AsyncExitStack() as stack:
-            with pushed_config() as snapshot:
-                mesh = await stack.enter_async_context(meshtrio.attach(addrs, token=TOKEN))
-            infos = await mesh.info()
-            assert [i.address for i in infos.values()] == addrs
-            assert_pushed(infos, snapshot)
+        async with hand_started_hosts(2, token=TOKEN) as hosts:
+            await attach_and_check_pushed_config([h.addr for h in hosts], stop=False)
 
 
 # -- HM-2, HM-4 ------------------------------------------------------------------------------
 async def test_hm2_hm4_attach_fails_closed_naming_each_bad_host() -> None:
     """One bad host fails the attach; the error names exactly the bad hosts, in one timeout."""
     with trio.fail_after(10):
-        async with tcp_hosts(2) as (good0, good1), black_hole() as (hole, _):
+        async with tcp_hosts(2, token=TOKEN) as goods, black_hole() as black:
+            good0, good1 = (g.addr for g in goods)
+            hole = black.addr
             refused = closed_port()
             addrs = [good0, refused, good1, hole]
             yielded = False
@@ -243,7 +165,12 @@ async def test_hm2_hm4_attach_fails_closed_naming_each_bad_host() -> None:
 async def test_hm4_wrong_token_names_host_with_kind_auth() -> None:
     """A host that refuses the token is named with kind auth; every failing host is listed."""
     with trio.fail_after(10):
-        async with tcp_hosts(2) as good, tcp_hosts(2, token="another-token") as other:
+        async with (
+            tcp_hosts(2, token=TOKEN) as good_hosts,
+            tcp_hosts(2, token="another-token") as other_hosts,
+        ):
+            good = [h.addr for h in good_hosts]
+            other = [h.addr for h in other_hosts]
             addrs = [other[0], good[0], other[1], good[1]]
             with pytest.raises(ConfigPushError) as info:
                 async with meshtrio.attach(addrs, token=TOKEN):
@@ -272,7 +199,9 @@ async def test_hm4_message_lists_every_failing_host() -> None:
 async def test_hm3_failing_attach_disturbs_no_other_task() -> None:
     """A failing attach raises only from attach; a sibling task keeps working and finishes."""
     with trio.fail_after(10):
-        async with tcp_hosts(1) as good, black_hole() as (hole, _):
+        async with tcp_hosts(1, token=TOKEN) as good_hosts, black_hole() as black:
+            good = [h.addr for h in good_hosts]
+            hole = black.addr
             attach_over = trio.Event()
             during: list[int] = []
             finished: list[bool] = []

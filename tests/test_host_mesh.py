@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import attrs
 import pytest
 import trio
+from hosts import (
+    assert_drains_before_shutdowns,
+    black_hole,
+    cancelled_after_accept,
+    connect,
+    task_count,
+    tcp_hosts,
+)
 
 import meshtrio
 from meshtrio import config
-from meshtrio.addr import ChannelAddr
 from meshtrio.errors import (
     ConfigPushError,
     HostsError,
@@ -28,103 +32,16 @@ from meshtrio.errors import (
     RemoteError,
     ShutdownError,
 )
-from meshtrio.host.agent import serve_host_agent
 from meshtrio.host_mesh import ShutdownReport
 from meshtrio.local_mesh import open_host_mesh_in_process
-from meshtrio.messages import GetInfo, HostInfo, LifecycleEvent, SetClientConfig
-from meshtrio.transport import net
+from meshtrio.messages import GetInfo, HostInfo, SetClientConfig
 
 TOKEN = "host-mesh-test-token"
 
 
 # -- helpers --------------------------------------------------------------------------------
-def task_count() -> int:
-    """How many tasks this Trio run has right now."""
-    root = trio.lowlevel.current_root_task()
-    assert root is not None
-    todo = [root]
-    n = 0
-    while todo:
-        task = todo.pop()
-        n += 1
-        for nursery in task.child_nurseries:
-            todo.extend(nursery.child_tasks)
-    return n
-
-
-@attrs.define
-class Host:
-    """One host agent task started by a test."""
-
-    addr: str = ""
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    ended: trio.Event = attrs.Factory(trio.Event)
-    shut_down: bool = False  # serve_host_agent returned by itself (a Shutdown request)
-
-    async def kill(self) -> None:
-        """End the host abruptly (its listener closes; clients find it unreachable)."""
-        self.scope.cancel()
-        await self.ended.wait()
-
-
-async def _run_host(host: Host, task_status: trio.TaskStatus[object]) -> None:
-    try:
-        with host.scope:
-            await serve_host_agent(
-                "tcp:127.0.0.1:0", token=TOKEN, in_process_procs=True, task_status=task_status
-            )
-        host.shut_down = not host.scope.cancelled_caught
-    finally:
-        host.ended.set()
-
-
-@asynccontextmanager
-async def tcp_hosts(n: int) -> AsyncIterator[list[Host]]:
-    """``n`` host agents on loopback TCP (procs as tasks); cancelled when the block ends."""
-    async with trio.open_nursery() as nursery:
-        hosts = [Host() for _ in range(n)]
-        for host in hosts:
-            host.addr = str(await nursery.start(functools.partial(_run_host, host)))
-        yield hosts
-        nursery.cancel_scope.cancel()
-
-
-@attrs.define
-class BlackHole:
-    """A TCP listener that accepts connections and never answers."""
-
-    addr: str = ""
-    accepted: trio.Event = attrs.Factory(trio.Event)
-    holding: int = 0  # handler tasks currently holding a connection
-
-
-@asynccontextmanager
-async def black_hole() -> AsyncIterator[BlackHole]:
-    """Run a :class:`BlackHole` for the block."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    hole = BlackHole(f"tcp:127.0.0.1:{listeners[0].socket.getsockname()[1]}")
-
-    async def hold(_stream: trio.SocketStream) -> None:
-        hole.holding += 1
-        hole.accepted.set()
-        try:
-            await trio.sleep_forever()
-        finally:
-            hole.holding -= 1
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, hold, listeners)
-        yield hole
-        nursery.cancel_scope.cancel()
-
-
 class BodyError(Exception):
     """Raised by a test inside a mesh block."""
-
-
-def event_times(events: list[LifecycleEvent], kind: str) -> list[float]:
-    """The times of the events of one kind."""
-    return [e.at for e in events if e.kind == kind]
 
 
 # -- LM-1 and shutdown ------------------------------------------------------------------------
@@ -171,17 +88,7 @@ async def test_hm5_drain_ends_on_every_host_before_any_shutdown() -> None:
             report = await mesh.shutdown()
         assert report.failures == ()
         assert [h.report.attempted for h in report.drain if h.report] == [5, 2, 2]
-        drain_ends = [
-            event_times(h.report.events, "drain_end")[-1] for h in report.drain if h.report
-        ]
-        shutdowns = [
-            event_times(h.report.events, "shutdown")[-1] for h in report.shutdown if h.report
-        ]
-        assert len(drain_ends) == len(shutdowns) == 3
-        assert max(drain_ends) <= min(shutdowns), (
-            f"HM-5: a host saw shutdown at {min(shutdowns)} before the last drain ended at "
-            f"{max(drain_ends)}"
-        )
+        assert_drains_before_shutdowns(report, hosts=3)
         assert report.drain_time + report.shutdown_time <= report.total_time + 1e-6
 
 
@@ -203,7 +110,7 @@ async def test_stop_keeps_hosts_serving_and_owned_block_still_shuts_down() -> No
 async def test_attach_block_exit_shuts_attached_hosts_down() -> None:
     """Leaving an attach block that neither stopped nor shut down shuts every host down."""
     with trio.fail_after(10):
-        async with tcp_hosts(2) as hosts:
+        async with tcp_hosts(2, token=TOKEN) as hosts:
             async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
                 await mesh.spawn("workers", {"procs": 2})
             for host in hosts:
@@ -214,7 +121,7 @@ async def test_attach_block_exit_shuts_attached_hosts_down() -> None:
 async def test_attach_stop_then_reattach_and_hosts_keep_serving() -> None:
     """After stop() the block leaves hosts running; attaching again to them works."""
     with trio.fail_after(10):
-        async with tcp_hosts(2) as hosts:
+        async with tcp_hosts(2, token=TOKEN) as hosts:
             addrs = [h.addr for h in hosts]
             async with meshtrio.attach(addrs, token=TOKEN) as mesh:
                 await mesh.spawn("workers", {"procs": 2})
@@ -235,7 +142,7 @@ async def test_attach_stop_then_reattach_and_hosts_keep_serving() -> None:
 async def test_body_exception_wins_and_shutdown_failures_become_notes() -> None:
     """If the block raised, that exception (unwrapped) wins; shutdown failures are notes."""
     with trio.fail_after(10):
-        async with tcp_hosts(3) as hosts:
+        async with tcp_hosts(3, token=TOKEN) as hosts:
             with pytest.raises(BodyError) as info:
                 async with meshtrio.attach([h.addr for h in hosts], token=TOKEN):
                     await hosts[1].kill()
@@ -266,7 +173,7 @@ async def test_body_exception_wins_without_notes_when_shutdown_succeeds() -> Non
 async def test_clean_exit_raises_shutdown_error_naming_unreachable_host() -> None:
     """A host unreachable at block exit is named in ShutdownError; the others shut down."""
     with trio.fail_after(10):
-        async with tcp_hosts(3) as hosts:
+        async with tcp_hosts(3, token=TOKEN) as hosts:
             with pytest.raises(ShutdownError) as info:
                 async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
                     await mesh.spawn("workers", {"procs": 1})
@@ -283,20 +190,13 @@ async def test_clean_exit_raises_shutdown_error_naming_unreachable_host() -> Non
 async def test_cancel_during_attach_leaves_no_task() -> None:
     """Cancelling an attach stuck on a black-hole host ends it promptly with no task left."""
     with trio.fail_after(10):
-        async with tcp_hosts(1) as hosts, black_hole() as hole:
+        async with tcp_hosts(1, token=TOKEN) as hosts, black_hole() as hole:
             base = task_count()
             with config.configured(mesh_attach_config_timeout=30.0, connect_timeout=30.0):
-                async with trio.open_nursery() as nursery:
-                    with trio.CancelScope() as scope:
-
-                        async def cancel_soon_after_accept() -> None:
-                            await hole.accepted.wait()
-                            scope.deadline = trio.current_time() + 0.05
-
-                        nursery.start_soon(cancel_soon_after_accept)
-                        start = time.monotonic()
-                        async with meshtrio.attach([hosts[0].addr, hole.addr], token=TOKEN):
-                            pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
+                async with cancelled_after_accept(hole) as scope:
+                    start = time.monotonic()
+                    async with meshtrio.attach([hosts[0].addr, hole.addr], token=TOKEN):
+                        pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
             assert scope.cancelled_caught, "the attach was not cancelled"
             assert time.monotonic() - start < 2.0
             assert task_count() - hole.holding == base, "HM-3: a task outlived the cancelled attach"
@@ -325,7 +225,7 @@ async def test_cancel_during_shutdown_leaves_no_task(delay: float) -> None:
 async def test_slice_info_touches_only_selected_hosts() -> None:
     """info() on a range of the mesh asks only the hosts in that range."""
     with trio.fail_after(10):
-        async with tcp_hosts(4) as hosts:
+        async with tcp_hosts(4, token=TOKEN) as hosts:
             addrs = [h.addr for h in hosts]
             async with meshtrio.attach(addrs, token=TOKEN) as mesh:
                 middle = mesh.range("hosts", slice(1, 3))
@@ -368,7 +268,7 @@ async def test_shutdown_of_a_slice_is_refused_and_touches_nothing() -> None:
 async def test_config_push_error_is_the_only_error_from_attach() -> None:
     """attach to a dead host raises ConfigPushError itself, not a group or another type."""
     with trio.fail_after(10):
-        async with tcp_hosts(2) as hosts:
+        async with tcp_hosts(2, token=TOKEN) as hosts:
             await hosts[1].kill()
             with pytest.raises(ConfigPushError) as info:
                 async with meshtrio.attach([h.addr for h in hosts], token=TOKEN):
@@ -386,16 +286,8 @@ async def test_config_push_error_is_the_only_error_from_attach() -> None:
 async def test_ha4_set_client_config_replaces_the_layer_wholesale() -> None:
     """SetClientConfig replaces the host's ClientOverride layer; a bad snapshot changes nothing."""
     with trio.fail_after(10):
-        async with tcp_hosts(1) as hosts, trio.open_nursery() as nursery:
-            peer = await nursery.start(
-                functools.partial(
-                    net.connect,
-                    ChannelAddr.parse(hosts[0].addr),
-                    token=TOKEN,
-                    max_size=1 << 20,
-                    timeout=5.0,
-                )
-            )
+        async with tcp_hosts(1, token=TOKEN) as hosts, trio.open_nursery() as nursery:
+            peer = await connect(nursery, hosts[0].addr, token=TOKEN)
 
             async def entry(name: str) -> tuple[object, str]:
                 info = await peer.call(GetInfo(), timeout=5.0)

@@ -8,18 +8,21 @@ it (:func:`meshtrio.testing.no_leaked_processes`).
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import attrs
 import pytest
 import trio
+from hosts import (
+    HOST_ARGV,
+    assert_drains_before_shutdowns,
+    black_hole,
+    cancelled_after_accept,
+    hand_started_hosts,
+    host_env,
+)
 
 import meshtrio
 from meshtrio import config
@@ -27,97 +30,11 @@ from meshtrio.bootstrap import BootstrapCommand
 from meshtrio.errors import ConfigPushError, MeshClosedError, ShutdownError
 from meshtrio.host_mesh import StopReport
 from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
-from meshtrio.messages import LifecycleEvent
 from meshtrio.testing import alive, no_leaked_processes
 
 pytestmark = pytest.mark.processes
 
 TOKEN = "host-processes-test-token"
-HOST_ARGV = [sys.executable, "-m", "meshtrio", "host", "--listen", "tcp:127.0.0.1:0"]
-
-
-# -- helpers --------------------------------------------------------------------------------
-def host_env(token: str | None = TOKEN) -> dict[str, str]:
-    """The environment of a hand-started host (it dies with this test process, as a net)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHTRIO_")}
-    env["MESHTRIO_PARENT_PID"] = str(os.getpid())
-    if token is not None:
-        env["MESHTRIO_TOKEN"] = token
-    return env
-
-
-async def read_first_line(stream: trio.abc.ReceiveStream) -> str:
-    """The first line a process wrote to ``stream`` (empty if it closed first)."""
-    buf = b""
-    while b"\n" not in buf:
-        chunk = await stream.receive_some(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0].decode() if b"\n" in buf else ""
-
-
-@attrs.define
-class HandHost:
-    """A host agent process started by hand."""
-
-    proc: trio.Process
-    addr: str
-
-
-@asynccontextmanager
-async def hand_started_hosts(
-    n: int, *, args: tuple[str, ...] = (), env: dict[str, str] | None = None
-) -> AsyncIterator[list[HandHost]]:
-    """Start ``n`` hosts concurrently; any still running at the end are killed."""
-    hosts: list[HandHost | None] = [None] * n
-    procs: list[trio.Process] = []
-    try:
-
-        async def start(i: int) -> None:
-            proc = await trio.lowlevel.open_process(
-                [*HOST_ARGV, *args], env=env or host_env(), stdout=subprocess.PIPE
-            )
-            procs.append(proc)
-            assert proc.stdout is not None
-            hosts[i] = HandHost(proc, await read_first_line(proc.stdout))
-
-        async with trio.open_nursery() as nursery:
-            for i in range(n):
-                nursery.start_soon(start, i)
-        started = [h for h in hosts if h is not None and h.addr]
-        assert len(started) == n, "a host did not print its address"
-        yield started
-    finally:
-        with trio.CancelScope(shield=True):
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
-                if proc.stdout is not None:
-                    await proc.stdout.aclose()
-
-
-@asynccontextmanager
-async def black_hole() -> AsyncIterator[tuple[str, trio.Event]]:
-    """A TCP listener that accepts connections and never answers; the event marks an accept."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    accepted = trio.Event()
-
-    async def hold(_stream: trio.SocketStream) -> None:
-        accepted.set()
-        await trio.sleep_forever()
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, hold, listeners)
-        yield f"tcp:127.0.0.1:{port}", accepted
-        nursery.cancel_scope.cancel()
-
-
-def event_times(events: list[LifecycleEvent], kind: str) -> list[float]:
-    """The times of the events of one kind."""
-    return [e.at for e in events if e.kind == kind]
 
 
 # -- shutdown of a process mesh ------------------------------------------------------------
@@ -146,24 +63,14 @@ async def test_hm5_process_hosts_drain_everywhere_before_any_shutdown() -> None:
             report = await mesh.shutdown()
         assert report.failures == ()
         assert [h.report.attempted for h in report.drain if h.report] == [2, 1, 1]
-        drain_ends = [
-            event_times(h.report.events, "drain_end")[-1] for h in report.drain if h.report
-        ]
-        shutdowns = [
-            event_times(h.report.events, "shutdown")[-1] for h in report.shutdown if h.report
-        ]
-        assert len(drain_ends) == len(shutdowns) == 3
-        assert max(drain_ends) <= min(shutdowns), (
-            f"HM-5: a host saw shutdown at {min(shutdowns)} before the last drain ended at "
-            f"{max(drain_ends)}"
-        )
+        assert_drains_before_shutdowns(report, hosts=3)
 
 
 # -- hand-started hosts ------------------------------------------------------------------------
 async def test_stop_keeps_hand_started_hosts_for_a_new_attach_then_exit_ends_them() -> None:
     """After stop() the hosts keep serving and can be attached again; a later exit ends them."""
     with no_leaked_processes(), trio.fail_after(30):
-        async with hand_started_hosts(2) as hosts:
+        async with hand_started_hosts(2, token=TOKEN) as hosts:
             addrs = [h.addr for h in hosts]
             async with meshtrio.attach(addrs, token=TOKEN) as mesh:
                 await mesh.spawn("workers", {"procs": 1})
@@ -181,7 +88,7 @@ async def test_stop_keeps_hand_started_hosts_for_a_new_attach_then_exit_ends_the
 async def test_shutdown_reports_unreachable_host_and_ends_the_rest() -> None:
     """A host killed before shutdown is a ShutdownError failure; the others exit with 0."""
     with no_leaked_processes(), trio.fail_after(30):
-        async with hand_started_hosts(3) as hosts:
+        async with hand_started_hosts(3, token=TOKEN) as hosts:
             async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
                 hosts[1].proc.send_signal(signal.SIGKILL)
                 await hosts[1].proc.wait()
@@ -198,23 +105,17 @@ async def test_shutdown_reports_unreachable_host_and_ends_the_rest() -> None:
 async def test_cancel_during_attach_of_process_mesh_leaves_no_process() -> None:
     """Cancelling while a process mesh pushes config to an unanswering host kills its hosts."""
     with no_leaked_processes(), trio.fail_after(20):
-        async with black_hole() as (hole, accepted):
+        async with black_hole() as hole:
             # A "host" that prints the black hole's address, then just waits.
             fake_host = BootstrapCommand(
-                sys.executable, ("-c", f"import time; print({hole!r}, flush=True); time.sleep(60)")
+                sys.executable,
+                ("-c", f"import time; print({hole.addr!r}, flush=True); time.sleep(60)"),
             )
             with config.configured(mesh_attach_config_timeout=30.0):
-                async with trio.open_nursery() as nursery:
-                    with trio.CancelScope() as scope:
-
-                        async def cancel_soon_after_accept() -> None:
-                            await accepted.wait()
-                            scope.deadline = trio.current_time() + 0.05
-
-                        nursery.start_soon(cancel_soon_after_accept)
-                        start = time.monotonic()
-                        async with open_host_mesh_processes(2, command=fake_host):
-                            pytest.fail("HM-2: a mesh with unanswering hosts was yielded")
+                async with cancelled_after_accept(hole) as scope:
+                    start = time.monotonic()
+                    async with open_host_mesh_processes(2, command=fake_host):
+                        pytest.fail("HM-2: a mesh with unanswering hosts was yielded")
             assert scope.cancelled_caught
             assert time.monotonic() - start < 5.0
 
@@ -222,18 +123,13 @@ async def test_cancel_during_attach_of_process_mesh_leaves_no_process() -> None:
 async def test_cancel_during_attach_to_hand_started_hosts_leaves_them_serving() -> None:
     """Cancelling an attach leaves no connection behind and the hosts still serving."""
     with no_leaked_processes(), trio.fail_after(20):
-        async with hand_started_hosts(1) as hosts, black_hole() as (hole, accepted):
+        async with hand_started_hosts(1, token=TOKEN) as hosts, black_hole() as hole:
             with config.configured(mesh_attach_config_timeout=30.0):
-                async with trio.open_nursery() as nursery:
-                    with trio.CancelScope() as scope:
-
-                        async def cancel_soon_after_accept() -> None:
-                            await accepted.wait()
-                            scope.deadline = trio.current_time() + 0.05
-
-                        nursery.start_soon(cancel_soon_after_accept)
-                        async with meshtrio.attach([hosts[0].addr, hole], token=TOKEN):
-                            pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
+                async with (
+                    cancelled_after_accept(hole) as scope,
+                    meshtrio.attach([hosts[0].addr, hole.addr], token=TOKEN),
+                ):
+                    pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
             assert scope.cancelled_caught
             async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
                 assert (await mesh.info()).values()[0].state == "serving"
@@ -292,7 +188,7 @@ async def test_host_cli_token_file_is_the_token(tmp_path: Path) -> None:
     token_file.write_text("from-a-file\n")
     with no_leaked_processes(), trio.fail_after(20):
         args = ("--token-file", str(token_file))
-        async with hand_started_hosts(1, args=args, env=host_env(token=None)) as hosts:
+        async with hand_started_hosts(1, token=None, args=args) as hosts:
             with pytest.raises(ConfigPushError) as info:
                 async with meshtrio.attach([hosts[0].addr], token=TOKEN):
                     pytest.fail("HM-2: attach with a wrong token yielded a mesh")

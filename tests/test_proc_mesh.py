@@ -10,30 +10,22 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
+from hosts import tcp_hosts, wait_for_event
 
-from meshtrio import Extent, HostMesh, ProcMesh, config
-from meshtrio.errors import MeshClosedError
-from meshtrio.ids import proc_id
+import meshtrio
+from meshtrio import Extent, ProcMesh, config
+from meshtrio.errors import MeshClosedError, ProcMeshStopError
+from meshtrio.ids import ProcMeshId, proc_id
+from meshtrio.proc_mesh import ProcRef
 from meshtrio.status import StatusKind
 from meshtrio.testing import in_process_mesh
+
+TOKEN = "proc-mesh-test-token"
 
 
 def kinds(values: object) -> list[str]:
     """The status kind names of a states mesh, in rank order."""
     return [s.status.kind.name for s in values.values()]  # type: ignore[attr-defined]
-
-
-async def wait_for_event(mesh: HostMesh, kind: str, count: int) -> None:
-    """Poll host info until ``count`` events of ``kind`` were recorded over all hosts.
-
-    Host agents publish no event stream, so this is a bounded poll (the caller holds a
-    ``fail_after``); it waits on the host's own record of the transition, not on a guess.
-    """
-    while True:
-        infos = (await mesh.info()).values()
-        if sum(1 for i in infos for e in i.events if e.kind == kind) >= count:
-            return
-        await trio.sleep(0.01)
 
 
 async def test_spawn_states_config_dump_stop() -> None:
@@ -215,3 +207,55 @@ async def test_host_drain_ends_proc_states() -> None:
             assert all(s.status.kind is not StatusKind.RUNNING for s in states.values()), (
                 f"HA-1: no proc still running: {kinds(states)}"
             )
+
+
+async def test_drained_procs_keep_their_stopped_records() -> None:
+    """After HostMesh.stop() drained the hosts, every proc of the mesh still reads Stopped."""
+    with trio.fail_after(10):
+        async with in_process_mesh(2) as mesh:
+            procs = await mesh.spawn("w", {"gpus": 2})
+            await mesh.stop()
+            states = await procs.states()
+            assert kinds(states) == ["STOPPED"] * 4, f"HA-1: records after a drain {kinds(states)}"
+            assert [s.proc_id for s in states.values()] == [r.proc_id for r in procs.procs]
+            assert all(s.pid is not None for s in states.values()), "the hosts' own records"
+
+
+async def test_rank_unknown_to_an_answering_host_reads_not_exist() -> None:
+    """A rank whose host answers but has no record of it reads NotExist, not Timeout."""
+    with trio.fail_after(10):
+        async with in_process_mesh(2) as mesh:
+            real = await mesh.spawn("real", {"gpus": 1})
+            ghost_id = ProcMeshId.instance("ghost")  # never spawned: no host has its ids
+            refs = [
+                ProcRef(str(proc_id(ghost_id, r.create_rank)), r.create_rank, r.host_rank, r.host)
+                for r in real.procs
+            ]
+            ghost = ProcMesh(ghost_id, real.region, mesh, tuple(refs), real.per_host_ranks)
+            states = await ghost.states()
+            assert kinds(states) == ["NOT_EXIST"] * 2, f"unknown ranks read {kinds(states)}"
+            assert [s.host for s in states.values()] == [str(a) for a in mesh.addrs]
+            assert all(s.pid is None for s in states.values())
+            assert kinds(await real.states()) == ["RUNNING"] * 2, "the real mesh is untouched"
+
+
+async def test_stop_with_an_unreachable_host_raises_naming_it() -> None:
+    """ProcMesh.stop() with a dead host raises ProcMeshStopError: Timeout for that host's
+    ranks, Stopped for the others, and the message names the dead host's address."""
+    with trio.fail_after(10):
+        async with (
+            tcp_hosts(2, token=TOKEN) as hosts,
+            meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh,
+        ):
+            procs = await mesh.spawn("w", {"gpus": 2})
+            await hosts[1].kill()
+            with pytest.raises(ProcMeshStopError) as info:
+                await procs.stop()
+            got = [s.kind for s in info.value.statuses]
+            assert got == [StatusKind.STOPPED] * 2 + [StatusKind.TIMEOUT] * 2, f"{got}"
+            message = str(info.value)
+            assert hosts[1].addr in message, f"the dead host is not named: {message}"
+            assert hosts[0].addr not in message, f"a live host is named: {message}"
+            live = await mesh.range("hosts", 0).info()
+            assert [i.proc_count for i in live.values()] == [0], "host 0's procs stopped"
+            await mesh.range("hosts", 0).stop()  # leave without shutting down the dead host

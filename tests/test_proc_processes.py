@@ -20,14 +20,14 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 import trio
+from hosts import hand_started_hosts, read_first_line, wait_for_event
 
-from meshtrio import BootstrapCommand, Extent, HostMesh, Point, ProcMesh, attach, config
+from meshtrio import BootstrapCommand, Extent, Point, ProcMesh, attach, config
 from meshtrio.errors import ProcCreationError, ProcSpawnError, ShutdownError
 from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio.status import ProcState, StatusKind
@@ -96,62 +96,6 @@ async def wait_states(procs: ProcMesh, done: Any) -> list[ProcState]:
         await trio.sleep(0.02)
 
 
-async def wait_for_event(mesh: HostMesh, kind: str, count: int) -> None:
-    """Poll host info until ``count`` lifecycle events of ``kind`` were recorded in total."""
-    while True:
-        infos = (await mesh.info()).values()
-        if sum(1 for i in infos for e in i.events if e.kind == kind) >= count:
-            return
-        await trio.sleep(0.02)
-
-
-@asynccontextmanager
-async def hand_started_hosts(n: int, token: str) -> AsyncIterator[list[tuple[trio.Process, str]]]:
-    """Start ``n`` hosts with ``python -m meshtrio host --listen tcp:127.0.0.1:0``.
-
-    Yields (process, address) pairs, the address read from each host's first stdout line.
-    On a clean exit waits (bounded) for the hosts to exit by themselves; otherwise, or when
-    they do not, kills them.
-    """
-    env = {**os.environ, "MESHTRIO_TOKEN": token}
-    hosts: list[tuple[trio.Process, str]] = []
-
-    async def start() -> None:
-        proc = await trio.lowlevel.open_process(
-            [PY, "-m", "meshtrio", "host", "--listen", "tcp:127.0.0.1:0"],
-            env=env,
-            stdout=subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        buf = b""
-        try:
-            while b"\n" not in buf:
-                chunk = await proc.stdout.receive_some(4096)
-                assert chunk, "host exited before printing its address"
-                buf += chunk
-        finally:
-            await proc.stdout.aclose()
-            hosts.append((proc, buf.split(b"\n", 1)[0].decode()))
-
-    clean = False
-    try:
-        async with trio.open_nursery() as nursery:
-            for _ in range(n):
-                nursery.start_soon(start)
-        yield hosts
-        clean = True
-    finally:
-        with trio.CancelScope(shield=True):
-            if clean:
-                with trio.move_on_after(10):
-                    for proc, _ in hosts:
-                        await proc.wait()
-            for proc, _ in hosts:
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
-
-
 # -- allocation ---------------------------------------------------------------------------
 
 
@@ -160,11 +104,11 @@ async def test_extrinsic_allocation() -> None:
     token = new_token()
     with no_leaked_processes(), trio.fail_after(30):
         async with (
-            hand_started_hosts(2, token) as hosts,
-            attach([addr for _, addr in hosts], token=token) as mesh,
+            hand_started_hosts(2, token=token) as hosts,
+            attach([h.addr for h in hosts], token=token) as mesh,
         ):
             infos = list((await mesh.info()).values())
-            assert [i.pid for i in infos] == [p.pid for p, _ in hosts], "host pids"
+            assert [i.pid for i in infos] == [h.proc.pid for h in hosts], "host pids"
             procs = await mesh.spawn("ext", {"procs": 2})
             states = list((await procs.states()).values())
             assert statuses(states) == [StatusKind.RUNNING] * 4, "PM-2: all Running"
@@ -172,11 +116,11 @@ async def test_extrinsic_allocation() -> None:
             for state in states:
                 assert state.pid is not None, f"PM-2: {state}"
                 assert alive(state.pid), f"PM-2: {state}"
-                host_pid = hosts[state.host_rank][0].pid
+                host_pid = hosts[state.host_rank].proc.pid
                 assert state.pid in descendants(host_pid), f"PM-4: {state} not under host"
             report = await mesh.shutdown()
             assert report.failures == (), f"HM-5: {report.failures}"
-        assert [p.returncode for p, _ in hosts] == [0, 0], "HM-5: hosts exit 0 after shutdown"
+        assert [h.proc.returncode for h in hosts] == [0, 0], "HM-5: hosts exit 0 after shutdown"
         assert not [p for p in pids if p is not None and alive(p)], "PS-1: procs gone"
 
 
@@ -274,9 +218,9 @@ async def test_hm1_attach_then_spawn_procs_see_client_config() -> None:
     the client's snapshot at spawn time as their ClientOverride layer (PR-2)."""
     token = new_token()
     with no_leaked_processes(), trio.fail_after(30):
-        async with hand_started_hosts(2, token) as hosts:
+        async with hand_started_hosts(2, token=token) as hosts:
             with config.configured(mesh_tail_log_lines=77, proc_stop_max_idle=12):
-                async with attach([addr for _, addr in hosts], token=token) as mesh:
+                async with attach([h.addr for h in hosts], token=token) as mesh:
                     for host in (await mesh.info()).values():
                         assert host.config["mesh_tail_log_lines"] == (77, "ClientOverride"), (
                             f"HM-1: {host.address} has {host.config['mesh_tail_log_lines']}"
@@ -400,12 +344,9 @@ async def test_sigkill_client_ends_hosts_and_procs() -> None:
         client = await trio.lowlevel.open_process([PY, "-c", CLIENT], stdout=subprocess.PIPE)
         try:
             assert client.stdout is not None
-            buf = b""
-            while b"\n" not in buf:
-                chunk = await client.stdout.receive_some(4096)
-                assert chunk, "PR-1: the client script exited early"
-                buf += chunk
-            printed = json.loads(buf.split(b"\n", 1)[0])
+            line = await read_first_line(client.stdout)
+            assert line, "PR-1: the client script exited early"
+            printed = json.loads(line)
             pids = [*printed["hosts"], *printed["procs"]]
             assert len(pids) == 4, f"PR-1: {printed}"
             assert all(alive(p) for p in pids), f"PR-1: {printed}"
@@ -513,19 +454,19 @@ async def test_stop_then_attach_again() -> None:
     """HostMesh.stop() leaves hand-started hosts serving; attaching again and spawning works."""
     token = new_token()
     with no_leaked_processes(), trio.fail_after(30):
-        async with hand_started_hosts(2, token) as hosts:
-            addrs = [addr for _, addr in hosts]
+        async with hand_started_hosts(2, token=token) as hosts:
+            addrs = [h.addr for h in hosts]
             async with attach(addrs, token=token) as mesh:
                 first = await mesh.spawn("first", {"procs": 1})
                 pids = [s.pid for s in (await first.states()).values()]
                 await mesh.stop()
-            assert [p.returncode for p, _ in hosts] == [None, None], "hosts keep serving"
+            assert [h.proc.returncode for h in hosts] == [None, None], "hosts keep serving"
             assert not [p for p in pids if p is not None and alive(p)], "HA-1: procs gone"
             async with attach(addrs, token=token) as mesh:
                 second = await mesh.spawn("second", {"procs": 1})
                 states = statuses(await second.states())
                 assert states == [StatusKind.RUNNING] * 2, f"re-attached spawn: {states}"
-        assert [p.returncode for p, _ in hosts] == [0, 0], "HM-5: hosts exit after shutdown"
+        assert [h.proc.returncode for h in hosts] == [0, 0], "HM-5: hosts exit after shutdown"
 
 
 async def test_keepalive_lapse_orphans_procs() -> None:

@@ -52,6 +52,26 @@ BAD_SPAWNS: dict[str, tuple[dict[str, Any], str]] = {
         "not a BootstrapCommand",
     ),
     "per_host_not_an_extent": ({"per_host": [2]}, "per_host"),
+    "proc_bind_unknown_key": (
+        {"per_host": {"gpus": 1}, "proc_bind": [{"gpu": "0"}]},
+        "unknown key(s) 'gpu'",
+    ),
+    "proc_bind_unknown_key_beside_known": (
+        {"per_host": {"gpus": 2}, "proc_bind": [{"cpus": "0"}, {"cpus": "1", "numa": "0"}]},
+        "unknown key(s) 'numa'",
+    ),
+    "proc_bind_empty_value": (
+        {"per_host": {"gpus": 1}, "proc_bind": [{"cpus": ""}]},
+        "proc_bind['cpus'] must be non-empty text",
+    ),
+    "proc_bind_blank_value": (
+        {"per_host": {"gpus": 2}, "proc_bind": [{"cpus": "0"}, {"membind": "  "}]},
+        "proc_bind['membind'] must be non-empty text",
+    ),
+    "proc_bind_value_not_text": (
+        {"per_host": {"gpus": 1}, "proc_bind": [{"cpus": 0}]},
+        "proc_bind['cpus'] must be non-empty text",
+    ),
 }
 
 
@@ -102,6 +122,18 @@ async def test_pm1_proc_bind_length_message() -> None:
         async with in_process_mesh(1) as mesh:
             with pytest.raises(SpawnConfigurationError, match=r"3 entries .* 2 ranks"):
                 await mesh.spawn("w", {"gpus": 2}, proc_bind=[{}, {}, {}])
+            await assert_nothing_spawned(mesh)
+
+
+async def test_pm1_unknown_proc_bind_key_names_the_allowed_keys() -> None:
+    """PM-1: an unknown proc_bind key is refused with the list of keys that are allowed."""
+    with trio.fail_after(10):
+        async with in_process_mesh(2) as mesh:
+            with pytest.raises(SpawnConfigurationError) as info:
+                await mesh.spawn("w", {"gpus": 1}, proc_bind=[{"gpu": "0"}])
+            message = str(info.value)
+            for key in ("cpus", "cpunodebind", "membind", "physcpubind"):
+                assert key in message, f"PM-1: allowed key {key} not named: {message}"
             await assert_nothing_spawned(mesh)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import trio
 import trio_websocket
+from hosts import closed_port, connect, open_raw, read_until_eof, rejected_handshake
 
 from meshtrio.addr import ChannelAddr
 from meshtrio.errors import (
@@ -98,77 +99,12 @@ async def serving(
         nursery.cancel_scope.cancel()
 
 
-async def connect(
-    nursery: trio.Nursery,
-    addr: ChannelAddr,
-    *,
-    token: str = TOKEN,
-    max_size: int = 1 << 20,
-    timeout: float = 5.0,
-) -> Peer:
-    """Connect a client Peer (run in ``nursery``)."""
-    peer: Peer = await nursery.start(
-        functools.partial(net.connect, addr, token=token, max_size=max_size, timeout=timeout)
-    )
-    return peer
-
-
 async def assert_serves(addr: ChannelAddr) -> None:
     """A good client connects to ``addr`` and gets an answer."""
     async with trio.open_nursery() as nursery:
-        peer = await connect(nursery, addr)
+        peer = await connect(nursery, addr, token=TOKEN)
         assert await peer.call(ProcStop("ping"), timeout=5) == ProcStop("re: ping")
         nursery.cancel_scope.cancel()
-
-
-async def open_raw(addr: ChannelAddr) -> trio.SocketStream:
-    """A plain socket stream to a tcp or unix address (no handshake)."""
-    if addr.transport == "tcp":
-        return await trio.open_tcp_stream(addr.host, addr.port)
-    sock = trio.socket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
-    await sock.connect("\0" + addr.path if addr.abstract else addr.path)
-    return trio.SocketStream(sock)
-
-
-def leaves(exc: BaseException) -> list[BaseException]:
-    """The non-group exceptions inside ``exc``."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in leaves(sub)]
-    return [exc]
-
-
-async def handshake_by_hand(
-    addr: ChannelAddr, headers: list[tuple[bytes, bytes]]
-) -> trio_websocket.ConnectionRejected:
-    """Open a WebSocket to ``addr`` with exactly ``headers``; return the server's rejection."""
-    stream = await open_raw(addr)
-    try:
-        async with trio.open_nursery() as nursery:
-            await trio_websocket.wrap_client_stream(
-                nursery, stream, "localhost", "/meshtrio", extra_headers=headers
-            )
-            nursery.cancel_scope.cancel()
-    except BaseException as exc:  # trio-websocket raises it from its reader task too
-        rejected = [e for e in leaves(exc) if isinstance(e, trio_websocket.ConnectionRejected)]
-        if not rejected:
-            raise
-        return rejected[0]
-    finally:
-        await trio.aclose_forcefully(stream)
-    pytest.fail("the handshake was accepted")
-
-
-async def read_until_eof(stream: trio.SocketStream) -> bytes:
-    """Everything the peer sends until it closes the connection."""
-    out = b""
-    while True:
-        try:
-            data = await stream.receive_some()
-        except trio.BrokenResourceError:
-            return out
-        if not data:
-            return out
-        out += data
 
 
 # -- the basics -----------------------------------------------------------------------------
@@ -181,7 +117,7 @@ async def test_connect_and_call(kind: str, tmp_path: Path) -> None:
             assert not server.addr.is_any
             assert ChannelAddr.parse(str(server.addr)) == server.addr
             async with trio.open_nursery() as nursery:
-                peer = await connect(nursery, server.addr)
+                peer = await connect(nursery, server.addr, token=TOKEN)
                 assert peer.address == str(server.addr)
                 assert await peer.call(ProcStop("a"), timeout=5) == ProcStop("re: a")
                 nursery.cancel_scope.cancel()
@@ -237,7 +173,7 @@ async def test_tr1_missing_authorization_header_is_refused_401(kind: str, tmp_pa
                 ],
                 [],
             ):
-                rejected = await handshake_by_hand(server.addr, headers)
+                rejected = await rejected_handshake(server.addr, headers)
                 assert rejected.status_code == 401
                 assert server.peers == []
             await assert_serves(server.addr)
@@ -256,7 +192,7 @@ async def test_tr1_wrong_protocol_version_is_refused_426(
     ]
     with trio.fail_after(LIMIT):
         async with serving(listen_addr(kind, tmp_path)) as server:
-            rejected = await handshake_by_hand(server.addr, headers)
+            rejected = await rejected_handshake(server.addr, headers)
             assert rejected.status_code == 426
             assert b"protocol version" in (rejected.body or b"")
             assert server.peers == []
@@ -292,7 +228,7 @@ async def test_tr1_client_of_another_version_gets_protocol_error(
             monkeypatch.setattr(net, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
             async with trio.open_nursery() as nursery:
                 with pytest.raises(ProtocolError, match="426") as info:
-                    await connect(nursery, server.addr)
+                    await connect(nursery, server.addr, token=TOKEN)
             assert not isinstance(info.value, AuthRejectedError)
             monkeypatch.undo()
             assert server.peers == []
@@ -308,7 +244,7 @@ async def test_tr2_oversized_message_closes_that_connection(kind: str, tmp_path:
     with trio.fail_after(LIMIT):
         async with serving(listen_addr(kind, tmp_path), max_size=4096) as server:
             async with trio.open_nursery() as nursery:
-                peer = await connect(nursery, server.addr, max_size=1 << 20)
+                peer = await connect(nursery, server.addr, token=TOKEN, max_size=1 << 20)
                 assert await peer.call(ProcStop("small"), timeout=5) == ProcStop("re: small")
                 with pytest.raises((ProtocolError, ConnectionLostError)):
                     await peer.call(ProcStop("x" * 10_000), timeout=5)
@@ -331,7 +267,7 @@ async def test_tr2_sender_refuses_oversized_message_and_keeps_connection(
             serving(listen_addr(kind, tmp_path), max_size=1 << 20) as server,
             trio.open_nursery() as nursery,
         ):
-            peer = await connect(nursery, server.addr, max_size=4096)
+            peer = await connect(nursery, server.addr, token=TOKEN, max_size=4096)
             with pytest.raises(ProtocolError, match="exceeds max_message_size"):
                 await peer.call(ProcStop("x" * 10_000), timeout=5)
             assert peer.close_reason is None
@@ -360,14 +296,6 @@ async def test_tr2_silent_client_is_dropped_after_the_handshake_timeout(
 
 
 # -- connecting to nothing ------------------------------------------------------------------
-def closed_tcp_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with stdsocket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize(
     "addr",
     [
@@ -380,16 +308,12 @@ def closed_tcp_port() -> int:
 async def test_connect_to_nothing_fails_fast_with_host_unreachable(addr: str) -> None:
     """Connecting to a closed port, a missing socket or an unbound local index raises
     HostUnreachableError at once, not after the timeout."""
-    target = (
-        ChannelAddr.tcp("127.0.0.1", closed_tcp_port())
-        if addr == "tcp-closed"
-        else ChannelAddr.parse(addr)
-    )
+    target = ChannelAddr.parse(closed_port() if addr == "tcp-closed" else addr)
     with trio.fail_after(LIMIT):
         t0 = trio.current_time()
         async with trio.open_nursery() as nursery:
             with pytest.raises(HostUnreachableError) as info:
-                await connect(nursery, target, timeout=5.0)
+                await connect(nursery, target, token=TOKEN, timeout=5.0)
         assert trio.current_time() - t0 < 1.0
         assert info.value.address == str(target)
 
@@ -417,7 +341,7 @@ async def test_connect_to_a_black_hole_times_out(kind: str) -> None:
             await nursery.start(trio.serve_listeners, never_answer, listeners)
             t0 = trio.current_time()
             with pytest.raises(RequestTimeoutError) as info:
-                await connect(nursery, target, timeout=0.3)
+                await connect(nursery, target, token=TOKEN, timeout=0.3)
             elapsed = trio.current_time() - t0
             assert 0.3 <= elapsed < 2.0
             assert info.value.timeout == 0.3
@@ -439,7 +363,7 @@ async def test_server_hanging_up_during_handshake_is_a_mesh_error() -> None:
             target = ChannelAddr.tcp("127.0.0.1", listeners[0].socket.getsockname()[1])
             await nursery.start(trio.serve_listeners, hang_up, listeners)
             with pytest.raises((ConnectionLostError, RequestTimeoutError)) as info:
-                await connect(nursery, target, timeout=0.3)
+                await connect(nursery, target, token=TOKEN, timeout=0.3)
             assert info.value.address == str(target)
             nursery.cancel_scope.cancel()
 
