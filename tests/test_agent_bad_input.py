@@ -8,6 +8,7 @@ GetInfo afterwards. Where the bad input got past the handshake, the agent record
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -261,7 +262,9 @@ async def test_many_bad_clients_in_a_row_leave_the_agent_serving() -> None:
                     await ws.send_message(b"\xc1")
                     await closed_by_agent(ws)
             info = await good_info(addr)
-            assert len(bad_client_events(info)) == 3
+            details = bad_client_events(info)
+            assert sum("undecodable" in d for d in details) == 3
+            assert all("undecodable" in d or "handshake" in d for d in details)
 
 
 # -- refusals during the handshake are recorded ------------------------------------------------
@@ -336,3 +339,18 @@ async def test_handshake_refusal_is_recorded_as_a_bad_client_event(
             for fragment in fragments:
                 assert fragment in events[0], f"{fragment!r} not in {events[0]!r}"
             assert bad_client_events(await good_info(addr)) == events, "recorded once only"
+
+
+async def test_garbage_client_is_dropped_at_once_not_after_the_handshake_timeout() -> None:
+    """TR-2: a client whose opening bytes are no WebSocket handshake is dropped as soon as
+    it is answered, well before the handshake timeout (1 s here), and recorded as such."""
+    with trio.fail_after(LIMIT):
+        async with running_agent() as addr:
+            sent = time.time()
+            await send_garbage(addr)
+            with trio.fail_after(0.8):  # less than the 1 s handshake timeout
+                events = await recorded_bad_clients(addr)
+            assert events == ["sent a bad opening handshake (not a meshtrio WebSocket client)"]
+            info = await good_info(addr)
+            (event,) = [e for e in info.events if e.kind == "bad_client"]
+            assert event.at - sent < 0.8

@@ -309,6 +309,30 @@ async def serve(
                 pass
 
 
+class _WatchedStream(trio.abc.Stream):
+    """A stream that sets ``gone`` once it reached EOF or was closed."""
+
+    def __init__(self, inner: trio.SocketStream) -> None:
+        self.inner = inner
+        self.gone = trio.Event()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self.inner.receive_some(max_bytes)
+        if not data:
+            self.gone.set()
+        return data
+
+    async def aclose(self) -> None:
+        self.gone.set()
+        await self.inner.aclose()
+
+
 async def _serve_ws(
     stream: trio.SocketStream,
     address: str,
@@ -318,14 +342,33 @@ async def _serve_ws(
     handshake_timeout: float,
 ) -> str | None:
     """Serve one websocket client; returns why it was refused, or None."""
+    watched = _WatchedStream(stream)
     async with trio.open_nursery() as nursery:
         request: Any = None
         with trio.move_on_after(handshake_timeout):
-            request = await trio_websocket.wrap_server_stream(
-                nursery, stream, max_message_size=max_size
-            )
+            async with trio.open_nursery() as race:
+
+                async def handshake() -> None:
+                    nonlocal request
+                    request = await trio_websocket.wrap_server_stream(
+                        nursery,
+                        watched,
+                        max_message_size=max_size,
+                    )
+                    race.cancel_scope.cancel()
+
+                async def hung_up() -> None:
+                    # trio-websocket answers garbage with 400 and closes the stream, but never
+                    # wakes wrap_server_stream: stop waiting as soon as the stream is gone.
+                    await watched.gone.wait()
+                    race.cancel_scope.cancel()
+
+                race.start_soon(handshake)
+                race.start_soon(hung_up)
         if request is None:
             nursery.cancel_scope.cancel()
+            if watched.gone.is_set():
+                return "sent a bad opening handshake (not a meshtrio WebSocket client)"
             return f"no valid handshake within {handshake_timeout:g}s"
         refusal = check_offer(Offer.from_headers(list(request.headers)), token)
         if refusal is not None:
