@@ -5,8 +5,8 @@
   The two sides never share the heap (with 1000 hosts about half the time is garbage
   collection, whose cost grows with everything alive): they are measured in separate blocks,
   in the order meshtrio, bare, bare, meshtrio, so steady CPU drift cancels (at N = 1000, where
-  setting up and tearing down take seconds, one block each). At the larger N each block is
-  measured a second time after ``gc.freeze()`` (``params.gc_freeze``).
+  setting up and tearing down take seconds, one block each). At the larger N each block also
+  measures under ``gc.freeze()`` (``params.gc_freeze``), in halves alternating with as-is.
 * ``attach.processes``: N host processes (``open_host_mesh_processes``) against N echo server
   processes on abstract unix sockets, N = 1, 4, 16 (quick: 1, 4); only the clients live in
   this process, so both sides are open together and their rounds alternate.

@@ -48,6 +48,9 @@ class ConnectionPool:
         if self.closed:
             raise MeshClosedError("the mesh's connections are closed")
         key = str(addr)
+        existing = self._peers.get(key)
+        if existing is not None and existing.close_reason is None:
+            return existing  # the hot path: no lock, no checkpoint
         lock = self._locks.setdefault(key, trio.Lock())
         async with lock:
             existing = self._peers.get(key)

@@ -19,9 +19,9 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,10 +64,23 @@ class ReplyThen:
 
 
 class _Pending:
-    __slots__ = ("recv", "send")
+    """The replies of one call: a queue and a wake-up event (lighter than a memory channel)."""
+
+    __slots__ = ("event", "items")
 
     def __init__(self) -> None:
-        self.send, self.recv = trio.open_memory_channel[Envelope | TransportError](math.inf)
+        self.items: collections.deque[Envelope | TransportError] = collections.deque()
+        self.event = trio.Event()
+
+    def put(self, item: Envelope | TransportError) -> None:
+        self.items.append(item)
+        self.event.set()
+
+    async def get(self) -> Envelope | TransportError:
+        while not self.items:
+            await self.event.wait()
+            self.event = trio.Event()
+        return self.items.popleft()
 
 
 class Peer:
@@ -87,7 +100,6 @@ class Peer:
         self._handler = handler
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
-        self._send_lock = trio.Lock()
         self._in_flight = 0
         self._max_in_flight = max_in_flight
         self.closed = trio.Event()
@@ -98,9 +110,9 @@ class Peer:
 
     # -- sending ---------------------------------------------------------------------------
     async def _send(self, env: Envelope) -> None:
-        data = encode(env)
-        async with self._send_lock:
-            await self.stream.send(data)
+        # No lock: a stream's send is atomic per message (trio-websocket serialises frames
+        # itself; a memory channel takes whole messages), and frames carry their own ids.
+        await self.stream.send(encode(env))
 
     async def call(
         self,
@@ -135,7 +147,7 @@ class Peer:
             deadline = trio.current_time() + timeout
             while True:
                 with trio.move_on_at(deadline):
-                    item = await pending.recv.receive()
+                    item = await pending.get()
                     if isinstance(item, TransportError):
                         raise type(item)(str(item), address=self.address)
                     if item.kind is Kind.EVENT:
@@ -197,7 +209,7 @@ class Peer:
             self.close_reason = reason
             self.closed.set()
         for pending in self._pending.values():
-            pending.send.send_nowait(reason)
+            pending.put(reason)
 
     async def aclose(self) -> None:
         """Close the connection; waiting calls fail with ConnectionLostError."""
@@ -224,7 +236,7 @@ class Peer:
             return
         pending = self._pending.get(env.corr)
         if pending is not None:
-            pending.send.send_nowait(env)
+            pending.put(env)
         # else: a late reply for a call that gave up; dropped (RPC-3).
 
     async def _reply_error(self, corr: int, kind: str, message: str) -> None:
