@@ -449,6 +449,7 @@ class Config:
 
     def __init__(self, client_override: Mapping[str, Any] | None = None) -> None:
         self._client: dict[str, Any] = {}
+        self._client_raw: dict[str, Any] | None = None
         if client_override is not None:
             self.set_client_override(client_override)
 
@@ -482,7 +483,7 @@ class Config:
         """The effective value of ``key`` (a :class:`Key` or its name)."""
         return self.get_with_source(key)[0]
 
-    def set_client_override(self, snapshot: Mapping[str, Any]) -> None:
+    def set_client_override(self, snapshot: Mapping[str, Any]) -> bool:
         """Replace the ClientOverride layer with ``snapshot`` (name to value or wire value).
 
         Every known key is validated first; on a bad value nothing changes. Names of keys this
@@ -490,8 +491,16 @@ class Config:
 
         Raises:
             ConfigError: a value is invalid (the message names the key and value).
+
+        Returns:
+            True if the layer changed, False if ``snapshot`` equals the one installed last
+            (then nothing is validated again: pushes are idempotent and often repeated).
         """
+        if self._client_raw is not None and snapshot == self._client_raw:
+            return False
         self._client = _coerce_all(snapshot, ignore_unknown=True)
+        self._client_raw = dict(snapshot)
+        return True
 
     def client_override(self) -> dict[str, Any]:
         """A copy of the ClientOverride layer."""
@@ -607,4 +616,5 @@ def isolated() -> Iterator[None]:
         _runtime_layer.clear()
         _runtime_layer.update(saved[1])
         GLOBAL._client = saved[2]
+        GLOBAL._client_raw = None
         reload_env()

@@ -50,6 +50,7 @@ from meshtrio.ids import HostMeshId, Label
 from meshtrio.messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
 from meshtrio.slicing import Extent, Region, ValueMesh
 from meshtrio.transport.handshake import token_from_env
+from meshtrio.wire import Prepared
 
 if TYPE_CHECKING:
     from meshtrio.proc_mesh import ProcMesh
@@ -229,8 +230,10 @@ class HostMesh:
         timeout = config.get(config.MESH_ATTACH_CONFIG_TIMEOUT)
         pool = self._session.pool
 
+        request = Prepared.of(SetClientConfig(snapshot))  # encoded once for all hosts
+
         async def push(addr: ChannelAddr) -> None:
-            reply = await pool.call(addr, SetClientConfig(snapshot), timeout=timeout)
+            reply = await pool.call(addr, request, timeout=timeout)
             if not isinstance(reply, Ack):
                 raise MeshError(f"unexpected reply {type(reply).__name__}")
 

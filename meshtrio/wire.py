@@ -28,6 +28,7 @@ from meshtrio.errors import ProtocolError
 __all__ = [
     "Envelope",
     "Kind",
+    "Prepared",
     "converter",
     "decode",
     "encode",
@@ -89,11 +90,29 @@ class WireError:
     message: str
 
 
+@attrs.frozen
+class Prepared:
+    """A message unstructured once, to be sent to many peers (a fan-out)."""
+
+    name: str
+    raw: Any
+
+    @classmethod
+    def of(cls, msg: Any) -> Prepared:
+        """Prepare a registered message."""
+        name = type(msg).__name__
+        if _REGISTRY.get(name) is not type(msg):
+            raise TypeError(f"{name} is not a registered wire message")
+        return cls(name, converter.unstructure(msg))
+
+
 def encode(env: Envelope) -> bytes:
-    """Encode an envelope to bytes."""
+    """Encode an envelope to bytes (its body: a registered message, Prepared or WireError)."""
     if isinstance(env.body, WireError):
         name = "!error"
         body: Any = {"kind": env.body.kind, "message": env.body.message}
+    elif isinstance(env.body, Prepared):
+        name, body = env.body.name, env.body.raw
     else:
         name = type(env.body).__name__
         if _REGISTRY.get(name) is not type(env.body):

@@ -129,8 +129,8 @@ class HostAgent:
         """Dispatch one request."""
         match msg:
             case SetClientConfig():
-                self.cfg.set_client_override(msg.config)
-                self.event("config_set", f"{len(msg.config)} keys")
+                if self.cfg.set_client_override(msg.config):  # unchanged: nothing to record
+                    self.event("config_set", f"{len(msg.config)} keys")
                 return Ack()
             case GetInfo():
                 return self.info()

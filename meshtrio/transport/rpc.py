@@ -36,7 +36,7 @@ from meshtrio.errors import (
     TransportError,
 )
 from meshtrio.transport.streams import MessageStream
-from meshtrio.wire import Envelope, Kind, WireError, decode, encode
+from meshtrio.wire import Envelope, Kind, Prepared, WireError, decode, encode
 
 __all__ = ["Emit", "Handler", "Peer", "ReplyThen"]
 
@@ -47,6 +47,10 @@ Emit = Callable[[Any], Awaitable[None]]
 
 Handler = Callable[["Peer", Any, Emit], Awaitable[Any]]
 """Handle one request: ``await handler(peer, body, emit)`` returns the reply body."""
+
+
+def _name(body: Any) -> str:
+    return body.name if isinstance(body, Prepared) else type(body).__name__
 
 
 class ReplyThen:
@@ -165,8 +169,7 @@ class Peer:
                     )
                 what = "idle " if idle else ""
                 raise RequestTimeoutError(
-                    f"{self.address}: no reply to {type(body).__name__} within {what}timeout "
-                    f"{timeout:g}s",
+                    f"{self.address}: no reply to {_name(body)} within {what}timeout {timeout:g}s",
                     address=self.address,
                     timeout=timeout,
                 )
