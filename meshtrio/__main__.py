@@ -29,12 +29,34 @@ def _parent_pid() -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _arm_pdeathsig() -> None:
     from meshtrio.host.pdeathsig import set_parent_death_signal
 
     parent = _parent_pid()
     if parent is not None and config.get(config.MESH_BOOTSTRAP_ENABLE_PDEATHSIG):
+        ppid = os.getppid()
+        if ppid != parent and _alive(parent):
+            # Started through a wrapper that forked (a shell script, ...): die with the
+            # wrapper; checking against ``parent`` would make us exit 0 at once.
+            parent = ppid
         set_parent_death_signal(parent)
+
+
+def _sole(exc: BaseException) -> BaseException:
+    """The one exception inside nested single-member exception groups (else ``exc``)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _cmd_host(args: argparse.Namespace) -> int:
@@ -119,11 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.fn(args)
-    except MeshError as exc:
+    except (MeshError, KeyboardInterrupt, BaseExceptionGroup) as raised:
+        exc = _sole(raised)  # errors from inside a nursery arrive wrapped in a group
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        if not isinstance(exc, MeshError):
+            raise
         print(f"meshtrio {args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     return code
 
 

@@ -115,9 +115,10 @@ async def fan_out(
 ) -> list[Outcome]:
     """Run ``fn(item)`` for every item at once; gather each outcome (HM-3).
 
-    A :class:`MeshError` (or a builtin timeout) becomes that item's ``Outcome.error``; nothing
-    escapes into the other tasks. ``timeout`` bounds each item (its error is then a
-    :class:`RequestTimeoutError`). Cancelling the caller cancels every item.
+    A :class:`MeshError` becomes that item's ``Outcome.error``; nothing escapes into the other
+    tasks. ``timeout`` bounds each item (its error is then a :class:`RequestTimeoutError`).
+    Any other exception is a bug and propagates (grouped). Cancelling the caller cancels
+    every item.
     """
     results: list[Outcome] = [Outcome() for _ in items]
 

@@ -108,7 +108,10 @@ def _parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise _Invalid(_DURATION_HINT)
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise _Invalid("durations must be finite") from None
     elif isinstance(value, str):
         text = value.strip()
         if not text:

@@ -223,6 +223,8 @@ class HostMesh:
         """
         self._check_live("push config")
         snapshot = config.propagatable()
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise InputError(f"overrides must be a mapping, got {type(overrides).__name__}")
         if overrides:
             for name, value in overrides.items():
                 key: config.Key[Any] = config.resolve(name)
@@ -278,6 +280,8 @@ class HostMesh:
         from meshtrio.proc_mesh import spawn_proc_mesh
 
         self._check_live("spawn")
+        if self._session.state == "stopped":
+            self._session.state = "live"  # new procs: leaving the block must end them again
         return await spawn_proc_mesh(
             self, name, per_host, proc_bind=proc_bind, per_rank_bootstrap=per_rank_bootstrap
         )
@@ -309,8 +313,8 @@ class HostMesh:
         self._check_live("stop")
         hosts, elapsed = await self._drain_all(str(self.id))
         report = StopReport(hosts, elapsed)
-        if self._session.state == "live":
-            self._session.state = "stopped"
+        if self._session.state == "live" and self._ref.region == self._session.root.region:
+            self._session.state = "stopped"  # a slice's stop leaves the other hosts' procs
         if report.failures:
             raise ShutdownError(
                 report.failures,
@@ -432,7 +436,6 @@ async def attach(
         ConfigPushError: some hosts failed; no mesh is returned (HM-2).
         InputError: bad addresses or no token.
     """
-    addrs = [a if isinstance(a, ChannelAddr) else ChannelAddr.parse(a) for a in addresses]
-    ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addrs)
+    ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addresses)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
         yield mesh

@@ -66,6 +66,11 @@ async def open_host_mesh_in_process(
             raise InputError(f"number of hosts must be >= 0, got {n_or_addrs}")
         default = "local:0" if in_process_procs else "unix:"
         addrs = [ChannelAddr.parse(default)] * n_or_addrs
+    elif isinstance(n_or_addrs, str | bytes) or not isinstance(n_or_addrs, Sequence):
+        raise InputError(
+            f"n_or_addrs must be a number of hosts or a sequence of addresses, "
+            f"got {type(n_or_addrs).__name__}"
+        )
     else:
         addrs = [a if isinstance(a, ChannelAddr) else ChannelAddr.parse(a) for a in n_or_addrs]
     token = new_token()
@@ -92,9 +97,18 @@ async def open_host_mesh_in_process(
 
 
 async def _start_host_process(
-    command: BootstrapCommand, nursery: trio.Nursery, token: str, rank: int, timeout: float
+    command: BootstrapCommand,
+    nursery: trio.Nursery,
+    token: str,
+    rank: int,
+    timeout: float,
+    handles: list[ProcessHandle],
 ) -> tuple[ProcessHandle, ChannelAddr]:
-    """Start one host process; wait (bounded) for the address it prints first."""
+    """Start one host process; wait (bounded) for the address it prints first.
+
+    The handle is appended to ``handles`` as soon as the process exists, so the caller ends
+    it on every exit path, cancellation during this wait included (LM-1).
+    """
     read_fd, write_fd = os.pipe()
     try:
         handle = await launch(
@@ -104,17 +118,23 @@ async def _start_host_process(
             tail_lines=config.get(config.MESH_TAIL_LOG_LINES),
             stdout_fd=write_fd,
         )
+    except BaseException:
+        os.close(read_fd)
+        raise
     finally:
         os.close(write_fd)
+    handles.append(handle)
     stdout = trio.lowlevel.FdStream(read_fd)
     buf = b""
-    with trio.move_on_after(timeout):
-        while b"\n" not in buf:
-            chunk = await stdout.receive_some(4096)
-            if not chunk:
-                break
-            buf += chunk
-    await stdout.aclose()
+    try:
+        with trio.move_on_after(timeout):
+            while b"\n" not in buf:
+                chunk = await stdout.receive_some(4096)
+                if not chunk:
+                    break
+                buf += chunk
+    finally:
+        stdout.close()
     line = buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     if b"\n" not in buf:
         handle.signal_group(signal.SIGKILL)
@@ -167,6 +187,8 @@ async def open_host_mesh_processes(
     """
     if isinstance(extent, int):
         extent = Extent(hosts=extent)
+    if not isinstance(extent, Extent):
+        raise InputError(f"extent must be an Extent or an int, got {type(extent).__name__}")
     command = command or BootstrapCommand(sys.executable, ("-m", "meshtrio", "host"))
     token = new_token()
     timeout = config.get(config.HOST_SPAWN_READY_TIMEOUT)
@@ -179,11 +201,12 @@ async def open_host_mesh_processes(
 
             async def start(rank: int) -> None:
                 try:
-                    handle, addr = await _start_host_process(command, nursery, token, rank, timeout)
+                    _, addr = await _start_host_process(
+                        command, nursery, token, rank, timeout, handles
+                    )
                 except MeshError as exc:
                     errors.append(exc)
                     return
-                handles.append(handle)
                 addrs[rank] = addr
 
             async with trio.open_nursery() as starters:

@@ -36,6 +36,7 @@ __all__ = [
     "SetClientConfig",
     "Shutdown",
     "SpawnProcs",
+    "StopProcs",
 ]
 
 ConfigEntries = dict[str, tuple[Any, str]]
@@ -82,7 +83,7 @@ class HostInfo:
         pid: the host agent's OS process id.
         protocol_version: the wire protocol version it speaks.
         uptime: seconds since it started serving.
-        proc_count: procs it currently owns (any status).
+        proc_count: live procs it owns (started and not yet exited).
         state: ``serving``, ``draining`` or ``shutting_down``.
         events: recent lifecycle events, oldest first.
         config: its effective config, key to (value, source layer).

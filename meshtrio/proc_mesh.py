@@ -40,6 +40,7 @@ from meshtrio.addr import ChannelAddr
 from meshtrio.bootstrap import BootstrapCommand
 from meshtrio.client import fan_out
 from meshtrio.errors import (
+    InputError,
     MeshError,
     ProcCreationError,
     ProcMeshStopError,
@@ -87,7 +88,10 @@ def _as_extent(per_host: Extent | Mapping[str, int]) -> Extent:
     if isinstance(per_host, Extent):
         return per_host
     if isinstance(per_host, Mapping):
-        return Extent.from_pairs(list(per_host.items()))
+        try:
+            return Extent.from_pairs(list(per_host.items()))
+        except InputError as exc:
+            raise SpawnConfigurationError(f"bad per_host {dict(per_host)!r}: {exc}") from exc
     raise SpawnConfigurationError(
         f"per_host must be an Extent or a mapping of label to size, not {type(per_host).__name__}"
     )
@@ -112,6 +116,15 @@ def _check_spawn(
         )
     binds: list[dict[str, str]] | None = None
     if proc_bind is not None:
+        if isinstance(proc_bind, str | bytes | Mapping) or not isinstance(proc_bind, Sequence):
+            raise SpawnConfigurationError(
+                f"proc_bind must be a sequence of mappings, got {type(proc_bind).__name__}"
+            )
+        for slot, bind in enumerate(proc_bind):
+            if not isinstance(bind, Mapping):
+                raise SpawnConfigurationError(
+                    f"proc_bind[{slot}] must be a mapping, got {type(bind).__name__}"
+                )
         binds = [dict(b) for b in proc_bind]
         for bind in binds:
             check_proc_bind(bind)
@@ -328,6 +341,9 @@ async def _cleanup(mesh: ProcMesh) -> None:
 class ProcMesh:
     """A mesh of procs spawned on a host mesh (see :func:`spawn_proc_mesh`).
 
+    Its async methods raise :class:`~meshtrio.errors.MeshClosedError` once the host mesh
+    was shut down.
+
     Attributes:
         id: the proc mesh id.
         region: the proc region (host extent followed by the per-host extent).
@@ -356,6 +372,8 @@ class ProcMesh:
         return f"<ProcMesh {self.id} {self.region}>"
 
     async def _per_host(self, body: Callable[[ChannelAddr], Any], timeout: float) -> list[Any]:
+        # After shutdown every host would read as unreachable (Timeout); say what happened.
+        self.host_mesh._check_live(f"query proc mesh {self.id}")
         pool = self.host_mesh._session.pool
         results = await fan_out(
             self.host_mesh.addrs, lambda a: pool.call(a, body(a), timeout=timeout), timeout=timeout
@@ -397,7 +415,16 @@ class ProcMesh:
                 whose keepalive then expires without being renewed.
 
         A rank whose host does not answer within ``get_proc_state_max_idle`` reads ``Timeout``.
+
+        Raises:
+            InputError: ``keepalive`` is not None or finite seconds >= 0.
         """
+        if keepalive is not None and (
+            isinstance(keepalive, bool)
+            or not isinstance(keepalive, int | float)
+            or not 0 <= keepalive < math.inf
+        ):
+            raise InputError(f"keepalive must be None or finite seconds >= 0, got {keepalive!r}")
         timeout = config.get(config.GET_PROC_STATE_MAX_IDLE)
         replies = await self._per_host(lambda _a: GetProcStates(str(self.id), keepalive), timeout)
         return self._states_mesh(replies, Status.timeout(timeout))

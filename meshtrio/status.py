@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import sys
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -107,8 +108,8 @@ class Status:
             d = self.duration
             if isinstance(d, bool) or not isinstance(d, int | float):
                 raise InputError(f"a Timeout status needs a duration in seconds, got {d!r}")
-            if not math.isfinite(d) or d < 0:
-                raise InputError(f"a Timeout duration must be finite and >= 0, got {d!r}")
+            if not 0 <= d <= sys.float_info.max:  # also NaN, inf and ints too big for a float
+                raise InputError(f"a Timeout duration must be finite and >= 0, got {d!r:.40}")
             object.__setattr__(self, "duration", round(float(d), 3) + 0.0)
         elif self.duration is not None:
             raise InputError(f"a {_NAMES[kind]} status cannot carry a duration")

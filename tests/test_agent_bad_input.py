@@ -8,6 +8,8 @@ GetInfo afterwards. Where the bad input got past the handshake, the agent record
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,12 +17,26 @@ from contextlib import asynccontextmanager
 import msgpack
 import pytest
 import trio
+import trio.testing
 import trio_websocket
 from hosts import connect, open_raw, read_until_eof, rejected_handshake, tcp_hosts
 
+from meshtrio import config
 from meshtrio.addr import ChannelAddr
-from meshtrio.errors import AuthRejectedError
-from meshtrio.messages import Ack, GetInfo, HostInfo
+from meshtrio.errors import AuthRejectedError, RemoteError
+from meshtrio.host.agent import MAX_EVENT_DETAIL, MAX_EVENTS, HostAgent, serve_host_agent
+from meshtrio.ids import ProcMeshId
+from meshtrio.messages import (
+    Ack,
+    Drain,
+    GetInfo,
+    GetProcStates,
+    HostInfo,
+    ProcConfigDump,
+    Shutdown,
+    SpawnProcs,
+    StopProcs,
+)
 from meshtrio.transport.handshake import Offer
 from meshtrio.wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
 
@@ -354,3 +370,52 @@ async def test_garbage_client_is_dropped_at_once_not_after_the_handshake_timeout
             info = await good_info(addr)
             (event,) = [e for e in info.events if e.kind == "bad_client"]
             assert event.at - sent < 0.8
+
+
+# -- durations from the wire ---------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0])
+@pytest.mark.parametrize("request_kind", ["keepalive", "drain", "stop", "dump", "shutdown"])
+async def test_unusable_durations_are_refused_and_the_agent_survives(
+    bad: float, request_kind: str
+) -> None:
+    """A NaN, infinite or negative timeout/keepalive from a peer is refused with a RemoteError
+    naming the field; the agent (which holds a running proc) keeps serving and spawning."""
+    mesh_id = str(ProcMeshId.instance("bad-durations"))
+
+    def spawn(rank: int) -> SpawnProcs:
+        return SpawnProcs(mesh_id, "hosts", rank, 1, {}, [None])
+
+    requests = {
+        "keepalive": GetProcStates(mesh_id, keepalive=bad),
+        "drain": Drain(None, bad, 1),
+        "stop": StopProcs(mesh_id, "bad", bad, 1),
+        "dump": ProcConfigDump(mesh_id, bad),
+        "shutdown": Shutdown(bad, 1),
+    }
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            addr = await nursery.start(
+                functools.partial(serve_host_agent, "local:0", token=TOKEN, in_process_procs=True)
+            )
+            peer = await connect(nursery, addr, token=TOKEN)
+            first = await peer.call(spawn(0), timeout=5.0)
+            assert first.states[0].status.is_running
+            with pytest.raises(RemoteError, match="finite number of seconds") as info:
+                await peer.call(requests[request_kind], timeout=5.0)
+            assert info.value.kind == "InputError"
+            await trio.testing.wait_all_tasks_blocked()
+            again = await peer.call(spawn(1), timeout=5.0)
+            assert again.states[0].status.is_running
+            assert (await peer.call(GetInfo(), timeout=5.0)).proc_count == 2
+            nursery.cancel_scope.cancel()
+
+
+async def test_long_event_details_are_capped_so_host_info_fits_one_message() -> None:
+    """Lifecycle event details are capped (a failed proc's status carries its stderr tail), so
+    a host whose event log is full of long details still fits its HostInfo in one message."""
+    agent = HostAgent(token=TOKEN, cfg=config.Config())
+    for _ in range(MAX_EVENTS):
+        agent.event("proc_exit", "a failed proc's stderr tail " + "x" * 100_000)
+    assert all(len(e.detail) <= MAX_EVENT_DETAIL for e in agent.events)
+    size = len(encode(Envelope(Kind.REPLY, 1, agent.info())))
+    assert size < config.Config().get(config.MAX_MESSAGE_SIZE)

@@ -419,3 +419,9 @@ def test_key_rejects_bad_declarations() -> None:
         Key("Bad", 1, Kind.INT, "doc")
     with pytest.raises(ConfigError, match="default"):
         Key("neg", -1.0, Kind.DURATION, "doc")
+
+
+def test_duration_int_too_big_for_a_float_is_config_error() -> None:
+    """A duration given as an int too big for a float is a ConfigError, not an OverflowError."""
+    with pytest.raises(ConfigError, match="finite"), config.configured(connect_timeout=10**400):
+        pass

@@ -241,7 +241,8 @@ async def test_slice_info_touches_only_selected_hosts() -> None:
                     await mesh.info()
                 failed = sorted(f.address for f in info.value.failures)
                 assert failed == sorted([addrs[0], addrs[3]])
-                await middle.stop()  # leave the block without shutting down the dead hosts
+                with pytest.raises(ShutdownError):  # the whole mesh is stopped, so the block
+                    await mesh.stop()  # exit leaves the dead hosts alone
 
 
 async def test_slice_of_in_process_mesh_shares_its_hosts() -> None:
@@ -311,3 +312,54 @@ async def test_ha4_set_client_config_replaces_the_layer_wholesale() -> None:
             )
             await peer.aclose()
             nursery.cancel_scope.cancel()
+
+
+# -- review fixes ------------------------------------------------------------------------------
+async def test_attach_stop_of_a_slice_still_ends_the_rest_on_block_exit() -> None:
+    """Stopping one host's slice does not mark the whole attached mesh stopped: exit ends all."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2, token=TOKEN) as hosts:
+            async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
+                await mesh.spawn("workers", {"procs": 2})
+                await mesh.range("hosts", 0).stop()
+                assert mesh.state == "live", "a slice's stop marked the whole mesh stopped"
+            for host in hosts:
+                await host.ended.wait()
+            assert all(h.shut_down for h in hosts), "host 1's procs outlived the attach block"
+
+
+async def test_attach_spawn_after_stop_is_ended_by_block_exit() -> None:
+    """Procs spawned after stop() make the mesh live again, so leaving the block ends them."""
+    with trio.fail_after(10):
+        async with tcp_hosts(2, token=TOKEN) as hosts:
+            async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
+                await mesh.stop()
+                await mesh.spawn("workers", {"procs": 1})
+                assert mesh.state == "live"
+            for host in hosts:
+                await host.ended.wait()
+            assert all(h.shut_down for h in hosts), "procs spawned after stop() were left running"
+
+
+async def test_attach_bad_address_containers_are_input_errors() -> None:
+    """attach rejects a single address string or a non-sequence with a plain InputError."""
+    for addresses in ("tcp:127.0.0.1:1", None, 5):
+        with pytest.raises(InputError, match="sequence"):
+            async with meshtrio.attach(addresses, token=TOKEN):  # type: ignore[arg-type]
+                pytest.fail("attach yielded a mesh for bad addresses")
+
+
+async def test_push_config_non_mapping_overrides_is_input_error() -> None:
+    """push_config with overrides that are not a mapping raises InputError, not AttributeError."""
+    with trio.fail_after(10):
+        async with open_host_mesh_in_process(1, in_process_procs=True) as mesh:
+            with pytest.raises(InputError, match="mapping"):
+                await mesh.push_config([("connect_timeout", 1)])  # type: ignore[arg-type]
+
+
+async def test_open_in_process_rejects_non_count_non_sequence() -> None:
+    """open_host_mesh_in_process with a float, str or None raises InputError up front."""
+    for bad in (2.0, "2", None):
+        with pytest.raises(InputError, match="n_or_addrs"):
+            async with open_host_mesh_in_process(bad):  # type: ignore[arg-type]
+                pytest.fail("a mesh was yielded for a bad host count")

@@ -234,3 +234,48 @@ async def test_ha1_ha2_drain_acks_after_procs_are_gone_and_host_serves_meanwhile
             assert set(answered) == {"serving"}, f"HA-2: states during a stop: {set(answered)}"
             alive_after = [p for p in pids if p is not None and alive(p)]
             assert not alive_after, f"HA-1: drain acknowledged while procs {alive_after} lived"
+
+
+async def test_cancel_while_hosts_start_leaves_no_process() -> None:
+    """LM-1: cancelling while host processes have not printed their address yet kills them."""
+    silent_host = BootstrapCommand(sys.executable, ("-c", "import time; time.sleep(60)"))
+    with no_leaked_processes(), trio.fail_after(20):
+        with trio.move_on_after(1.0) as scope:
+            async with open_host_mesh_processes(2, command=silent_host):
+                pytest.fail("a mesh was yielded before its hosts printed their addresses")
+        assert scope.cancelled_caught
+
+
+async def test_open_processes_rejects_a_bad_extent() -> None:
+    """open_host_mesh_processes with something other than an Extent or int is an InputError."""
+    with no_leaked_processes():
+        for bad in (2.0, "2", None):
+            with pytest.raises(meshtrio.errors.InputError, match="extent"):
+                async with open_host_mesh_processes(bad):  # type: ignore[arg-type]
+                    pytest.fail("a mesh was yielded for a bad extent")
+
+
+@pytest.mark.parametrize("problem", ["bad-token", "busy-address"])
+async def test_host_cli_startup_error_is_one_line_not_a_traceback(problem: str) -> None:
+    """`meshtrio host` with an unsendable token or an address in use exits 1 with one line
+    naming the error (it is raised inside a nursery, so it arrives wrapped in a group)."""
+    with no_leaked_processes(), trio.fail_after(20):
+        busy = trio.socket.socket()
+        with busy:
+            await busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            token, argv, expected = (
+                ("has space", HOST_ARGV, "InputError")
+                if problem == "bad-token"
+                else (TOKEN, [*HOST_ARGV[:-1], f"tcp:127.0.0.1:{port}"], "TransportError")
+            )
+            result = await trio.run_process(
+                argv, env=host_env(token), capture_stdout=True, capture_stderr=True, check=False
+            )
+        err = result.stderr.decode()
+        assert result.returncode == 1, err
+        assert result.stdout == b""
+        assert "Traceback" not in err, err
+        assert err.startswith(f"meshtrio host: {expected}: "), err
+        assert len(err.strip().splitlines()) == 1, err

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from hosts import closed_port
 
 from meshtrio.bootstrap import BootstrapCommand
 from meshtrio.errors import LaunchError, SpawnConfigurationError
@@ -31,6 +32,7 @@ from meshtrio.host.launcher import (
     launch,
     stop_ladder,
 )
+from meshtrio.proc.runtime import ProcBootstrap
 
 pytestmark = pytest.mark.processes
 
@@ -610,3 +612,28 @@ async def test_pdeathsig_exits_when_parent_already_gone(procs: Procs) -> None:
             h = await procs.launch(py(code), nursery)
             info = await h.wait()
     assert info.clean, info.describe()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+async def test_proc_started_through_a_forking_wrapper_is_not_killed_by_the_parent_check(
+    procs: Procs,
+) -> None:
+    """`meshtrio proc` run as a child of a wrapper (MESHTRIO_PARENT_PID names the wrapper's
+    live parent) goes on to reach its host instead of exiting 0 at once: here the host is
+    gone, so it fails with HostUnreachableError (exit 1)."""
+    boot = ProcBootstrap(
+        proc_id="p", host_addr=closed_port(), create_rank=0, proc_mesh_id="m", config={}
+    )
+    script = '"$0" -m meshtrio proc; status=$?; exit $status'  # sh forks python, no exec
+    wrapper = BootstrapCommand(program="sh", args=("-c", script, PY))
+    env = {
+        "MESHTRIO_BOOTSTRAP": boot.to_env(),
+        "MESHTRIO_TOKEN": "wrapper-test-token",
+        "MESHTRIO_PARENT_PID": str(os.getpid()),
+    }
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            h = await procs.launch(wrapper, nursery, extra_env=env)
+            info = await h.wait()
+    assert info.code == 1, info.describe()
+    assert any("HostUnreachableError" in line for line in info.stderr_tail), info.describe()

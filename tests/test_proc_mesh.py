@@ -14,7 +14,7 @@ from hosts import tcp_hosts, wait_for_event
 
 import meshtrio
 from meshtrio import Extent, ProcMesh, config
-from meshtrio.errors import MeshClosedError, ProcMeshStopError
+from meshtrio.errors import InputError, MeshClosedError, ProcMeshStopError, ShutdownError
 from meshtrio.ids import ProcMeshId, proc_id
 from meshtrio.proc_mesh import ProcRef
 from meshtrio.status import StatusKind
@@ -258,4 +258,27 @@ async def test_stop_with_an_unreachable_host_raises_naming_it() -> None:
             assert hosts[0].addr not in message, f"a live host is named: {message}"
             live = await mesh.range("hosts", 0).info()
             assert [i.proc_count for i in live.values()] == [0], "host 0's procs stopped"
-            await mesh.range("hosts", 0).stop()  # leave without shutting down the dead host
+            with pytest.raises(ShutdownError):  # the whole mesh is stopped, so the block
+                await mesh.stop()  # exit leaves the dead host alone
+
+
+async def test_states_rejects_bad_keepalive_and_hosts_keep_serving() -> None:
+    """states() rejects a keepalive that is not finite seconds >= 0; nothing reaches a host."""
+    with trio.fail_after(10):
+        async with in_process_mesh(1) as mesh:
+            procs = await mesh.spawn("w", {"procs": 1})
+            for keepalive in (float("nan"), float("inf"), -1.0, "10", True):
+                with pytest.raises(InputError, match="keepalive"):
+                    await procs.states(keepalive=keepalive)  # type: ignore[arg-type]
+            assert kinds(await procs.states(keepalive=30.0)) == ["RUNNING"]
+
+
+async def test_proc_mesh_use_after_host_shutdown_is_closed_error() -> None:
+    """states/stop/config_dump after the host mesh shut down raise MeshClosedError, not Timeout."""
+    with trio.fail_after(10):
+        async with in_process_mesh(1) as mesh:
+            procs = await mesh.spawn("w", {"gpus": 1})
+            await mesh.shutdown()
+            for use in (procs.states, procs.stop, procs.config_dump):
+                with pytest.raises(MeshClosedError):
+                    await use()

@@ -27,7 +27,7 @@ from meshtrio.messages import Ack, ProcStop, ProcUpdate
 from meshtrio.status import Status
 from meshtrio.transport.rpc import Emit, Handler, Peer, ReplyThen
 from meshtrio.transport.streams import MemoryMessageStream, MessageStream, memory_stream_pair
-from meshtrio.wire import Kind, decode
+from meshtrio.wire import Envelope, Kind, decode, encode
 
 LIMIT = 100.0
 """Virtual-time bound of every test."""
@@ -496,3 +496,67 @@ async def test_reply_then_runs_its_callback_when_sending_failed(
                 await pair.client.call(ProcStop("x"), timeout=2)
             await ran.wait()
     assert log == ["send failed", "then"]
+
+
+@pytest.mark.parametrize("where", ["reply", "event"])
+async def test_oversized_reply_or_event_comes_back_as_an_error_not_a_timeout(
+    autojump_clock: trio.testing.MockClock, where: str
+) -> None:
+    """A reply or event too large to send ends the call at once with a RemoteError naming
+    max_message_size (not a silent timeout), and the connection keeps working."""
+    big = ProcStop("x" * (2 << 20))  # the pair's max_message_size is 1 MiB
+
+    async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
+        if msg.reason == "big":
+            if where == "event":
+                await emit(big)
+            return big
+        return ProcStop("small")
+
+    with trio.fail_after(LIMIT):
+        async with peer_pair(handler) as pair:
+            start = trio.current_time()
+            with pytest.raises(RemoteError, match="max_message_size") as info:
+                await pair.client.call(ProcStop("big"), timeout=50)
+            assert info.value.kind == "ProtocolError"
+            assert trio.current_time() - start < 1
+            assert await pair.client.call(ProcStop("next"), timeout=5) == ProcStop("small")
+
+
+async def test_transport_error_from_another_peer_is_answered_not_dropped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A handler failing with a TransportError that is not about this connection (e.g. a
+    proc it called was lost) answers its caller with a RemoteError of that kind."""
+
+    async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
+        raise ConnectionLostError("local:7: connection closed", address="local:7")
+
+    with trio.fail_after(LIMIT):
+        async with peer_pair(handler) as pair:
+            start = trio.current_time()
+            with pytest.raises(RemoteError, match="local:7") as info:
+                await pair.client.call(ProcStop("x"), timeout=50)
+            assert info.value.kind == "ConnectionLostError"
+            assert trio.current_time() - start < 1
+
+
+async def test_error_frame_without_an_error_body_is_a_protocol_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An ERROR envelope whose body is a message instead of an error raises ProtocolError
+    from call (never a stray AssertionError)."""
+    client_stream, server_stream = memory_stream_pair("test-client", "test-server", 1 << 20)
+    client = Peer(client_stream)
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.run)
+
+            async def fake_server() -> None:
+                request = decode(await server_stream.receive())
+                await server_stream.send(encode(Envelope(Kind.ERROR, request.corr, Ack())))
+
+            nursery.start_soon(fake_server)
+            with pytest.raises(ProtocolError, match="malformed error reply"):
+                await client.call(ProcStop("x"), timeout=50)
+            nursery.cancel_scope.cancel()

@@ -210,3 +210,14 @@ async def test_pm1_mesh_still_spawns_after_rejections() -> None:
             procs = await mesh.spawn("w", {"gpus": 1})
             statuses = [str(s.status) for s in (await procs.states()).values()]
             assert statuses == ["Running", "Running"], f"PM-1: after rejections: {statuses}"
+
+
+async def test_pm1_proc_bind_entries_that_are_not_mappings_are_rejected() -> None:
+    """PM-1: a proc_bind that is not a sequence of mappings is a SpawnConfigurationError."""
+    bad: list[Any] = [["0-3"], [None], 5, "cpus=0", {"cpus": "0"}]
+    with trio.fail_after(10):
+        async with in_process_mesh(1) as mesh:
+            for proc_bind in bad:
+                with pytest.raises(SpawnConfigurationError, match="proc_bind"):
+                    await mesh.spawn("w", {"gpus": 1}, proc_bind=proc_bind)
+            await assert_nothing_spawned(mesh)

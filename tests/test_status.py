@@ -227,3 +227,9 @@ def test_proc_state_round_trips_through_cattrs_and_pickle() -> None:
     conv = CONVERTER
     assert conv.structure(conv.unstructure(state), ProcState) == state
     assert pickle.loads(pickle.dumps(state)) == state
+
+
+def test_timeout_with_an_int_too_big_for_a_float_is_input_error() -> None:
+    """Status.timeout(10**400) is an InputError (not an OverflowError from float conversion)."""
+    with pytest.raises(InputError, match="finite"):
+        Status.timeout(10**400)

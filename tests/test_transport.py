@@ -35,7 +35,7 @@ from meshtrio.messages import ProcStop
 from meshtrio.transport import net
 from meshtrio.transport.handshake import Offer
 from meshtrio.transport.rpc import Emit, Peer
-from meshtrio.transport.streams import MessageStream
+from meshtrio.transport.streams import MessageStream, memory_stream_pair
 from meshtrio.wire import PROTOCOL_VERSION
 
 TOKEN = "the-right-token"
@@ -399,3 +399,16 @@ async def test_address_in_use_is_a_transport_error(kind: str, tmp_path: Path) ->
             if kind == "unix-path":
                 assert stat.S_ISSOCK(os.stat(first.addr.path).st_mode)
             await assert_serves(first.addr)
+
+
+async def test_memory_stream_aclose_closes_both_directions_even_when_cancelled() -> None:
+    """Closing a local: stream end from a cancelled scope (as Peer.run does when cancelled)
+    still closes its receiving side, so the other end's sends fail instead of piling up."""
+    client, server = memory_stream_pair("local:client", "local:1", 1024)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await client.aclose(graceful=False)
+    with pytest.raises(ConnectionLostError):
+        await server.send(b"after close")
+    with pytest.raises(ConnectionLostError):
+        await server.receive()

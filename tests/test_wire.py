@@ -321,3 +321,12 @@ def test_decode_rejects_bad_bodies_of_known_types(name: str, body: object) -> No
     ProtocolError naming the message type."""
     with pytest.raises(ProtocolError, match=f"bad {name} body"):
         decode(envelope_bytes(1, 1, name, body))
+
+
+def test_every_message_class_of_messages_module_is_exported() -> None:
+    """Every wire message class defined in meshtrio.messages is in its __all__."""
+    defined = {
+        name for name, cls in wire.registered().items() if cls.__module__ == messages.__name__
+    }
+    assert defined
+    assert defined <= set(messages.__all__), sorted(defined - set(messages.__all__))

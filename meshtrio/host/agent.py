@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import math
 import os
 import time
 from typing import Any
@@ -37,7 +38,7 @@ import trio
 from meshtrio import config
 from meshtrio.addr import ChannelAddr
 from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import MeshError, RemoteError
+from meshtrio.errors import InputError, MeshError, RemoteError
 from meshtrio.host import launcher
 from meshtrio.host.inprocess import launch_in_process
 from meshtrio.host.procs import ProcRecord, supervise
@@ -78,6 +79,20 @@ MAX_EVENTS = 256
 MAX_FINISHED_RECORDS = 4096
 """Records of finished procs kept (for ``states()`` after ``stop()``); older ones are pruned."""
 
+MAX_EVENT_DETAIL = 1024
+"""Characters of an event's detail kept (a failed proc's status carries its stderr tail)."""
+
+
+def _seconds(what: str, value: float) -> float:
+    """``value`` if it is a usable duration from the wire, else InputError.
+
+    NaN, infinite or negative timeouts would crash trio's deadlines or make a shielded stop
+    ladder wait forever (PS-3), so a peer's request carrying one is refused.
+    """
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    return value
+
 
 class HostAgent:
     """The state and request handlers of one host agent (see the module docstring).
@@ -106,7 +121,7 @@ class HostAgent:
     # -- bookkeeping ---------------------------------------------------------------------
     def event(self, kind: str, detail: str = "") -> None:
         """Record a lifecycle event."""
-        self.events.append(LifecycleEvent(time.time(), kind, detail))
+        self.events.append(LifecycleEvent(time.time(), kind, detail[:MAX_EVENT_DETAIL]))
         log.debug("%s: %s %s", self.address, kind, detail)
 
     def _on_change(self, rec: ProcRecord) -> None:
@@ -137,17 +152,23 @@ class HostAgent:
             case SpawnProcs():
                 return await self.spawn(msg, emit)
             case GetProcStates():
+                if msg.keepalive is not None:
+                    _seconds("GetProcStates.keepalive", msg.keepalive)
                 return self.proc_states(msg.proc_mesh_id, msg.keepalive)
             case StopProcs():
+                timeout = _seconds("StopProcs.timeout", msg.timeout)
                 recs = [r for r in self.procs.values() if r.proc_mesh_id == msg.proc_mesh_id]
-                await self._stop_records(recs, msg.reason, msg.timeout, msg.concurrency)
+                await self._stop_records(recs, msg.reason, timeout, msg.concurrency)
                 return ProcStates([r.state(str(self.address)) for r in recs])
             case ProcConfigDump():
-                return await self.config_dump(msg.proc_mesh_id, msg.timeout)
+                timeout = _seconds("ProcConfigDump.timeout", msg.timeout)
+                return await self.config_dump(msg.proc_mesh_id, timeout)
             case Drain():
-                return await self.drain(msg.host_mesh_id, msg.timeout, msg.concurrency)
+                timeout = _seconds("Drain.timeout", msg.timeout)
+                return await self.drain(msg.host_mesh_id, timeout, msg.concurrency)
             case Shutdown():
-                return await self.shutdown(msg.timeout, msg.concurrency)
+                timeout = _seconds("Shutdown.timeout", msg.timeout)
+                return await self.shutdown(timeout, msg.concurrency)
             case ProcHello():
                 rec = self.procs.get(msg.proc_id)
                 if rec is None or rec.done.is_set():
@@ -319,7 +340,11 @@ class HostAgent:
         if full and self.state == "serving":
             self.state = "draining"
         self.event("drain_begin", "all" if full else f"host mesh {host_mesh_id}")
-        recs = [r for r in self.procs.values() if full or r.host_mesh_id == host_mesh_id]
+        recs = [
+            r
+            for r in self.procs.values()
+            if (full or r.host_mesh_id == host_mesh_id) and not r.done.is_set()
+        ]
         ok, failed = await self._stop_records(recs, "drain", timeout, concurrency)
         if self.state == "draining":
             self.state = "serving"

@@ -106,6 +106,8 @@ async def run_proc(
 
     Raises:
         TransportError: the host could not be reached or refused us.
+        RemoteError: the host does not know this proc (it answered ProcHello with an error).
+        RequestTimeoutError: the host did not answer ProcHello in time.
     """
     cfg.set_client_override(boot.config)
     stop = trio.Event()

@@ -163,7 +163,11 @@ class Peer:
                     if item.kind is Kind.REPLY:
                         return item.body
                     err = item.body
-                    assert isinstance(err, WireError)
+                    if not isinstance(err, WireError):  # a registered message in an ERROR frame
+                        raise ProtocolError(
+                            f"{self.address}: malformed error reply to {_name(body)}",
+                            address=self.address,
+                        )
                     raise RemoteError(
                         f"{self.address}: {err.message}", address=self.address, kind=err.kind
                     )
@@ -258,9 +262,8 @@ class Peer:
             if self._handler is None:
                 raise RemoteError("this peer does not accept requests")
             result = await self._handler(self, env.body, emit)
-        except TransportError:
-            return  # our own connection broke while handling; nobody to answer
-        except MeshError as exc:
+        except MeshError as exc:  # TransportError too: an oversized event, another peer lost
+            # (if our own connection broke, sending this fails quietly)
             await self._reply_error(corr, type(exc).__name__, str(exc))
             return
         except Exception as exc:
@@ -274,6 +277,8 @@ class Peer:
             result, then = result.reply, result.then
         try:
             await self._send(Envelope(Kind.REPLY, corr, result))
+        except ProtocolError as exc:  # the reply is too large; the connection is still fine
+            await self._reply_error(corr, type(exc).__name__, str(exc))
         except TransportError:
             pass
         finally:
