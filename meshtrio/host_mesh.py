@@ -49,7 +49,7 @@ from meshtrio.host_ref import HostMeshRef
 from meshtrio.ids import HostMeshId, Label
 from meshtrio.messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
 from meshtrio.slicing import Extent, Region, ValueMesh
-from meshtrio.transport.handshake import token_from_env
+from meshtrio.transport.handshake import check_token, token_from_env
 from meshtrio.wire import Prepared
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ def _resolve_token(token: str | None) -> str:
     token = token or token_from_env()
     if not token:
         raise InputError("no auth token: pass token=... or set MESHTRIO_TOKEN")
-    return token
+    return check_token(token)  # a bad token fails here, not as one failure per host
 
 
 @asynccontextmanager

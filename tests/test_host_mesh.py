@@ -363,3 +363,12 @@ async def test_open_in_process_rejects_non_count_non_sequence() -> None:
         with pytest.raises(InputError, match="n_or_addrs"):
             async with open_host_mesh_in_process(bad):  # type: ignore[arg-type]
                 pytest.fail("a mesh was yielded for a bad host count")
+
+
+async def test_attach_with_an_unsendable_token_is_one_input_error() -> None:
+    """attach with a token that cannot be sent fails up front with InputError, not per host."""
+    for token in ("has space", 5):
+        with pytest.raises(InputError, match="auth token") as info:
+            async with meshtrio.attach(["tcp:127.0.0.1:1"], token=token):  # type: ignore[arg-type]
+                pytest.fail("attach yielded a mesh with a bad token")
+        assert not isinstance(info.value, ConfigPushError)

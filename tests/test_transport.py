@@ -412,3 +412,26 @@ async def test_memory_stream_aclose_closes_both_directions_even_when_cancelled()
         await server.send(b"after close")
     with pytest.raises(ConnectionLostError):
         await server.receive()
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+async def test_cancelled_large_send_does_not_corrupt_the_connection(
+    kind: str, tmp_path: Path
+) -> None:
+    """A caller cancelled while a large message is being written leaves the connection
+    usable: the frame is written whole (a half-written frame would garble every later one),
+    and later calls on the same peer still work."""
+    big = ProcStop("x" * (12 << 20))  # far larger than a socket buffer: written in many rounds
+    with trio.fail_after(LIMIT):
+        async with (
+            serving(listen_addr(kind, tmp_path), max_size=16 << 20) as server,
+            trio.open_nursery() as nursery,
+        ):
+            peer = await connect(nursery, server.addr, token=TOKEN, max_size=16 << 20)
+            for delay in (0.005, 0.015, 0.02, 0.025, 0.03, 0.04, 0.06):
+                with trio.move_on_after(delay):
+                    await peer.call(big, timeout=5)
+                reply = await peer.call(ProcStop("after"), timeout=5)
+                assert reply == ProcStop("re: after")
+            assert peer.close_reason is None
+            nursery.cancel_scope.cancel()

@@ -230,21 +230,30 @@ class Peer:
     def _dispatch(self, env: Envelope) -> None:
         if env.kind is Kind.REQUEST:
             assert self._nursery is not None
-            if self._in_flight >= self._max_in_flight:
-                self._nursery.start_soon(
-                    self._reply_error,
-                    env.corr,
-                    "Overloaded",
-                    f"more than {self._max_in_flight} requests in flight",
+            if self._in_flight >= 2 * self._max_in_flight:
+                # Not even reading the Overloaded answers: give up on this peer.
+                raise ProtocolError(
+                    f"{self.address}: peer keeps sending requests without reading replies",
+                    address=self.address,
                 )
-                return
             self._in_flight += 1
-            self._nursery.start_soon(self._handle, env)
+            if self._in_flight > self._max_in_flight:
+                self._nursery.start_soon(self._overloaded, env.corr)
+            else:
+                self._nursery.start_soon(self._handle, env)
             return
         pending = self._pending.get(env.corr)
         if pending is not None:
             pending.put(env)
         # else: a late reply for a call that gave up; dropped (RPC-3).
+
+    async def _overloaded(self, corr: int) -> None:
+        try:
+            await self._reply_error(
+                corr, "Overloaded", f"more than {self._max_in_flight} requests in flight"
+            )
+        finally:
+            self._in_flight -= 1
 
     async def _reply_error(self, corr: int, kind: str, message: str) -> None:
         try:
@@ -253,6 +262,14 @@ class Peer:
             pass
 
     async def _handle(self, env: Envelope) -> None:
+        # The in-flight slot is held until the reply was written, so a peer that sends
+        # requests but never reads replies runs into max_in_flight instead of piling them up.
+        try:
+            await self._handle_one(env)
+        finally:
+            self._in_flight -= 1
+
+    async def _handle_one(self, env: Envelope) -> None:
         corr = env.corr
 
         async def emit(event: Any) -> None:
@@ -270,8 +287,6 @@ class Peer:
             log.exception("handler for %s failed", type(env.body).__name__)
             await self._reply_error(corr, type(exc).__name__, f"internal error: {exc!r:.200}")
             return
-        finally:
-            self._in_flight -= 1
         then = None
         if isinstance(result, ReplyThen):
             result, then = result.reply, result.then

@@ -37,6 +37,10 @@ class MessageStream(Protocol):
         ...
 
 
+SEND_TIMEOUT = 30.0
+"""Longest a single message may take to be written before the connection is given up."""
+
+
 def _describe_close(reason: trio_websocket.CloseReason | None) -> str:
     if reason is None:
         return "connection closed"
@@ -70,7 +74,20 @@ class WsMessageStream:
                 address=self.address,
             )
         try:
-            await self._ws.send_message(data)
+            # A frame is written whole or the connection is closed: a send cancelled halfway
+            # would leave a partial frame that corrupts every later frame. So the write is
+            # shielded but bounded; the caller's cancellation is delivered right after.
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + SEND_TIMEOUT
+                await self._ws.send_message(data)
+            if scope.cancelled_caught:
+                await trio.aclose_forcefully(self._raw)
+                raise ConnectionLostError(
+                    f"{self.address}: peer did not read a {len(data)}-byte message within "
+                    f"{SEND_TIMEOUT:g}s; connection closed",
+                    address=self.address,
+                )
+            await trio.lowlevel.checkpoint_if_cancelled()
         except trio_websocket.ConnectionClosed as exc:
             raise ConnectionLostError(
                 f"{self.address}: {_describe_close(exc.reason)}", address=self.address
