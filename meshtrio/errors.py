@@ -22,6 +22,7 @@ subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexEr
     │   ├── HostUnreachableError              refused, no such socket, DNS, ...
     │   ├── AuthRejectedError                 the host refused our token
     │   ├── ProtocolError                     version mismatch, undecodable or oversized frame
+    │   │   └── MessageBodyError              a message body that does not fit its type
     │   └── ConnectionLostError               the connection broke while a request waited
     ├── RequestTimeoutError (TimeoutError)    no reply within the request's deadline
     ├── RemoteError                           the peer handled the request and reported an error
@@ -64,6 +65,7 @@ __all__ = [
     "LaunchError",
     "MeshClosedError",
     "MeshError",
+    "MessageBodyError",
     "ProcCreationError",
     "ProcMeshStopError",
     "ProcSpawnError",
@@ -194,6 +196,20 @@ class AuthRejectedError(TransportError):
 
 class ProtocolError(TransportError):
     """The peer spoke a different protocol version or sent a frame we cannot accept."""
+
+
+class MessageBodyError(ProtocolError):
+    """A well-framed message whose body does not fit its type; the connection stays usable.
+
+    Attributes:
+        corr: the correlation id of the envelope.
+        kind: the envelope kind (0 request, 1 reply, 2 event, 3 error).
+    """
+
+    def __init__(self, message: str, *, corr: int = 0, kind: int = 0, address: str = "") -> None:
+        super().__init__(message, address=address)
+        self.corr = corr
+        self.kind = kind
 
 
 class ConnectionLostError(TransportError):

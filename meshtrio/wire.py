@@ -23,7 +23,7 @@ import attrs
 import cattrs
 import msgpack
 
-from meshtrio.errors import ProtocolError
+from meshtrio.errors import MessageBodyError, ProtocolError
 
 __all__ = [
     "Envelope",
@@ -151,7 +151,9 @@ def decode(data: bytes) -> Envelope:
     try:
         obj = converter.structure(body, cls)
     except Exception as exc:  # cattrs raises ClassValidationError groups and friends
-        raise ProtocolError(f"undecodable frame: bad {name} body ({type(exc).__name__})") from None
+        raise MessageBodyError(
+            f"undecodable frame: bad {name} body ({type(exc).__name__})", corr=corr, kind=kind
+        ) from None
     return Envelope(kind, corr, obj)
 
 

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
+import msgpack
 import pytest
 import trio
 import trio.testing
@@ -362,6 +363,31 @@ async def test_rpc1_undecodable_frame_fails_waiters_with_protocol_error(
                 await client.call(ProcStop("x"), timeout=math.inf)
             await client.closed.wait()
             assert isinstance(client.close_reason, ProtocolError)
+
+
+async def test_reply_with_a_bad_body_fails_only_its_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A well-framed reply whose body does not fit its type fails just the call waiting for
+    it, with ProtocolError; the connection stays up and the next call works."""
+    client_stream, server_stream = memory_stream_pair("test-client", "test-server", 1 << 20)
+    client = Peer(client_stream)
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.run)
+
+            async def fake_server() -> None:
+                first = decode(await server_stream.receive())
+                await server_stream.send(msgpack.packb([1, first.corr, "ProcStop", {"reason": 5}]))
+                second = decode(await server_stream.receive())
+                await server_stream.send(encode(Envelope(Kind.REPLY, second.corr, Ack())))
+
+            nursery.start_soon(fake_server)
+            with pytest.raises(ProtocolError, match="bad ProcStop body"):
+                await client.call(ProcStop("x"), timeout=math.inf)
+            assert await client.call(ProcStop("y"), timeout=5) == Ack()
+            assert client.close_reason is None
+            nursery.cancel_scope.cancel()
 
 
 async def test_late_reply_after_timeout_is_dropped(

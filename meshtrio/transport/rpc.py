@@ -30,6 +30,7 @@ import trio
 from meshtrio.errors import (
     ConnectionLostError,
     MeshError,
+    MessageBodyError,
     ProtocolError,
     RemoteError,
     RequestTimeoutError,
@@ -197,7 +198,12 @@ class Peer:
                 try:
                     while True:
                         data = await self.stream.receive()
-                        self._dispatch(decode(data))
+                        try:
+                            env = decode(data)
+                        except MessageBodyError as exc:
+                            self._bad_body(exc)  # the framing is intact: keep the connection
+                            continue
+                        self._dispatch(env)
                 except (ConnectionLostError, ProtocolError) as exc:
                     reason = exc
                 except TransportError as exc:
@@ -226,6 +232,24 @@ class Peer:
         await self.stream.aclose()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+
+    def _bad_body(self, exc: MessageBodyError) -> None:
+        """Answer a request whose body does not fit its type; fail a call whose reply doesn't."""
+        assert self._nursery is not None
+        if exc.kind == Kind.REQUEST:
+            if self._in_flight < self._max_in_flight:
+                self._in_flight += 1
+                self._nursery.start_soon(self._refuse_body, exc)
+            return
+        pending = self._pending.get(exc.corr)
+        if pending is not None:
+            pending.put(ProtocolError(f"{self.address}: {exc}", address=self.address))
+
+    async def _refuse_body(self, exc: MessageBodyError) -> None:
+        try:
+            await self._reply_error(exc.corr, "ProtocolError", str(exc))
+        finally:
+            self._in_flight -= 1
 
     def _dispatch(self, env: Envelope) -> None:
         if env.kind is Kind.REQUEST:
