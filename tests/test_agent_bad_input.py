@@ -248,19 +248,18 @@ async def test_request_with_a_bad_body_is_answered_and_the_connection_stays() ->
     """A well-framed request whose body does not fit its type gets an ERROR reply naming the
     problem; the connection stays usable for the next request."""
     with trio.fail_after(LIMIT):
-        async with running_agent() as addr:
-            async with raw_ws(addr) as ws:
-                await ws.send_message(msgpack.packb([0, 7, "SpawnProcs", {"proc_mesh_id": 3}]))
-                env = decode(await ws.get_message())
-                assert env.kind is Kind.ERROR
-                assert env.corr == 7
-                assert isinstance(env.body, WireError)
-                assert env.body.kind == "ProtocolError"
-                assert "bad SpawnProcs body" in env.body.message
-                await ws.send_message(encode(Envelope(Kind.REQUEST, 8, GetInfo())))
-                env = decode(await ws.get_message())
-                assert env.kind is Kind.REPLY
-                assert env.corr == 8
+        async with running_agent() as addr, raw_ws(addr) as ws:
+            await ws.send_message(msgpack.packb([0, 7, "SpawnProcs", {"proc_mesh_id": 3}]))
+            env = decode(await ws.get_message())
+            assert env.kind is Kind.ERROR
+            assert env.corr == 7
+            assert isinstance(env.body, WireError)
+            assert env.body.kind == "ProtocolError"
+            assert "bad SpawnProcs body" in env.body.message
+            await ws.send_message(encode(Envelope(Kind.REQUEST, 8, GetInfo())))
+            env = decode(await ws.get_message())
+            assert env.kind is Kind.REPLY
+            assert env.corr == 8
 
 
 async def test_unhandled_message_type_is_answered_with_an_error() -> None:

@@ -378,7 +378,7 @@ async def test_reply_with_a_bad_body_fails_only_its_call(
 
             async def fake_server() -> None:
                 first = decode(await server_stream.receive())
-                await server_stream.send(msgpack.packb([1, first.corr, "ProcStop", {"reason": 5}]))
+                await server_stream.send(msgpack.packb([1, first.corr, "ProcStop", {"bogus": 5}]))
                 second = decode(await server_stream.receive())
                 await server_stream.send(encode(Envelope(Kind.REPLY, second.corr, Ack())))
 
