@@ -372,8 +372,10 @@ async def mesh_session(
 
     On exit the mesh is shut down (two phases) unless it was shut down already, or (for a
     mesh that does not own its hosts) stopped. If the block raised, that exception wins and
-    shutdown failures are attached to it as notes. On cancellation nothing graceful is tried:
-    the owner's own teardown ends the hosts.
+    shutdown failures are attached to it as notes. On cancellation no shutdown is tried: a
+    mesh that owns its hosts ends them in its owner's teardown; an attached mesh drains the
+    procs spawned through it (shielded, bounded by :data:`CANCEL_DRAIN_BOUND`) and leaves the
+    hosts serving.
     """
     body_exc: BaseException | None = None
     after_exc: MeshError | None = None
@@ -400,6 +402,8 @@ async def mesh_session(
                 await mesh.shutdown()
             except MeshError as exc:
                 after_exc = exc
+        if cancelled and yielded and not owned and len(ref) > 0:
+            await _drain_on_cancel(ref, token)
         session.state = "shut_down" if wants_shutdown and not cancelled else session.state
         await session.pool.aclose()
         nursery.cancel_scope.cancel()
@@ -409,6 +413,28 @@ async def mesh_session(
         raise body_exc
     if after_exc is not None:
         raise after_exc
+
+
+CANCEL_DRAIN_BOUND = 10.0
+"""Seconds a cancelled attach block may spend draining its procs (with a 2 s grace each)."""
+
+
+async def _drain_on_cancel(ref: HostMeshRef, token: str) -> None:
+    """Stop the procs spawned through ``ref`` on every host, although the caller was
+    cancelled: shielded, over fresh connections (the block's own died with it), bounded."""
+    conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
+    grace = min(config.get(config.MESH_TERMINATE_TIMEOUT), 2.0)
+    with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_DRAIN_BOUND):
+        async with trio.open_nursery() as nursery:
+            pool = ConnectionPool(nursery, token)
+            request = Drain(str(ref.id), grace, conc)
+            await fan_out(
+                ref.addrs,
+                lambda a: pool.call(a, request, timeout=CANCEL_DRAIN_BOUND),
+                timeout=CANCEL_DRAIN_BOUND,
+            )
+            await pool.aclose()
+            nursery.cancel_scope.cancel()
 
 
 def _resolve_token(token: str | None) -> str:

@@ -12,7 +12,10 @@ host tasks are cancelled and host processes are killed (their procs die with the
 Invariant owned here:
 
 * LM-1 (nothing outlives the block): when the ``async with`` block is left, by any route, no
-  host task, host process or proc process started by it is still running.
+  host task or host process started by it is still running, and every proc they started
+  has been stopped (normal exit: drained and reaped by its host) or is dying with its host
+  (cancellation or error: the host was killed, and its procs follow it through
+  ``PR_SET_PDEATHSIG`` and the loss of their host connection, PR-1, moments later).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from meshtrio.host.agent import serve_host_agent
 from meshtrio.host.launcher import ProcessHandle, launch
 from meshtrio.host_mesh import HostMesh, mesh_session
 from meshtrio.host_ref import HostMeshRef
-from meshtrio.ids import HostMeshId
+from meshtrio.ids import HostMeshId, Label
 from meshtrio.proc.runtime import PARENT_PID_ENV
 from meshtrio.slicing import Extent
 from meshtrio.transport.handshake import TOKEN_ENV, new_token
@@ -86,7 +89,7 @@ async def open_host_mesh_in_process(
                         )
                     )
                 )
-            ref = HostMeshRef.from_hosts(HostMeshId.instance(name), bound)
+            ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), bound)
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh
         except BaseException as exc:  # re-raised below, outside the nursery (no group wrap)
@@ -215,7 +218,7 @@ async def open_host_mesh_processes(
             if errors:
                 raise errors[0]
             ref = HostMeshRef(
-                HostMeshId.instance(name), extent.region(), [a for a in addrs if a is not None]
+                HostMeshId.instance(Label.strip(name)), extent.region(), [a for a in addrs if a is not None]
             )
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh

@@ -372,3 +372,23 @@ async def test_attach_with_an_unsendable_token_is_one_input_error() -> None:
             async with meshtrio.attach(["tcp:127.0.0.1:1"], token=token):  # type: ignore[arg-type]
                 pytest.fail("attach yielded a mesh with a bad token")
         assert not isinstance(info.value, ConfigPushError)
+
+
+async def test_cancelled_attach_block_drains_the_procs_it_spawned() -> None:
+    """Cancelling an attach block stops the procs spawned through it on every host (bounded,
+    shielded) and leaves the hosts serving; nothing spawned by the block keeps running."""
+    with trio.fail_after(15):
+        async with tcp_hosts(2, token=TOKEN) as hosts:
+            addrs = [h.addr for h in hosts]
+            with trio.CancelScope() as scope:
+                async with meshtrio.attach(addrs, token=TOKEN) as mesh:
+                    await mesh.spawn("w", {"gpus": 2})
+                    infos = await mesh.info()
+                    assert [i.proc_count for i in infos.values()] == [2, 2]
+                    scope.cancel()
+                    await trio.sleep_forever()
+            assert scope.cancelled_caught
+            async with meshtrio.attach(addrs, token=TOKEN) as again:
+                infos = await again.info()
+                assert [i.proc_count for i in infos.values()] == [0, 0]
+                assert [i.state for i in infos.values()] == ["serving", "serving"]
