@@ -218,7 +218,9 @@ async def open_host_mesh_processes(
             if errors:
                 raise errors[0]
             ref = HostMeshRef(
-                HostMeshId.instance(Label.strip(name)), extent.region(), [a for a in addrs if a is not None]
+                HostMeshId.instance(Label.strip(name)),
+                extent.region(),
+                [a for a in addrs if a is not None],
             )
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh

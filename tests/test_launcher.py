@@ -637,3 +637,18 @@ async def test_proc_started_through_a_forking_wrapper_is_not_killed_by_the_paren
             info = await h.wait()
     assert info.code == 1, info.describe()
     assert any("HostUnreachableError" in line for line in info.stderr_tail), info.describe()
+
+
+def test_stderr_tail_and_its_description_are_size_capped() -> None:
+    """A tail of long lines is cut to the newest TAIL_MAX_CHARS characters, and describe()
+    quotes at most DESCRIBE_TAIL_CHARS of it, so state replies and messages stay small."""
+    from meshtrio.host import launcher
+
+    lines = [f"{i:05d}" + "x" * 3000 for i in range(100)]
+    kept = launcher._capped(lines)
+    assert kept[-1] == lines[-1]
+    assert sum(len(line) + 1 for line in kept) <= launcher.TAIL_MAX_CHARS
+    assert len(kept) < len(lines)
+    text = ExitInfo(code=1, signal=None, stderr_tail=kept).describe()
+    assert len(text) < launcher.DESCRIBE_TAIL_CHARS + 100
+    assert text.endswith(lines[-1][-50:])

@@ -256,7 +256,9 @@ class HostAgent:
             )
             self.procs[pid_text] = rec
             recs.append(rec)
-            await self.proc_nursery.start(
+            # start_soon, not start: the loop never checkpoints, so a concurrent drain sees
+            # all of this spawn's records or none of them (and stops them before they run).
+            self.proc_nursery.start_soon(
                 functools.partial(
                     supervise,
                     rec,

@@ -27,7 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import attrs
 import trio
@@ -54,9 +54,27 @@ MAX_LINE_CHARS = 4096
 STDERR_DRAIN_TIMEOUT = 0.5
 """Seconds to keep reading stderr after the process exited (a grandchild may hold it open)."""
 
+TAIL_MAX_CHARS = 16 * 1024
+"""At most this many characters of stderr tail are kept per process (the newest lines)."""
+
+DESCRIBE_TAIL_CHARS = 2048
+"""At most this many characters of the tail go into :meth:`ExitInfo.describe`."""
+
 _POLL_INTERVAL = 0.05
 _READ_SIZE = 65536
 _MAX_LINE_BYTES = MAX_LINE_CHARS * 4  # enough bytes for MAX_LINE_CHARS UTF-8 characters
+
+
+def _capped(lines: Iterable[str]) -> tuple[str, ...]:
+    """The newest lines whose total length stays within :data:`TAIL_MAX_CHARS`."""
+    kept: list[str] = []
+    total = 0
+    for line in reversed(list(lines)):
+        total += len(line) + 1
+        if total > TAIL_MAX_CHARS:
+            break
+        kept.append(line)
+    return tuple(reversed(kept))
 
 
 @attrs.frozen
@@ -91,7 +109,10 @@ class ExitInfo:
         else:
             text = "exited with unknown status"
         if self.stderr_tail:
-            text += "; stderr tail:\n" + "\n".join(self.stderr_tail)
+            tail = "\n".join(self.stderr_tail)
+            if len(tail) > DESCRIBE_TAIL_CHARS:  # keep messages short: the end matters most
+                tail = "..." + tail[-DESCRIBE_TAIL_CHARS:]
+            text += "; stderr tail:\n" + tail
         return text
 
 
@@ -206,7 +227,7 @@ class ProcessHandle:
         rc = self._returncode
         assert rc is not None
         code, sig = (None, -rc) if rc < 0 else (rc, None)
-        self._exit_info = ExitInfo(code=code, signal=sig, stderr_tail=tuple(self._tail))
+        self._exit_info = ExitInfo(code=code, signal=sig, stderr_tail=_capped(self._tail))
 
     def _close_pidfd(self) -> None:
         if self._pidfd is not None:

@@ -168,6 +168,8 @@ async def supervise(
             # Cancelled from outside this proc's scope (the agent itself is going away).
             with trio.CancelScope(shield=True):
                 await _stop(rec, rec.limiter or default_limiter)
+        if not rec.status.is_terminated:  # cancelled before it ran, or from outside
+            rec.set_status(Status.STOPPED)
         rec.done.set()
 
 
