@@ -435,3 +435,22 @@ async def test_cancelled_large_send_does_not_corrupt_the_connection(
                 assert reply == ProcStop("re: after")
             assert peer.close_reason is None
             nursery.cancel_scope.cancel()
+
+
+async def test_tr2_too_many_pending_handshakes_are_dropped_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TR-2: with the pending-handshake limit reached (silent clients), a further client is
+    dropped at once instead of holding a socket; once they go, good clients are served."""
+    monkeypatch.setattr(net, "MAX_PENDING_HANDSHAKES", 2)
+    with trio.fail_after(LIMIT):
+        async with serving(ChannelAddr.parse("tcp:127.0.0.1:0"), handshake_timeout=30) as server:
+            silent = [await open_raw(server.addr) for _ in range(2)]
+            await trio.testing.wait_all_tasks_blocked()
+            extra = await open_raw(server.addr)
+            with trio.fail_after(2):  # far less than the 30 s handshake timeout
+                assert await read_until_eof(extra) == b""
+            await extra.aclose()
+            for stream in silent:
+                await stream.aclose()
+            await assert_serves(server.addr)

@@ -10,20 +10,22 @@ Invariants owned here:
 
 * TR-1 (authenticated): no message reaches a callback from a client whose token or protocol
   version is wrong; such clients are refused with a reason and the server keeps serving.
-* TR-2 (bounded): the server bounds each opening handshake (``handshake_timeout``) and every
-  message's size (``max_size``); a client bounds connect + handshake (``timeout``).
+* TR-2 (bounded): the server bounds each opening handshake (``handshake_timeout``), the
+  number of handshakes in progress (:data:`MAX_PENDING_HANDSHAKES`) and every message's size
+  (``max_size``); a client bounds connect + handshake (``timeout``).
 * TR-3 (translated): trio-websocket and OS errors leave this module only as meshtrio
   :class:`~meshtrio.errors.TransportError` subclasses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import secrets
 import socket as _stdsocket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import attrs
@@ -282,12 +284,17 @@ async def serve(
     listeners, bound, cleanup = await _bind(addr)
     address = str(bound)
 
+    pending = _Gauge()
+
     async def handle(stream: trio.SocketStream) -> None:
         reason: str | None
         try:
-            reason = await _serve_ws(
-                stream, address, on_connection, token, max_size, handshake_timeout
-            )
+            if pending.value >= MAX_PENDING_HANDSHAKES:  # TR-2: idle sockets cannot pile up
+                reason = f"dropped: more than {MAX_PENDING_HANDSHAKES} handshakes in progress"
+            else:
+                reason = await _serve_ws(
+                    stream, address, on_connection, token, max_size, handshake_timeout, pending
+                )
         except Exception as exc:  # TR-1: one bad client never stops the server
             reason = f"dropped: {_translate(exc, address)!r:.200}"
         finally:
@@ -307,6 +314,34 @@ async def serve(
                 os.unlink(cleanup)
             except OSError:
                 pass
+
+
+MAX_PENDING_HANDSHAKES = 256
+"""Most clients a server lets sit in their opening handshake at once; more are dropped."""
+
+
+class _Gauge:
+    """How many clients are in their opening handshake."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[Callable[[], None]]:
+        """Count one for the block; the yielded function ends the count early (once)."""
+        self.value += 1
+        counting = True
+
+        def done() -> None:
+            nonlocal counting
+            if counting:
+                counting = False
+                self.value -= 1
+
+        try:
+            yield done
+        finally:
+            done()
 
 
 class _WatchedStream(trio.abc.Stream):
@@ -340,9 +375,29 @@ async def _serve_ws(
     token: str,
     max_size: int,
     handshake_timeout: float,
+    pending: _Gauge,
 ) -> str | None:
-    """Serve one websocket client; returns why it was refused, or None."""
+    """Serve one websocket client; returns why it was refused, or None.
+
+    ``pending`` counts this client while its opening handshake is in progress.
+    """
     watched = _WatchedStream(stream)
+    with pending.counted() as done:
+        return await _serve_ws_counted(
+            watched, stream, address, on_connection, token, max_size, handshake_timeout, done
+        )
+
+
+async def _serve_ws_counted(
+    watched: _WatchedStream,
+    stream: trio.SocketStream,
+    address: str,
+    on_connection: OnConnection,
+    token: str,
+    max_size: int,
+    handshake_timeout: float,
+    handshake_done: Callable[[], None],
+) -> str | None:
     async with trio.open_nursery() as nursery:
         request: Any = None
         with trio.move_on_after(handshake_timeout):
@@ -379,6 +434,7 @@ async def _serve_ws(
         ws = None
         with trio.move_on_after(handshake_timeout):
             ws = await request.accept()
+        handshake_done()
         if ws is not None:
             await on_connection(WsMessageStream(ws, f"client of {address}", max_size, stream))
         nursery.cancel_scope.cancel()
