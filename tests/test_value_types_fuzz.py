@@ -180,7 +180,7 @@ _SPECIAL: list[object] = [
     slice(None, None, 1.5),
     range(0),
     range(-5, 5, 2),
-    range(0, _HUGE),
+    range(_HUGE),
     Ellipsis,
     NotImplemented,
     object(),
