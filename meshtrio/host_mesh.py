@@ -288,6 +288,8 @@ class HostMesh:
 
     # -- stop and shutdown ------------------------------------------------------------------
     def _drain_bound(self) -> tuple[float, int, float]:
+        """(grace, concurrency, idle bound): a host reports each proc it stopped, and one
+        proc's ladder takes at most ``2*grace + KILL_TIMEOUT``; 30 s more for slack."""
         grace = config.get(config.MESH_TERMINATE_TIMEOUT)
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
         return grace, conc, 2 * grace + KILL_TIMEOUT + 30.0
@@ -296,16 +298,18 @@ class HostMesh:
         grace, conc, bound = self._drain_bound()
         pool = self._session.pool
         start = trio.current_time()
+        request = Drain(host_mesh_id, grace, conc)
+        # Idle-bounded: re-armed by every proc the host reports stopped, so a host with many
+        # slow procs is not cut off while it makes progress (upstream's barrier does the same).
         results = await fan_out(
-            self.addrs,
-            lambda a: pool.call(a, Drain(host_mesh_id, grace, conc), timeout=bound),
-            timeout=bound,
+            self.addrs, lambda a: pool.call(a, request, timeout=bound, idle=True)
         )
         return _outcomes(self.addrs, results), trio.current_time() - start
 
     async def stop(self) -> StopReport:
         """Stop the procs spawned through this mesh on every host; hosts keep serving and can
-        be attached again. Bounded by ``2*mesh_terminate_timeout + 35s`` per host.
+        be attached again. Each host may stay quiet for at most
+        ``2*mesh_terminate_timeout + 35s`` (it reports every proc it stopped).
 
         Raises:
             ShutdownError: some host could not drain (the report is attached).
@@ -348,10 +352,9 @@ class HostMesh:
         grace, conc, bound = self._drain_bound()
         pool = self._session.pool
         p2 = trio.current_time()
+        request = Shutdown(grace, conc)
         results = await fan_out(
-            self.addrs,
-            lambda a: pool.call(a, Shutdown(grace, conc), timeout=bound),
-            timeout=bound,
+            self.addrs, lambda a: pool.call(a, request, timeout=bound, idle=True)
         )
         shut = _outcomes(self.addrs, results)
         end = trio.current_time()

@@ -48,6 +48,7 @@ from meshtrio.errors import (
     SpawnConfigurationError,
 )
 from meshtrio.host.launcher import check_proc_bind
+from meshtrio.host.procs import KILL_TIMEOUT
 from meshtrio.ids import Label, ProcMeshId, proc_id
 from meshtrio.messages import (
     GetProcStates,
@@ -371,12 +372,16 @@ class ProcMesh:
     def __repr__(self) -> str:
         return f"<ProcMesh {self.id} {self.region}>"
 
-    async def _per_host(self, body: Callable[[ChannelAddr], Any], timeout: float) -> list[Any]:
+    async def _per_host(
+        self, body: Callable[[ChannelAddr], Any], timeout: float, *, idle: bool = False
+    ) -> list[Any]:
         # After shutdown every host would read as unreachable (Timeout); say what happened.
         self.host_mesh._check_live(f"query proc mesh {self.id}")
         pool = self.host_mesh._session.pool
         results = await fan_out(
-            self.host_mesh.addrs, lambda a: pool.call(a, body(a), timeout=timeout), timeout=timeout
+            self.host_mesh.addrs,
+            lambda a: pool.call(a, body(a), timeout=timeout, idle=idle),
+            timeout=math.inf if idle else timeout,
         )
         return [r.value if r.ok else r.error for r in results]
 
@@ -438,9 +443,10 @@ class ProcMesh:
         grace = config.get(config.MESH_TERMINATE_TIMEOUT)
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
         idle = config.get(config.PROC_STOP_MAX_IDLE)
-        timeout = max(idle, 2 * grace + 10.0)
+        # Idle-bounded: each host reports every proc it stopped (PM-3's ladder per proc).
+        timeout = max(idle, 2 * grace + KILL_TIMEOUT + 10.0)
         replies = await self._per_host(
-            lambda _a: StopProcs(str(self.id), reason, grace, conc), timeout
+            lambda _a: StopProcs(str(self.id), reason, grace, conc), timeout, idle=True
         )
         result = self._states_mesh(replies, Status.timeout(timeout))
         statuses = [st.status for st in result.values()]

@@ -158,17 +158,17 @@ class HostAgent:
             case StopProcs():
                 timeout = _seconds("StopProcs.timeout", msg.timeout)
                 recs = [r for r in self.procs.values() if r.proc_mesh_id == msg.proc_mesh_id]
-                await self._stop_records(recs, msg.reason, timeout, msg.concurrency)
+                await self._stop_records(recs, msg.reason, timeout, msg.concurrency, emit)
                 return ProcStates([r.state(str(self.address)) for r in recs])
             case ProcConfigDump():
                 timeout = _seconds("ProcConfigDump.timeout", msg.timeout)
                 return await self.config_dump(msg.proc_mesh_id, timeout)
             case Drain():
                 timeout = _seconds("Drain.timeout", msg.timeout)
-                return await self.drain(msg.host_mesh_id, timeout, msg.concurrency)
+                return await self.drain(msg.host_mesh_id, timeout, msg.concurrency, emit)
             case Shutdown():
                 timeout = _seconds("Shutdown.timeout", msg.timeout)
-                return await self.shutdown(timeout, msg.concurrency)
+                return await self.shutdown(timeout, msg.concurrency, emit)
             case ProcHello():
                 rec = self.procs.get(msg.proc_id)
                 if rec is None or rec.done.is_set():
@@ -318,9 +318,17 @@ class HostAgent:
 
     # -- stopping ----------------------------------------------------------------------------
     async def _stop_records(
-        self, recs: list[ProcRecord], reason: str, timeout: float, concurrency: int
+        self,
+        recs: list[ProcRecord],
+        reason: str,
+        timeout: float,
+        concurrency: int,
+        emit: Emit | None = None,
     ) -> tuple[int, int]:
         """Stop ``recs`` through the ladder; wait until all are gone (HA-1).
+
+        Each proc that is gone is reported through ``emit`` (a :class:`ProcUpdate`), so the
+        caller can wait with an idle timeout however many procs there are.
 
         Returns:
             (ok, failed) counts.
@@ -330,11 +338,17 @@ class HostAgent:
             rec.request_stop(reason, timeout, limiter)
         for rec in recs:
             await rec.done.wait()
+            if emit is not None:
+                await emit(ProcUpdate(rec.create_rank, rec.status))
         failed = sum(1 for r in recs if r.stop_step == "unkillable")
         return len(recs) - failed, failed
 
     async def drain(
-        self, host_mesh_id: str | None, timeout: float, concurrency: int
+        self,
+        host_mesh_id: str | None,
+        timeout: float,
+        concurrency: int,
+        emit: Emit | None = None,
     ) -> DrainReport:
         """Stop all procs, or those of one host mesh; the service side stays up (HA-2)."""
         started = time.time()
@@ -347,16 +361,18 @@ class HostAgent:
             for r in self.procs.values()
             if (full or r.host_mesh_id == host_mesh_id) and not r.done.is_set()
         ]
-        ok, failed = await self._stop_records(recs, "drain", timeout, concurrency)
+        ok, failed = await self._stop_records(recs, "drain", timeout, concurrency, emit)
         if self.state == "draining":
             self.state = "serving"
         self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
         return DrainReport(len(recs), ok, failed, started, time.time(), list(self.events))
 
-    async def shutdown(self, timeout: float, concurrency: int) -> ReplyThen:
+    async def shutdown(
+        self, timeout: float, concurrency: int, emit: Emit | None = None
+    ) -> ReplyThen:
         """Drain everything, then acknowledge, then stop serving (HA-3)."""
         self.state = "shutting_down"
-        report = await self.drain(None, timeout, concurrency)
+        report = await self.drain(None, timeout, concurrency, emit)
         self.state = "shutting_down"
         self.event("shutdown", "acknowledging, then closing the service side")
         report = DrainReport(
