@@ -14,6 +14,8 @@ Invariants owned here:
   for every canonical ``s``.
 * Parsing splits at the first ``:`` only (upstream's ``!`` split is not supported, so unix
   paths may contain ``!``), and raises nothing but :class:`AddrParseError`, whatever the text.
+* Fields of the wrong type (a non-str transport, host or path, a non-int port or index)
+  raise :class:`AddrParseError` too, never a builtin TypeError.
 * A filesystem unix path never starts with ``@`` (that text would mean an abstract socket; use
   ``./@name``) and never contains NUL. Paths are not length-checked here; binding reports that.
 """
@@ -27,6 +29,7 @@ from typing import Literal
 
 import attrs
 
+from meshtrio._show import show
 from meshtrio.errors import AddrParseError
 
 __all__ = ["ChannelAddr", "Transport"]
@@ -58,7 +61,8 @@ def _ip_text(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return ipaddress.ip_address(text)
     except ValueError:
         raise AddrParseError(
-            f"tcp host {host!r} is not an IP address (tcp addresses take IP literals, not names)"
+            f"tcp host {show(host, 80)} is not an IP address "
+            "(tcp addresses take IP literals, not names)"
         ) from None
 
 
@@ -66,7 +70,7 @@ def _check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int):
         raise AddrParseError(f"tcp port must be an int, got {type(port).__name__}")
     if not 0 <= port <= 65535:
-        raise AddrParseError(f"tcp port {port} is outside 0..65535")
+        raise AddrParseError(f"tcp port {show(port)} is outside 0..65535")
     return port
 
 
@@ -94,11 +98,13 @@ class ChannelAddr:
 
     def __attrs_post_init__(self) -> None:
         t = self.transport
+        if not isinstance(t, str):
+            raise AddrParseError(f"a channel type must be a str, got {type(t).__name__}")
         fields = {"host": self.host, "port": self.port, "path": self.path, "index": self.index}
         wanted = {"tcp": {"host", "port"}, "unix": {"path"}, "local": {"index"}}.get(t)
         if wanted is None:
             raise AddrParseError(
-                f"unknown channel type {t!r}; expected one of {', '.join(_TRANSPORTS)}"
+                f"unknown channel type {show(t)}; expected one of {', '.join(_TRANSPORTS)}"
             )
         for name, value in fields.items():
             if (value is not None) != (name in wanted):
@@ -116,7 +122,9 @@ class ChannelAddr:
         else:
             idx = self.index
             if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx <= _U64_MAX:
-                raise AddrParseError(f"local index must be an int in 0..{_U64_MAX}, got {idx!r}")
+                raise AddrParseError(
+                    f"local index must be an int in 0..{_U64_MAX}, got {show(idx)}"
+                )
 
     # ------------------------------------------------------------------ constructors
 
@@ -155,7 +163,9 @@ class ChannelAddr:
             raise AddrParseError(f"a channel address must be a str, got {type(text).__name__}")
         transport, sep, rest = text.partition(":")
         if not sep:
-            raise AddrParseError(f"no channel type specified in {text!r} (want e.g. 'tcp:...')")
+            raise AddrParseError(
+                f"no channel type specified in {show(text, 80)} (want e.g. 'tcp:...')"
+            )
         if transport == "tcp":
             return cls._parse_tcp(rest, text)
         if transport == "unix":
@@ -165,7 +175,7 @@ class ChannelAddr:
         if transport == "local":
             if not _is_digits(rest) or len(rest) > 20 or int(rest) > _U64_MAX:
                 raise AddrParseError(
-                    f"bad local address {text!r}: want 'local:N' with N in 0..{_U64_MAX}"
+                    f"bad local address {show(text, 80)}: want 'local:N' with N in 0..{_U64_MAX}"
                 )
             return cls.local(int(rest))
         raise AddrParseError(
@@ -178,24 +188,27 @@ class ChannelAddr:
         if rest.startswith("["):
             close = rest.rfind("]:")
             if close < 0:
-                raise AddrParseError(f"bad tcp address {text!r}: want 'tcp:[IPv6]:PORT'")
+                raise AddrParseError(f"bad tcp address {show(text, 80)}: want 'tcp:[IPv6]:PORT'")
             host, port_text = rest[1:close], rest[close + 2 :]
             ip = _ip(host)
             if ip.version != 6:
-                raise AddrParseError(f"bad tcp address {text!r}: only IPv6 goes in brackets")
+                raise AddrParseError(
+                    f"bad tcp address {show(text, 80)}: only IPv6 goes in brackets"
+                )
         else:
             host, sep, port_text = rest.rpartition(":")
             if not sep:
-                raise AddrParseError(f"bad tcp address {text!r}: want 'tcp:IP:PORT'")
+                raise AddrParseError(f"bad tcp address {show(text, 80)}: want 'tcp:IP:PORT'")
             if ":" in host:
                 raise AddrParseError(
-                    f"bad tcp address {text!r}: an IPv6 host must be in brackets, "
+                    f"bad tcp address {show(text, 80)}: an IPv6 host must be in brackets, "
                     "e.g. 'tcp:[::1]:1234'"
                 )
             ip = _ip(host)
         if not _is_digits(port_text) or len(port_text) > 5:
             raise AddrParseError(
-                f"bad tcp address {text!r}: port {port_text[:20]!r} is not a number in 0..65535"
+                f"bad tcp address {show(text, 80)}: port {port_text[:20]!r} is not a number "
+                "in 0..65535"
             )
         return cls.tcp(ip, int(port_text))
 
@@ -247,11 +260,13 @@ def _check_unix_path(path: object, *, abstract: bool) -> None:
     if not isinstance(path, str):
         raise AddrParseError(f"a unix path must be a str, got {type(path).__name__}")
     if "\0" in path:
-        raise AddrParseError(f"unix path {path!r} contains NUL at position {path.index(chr(0))}")
+        raise AddrParseError(
+            f"unix path {show(path, 80)} contains NUL at position {path.index(chr(0))}"
+        )
     if abstract and not path:
         raise AddrParseError("an abstract unix socket name cannot be empty ('unix:@')")
     if not abstract and path.startswith("@"):
         raise AddrParseError(
-            f"unix path {path!r} starts with '@', which marks an abstract socket; "
-            f"write './{path}' for a file, or use unix_abstract()"
+            f"unix path {show(path, 80)} starts with '@', which marks an abstract socket; "
+            f"write {show('./' + path, 80)} for a file, or use unix_abstract()"
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from meshtrio._show import show
 from meshtrio.errors import InputError
 
 __all__ = ["BootstrapCommand", "FrozenEnv"]
@@ -54,7 +55,7 @@ class FrozenEnv(Mapping[str, str]):
         env: dict[str, str] = {}
         for pair in pairs:
             if not isinstance(pair, tuple) or len(pair) != 2:
-                raise InputError(f"bootstrap env entry {pair!r} is not a (key, value) pair")
+                raise InputError(f"bootstrap env entry {show(pair)} is not a (key, value) pair")
             key = _check_text(pair[0], "env key")
             env[key] = _check_text(pair[1], f"env value of {key!r}")
             if not key or "=" in key:
@@ -173,10 +174,14 @@ class BootstrapCommand:
             InputError: not a mapping, a missing ``program``, an unknown key or a bad value.
         """
         if not isinstance(data, Mapping):
-            raise InputError(f"bootstrap command wire form must be a dict, got {type(data)}")
-        unknown = sorted(str(k) for k in data if k not in ("program", "args", "env", "arg0"))
+            raise InputError(
+                f"bootstrap command wire form must be a dict, got {type(data).__name__}"
+            )
+        unknown = sorted(show(k) for k in data if k not in ("program", "args", "env", "arg0"))
         if unknown:
-            raise InputError(f"bootstrap command wire form has unknown keys: {unknown}")
+            raise InputError(
+                f"bootstrap command wire form has unknown keys: [{', '.join(unknown)}]"
+            )
         if "program" not in data:
             raise InputError("bootstrap command wire form has no 'program'")
         env = data.get("env")

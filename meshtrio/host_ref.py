@@ -70,7 +70,7 @@ def _to_hosts(values: Iterable[HostRef | ChannelAddr | str]) -> tuple[HostRef, .
     if isinstance(values, str | bytes):
         raise InputError("hosts must be a sequence of hosts, not a single string")
     try:
-        items = list(values)
+        items = iter(values)
     except TypeError:
         raise InputError(f"hosts must be a sequence, got {type(values).__name__}") from None
     return tuple(_to_host(v) for v in items)

@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Self, overload
 
 import attrs
 
+from meshtrio._show import show
 from meshtrio.errors import IdParseError, InputError, RankIndexError
 
 __all__ = [
@@ -63,6 +64,7 @@ U64_MAX = 2**64 - 1
 """The largest uid."""
 
 _B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
+_WIDTH_MAX = 64
 _LABEL_MAX = 63
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _ALNUM = _LETTERS | frozenset("0123456789")
@@ -77,18 +79,22 @@ def base58_encode(value: int, width: int = 0) -> str:
 
     Args:
         value: an integer in ``0..2**64-1``.
-        width: minimum number of digits; shorter results are left-padded with ``1`` (zero).
+        width: minimum number of digits (``0..64``); shorter results are left-padded with
+            ``1`` (zero).
 
     Returns:
         The digits; ``0`` encodes as ``"1"`` (no padding requested).
 
     Raises:
-        InputError: ``value`` is not an int in the u64 range.
+        InputError: ``value`` is not an int in the u64 range, or ``width`` is not an int in
+            ``0..64``.
     """
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"base58 value must be an int, got {type(value).__name__}")
     if not 0 <= value <= U64_MAX:
-        raise InputError(f"base58 value {value} is outside the u64 range 0..{U64_MAX}")
+        raise InputError(f"base58 value {show(value)} is outside the u64 range 0..{U64_MAX}")
+    if isinstance(width, bool) or not isinstance(width, int) or not 0 <= width <= _WIDTH_MAX:
+        raise InputError(f"base58 width must be an int in 0..{_WIDTH_MAX}, got {show(width)}")
     digits: list[str] = []
     while value:
         value, rem = divmod(value, 58)
@@ -112,10 +118,12 @@ def base58_decode(text: str) -> int:
     for pos, ch in enumerate(text):
         digit = _B58_INDEX.get(ch)
         if digit is None:
-            raise IdParseError(f"invalid base58 character {ch!r} at position {pos} in {text!r}")
+            raise IdParseError(
+                f"invalid base58 character {ch!r} at position {pos} in {show(text, 80)}"
+            )
         value = value * 58 + digit
         if value > U64_MAX:
-            raise IdParseError(f"base58 {text!r} does not fit in a u64")
+            raise IdParseError(f"base58 {show(text, 80)} does not fit in a u64")
     return value
 
 
@@ -219,7 +227,7 @@ def _check_uid(uid: object) -> int:
     if isinstance(uid, bool) or not isinstance(uid, int):
         raise IdParseError(f"a uid must be an int, got {type(uid).__name__}")
     if not 0 <= uid <= U64_MAX:
-        raise IdParseError(f"uid {uid} is outside the u64 range 0..{U64_MAX}")
+        raise IdParseError(f"uid {show(uid)} is outside the u64 range 0..{U64_MAX}")
     return uid
 
 
@@ -251,17 +259,30 @@ class _MeshId:
 
     @classmethod
     def singleton(cls, label: str) -> Self:
-        """The singleton id named ``label`` (validated as a :class:`Label`)."""
+        """The singleton id named ``label`` (validated as a :class:`Label`).
+
+        Raises:
+            IdParseError: ``label`` is not a valid label, or is one a singleton cannot have.
+        """
         return cls(label=Label(label), uid=None)
 
     @classmethod
     def instance(cls, label: str | None = None) -> Self:
-        """A fresh instance id with a random u64 uid (from :mod:`secrets`)."""
+        """A fresh instance id with a random u64 uid (from :mod:`secrets`).
+
+        Raises:
+            IdParseError: ``label`` is neither None nor a valid label.
+        """
         return cls(label=label, uid=secrets.randbits(64))
 
     @classmethod
     def from_uid(cls, uid: int, label: str | None = None) -> Self:
-        """The instance id with the given ``uid`` and optional decorative ``label``."""
+        """The instance id with the given ``uid`` and optional decorative ``label``.
+
+        Raises:
+            IdParseError: ``uid`` is not an int in the u64 range, or ``label`` is neither None
+                nor a valid label.
+        """
         return cls(label=label, uid=_check_uid(uid))
 
     @classmethod
@@ -279,12 +300,12 @@ class _MeshId:
                 uid = base58_decode(tail)
                 label = Label(head)
             except IdParseError as exc:
-                raise IdParseError(f"invalid {cls.__name__} {text!r}: {exc}") from None
+                raise IdParseError(f"invalid {cls.__name__} {show(text, 80)}: {exc}") from None
             return cls(label=None if label == cls.DEFAULT_LABEL else label, uid=uid)
         try:
             return cls.singleton(text)
         except IdParseError as exc:
-            raise IdParseError(f"invalid {cls.__name__} {text!r}: {exc}") from None
+            raise IdParseError(f"invalid {cls.__name__} {show(text, 80)}: {exc}") from None
 
     @property
     def is_singleton(self) -> bool:
@@ -369,14 +390,16 @@ def proc_id(mesh: ProcMeshId, rank: int) -> ProcId:
         InputError: ``mesh`` is not a ProcMeshId, or ``rank`` is not an int; or, for a
             singleton mesh, the label is so long that the rank does not survive truncation to
             63 chars (two ranks would share an id).
-        RankIndexError: ``rank`` is negative.
+        RankIndexError: ``rank`` is negative or above ``2**64-1``.
     """
     if not isinstance(mesh, ProcMeshId):
         raise InputError(f"proc_id needs a ProcMeshId, got {type(mesh).__name__}")
     if isinstance(rank, bool) or not isinstance(rank, int):
         raise InputError(f"proc rank must be an int, got {type(rank).__name__}")
     if rank < 0:
-        raise RankIndexError(f"proc rank {rank} is negative")
+        raise RankIndexError(f"proc rank {show(rank)} is negative")
+    if rank > U64_MAX:
+        raise RankIndexError(f"proc rank {show(rank)} is beyond the u64 range 0..{U64_MAX}")
     label = Label.strip(f"{mesh.label or 'unnamed'}-{rank}")
     if mesh.is_singleton:
         if not label.endswith(f"-{rank}"):

@@ -14,6 +14,9 @@ Invariants owned here:
 * ``str()`` and :meth:`Status.parse` are exact inverses: ``NotExist``, ``Running``,
   ``Failed(<msg>)``, ``Timeout(20.001s)`` (up to 3 decimals, trailing zeros trimmed).
 
+Every constructor checks its argument types and raises :class:`InputError` (never a builtin
+TypeError) for a wrong one; a :class:`ProcState` checks each field's type.
+
 ``Unknown`` (a proc the host has no record of) is neither healthy nor terminating, yet sorts
 after everything, so a bare ``status >= X`` check is satisfied by it; this quirk is kept from
 upstream. meshtrio's spawn fence does not rely on the order for it: it treats ``Unknown`` as
@@ -31,6 +34,7 @@ from typing import ClassVar
 
 import attrs
 
+from meshtrio._show import show
 from meshtrio.errors import InputError
 
 __all__ = ["ProcState", "Status", "StatusKind"]
@@ -65,6 +69,9 @@ _PLAIN = {
     if kind not in (StatusKind.FAILED, StatusKind.TIMEOUT)
 }
 
+_I32_MAX = 2**31 - 1
+_WIRE_INT_MIN = -(2**63)  # the ints msgpack can carry
+_WIRE_INT_MAX = 2**64 - 1
 _TIMEOUT_RE = re.compile(r"Timeout\(([0-9]+(?:\.[0-9]+)?)s\)")
 
 
@@ -94,10 +101,13 @@ class Status:
     UNKNOWN: ClassVar[Status]
 
     def __attrs_post_init__(self) -> None:
+        given: object = self.kind
+        if isinstance(given, bool) or not isinstance(given, int):
+            raise InputError(f"a status kind must be a StatusKind, got {type(given).__name__}")
         try:
-            kind = StatusKind(self.kind)
-        except ValueError:
-            raise InputError(f"unknown status kind {self.kind!r}") from None
+            kind = StatusKind(given)
+        except ValueError:  # also the enum failing to print an int too long for str()
+            raise InputError(f"unknown status kind {show(given)}") from None
         object.__setattr__(self, "kind", kind)
         if kind is StatusKind.FAILED:
             if not isinstance(self.message, str):
@@ -107,26 +117,44 @@ class Status:
         if kind is StatusKind.TIMEOUT:
             d = self.duration
             if isinstance(d, bool) or not isinstance(d, int | float):
-                raise InputError(f"a Timeout status needs a duration in seconds, got {d!r}")
+                raise InputError(
+                    f"a Timeout status needs a duration in seconds, got {type(d).__name__}"
+                )
             if not 0 <= d <= sys.float_info.max:  # also NaN, inf and ints too big for a float
-                raise InputError(f"a Timeout duration must be finite and >= 0, got {d!r:.40}")
+                raise InputError(f"a Timeout duration must be finite and >= 0, got {show(d)}")
             object.__setattr__(self, "duration", round(float(d), 3) + 0.0)
         elif self.duration is not None:
             raise InputError(f"a {_NAMES[kind]} status cannot carry a duration")
 
     @classmethod
     def failed(cls, message: str) -> Status:
-        """``Failed(message)``."""
+        """``Failed(message)``.
+
+        Raises:
+            InputError: ``message`` is not a str.
+        """
         return cls(StatusKind.FAILED, message=message)
 
     @classmethod
     def timeout(cls, seconds: float) -> Status:
-        """``Timeout(seconds)``; the duration is rounded to milliseconds."""
+        """``Timeout(seconds)``; the duration is rounded to milliseconds.
+
+        Raises:
+            InputError: ``seconds`` is not a finite number >= 0.
+        """
         return cls(StatusKind.TIMEOUT, duration=seconds)
 
     @classmethod
     def killed(cls, signal: int, core_dumped: bool = False) -> Status:
-        """The status of a proc killed by a signal: ``Failed(Killed(sig=9))`` (spec 5.2)."""
+        """The status of a proc killed by a signal: ``Failed(Killed(sig=9))`` (spec 5.2).
+
+        Raises:
+            InputError: ``signal`` is not an int in ``1..2**31-1`` or ``core_dumped`` not a bool.
+        """
+        if isinstance(signal, bool) or not isinstance(signal, int) or not 0 < signal <= _I32_MAX:
+            raise InputError(f"a signal number must be an int in 1..2**31-1, got {show(signal)}")
+        if not isinstance(core_dumped, bool):
+            raise InputError(f"core_dumped must be a bool, got {type(core_dumped).__name__}")
         return cls.failed(f"Killed(sig={signal}{', core' if core_dumped else ''})")
 
     @classmethod
@@ -232,12 +260,39 @@ Status.UNKNOWN = Status(StatusKind.UNKNOWN)
 
 
 def _to_lines(lines: Iterable[str]) -> tuple[str, ...]:
-    return tuple(lines)
+    given: object = lines
+    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+        raise InputError(f"stderr_tail must be a sequence of str, got {type(given).__name__}")
+    out = tuple(lines)
+    for line in out:
+        if not isinstance(line, str):
+            raise InputError(f"stderr_tail lines must be str, got {type(line).__name__}")
+    return out
+
+
+def _check_int(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"ProcState.{name} must be an int, got {type(value).__name__}")
+    if not _WIRE_INT_MIN <= value <= _WIRE_INT_MAX:
+        raise InputError(f"ProcState.{name} {show(value)} does not fit in 64 bits")
+
+
+def _check_time(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, float):
+        return
+    _check_int(name, value, optional=False)
 
 
 @attrs.frozen(kw_only=True)
 class ProcState:
     """What a host knows about one proc.
+
+    Construction checks every field's type (ints must fit the wire's 64 bits; times are
+    floats or such ints) and raises :class:`InputError` for a bad one.
 
     Attributes:
         status: its lifecycle status.
@@ -264,6 +319,21 @@ class ProcState:
     exit_code: int | None = None
     signal: int | None = None
     stderr_tail: tuple[str, ...] = attrs.field(default=(), converter=_to_lines)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.status, Status):
+            raise InputError(f"ProcState.status must be a Status, got {type(self.status).__name__}")
+        for name in ("proc_id", "host"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise InputError(f"ProcState.{name} must be a str, got {type(value).__name__}")
+        _check_int("create_rank", self.create_rank, optional=False)
+        _check_int("host_rank", self.host_rank, optional=False)
+        _check_int("pid", self.pid, optional=True)
+        _check_int("exit_code", self.exit_code, optional=True)
+        _check_int("signal", self.signal, optional=True)
+        _check_time("started_at", self.started_at, optional=True)
+        _check_time("updated_at", self.updated_at, optional=False)
 
     def __str__(self) -> str:
         extra = "".join(

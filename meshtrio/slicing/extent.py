@@ -2,40 +2,59 @@
 
 Invariants owned here:
 
-* An :class:`Extent` has unique ``str`` labels and non-negative ``int`` sizes (zero allowed);
-  ``num_ranks`` is the product of the sizes (1 for the unity extent, which has no dims).
+* An :class:`Extent` has unique ``str`` labels and ``int`` sizes in ``0..2**64-1`` (zero
+  allowed; the bound keeps every extent printable); ``num_ranks`` is the product of the sizes
+  (1 for the unity extent, which has no dims).
 * Ranks are row-major: the last dimension varies fastest.
 * A :class:`Point` always lies inside its extent (``0 <= rank < extent.num_ranks``).
+* Lookups by label (``size``, ``position``, ``point[label]``) raise :class:`DimensionError`
+  for a label that is not a str or not a dimension; arguments of the wrong type raise an
+  :class:`InputError`, never a builtin TypeError or AttributeError.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
+from meshtrio._show import show
 from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
 from meshtrio.slicing.grammar import quote_label
 
 if TYPE_CHECKING:
     from meshtrio.slicing.region import Region
 
-__all__ = ["Extent", "Point"]
+__all__ = ["SIZE_MAX", "Extent", "Point", "row_major_strides"]
+
+SIZE_MAX = 2**64 - 1
+"""The largest dimension size (and, for regions, offset and stride)."""
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def row_major_strides(sizes: Iterable[int]) -> tuple[int, ...]:
+def row_major_strides(sizes: Sequence[int]) -> tuple[int, ...]:
     """Row-major strides for ``sizes`` (last dim stride 1).
 
     A size-0 dimension counts as size 2 when computing the strides outside it, so the strides
     stay distinct and pass slice validation (the region is empty whatever they are).
+
+    Raises:
+        ExtentError: ``sizes`` is not a sequence of ints >= 0.
     """
-    sizes = tuple(sizes)
+    if not isinstance(sizes, Sequence):
+        raise ExtentError(f"sizes must be a sequence of ints, got {type(sizes).__name__}")
+    for size in sizes:
+        if not _is_int(size) or size < 0:
+            raise ExtentError(f"sizes must be ints >= 0, got {show(size)}")
+    return _row_major_strides(sizes)
+
+
+def _row_major_strides(sizes: Sequence[int]) -> tuple[int, ...]:
     strides = [1] * len(sizes)
     acc = 1
     for k in range(len(sizes) - 1, -1, -1):
@@ -95,29 +114,40 @@ class Extent:
         return math.prod(self.sizes)
 
     def position(self, label: str) -> int | None:
-        """The index of dimension ``label``, or None if there is no such dimension."""
+        """The index of dimension ``label``, or None if there is no such dimension.
+
+        Raises:
+            DimensionError: ``label`` is not a str.
+        """
+        if not isinstance(label, str):
+            raise DimensionError(f"dimension labels are str, got {type(label).__name__}")
         return self._index.get(label)
 
     def size(self, label: str) -> int:
         """The size of dimension ``label``.
 
         Raises:
-            DimensionError: no such dimension.
+            DimensionError: no such dimension, or ``label`` is not a str.
         """
-        pos = self._index.get(label)
+        pos = self.position(label)
         if pos is None:
-            raise DimensionError(f"no dimension {label!r} in extent {self}")
+            raise DimensionError(f"no dimension {show(label)} in extent {self}")
         return self.sizes[pos]
 
     def concat(self, other: Extent) -> Extent:
         """This extent's dims followed by ``other``'s.
 
         Raises:
-            ExtentError: a label of ``other`` is already in this extent.
+            ExtentError: ``other`` is not an Extent, or one of its labels is already in this
+                extent.
         """
+        if not isinstance(other, Extent):
+            raise ExtentError(f"concat needs an Extent, got {type(other).__name__}")
         for label in other.labels:
             if label in self._index:
-                raise ExtentError(f"cannot concat {self} and {other}: overlapping label {label!r}")
+                raise ExtentError(
+                    f"cannot concat {self} and {other}: overlapping label {show(label)}"
+                )
         return Extent.from_pairs(
             list(zip(self.labels, self.sizes, strict=True))
             + list(zip(other.labels, other.sizes, strict=True))
@@ -137,27 +167,32 @@ class Extent:
         Raises:
             DimensionError: a label this extent lacks, or a missing label.
             RankIndexError: a coordinate outside its dimension (names the dim and size).
-            InputError: a coordinate that is not an int.
+            InputError: ``point`` is neither a Point nor a mapping, or a coordinate that is not
+                an int.
         """
         if isinstance(point, Point):
             if point.extent == self:
                 return point.rank
             coords: Mapping[str, int] = dict(zip(point.extent.labels, point.coords, strict=True))
-        else:
+        elif isinstance(point, Mapping):
             coords = point
+        else:
+            raise InputError(
+                f"rank_of needs a Point or a {{label: coord}} mapping, got {type(point).__name__}"
+            )
         for label in coords:
-            if label not in self._index:
-                raise DimensionError(f"no dimension {label!r} in extent {self}")
+            if not isinstance(label, str) or label not in self._index:
+                raise DimensionError(f"no dimension {show(label)} in extent {self}")
         rank = 0
         for label, size in zip(self.labels, self.sizes, strict=True):
             if label not in coords:
                 raise DimensionError(f"missing coordinate for dimension {label!r} of {self}")
             c = coords[label]
             if not _is_int(c):
-                raise InputError(f"coordinate of dimension {label!r} must be an int, got {c!r}")
+                raise InputError(f"coordinate of dimension {label!r} must be an int, got {show(c)}")
             if not 0 <= c < size:
                 raise RankIndexError(
-                    f"coordinate {c} out of range for dimension {label!r} of size {size}"
+                    f"coordinate {show(c)} out of range for dimension {label!r} of size {size}"
                 )
             rank = rank * size + c
         return rank
@@ -166,7 +201,7 @@ class Extent:
         """This extent as a region: row-major strides, offset 0."""
         from meshtrio.slicing.region import Region
 
-        return Region(self.labels, 0, self.sizes, row_major_strides(self.sizes))
+        return Region(self.labels, 0, self.sizes, _row_major_strides(self.sizes))
 
     def __str__(self) -> str:
         inner = ", ".join(
@@ -182,20 +217,27 @@ def _check_pairs(
     labels: list[str] = []
     sizes: list[int] = []
     index: dict[str, int] = {}
+    if isinstance(pairs, str | bytes | Mapping):
+        raise ExtentError(
+            f"extent pairs must be an iterable of (label, size) pairs, got "
+            f"{type(pairs).__name__} (for a mapping use Extent(**m) or m.items())"
+        )
     try:
-        items = list(pairs)
+        items = iter(pairs)
     except TypeError:
         raise ExtentError(f"extent pairs must be iterable, got {type(pairs).__name__}") from None
     for item in items:
         if not isinstance(item, tuple | list) or len(item) != 2:
-            raise ExtentError(f"extent entries must be (label, size) pairs, got {item!r}")
+            raise ExtentError(f"extent entries must be (label, size) pairs, got {show(item)}")
         label, size = item
         if not isinstance(label, str):
-            raise ExtentError(f"dimension labels must be str, got {label!r}")
+            raise ExtentError(f"dimension labels must be str, got {show(label)}")
         if label in index:
-            raise ExtentError(f"duplicate dimension label {label!r}")
-        if not _is_int(size) or size < 0:
-            raise ExtentError(f"size of dimension {label!r} must be an int >= 0, got {size!r}")
+            raise ExtentError(f"duplicate dimension label {show(label)}")
+        if not _is_int(size) or not 0 <= size <= SIZE_MAX:
+            raise ExtentError(
+                f"size of dimension {show(label)} must be an int in 0..2**64-1, got {show(size)}"
+            )
         index[label] = len(labels)
         labels.append(label)
         sizes.append(size)
@@ -226,10 +268,12 @@ class Point:
         if not isinstance(extent, Extent):
             raise InputError(f"a point needs an Extent, got {type(extent).__name__}")
         if not _is_int(rank):
-            raise InputError(f"a point's rank must be an int, got {rank!r}")
+            raise InputError(f"a point's rank must be an int, got {show(rank)}")
         total = extent.num_ranks
         if not 0 <= rank < total:
-            raise RankIndexError(f"rank {rank} out of range: extent {extent} has {total} ranks")
+            raise RankIndexError(
+                f"rank {show(rank)} out of range: extent {extent} has {show(total)} ranks"
+            )
         self.__attrs_init__(rank, extent)
 
     def __attrs_post_init__(self) -> None:
@@ -243,11 +287,11 @@ class Point:
         """The coordinate along dimension ``label``.
 
         Raises:
-            DimensionError: no such dimension.
+            DimensionError: no such dimension, or ``label`` is not a str.
         """
         pos = self.extent.position(label)
         if pos is None:
-            raise DimensionError(f"no dimension {label!r} in point {self}")
+            raise DimensionError(f"no dimension {show(label)} in point {self}")
         return self.coords[pos]
 
     def __str__(self) -> str:

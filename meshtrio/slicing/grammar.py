@@ -11,15 +11,17 @@ Grammar::
 
 Invariants owned here:
 
-* ``parse_region_text(format_region(l, o, s, t)) == (l, o, s, t)`` for every label tuple and
-  non-negative integers: the printer emits only what the parser reads back.
+* ``parse_region_text(format_region(l, o, s, t)) == (l, o, s, t)`` for every tuple of str
+  labels and integers in ``0..2**64-1``: the printer emits only what the parser reads back.
+  ``format_region`` checks those types (:class:`ExtentError` for labels, :class:`SliceError`
+  for numbers); ``is_safe_label``/``quote_label`` raise :class:`ExtentError` for a non-str.
 * A leading number is an offset only when a ``+`` follows it, so ``0=2/1`` has label ``"0"``
   (upstream read it as an offset and failed).
 * Whitespace around tokens is ignored; outside quotes only ``[A-Za-z0-9_]``, the delimiters
   ``+ = , /`` and ``"`` may appear.
-* Every failure is a :class:`RegionParseError` naming the token and its character position;
-  nothing else escapes, whatever the input. Slice validity is not checked here (see
-  :mod:`meshtrio.slicing.region`).
+* Every parse failure is a :class:`RegionParseError` naming the token and its character
+  position; nothing else escapes ``tokenize`` or ``parse_region_text``, whatever the input.
+  Slice validity is not checked here (see :mod:`meshtrio.slicing.region`).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from meshtrio.errors import RegionParseError
+from meshtrio._show import show
+from meshtrio.errors import ExtentError, RegionParseError, SliceError
 
 __all__ = [
     "ParsedRegion",
     "Token",
+    "format_checked_region",
     "format_region",
     "is_safe_label",
     "parse_region_text",
@@ -45,10 +49,21 @@ _PUNCT = frozenset("+=,/")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "0": "\0", "'": "'"}
 _PRINT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NUMBER_MAX = 2**64 - 1  # the bound of extent sizes and region numbers (extent.SIZE_MAX)
+
+
+def _check_label(label: object) -> None:
+    if not isinstance(label, str):
+        raise ExtentError(f"a dimension label must be a str, got {type(label).__name__}")
 
 
 def is_safe_label(label: str) -> bool:
-    """True when ``label`` prints bare: one or more of ``[A-Za-z0-9_]``."""
+    """True when ``label`` prints bare: one or more of ``[A-Za-z0-9_]``.
+
+    Raises:
+        ExtentError: ``label`` is not a str.
+    """
+    _check_label(label)
     return bool(label) and all(c in _SAFE for c in label)
 
 
@@ -57,6 +72,9 @@ def quote_label(label: str) -> str:
 
     ``"`` and ``\\`` are backslash-escaped, newline/CR/tab print as ``\\n \\r \\t``, and every
     other non-printable character (control, format, separator, surrogate...) as ``\\u{HEX}``.
+
+    Raises:
+        ExtentError: ``label`` is not a str.
     """
     if is_safe_label(label):
         return label
@@ -76,7 +94,39 @@ def quote_label(label: str) -> str:
 def format_region(
     labels: Sequence[str], offset: int, sizes: Sequence[int], strides: Sequence[int]
 ) -> str:
-    """The canonical region text: ``[offset+]label=size/stride,...`` (offset only when non-zero)."""
+    """The canonical region text: ``[offset+]label=size/stride,...`` (offset only when non-zero).
+
+    Only the types are checked, not slice validity (see
+    :func:`meshtrio.slicing.region.check_slice`).
+
+    Raises:
+        ExtentError: ``labels`` is not a sequence of str, or its length differs from ``sizes``.
+        SliceError: an offset, size or stride that is not an int in ``0..2**64-1``, or
+            ``sizes`` and ``strides`` of different lengths.
+    """
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise ExtentError(f"labels must be a sequence of str, got {type(labels).__name__}")
+    for label in labels:
+        _check_label(label)
+    for what, values in (("sizes", sizes), ("strides", strides)):
+        if not isinstance(values, Sequence):
+            raise SliceError(f"{what} must be a sequence of ints, got {type(values).__name__}")
+    if len(labels) != len(sizes):
+        raise ExtentError(f"{len(labels)} labels but {len(sizes)} sizes")
+    if len(sizes) != len(strides):
+        raise SliceError(f"{len(sizes)} sizes but {len(strides)} strides")
+    for v in (offset, *sizes, *strides):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= _NUMBER_MAX:
+            raise SliceError(
+                f"offsets, sizes and strides must be ints in 0..2**64-1, got {show(v)}"
+            )
+    return format_checked_region(labels, offset, sizes, strides)
+
+
+def format_checked_region(
+    labels: Sequence[str], offset: int, sizes: Sequence[int], strides: Sequence[int]
+) -> str:
+    """:func:`format_region` without the type checks, for parts already known to be valid."""
     body = ",".join(
         f"{quote_label(label)}={size}/{stride}"
         for label, size, stride in zip(labels, sizes, strides, strict=True)
@@ -144,8 +194,13 @@ def tokenize(text: str) -> list[Token]:
     """Split region text into tokens, skipping whitespace between them.
 
     Raises:
-        RegionParseError: for a character that cannot start a token, or a bad quoted label.
+        RegionParseError: for text that is not a str, a character that cannot start a token,
+            or a bad quoted label.
     """
+    if not isinstance(text, str):
+        raise RegionParseError(
+            f"region text must be a str, got {type(text).__name__}", text="", position=0
+        )
     tokens: list[Token] = []
     i = 0
     n = len(text)

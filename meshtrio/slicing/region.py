@@ -6,9 +6,10 @@ coordinates row-major (last dimension fastest); that order need not be sorted by
 
 Invariants owned here:
 
-* Every :class:`Region` is a valid slice (spec 1.2): equal lengths, non-negative ints, unique
-  ``str`` labels, and sorted strides that divide each other, are unique unless a size is 1,
-  and each cover the space below them. So distinct coordinates give distinct base ranks, and
+* Every :class:`Region` is a valid slice (spec 1.2): equal lengths, ints in ``0..2**64-1``
+  (offset, sizes and strides; the bound keeps every region printable), unique ``str``
+  labels, and sorted strides that divide each other, are unique unless a size is 1, and each
+  cover the space below them. So distinct coordinates give distinct base ranks, and
   base ranks decode greedily from the largest stride down.
 * ``Region.parse(str(r)) == r`` for every region ``r``; ``parse`` raises only RegionParseError.
 * ``range``/``at`` follow Python indexing: ints may be negative, slices clamp, steps must be
@@ -17,15 +18,19 @@ Invariants owned here:
   results stay valid. A stepped selection whose strides break spec 1.2 (e.g. every other
   column of a 2x3 grid) cannot be represented and raises :class:`SliceError` (upstream
   panics there).
+* Arguments of the wrong type raise an :class:`InputError` (or :class:`DimensionError` for a
+  label that is not a str), never a builtin TypeError or AttributeError.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import attrs
 
+from meshtrio._show import show
 from meshtrio.errors import (
     DimensionError,
     EmptyRangeError,
@@ -35,10 +40,12 @@ from meshtrio.errors import (
     RegionParseError,
     SliceError,
 )
-from meshtrio.slicing.extent import Extent, Point
-from meshtrio.slicing.grammar import format_region, parse_region_text
+from meshtrio.slicing.extent import SIZE_MAX, Extent, Point
+from meshtrio.slicing.grammar import format_checked_region, parse_region_text
 
 __all__ = ["Region", "check_slice"]
+
+T = TypeVar("T")
 
 
 def _is_int(value: object) -> bool:
@@ -49,16 +56,19 @@ def check_slice(offset: int, sizes: Sequence[int], strides: Sequence[int]) -> No
     """Check that offset/sizes/strides form a valid slice (spec 1.2, checks in spec order).
 
     Raises:
-        SliceError: mismatched lengths, a negative or non-int number, or a slice that is
-            nonrectangular, has non-unique strides, or has a stride too small for the space
-            below it.
+        SliceError: sizes or strides that are not sequences, mismatched lengths, a number that
+            is not an int in ``0..2**64-1``, or a slice that is nonrectangular, has non-unique
+            strides, or has a stride too small for the space below it.
     """
+    for what, seq in (("sizes", sizes), ("strides", strides)):
+        if not isinstance(seq, Sequence):
+            raise SliceError(f"{what} must be a sequence of ints, got {type(seq).__name__}")
     if len(sizes) != len(strides):
         raise SliceError(f"invalid dims: {len(sizes)} sizes but {len(strides)} strides")
     for what, values in (("offset", (offset,)), ("size", sizes), ("stride", strides)):
         for v in values:
-            if not _is_int(v) or v < 0:
-                raise SliceError(f"every {what} must be an int >= 0, got {v!r}")
+            if not _is_int(v) or not 0 <= v <= SIZE_MAX:
+                raise SliceError(f"every {what} must be an int in 0..2**64-1, got {show(v)}")
     prev_stride = 0
     prev_size = 1
     total = 1
@@ -81,6 +91,13 @@ def check_slice(offset: int, sizes: Sequence[int], strides: Sequence[int]) -> No
             )
         total = stride * size
         prev_stride, prev_size = stride, size
+
+
+def _iterate(values: Iterable[T], what: str, error: type[InputError]) -> Iterator[T]:
+    try:
+        return iter(values)
+    except TypeError:
+        raise error(f"{what} must be a sequence, got {type(values).__name__}") from None
 
 
 @attrs.frozen(init=False)
@@ -110,14 +127,11 @@ class Region:
                 the number of sizes.
             SliceError: offset/sizes/strides that are not a valid slice (spec 1.2).
         """
-        try:
-            labels_t = tuple(labels)
-            sizes_t = tuple(sizes)
-            strides_t = tuple(strides)
-        except TypeError as exc:
-            raise SliceError(f"labels, sizes and strides must be sequences ({exc})") from None
         if isinstance(labels, str):
-            raise ExtentError(f"labels must be a sequence of str, not the str {labels!r}")
+            raise ExtentError(f"labels must be a sequence of str, not the str {show(labels)}")
+        labels_t = tuple(_iterate(labels, "labels", ExtentError))
+        sizes_t = tuple(_iterate(sizes, "sizes", SliceError))
+        strides_t = tuple(_iterate(strides, "strides", SliceError))
         if len(labels_t) != len(sizes_t):
             raise ExtentError(
                 f"label/size dimension mismatch: {len(labels_t)} labels, {len(sizes_t)} sizes"
@@ -125,9 +139,9 @@ class Region:
         seen: set[str] = set()
         for label in labels_t:
             if not isinstance(label, str):
-                raise ExtentError(f"dimension labels must be str, got {label!r}")
+                raise ExtentError(f"dimension labels must be str, got {show(label)}")
             if label in seen:
-                raise ExtentError(f"duplicate dimension label {label!r}")
+                raise ExtentError(f"duplicate dimension label {show(label)}")
             seen.add(label)
         check_slice(offset, sizes_t, strides_t)
         self.__attrs_init__(labels_t, offset, sizes_t, strides_t)
@@ -157,7 +171,7 @@ class Region:
             ) from exc
 
     def __str__(self) -> str:
-        return format_region(self.labels, self.offset, self.sizes, self.strides)
+        return format_checked_region(self.labels, self.offset, self.sizes, self.strides)
 
     # ------------------------------------------------------------------ shape
 
@@ -207,11 +221,14 @@ class Region:
 
         Raises:
             RankIndexError: ``dense`` is outside ``0..num_ranks-1``.
+            InputError: ``dense`` is not an int.
         """
+        if not _is_int(dense):
+            raise InputError(f"a dense rank must be an int, got {show(dense)}")
         total = self.num_ranks
-        if not _is_int(dense) or not 0 <= dense < total:
+        if not 0 <= dense < total:
             raise RankIndexError(
-                f"dense rank {dense!r} out of range: region {self} has {total} ranks"
+                f"dense rank {show(dense)} out of range: region {self} has {show(total)} ranks"
             )
         base = self.offset
         for k in range(len(self.sizes) - 1, -1, -1):
@@ -220,8 +237,14 @@ class Region:
         return base
 
     def dense_index(self, base: int) -> int | None:
-        """The dense rank of base rank ``base``, or None when the region does not contain it."""
-        if not _is_int(base) or base < self.offset or self.num_ranks == 0:
+        """The dense rank of base rank ``base``, or None when the region does not contain it.
+
+        Raises:
+            InputError: ``base`` is not an int.
+        """
+        if not _is_int(base):
+            raise InputError(f"a base rank must be an int, got {show(base)}")
+        if base < self.offset or self.num_ranks == 0:
             return None
         rest = base - self.offset
         coords = [0] * len(self.sizes)
@@ -239,7 +262,11 @@ class Region:
         return dense
 
     def contains(self, base: int) -> bool:
-        """True when base rank ``base`` is in this region."""
+        """True when base rank ``base`` is in this region.
+
+        Raises:
+            InputError: ``base`` is not an int.
+        """
         return self.dense_index(base) is not None
 
     def _dense_map(self) -> dict[int, int]:
@@ -251,7 +278,15 @@ class Region:
         return index
 
     def is_subset(self, other: Region) -> bool:
-        """True when every base rank of this region is in ``other`` (labels are ignored)."""
+        """True when every base rank of this region is in ``other`` (labels are ignored).
+
+        Raises:
+            InputError: ``other`` is not a Region.
+        """
+        if not isinstance(other, Region):
+            raise InputError(f"is_subset needs a Region, got {type(other).__name__}")
+        if self.num_ranks > other.num_ranks:
+            return False
         index = other._dense_map()
         return all(b in index for b in self._base_ranks())
 
@@ -259,7 +294,14 @@ class Region:
         """For each rank of ``target`` in order, its dense rank within this region.
 
         Returns None when ``target`` is not a subset of this region.
+
+        Raises:
+            InputError: ``target`` is not a Region.
         """
+        if not isinstance(target, Region):
+            raise InputError(f"remap needs a Region, got {type(target).__name__}")
+        if target.num_ranks > self.num_ranks:
+            return None
         index = self._dense_map()
         out: list[int] = []
         for b in target._base_ranks():
@@ -272,21 +314,23 @@ class Region:
     # ------------------------------------------------------------------ selection
 
     def _dim(self, label: str) -> int:
+        if not isinstance(label, str):
+            raise DimensionError(f"dimension labels are str, got {type(label).__name__}")
         for k, lab in enumerate(self.labels):
             if lab == label:
                 return k
-        raise DimensionError(f"no dimension {label!r} in region {self}")
+        raise DimensionError(f"no dimension {show(label)} in region {self}")
 
     def _index(self, k: int, index: object) -> int:
         if not _is_int(index):
             raise InputError(
-                f"index for dimension {self.labels[k]!r} must be an int, got {index!r}"
+                f"index for dimension {self.labels[k]!r} must be an int, got {show(index)}"
             )
         assert isinstance(index, int)
         size = self.sizes[k]
         if not -size <= index < size:
             raise RankIndexError(
-                f"index {index} out of range for dimension {self.labels[k]!r} of size {size}"
+                f"index {show(index)} out of range for dimension {self.labels[k]!r} of size {size}"
             )
         return index + size if index < 0 else index
 
@@ -297,7 +341,7 @@ class Region:
         ``range`` applied like slicing ``range(size)`` (clamping, positive step).
 
         Raises:
-            DimensionError: no such dimension.
+            DimensionError: no such dimension, or ``label`` is not a str.
             RankIndexError: an int outside the dimension (names the dimension and its size).
             EmptyRangeError: a slice that selects nothing (names the dimension and its size).
             InputError: a non-positive step or a selector of the wrong type.
@@ -312,18 +356,20 @@ class Region:
                 step = 1 if sel.step is None else sel.step.__index__()
                 if step <= 0:
                     raise InputError(
-                        f"range step for dimension {label!r} must be positive, got {sel.step!r}"
+                        f"range step for dimension {label!r} must be positive, got {show(sel.step)}"
                     )
                 picked = range(size)[sel]
             except (TypeError, AttributeError):
                 raise InputError(
-                    f"slice bounds for dimension {label!r} must be ints, got {sel!r}"
+                    f"slice bounds for dimension {label!r} must be ints, got {show(sel)}"
                 ) from None
             if not picked:
                 raise EmptyRangeError(
-                    f"selection {sel!r} of dimension {label!r} of size {size} is empty"
+                    f"selection {show(sel)} of dimension {label!r} of size {size} is empty"
                 )
-            begin, new_size, step = picked.start, len(picked), picked.step
+            # len() of a range longer than sys.maxsize raises OverflowError; count directly.
+            begin, step = picked.start, picked.step
+            new_size = (picked.stop - begin + step - 1) // step
         else:
             begin, new_size, step = self._index(k, sel), 1, 1
         sizes = list(self.sizes)
@@ -336,7 +382,7 @@ class Region:
             check_slice(offset, sizes, strides)
         except SliceError as exc:
             raise SliceError(
-                f"selecting {sel!r} of dimension {label!r} of region {self} gives a "
+                f"selecting {show(sel)} of dimension {label!r} of region {self} gives a "
                 f"region that cannot be represented: {exc}"
             ) from None
         return Region._unchecked(self.labels, offset, tuple(sizes), tuple(strides))
@@ -345,7 +391,7 @@ class Region:
         """Fix dimension ``label`` at ``index`` (negative counts from the end), removing it.
 
         Raises:
-            DimensionError: no such dimension.
+            DimensionError: no such dimension, or ``label`` is not a str.
             RankIndexError: ``index`` outside the dimension (names the dimension and its size).
             InputError: ``index`` is not an int.
         """

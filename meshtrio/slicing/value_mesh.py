@@ -4,15 +4,20 @@ Invariants owned here:
 
 * A :class:`ValueMesh` holds exactly ``region.num_ranks`` values, addressed by dense rank.
 * Points handed out by :meth:`ValueMesh.items` are over ``region.extent`` (dense coordinates).
+* Arguments of the wrong type (a non-Region, non-iterable values, a non-int rank, a
+  non-callable ``fn``) raise :class:`InputError`, never a builtin TypeError or AttributeError.
 """
 
 from __future__ import annotations
 
+import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 import attrs
 
+from meshtrio._show import show
 from meshtrio.errors import CardinalityError, InputError, RankIndexError
 from meshtrio.slicing.extent import Point
 from meshtrio.slicing.region import Region
@@ -21,6 +26,15 @@ __all__ = ["ValueMesh"]
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+
+def _holdable_ranks(region: Region) -> int:
+    n = region.num_ranks
+    if n >= sys.maxsize:
+        raise CardinalityError(
+            f"region {region} has {show(n)} ranks, too many to hold a value each"
+        )
+    return n
 
 
 @attrs.frozen(init=False)
@@ -38,22 +52,39 @@ class ValueMesh(Generic[T]):
         """Pair ``region`` with ``values`` (dense rank order).
 
         Raises:
-            CardinalityError: the number of values differs from ``region.num_ranks``.
-            InputError: ``region`` is not a Region.
+            CardinalityError: the number of values differs from ``region.num_ranks``, or the
+                region has more ranks than a tuple can hold (``sys.maxsize``).
+            InputError: ``region`` is not a Region, or ``values`` is not iterable.
         """
         if not isinstance(region, Region):
             raise InputError(f"a value mesh needs a Region, got {type(region).__name__}")
-        vals = tuple(values)
-        if len(vals) != region.num_ranks:
+        try:
+            it = iter(values)
+        except TypeError:
+            raise InputError(
+                f"a value mesh needs an iterable of values, got {type(values).__name__}"
+            ) from None
+        n = _holdable_ranks(region)
+        # Take at most n + 1 values, so an endless iterator fails instead of hanging.
+        vals = tuple(itertools.islice(it, n + 1))
+        if len(vals) != n:
+            given = f"more than {show(n)}" if len(vals) > n else str(len(vals))
             raise CardinalityError(
-                f"region {region} has {region.num_ranks} ranks but {len(vals)} values were given"
+                f"region {region} has {show(n)} ranks but {given} values were given"
             )
         self.__attrs_init__(region, vals)
 
     @classmethod
     def from_single(cls, region: Region, value: T) -> ValueMesh[T]:
-        """A mesh holding ``value`` at every rank of ``region``."""
-        return cls(region, [value] * region.num_ranks)
+        """A mesh holding ``value`` at every rank of ``region``.
+
+        Raises:
+            InputError: ``region`` is not a Region.
+            CardinalityError: the region has more ranks than a tuple can hold.
+        """
+        if not isinstance(region, Region):
+            raise InputError(f"a value mesh needs a Region, got {type(region).__name__}")
+        return cls(region, itertools.repeat(value, _holdable_ranks(region)))
 
     def values(self) -> list[T]:
         """The values in dense rank order."""
@@ -69,15 +100,24 @@ class ValueMesh(Generic[T]):
 
         Raises:
             RankIndexError: ``rank`` is outside ``0..len(self)-1``.
+            InputError: ``rank`` is not an int.
         """
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < len(self._values):
+        if isinstance(rank, bool) or not isinstance(rank, int):
+            raise InputError(f"a value mesh rank must be an int, got {show(rank)}")
+        if not 0 <= rank < len(self._values):
             raise RankIndexError(
-                f"rank {rank!r} out of range: value mesh has {len(self._values)} ranks"
+                f"rank {show(rank)} out of range: value mesh has {len(self._values)} ranks"
             )
         return self._values[rank]
 
     def map(self, fn: Callable[[T], U]) -> ValueMesh[U]:
-        """A mesh over the same region with ``fn`` applied to every value."""
+        """A mesh over the same region with ``fn`` applied to every value.
+
+        Raises:
+            InputError: ``fn`` is not callable.
+        """
+        if not callable(fn):
+            raise InputError(f"map needs a callable, got {type(fn).__name__}")
         return ValueMesh(self.region, [fn(v) for v in self._values])
 
     def __len__(self) -> int:
