@@ -382,60 +382,45 @@ async def _serve_ws(
     ``pending`` counts this client while its opening handshake is in progress.
     """
     watched = _WatchedStream(stream)
-    with pending.counted() as done:
-        return await _serve_ws_counted(
-            watched, stream, address, on_connection, token, max_size, handshake_timeout, done
-        )
-
-
-async def _serve_ws_counted(
-    watched: _WatchedStream,
-    stream: trio.SocketStream,
-    address: str,
-    on_connection: OnConnection,
-    token: str,
-    max_size: int,
-    handshake_timeout: float,
-    handshake_done: Callable[[], None],
-) -> str | None:
-    async with trio.open_nursery() as nursery:
-        request: Any = None
-        with trio.move_on_after(handshake_timeout):
-            async with trio.open_nursery() as race:
-
-                async def handshake() -> None:
-                    nonlocal request
-                    request = await trio_websocket.wrap_server_stream(
-                        nursery,
-                        watched,
-                        max_message_size=max_size,
-                    )
-                    race.cancel_scope.cancel()
-
-                async def hung_up() -> None:
-                    # trio-websocket answers garbage with 400 and closes the stream, but never
-                    # wakes wrap_server_stream: stop waiting as soon as the stream is gone.
-                    await watched.gone.wait()
-                    race.cancel_scope.cancel()
-
-                race.start_soon(handshake)
-                race.start_soon(hung_up)
-        if request is None:
-            nursery.cancel_scope.cancel()
-            if watched.gone.is_set():
-                return "sent a bad opening handshake (not a meshtrio WebSocket client)"
-            return f"no valid handshake within {handshake_timeout:g}s"
-        refusal = check_offer(Offer.from_headers(list(request.headers)), token)
-        if refusal is not None:
+    with pending.counted() as handshake_done:
+        async with trio.open_nursery() as nursery:
+            request: Any = None
             with trio.move_on_after(handshake_timeout):
-                await request.reject(refusal.status, body=refusal.reason.encode())
+                async with trio.open_nursery() as race:
+
+                    async def handshake() -> None:
+                        nonlocal request
+                        request = await trio_websocket.wrap_server_stream(
+                            nursery,
+                            watched,
+                            max_message_size=max_size,
+                        )
+                        race.cancel_scope.cancel()
+
+                    async def hung_up() -> None:
+                        # trio-websocket answers garbage with 400 and closes the stream, but never
+                        # wakes wrap_server_stream: stop waiting as soon as the stream is gone.
+                        await watched.gone.wait()
+                        race.cancel_scope.cancel()
+
+                    race.start_soon(handshake)
+                    race.start_soon(hung_up)
+            if request is None:
+                nursery.cancel_scope.cancel()
+                if watched.gone.is_set():
+                    return "sent a bad opening handshake (not a meshtrio WebSocket client)"
+                return f"no valid handshake within {handshake_timeout:g}s"
+            refusal = check_offer(Offer.from_headers(list(request.headers)), token)
+            if refusal is not None:
+                with trio.move_on_after(handshake_timeout):
+                    await request.reject(refusal.status, body=refusal.reason.encode())
+                nursery.cancel_scope.cancel()
+                return f"refused ({refusal.status}): {refusal.reason}"
+            ws = None
+            with trio.move_on_after(handshake_timeout):
+                ws = await request.accept()
+            handshake_done()
+            if ws is not None:
+                await on_connection(WsMessageStream(ws, f"client of {address}", max_size, stream))
             nursery.cancel_scope.cancel()
-            return f"refused ({refusal.status}): {refusal.reason}"
-        ws = None
-        with trio.move_on_after(handshake_timeout):
-            ws = await request.accept()
-        handshake_done()
-        if ws is not None:
-            await on_connection(WsMessageStream(ws, f"client of {address}", max_size, stream))
-        nursery.cancel_scope.cancel()
-    return None
+        return None

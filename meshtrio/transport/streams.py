@@ -41,6 +41,15 @@ SEND_TIMEOUT = 30.0
 """Longest a single message may take to be written before the connection is given up."""
 
 
+def _check_size(data: bytes, max_size: int, address: str) -> None:
+    """ProtocolError if ``data`` is larger than the connection's message size bound."""
+    if len(data) > max_size:
+        raise ProtocolError(
+            f"{address}: message of {len(data)} bytes exceeds max_message_size {max_size}",
+            address=address,
+        )
+
+
 def _describe_close(reason: trio_websocket.CloseReason | None) -> str:
     if reason is None:
         return "connection closed"
@@ -67,12 +76,7 @@ class WsMessageStream:
 
     async def send(self, data: bytes) -> None:
         """Send one binary message."""
-        if len(data) > self._max_size:
-            raise ProtocolError(
-                f"{self.address}: message of {len(data)} bytes exceeds max_message_size "
-                f"{self._max_size}",
-                address=self.address,
-            )
+        _check_size(data, self._max_size, self.address)
         try:
             # A frame is written whole or the connection is closed: a send cancelled halfway
             # would leave a partial frame that corrupts every later frame. So the write is
@@ -148,12 +152,7 @@ class MemoryMessageStream:
 
     async def send(self, data: bytes) -> None:
         """Send one message to the other end."""
-        if len(data) > self._max_size:
-            raise ProtocolError(
-                f"{self.address}: message of {len(data)} bytes exceeds max_message_size "
-                f"{self._max_size}",
-                address=self.address,
-            )
+        _check_size(data, self._max_size, self.address)
         try:
             await self._send.send(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
