@@ -181,10 +181,8 @@ async def spawn_proc_mesh(
 
     Cancelling the caller stops the procs already started (PM-3).
     """
-    extent, commands, binds = _check_spawn(
-        host_mesh, _as_extent(per_host), proc_bind, per_rank_bootstrap
-    )
     per = _as_extent(per_host)
+    extent, commands, binds = _check_spawn(host_mesh, per, proc_bind, per_rank_bootstrap)
     h = per.num_ranks
     mesh_id = ProcMeshId.instance(Label.strip(name))
     addrs = host_mesh.addrs
