@@ -122,6 +122,9 @@ class _Session:
         self.owned = owned
         self.state = "live"  # live | stopped | shut_down
         self.shutdown_report: ShutdownReport | None = None
+        self.shut_hosts: set[str] = set()
+        """Hosts that acknowledged Shutdown (a repeated, e.g. once cancelled, shutdown skips
+        them: they no longer serve)."""
 
 
 def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple[HostOutcome, ...]:
@@ -294,17 +297,18 @@ class HostMesh:
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
         return grace, conc, 2 * grace + KILL_TIMEOUT + 30.0
 
-    async def _drain_all(self, host_mesh_id: str | None) -> tuple[tuple[HostOutcome, ...], float]:
+    async def _drain_all(
+        self, host_mesh_id: str | None, addrs: Sequence[ChannelAddr] | None = None
+    ) -> tuple[tuple[HostOutcome, ...], float]:
+        addrs = self.addrs if addrs is None else addrs
         grace, conc, bound = self._drain_bound()
         pool = self._session.pool
         start = trio.current_time()
         request = Drain(host_mesh_id, grace, conc)
         # Idle-bounded: re-armed by every proc the host reports stopped, so a host with many
         # slow procs is not cut off while it makes progress (upstream's barrier does the same).
-        results = await fan_out(
-            self.addrs, lambda a: pool.call(a, request, timeout=bound, idle=True)
-        )
-        return _outcomes(self.addrs, results), trio.current_time() - start
+        results = await fan_out(addrs, lambda a: pool.call(a, request, timeout=bound, idle=True))
+        return _outcomes(addrs, results), trio.current_time() - start
 
     async def stop(self) -> StopReport:
         """Stop the procs spawned through this mesh on every host; hosts keep serving and can
@@ -348,15 +352,20 @@ class HostMesh:
             assert self._session.shutdown_report is not None
             return self._session.shutdown_report
         start = trio.current_time()
-        drained, drain_time = await self._drain_all(None)
+        addrs = [a for a in self.addrs if str(a) not in self._session.shut_hosts]
+        drained, drain_time = await self._drain_all(None, addrs)
         grace, conc, bound = self._drain_bound()
         pool = self._session.pool
         p2 = trio.current_time()
         request = Shutdown(grace, conc)
-        results = await fan_out(
-            self.addrs, lambda a: pool.call(a, request, timeout=bound, idle=True)
-        )
-        shut = _outcomes(self.addrs, results)
+
+        async def shut_down(addr: ChannelAddr) -> Any:
+            reply = await pool.call(addr, request, timeout=bound, idle=True)
+            self._session.shut_hosts.add(str(addr))  # recorded at once: survives a cancel
+            return reply
+
+        results = await fan_out(addrs, shut_down)
+        shut = _outcomes(addrs, results)
         end = trio.current_time()
         report = ShutdownReport(drained, shut, drain_time, end - p2, end - start)
         self._session.state = "shut_down"

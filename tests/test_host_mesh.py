@@ -392,3 +392,49 @@ async def test_cancelled_attach_block_drains_the_procs_it_spawned() -> None:
                 infos = await again.info()
                 assert [i.proc_count for i in infos.values()] == [0, 0]
                 assert [i.state for i in infos.values()] == ["serving", "serving"]
+
+
+async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_failures() -> None:
+    """A shutdown cancelled after some hosts acknowledged it is completed when the block is
+    left: only the hosts that had not acknowledged are asked again, and nothing is reported
+    as failed (the hosts already shut down no longer serve, which is expected)."""
+    from meshtrio.addr import ChannelAddr
+    from meshtrio.messages import Ack, Drain, DrainReport, Shutdown
+    from meshtrio.transport import net
+    from meshtrio.transport.rpc import Emit, Peer
+
+    shutdowns: list[int] = []
+
+    async def slow_first_shutdown(_peer: Peer, msg: object, _emit: Emit) -> object:
+        if isinstance(msg, Drain):
+            return DrainReport(0, 0, 0, time.time(), time.time(), [])
+        if isinstance(msg, Shutdown):
+            shutdowns.append(1)
+            if len(shutdowns) == 1:
+                await trio.sleep_forever()  # the first one hangs until cancelled
+            return DrainReport(0, 0, 0, time.time(), time.time(), [])
+        return Ack()
+
+    async def fake_host(stream: object) -> None:
+        await Peer(stream, slow_first_shutdown).run()  # type: ignore[arg-type]
+
+    with trio.fail_after(15):
+        async with tcp_hosts(1, token=TOKEN) as (real,), trio.open_nursery() as nursery:
+            fake = await nursery.start(
+                functools.partial(
+                    net.serve,
+                    ChannelAddr.parse("tcp:127.0.0.1:0"),
+                    fake_host,
+                    token=TOKEN,
+                    max_size=1 << 20,
+                )
+            )
+            async with meshtrio.attach([real.addr, str(fake)], token=TOKEN) as mesh:
+                with trio.move_on_after(1.0) as scope:
+                    await mesh.shutdown()
+                assert scope.cancelled_caught
+                assert shutdowns == [1]
+            assert shutdowns == [1, 1]  # the block asked the fake host again, and only it
+            await real.ended.wait()
+            assert real.shut_down
+            nursery.cancel_scope.cancel()
