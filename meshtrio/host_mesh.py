@@ -384,10 +384,10 @@ async def mesh_session(
 
     On exit the mesh is shut down (two phases) unless it was shut down already, or (for a
     mesh that does not own its hosts) stopped. If the block raised, that exception wins and
-    shutdown failures are attached to it as notes. On cancellation no shutdown is tried: a
-    mesh that owns its hosts ends them in its owner's teardown; an attached mesh drains the
-    procs spawned through it (shielded, bounded by :data:`CANCEL_DRAIN_BOUND`) and leaves the
-    hosts serving.
+    shutdown failures are attached to it as notes. On cancellation no shutdown is tried; the
+    procs are drained (shielded, bounded by :data:`CANCEL_DRAIN_BOUND`): all of them on hosts
+    the mesh owns (whose owner then ends the hosts), those spawned through this mesh on
+    attached hosts (which keep serving).
     """
     body_exc: BaseException | None = None
     after_exc: MeshError | None = None
@@ -414,8 +414,10 @@ async def mesh_session(
                 await mesh.shutdown()
             except MeshError as exc:
                 after_exc = exc
-        if cancelled and yielded and not owned and len(ref) > 0:
-            await _drain_on_cancel(ref, token)
+        if cancelled and yielded and len(ref) > 0:
+            # Owned hosts are about to be ended by their owner, but a proc whose command does
+            # not arm PDEATHSIG would outlive a killed host: stop them all first.
+            await _drain_on_cancel(ref, token, None if owned else str(ref.id))
         session.state = "shut_down" if wants_shutdown and not cancelled else session.state
         await session.pool.aclose()
         nursery.cancel_scope.cancel()
@@ -431,15 +433,16 @@ CANCEL_DRAIN_BOUND = 10.0
 """Seconds a cancelled attach block may spend draining its procs (with a 2 s grace each)."""
 
 
-async def _drain_on_cancel(ref: HostMeshRef, token: str) -> None:
-    """Stop the procs spawned through ``ref`` on every host, although the caller was
-    cancelled: shielded, over fresh connections (the block's own died with it), bounded."""
+async def _drain_on_cancel(ref: HostMeshRef, token: str, host_mesh_id: str | None) -> None:
+    """Stop procs on every host of ``ref`` (all, or those of one host mesh) although the
+    caller was cancelled: shielded, over fresh connections (the block's own died with it),
+    bounded by :data:`CANCEL_DRAIN_BOUND`."""
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
     grace = min(config.get(config.MESH_TERMINATE_TIMEOUT), 2.0)
     with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_DRAIN_BOUND):
         async with trio.open_nursery() as nursery:
             pool = ConnectionPool(nursery, token)
-            request = Drain(str(ref.id), grace, conc)
+            request = Drain(host_mesh_id, grace, conc)
             await fan_out(
                 ref.addrs,
                 lambda a: pool.call(a, request, timeout=CANCEL_DRAIN_BOUND),

@@ -483,3 +483,26 @@ async def test_keepalive_lapse_orphans_procs() -> None:
             orphaned = sorted(e.detail for e in events if e.kind == "orphaned")
             assert orphaned == sorted(r.proc_id for r in procs.procs), f"{orphaned}"
             assert not [s.pid for s in states if s.pid is not None and alive(s.pid)]
+
+
+async def test_lm1_cancelled_block_stops_procs_that_would_outlive_their_host() -> None:
+    """LM-1: cancelling a process-mesh block drains its procs before the hosts are killed, so
+    even a proc that neither arms PDEATHSIG nor exits when its host goes is gone."""
+    lingering = BootstrapCommand(
+        sys.executable,
+        ("-c", "import time\nfrom meshtrio.__main__ import main\nmain(['proc'])\ntime.sleep(60)"),
+        env={"MESHTRIO_MESH_BOOTSTRAP_ENABLE_PDEATHSIG": "0"},
+    )
+    pids: list[int] = []
+    with trio.fail_after(40), no_leaked_processes():
+        with trio.CancelScope() as scope:
+            async with open_host_mesh_processes(1) as mesh:
+                procs = await mesh.with_bootstrap(lingering).spawn("linger", {"p": 2})
+                pids = [s.pid for s in (await procs.states()).values() if s.pid is not None]
+                scope.cancel()
+                await trio.sleep_forever()
+        assert scope.cancelled_caught
+        assert len(pids) == 2
+        # They are not our children (their host was), so poll, bounded by fail_after.
+        while any(alive(pid) for pid in pids):
+            await trio.sleep(0.05)
