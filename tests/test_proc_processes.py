@@ -503,6 +503,4 @@ async def test_lm1_cancelled_block_stops_procs_that_would_outlive_their_host() -
                 await trio.sleep_forever()
         assert scope.cancelled_caught
         assert len(pids) == 2
-        # They are not our children (their host was), so poll, bounded by fail_after.
-        while any(alive(pid) for pid in pids):
-            await trio.sleep(0.05)
+        await wait_gone(pids)  # not our children (their host was): a bounded poll
