@@ -24,15 +24,21 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import math
 import os
-import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast, overload
 
 import attrs
 
+from meshtrio.config_values import (
+    Invalid,
+    display_duration,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    short,
+)
 from meshtrio.errors import ConfigError
 
 __all__ = [
@@ -79,112 +85,6 @@ class Kind(enum.Enum):
     STR = "str"
 
 
-class _Invalid(Exception):
-    """Internal: a value was rejected; carries the reason. Never escapes this module."""
-
-
-_UNITS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3,
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
-    "d": 86400.0, "day": 86400.0, "days": 86400.0,
-}  # fmt: skip
-_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
-_PLAIN_SECONDS = re.compile(rf"\s*{_NUMBER}\s*")
-_DURATION_PART = re.compile(rf"\s*{_NUMBER}\s*([^\d\s.]+)\s*")
-_INT_TEXT = re.compile(r"\s*([+-]?\d+)\s*")
-_TRUE = frozenset({"1", "true", "yes"})
-_FALSE = frozenset({"0", "false", "no"})
-_DURATION_HINT = "expected a duration such as 30s, 500ms, 1m, 1h 30m or plain seconds"
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _parse_duration(value: object) -> float:
-    if isinstance(value, bool):
-        raise _Invalid(_DURATION_HINT)
-    if isinstance(value, int | float):
-        try:
-            seconds = float(value)
-        except OverflowError:
-            raise _Invalid("durations must be finite") from None
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise _Invalid("empty duration; " + _DURATION_HINT)
-        if text.startswith("-"):
-            raise _Invalid("negative durations are not allowed")
-        plain = _PLAIN_SECONDS.fullmatch(text)
-        if plain is not None:
-            seconds = float(plain.group(1))
-        else:
-            seconds, pos = 0.0, 0
-            while pos < len(text):
-                part = _DURATION_PART.match(text, pos)
-                if part is None:
-                    raise _Invalid(f"cannot read a duration at position {pos}; {_DURATION_HINT}")
-                unit = _UNITS.get(part.group(2))
-                if unit is None:
-                    raise _Invalid(f"unknown unit {part.group(2)!r}; {_DURATION_HINT}")
-                seconds += float(part.group(1)) * unit
-                pos = part.end()
-    else:
-        raise _Invalid(f"{type(value).__name__} is not a duration; {_DURATION_HINT}")
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise _Invalid("durations must be finite")
-    if seconds < 0:
-        raise _Invalid("negative durations are not allowed")
-    return seconds
-
-
-def _number(x: float) -> str:
-    return format(x, ".6f").rstrip("0").rstrip(".")
-
-
-def _display_duration(seconds: float) -> str:
-    micros = round(seconds * 1_000_000)
-    hours, rest = divmod(micros, 3_600_000_000)
-    minutes, rest = divmod(rest, 60_000_000)
-    parts = [f"{hours}h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes}m")
-    if rest >= 1_000_000:
-        parts.append(f"{_number(rest / 1_000_000)}s")
-    elif rest:
-        parts.append(f"{_number(rest / 1000)}ms")
-    return " ".join(parts) or "0s"
-
-
-def _parse_int(value: object) -> int:
-    if isinstance(value, bool):
-        raise _Invalid("expected an integer, got a bool")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        match = _INT_TEXT.fullmatch(value)
-        if match is not None:
-            return int(match.group(1))
-    raise _Invalid("expected an integer")
-
-
-def _parse_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise _Invalid("expected a bool: 1/0, true/false or yes/no")
-
-
 @attrs.frozen
 class Key(Generic[T]):
     """One typed setting.
@@ -214,7 +114,7 @@ class Key(Generic[T]):
             raise ConfigError(f"config key name {self.name!r} is not a lowercase identifier")
         try:
             valid = self._convert(self.default) == self.default
-        except _Invalid:
+        except Invalid:
             valid = False
         if not valid:
             raise ConfigError(f"config key {self.name}: default {self.default!r} is invalid")
@@ -226,32 +126,32 @@ class Key(Generic[T]):
 
     def _error(self, value: object, reason: str) -> ConfigError:
         return ConfigError(
-            f"config key {self.name} (env {self.env_var}): bad value {_short(value)}: {reason}"
+            f"config key {self.name} (env {self.env_var}): bad value {short(value)}: {reason}"
         )
 
     def _convert(self, value: object) -> Any:
         kind = self.kind
         if kind is Kind.DURATION:
-            return _parse_duration(value)
+            return parse_duration(value)
         if kind is Kind.OPTIONAL_DURATION:
             if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
                 return None
-            return _parse_duration(value)
+            return parse_duration(value)
         if kind is Kind.BOOL:
-            return _parse_bool(value)
+            return parse_bool(value)
         if kind is Kind.STR:
             if not isinstance(value, str):
-                raise _Invalid("expected a string")
+                raise Invalid("expected a string")
             return value
-        number = _parse_int(value)
+        number = parse_int(value)
         low, high = self.minimum, self.maximum
         if self.clamp:
             number = max(number, low) if low is not None else number
             return min(number, high) if high is not None else number
         if low is not None and number < low:
-            raise _Invalid(f"must be at least {low}")
+            raise Invalid(f"must be at least {low}")
         if high is not None and number > high:
-            raise _Invalid(f"must be at most {high}")
+            raise Invalid(f"must be at most {high}")
         return number
 
     def coerce(self, value: object) -> T:
@@ -268,7 +168,7 @@ class Key(Generic[T]):
         """
         try:
             return cast(T, self._convert(value))
-        except _Invalid as exc:
+        except Invalid as exc:
             raise self._error(value, str(exc)) from None
 
     def parse_text(self, text: str) -> T:
@@ -296,7 +196,7 @@ class Key(Generic[T]):
         if coerced is None:
             return "none"
         if self.kind in (Kind.DURATION, Kind.OPTIONAL_DURATION):
-            return _display_duration(coerced)
+            return display_duration(coerced)
         if self.kind is Kind.BOOL:
             return "true" if coerced else "false"
         return str(coerced)
@@ -420,8 +320,8 @@ class _EnvLayer:
                     continue
                 try:
                     values[key.name] = key._convert(text)
-                except _Invalid as exc:
-                    problems.append(f"{key.env_var}={_short(text)}: {exc}")
+                except Invalid as exc:
+                    problems.append(f"{key.env_var}={short(text)}: {exc}")
             if problems:
                 self.error = ConfigError("bad config in the environment: " + "; ".join(problems))
                 raise self.error
