@@ -353,6 +353,7 @@ class Config:
     def __init__(self, client_override: Mapping[str, Any] | None = None) -> None:
         self._client: dict[str, Any] = {}
         self._client_raw: dict[str, Any] | None = None
+        self._propagatable: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         if client_override is not None:
             self.set_client_override(client_override)
 
@@ -418,10 +419,30 @@ class Config:
         return out
 
     def propagatable(self) -> dict[str, Any]:
-        """Wire values of the effective values of every ``propagate`` key (to push to peers)."""
-        return {
+        """Wire values of the effective values of every ``propagate`` key (to push to peers).
+
+        Every attach and spawn takes one, so it is cached until a layer changes (checked by
+        comparing the small override layers and the identity of the others).
+        """
+        stamp = (
+            tuple(_test_layer.items()),
+            tuple(_runtime_layer.items()),
+            _env.get(),
+            self._client,
+            len(_REGISTRY),
+        )
+        cached = self._propagatable
+        if cached is not None and _same_stamp(cached[0], stamp):
+            return dict(cached[1])
+        snapshot = {
             name: key.to_wire(self.get(key)) for name, key in _REGISTRY.items() if key.propagate
         }
+        self._propagatable = (stamp, snapshot)
+        return dict(snapshot)
+
+
+def _same_stamp(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return a[0] == b[0] and a[1] == b[1] and a[2] is b[2] and a[3] is b[3] and a[4] == b[4]
 
 
 GLOBAL = Config()

@@ -425,3 +425,28 @@ def test_duration_int_too_big_for_a_float_is_config_error() -> None:
     """A duration given as an int too big for a float is a ConfigError, not an OverflowError."""
     with pytest.raises(ConfigError, match="finite"), config.configured(connect_timeout=10**400):
         pass
+
+
+def test_propagatable_follows_every_layer_change_although_cached() -> None:
+    """propagatable() is cached, yet reflects each change of any layer at once, and callers
+    may mutate what it returns without affecting the next call."""
+    key = "proc_spawn_max_idle"
+    view = config.Config()
+    first = view.propagatable()
+    first[key] = "mutated by the caller"
+    assert view.propagatable()[key] == 30.0
+    with config.configured(proc_spawn_max_idle="5s"):
+        assert view.propagatable()[key] == 5.0
+        with config.test_override(proc_spawn_max_idle="7s"):
+            assert view.propagatable()[key] == 7.0
+        assert view.propagatable()[key] == 5.0
+    assert view.propagatable()[key] == 30.0
+    view.set_client_override({key: 9})
+    assert view.propagatable()[key] == 9.0
+    config.reload_env({"MESHTRIO_PROC_SPAWN_MAX_IDLE": "11s"})
+    assert view.propagatable()[key] == 11.0
+    config.reload_env({})
+    config.configure(proc_spawn_max_idle=3)
+    assert view.propagatable()[key] == 3.0
+    config.clear_runtime()
+    assert view.propagatable()[key] == 9.0
