@@ -161,6 +161,12 @@ class ChannelAddr:
         """
         if not isinstance(text, str):
             raise AddrParseError(f"a channel address must be a str, got {type(text).__name__}")
+        if type(text) is str and len(text) <= 256:  # a mesh ref repeats few address shapes
+            return _parse_cached(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> ChannelAddr:
         transport, sep, rest = text.partition(":")
         if not sep:
             raise AddrParseError(
@@ -270,3 +276,9 @@ def _check_unix_path(path: object, *, abstract: bool) -> None:
             f"unix path {show(path, 80)} starts with '@', which marks an abstract socket; "
             f"write {show('./' + path, 80)} for a file, or use unix_abstract()"
         )
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_cached(text: str) -> ChannelAddr:
+    # Addresses are immutable values, so parsed ones are shared; errors are not cached.
+    return ChannelAddr._parse(text)
