@@ -414,7 +414,7 @@ async def mesh_session(
                 await mesh.shutdown()
             except MeshError as exc:
                 after_exc = exc
-        if cancelled and yielded and len(ref) > 0:
+        if cancelled and yielded and session.state != "shut_down" and len(ref) > 0:
             # Owned hosts are about to be ended by their owner, but a proc whose command does
             # not arm PDEATHSIG would outlive a killed host: stop them all first.
             await _drain_on_cancel(ref, token, None if owned else str(ref.id))
