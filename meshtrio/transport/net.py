@@ -87,6 +87,15 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def _cancel_part(exc: BaseException) -> BaseException | None:
+    """The cancellation in ``exc`` (itself, or the Cancelled part of a group), or None."""
+    if isinstance(exc, trio.Cancelled):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(lambda e: isinstance(e, trio.Cancelled))
+    return None
+
+
 def _translate(exc: BaseException, address: str) -> BaseException:
     """Map an error from trio-websocket, trio or the OS to a meshtrio error (TR-3)."""
     leaves = [e for e in _leaves(exc) if not isinstance(e, trio.Cancelled)]
@@ -203,6 +212,13 @@ async def connect(
             await peer.run()
             nursery.cancel_scope.cancel()
     except BaseException as exc:
+        cancels = _cancel_part(exc)
+        if cancels is exc:
+            raise
+        if cancels is not None:
+            # Being cancelled wins over an error that happened at the same moment: never turn
+            # a cancellation into a TransportError, nor let the error escape with it.
+            raise cancels from None
         # fail_after fires inside the nursery, so its TooSlowError arrives wrapped in a group.
         if not started and any(isinstance(e, trio.TooSlowError) for e in _leaves(exc)):
             raise RequestTimeoutError(
