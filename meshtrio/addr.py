@@ -132,24 +132,41 @@ class ChannelAddr:
     def tcp(
         cls, host: str | ipaddress.IPv4Address | ipaddress.IPv6Address, port: int
     ) -> ChannelAddr:
-        """A tcp address; ``host`` is an IP literal (brackets around v6 are accepted)."""
+        """A tcp address; ``host`` is an IP literal (brackets around v6 are accepted).
+
+        Raises:
+            AddrParseError: ``host`` is not an IP literal, or ``port`` not an int in 0..65535.
+        """
         return cls(transport="tcp", host=str(_ip(host)), port=_check_port(port))
 
     @classmethod
     def unix(cls, path: str | os.PathLike[str] = "") -> ChannelAddr:
-        """A unix socket at a filesystem ``path``; ``""`` means any (pick one when binding)."""
+        """A unix socket at a filesystem ``path``; ``""`` means any (pick one when binding).
+
+        Raises:
+            AddrParseError: ``path`` is not a str (or path-like), contains NUL, or starts
+                with ``@``.
+        """
         if isinstance(path, os.PathLike):
             path = os.fspath(path)
         return cls(transport="unix", path=path)
 
     @classmethod
     def unix_abstract(cls, name: str) -> ChannelAddr:
-        """A Linux abstract unix socket called ``name`` (non-empty, no NUL)."""
+        """A Linux abstract unix socket called ``name`` (non-empty, no NUL).
+
+        Raises:
+            AddrParseError: ``name`` is not a str, is empty, or contains NUL.
+        """
         return cls(transport="unix", path=name, abstract=True)
 
     @classmethod
     def local(cls, index: int) -> ChannelAddr:
-        """An in-process endpoint; ``0`` means pick one when binding."""
+        """An in-process endpoint; ``0`` means pick one when binding.
+
+        Raises:
+            AddrParseError: ``index`` is not an int in ``0..2**64-1``.
+        """
         return cls(transport="local", index=index)
 
     @classmethod

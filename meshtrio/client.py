@@ -44,7 +44,20 @@ class ConnectionPool:
         self.closed = False
 
     async def peer(self, addr: ChannelAddr, *, timeout: float | None = None) -> Peer:
-        """The live connection to ``addr``, connecting (bounded by ``timeout``) if needed."""
+        """The live connection to ``addr``, connecting (bounded by ``timeout``) if needed.
+
+        Args:
+            addr: the host's address.
+            timeout: bound on connect plus handshake (default: ``connect_timeout``).
+
+        Raises:
+            MeshClosedError: the pool was closed.
+            TransportError: the connection failed (``HostUnreachableError``,
+                ``AuthRejectedError``, ``ProtocolError``, ``ConnectionLostError``).
+            RequestTimeoutError: connect plus handshake took longer than ``timeout``.
+
+        Cancelling it abandons the attempt; no half-open connection is kept.
+        """
         if self.closed:
             raise MeshClosedError("the mesh's connections are closed")
         key = str(addr)
@@ -81,15 +94,25 @@ class ConnectionPool:
     ) -> Any:
         """Connect if needed (bounded by ``connect_timeout``), then make one request.
 
-        ``timeout`` bounds the request (an idle timeout with ``idle``); callers that need a
-        bound on the whole wrap this in their own deadline (see :func:`fan_out`).
+        ``timeout`` bounds the request (an idle timeout with ``idle``, re-armed by every
+        event), and also the connect when it is shorter than ``connect_timeout``; callers
+        that need a bound on the whole wrap this in their own deadline (see :func:`fan_out`).
+        Cancelling it abandons the request: the host may still carry it out, and its late
+        reply is dropped; the connection stays usable.
+
+        Raises:
+            MeshClosedError: the pool was closed.
+            TransportError: connecting failed, or the connection broke while waiting.
+            RequestTimeoutError: no reply (or connection) in time.
+            RemoteError: the host answered with an error.
         """
         connect_timeout = min(timeout, config.get(config.CONNECT_TIMEOUT))
         peer = await self.peer(addr, timeout=connect_timeout)
         return await peer.call(body, timeout=timeout, idle=idle, on_event=on_event)
 
     async def aclose(self) -> None:
-        """Close every connection."""
+        """Close every connection; requests waiting on them fail with ConnectionLostError,
+        and later calls raise MeshClosedError."""
         self.closed = True
         for peer in list(self._peers.values()):
             await peer.aclose()

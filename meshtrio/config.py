@@ -251,7 +251,7 @@ MESH_ORPHAN_TIMEOUT: Key[float | None] = _register(
         "mesh_orphan_timeout",
         60.0,
         Kind.OPTIONAL_DURATION,
-        "Procs not kept alive for this long are stopped; none disables the reaper.",
+        "The keepalive states(keepalive=True) asks for: procs not renewed within it are stopped.",
     )
 )
 MAX_MESSAGE_SIZE = _int(
@@ -384,7 +384,11 @@ class Config:
     @overload
     def get(self, key: str) -> Any: ...
     def get(self, key: Key[Any] | str) -> Any:
-        """The effective value of ``key`` (a :class:`Key` or its name)."""
+        """The effective value of ``key`` (a :class:`Key` or its name).
+
+        Raises:
+            ConfigError: unknown key name, or a bad value in the environment.
+        """
         return self.get_with_source(key)[0]
 
     def set_client_override(self, snapshot: Mapping[str, Any]) -> bool:
@@ -393,12 +397,15 @@ class Config:
         Every known key is validated first; on a bad value nothing changes. Names of keys this
         version does not know are ignored, so a newer client can configure an older peer.
 
-        Raises:
-            ConfigError: a value is invalid (the message names the key and value).
-
         Returns:
-            True if the layer changed, False if ``snapshot`` equals the one installed last
-            (then nothing is validated again: pushes are idempotent and often repeated).
+            True if ``snapshot`` was installed, False if it equals (as given, before
+            coercion) the one installed last (then nothing is validated again: pushes are
+            idempotent and often repeated). True does not imply that an effective value
+            changed.
+
+        Raises:
+            ConfigError: ``snapshot`` is not a mapping, or a value is invalid (the message
+                names the key and value).
         """
         if self._client_raw is not None and snapshot == self._client_raw:
             return False
@@ -411,7 +418,11 @@ class Config:
         return dict(self._client)
 
     def dump(self) -> dict[str, tuple[Any, str]]:
-        """Every key's effective value and the name of its layer, by key name."""
+        """Every key's effective value and the name of its layer, by key name.
+
+        Raises:
+            ConfigError: a bad value in the environment.
+        """
         out: dict[str, tuple[Any, str]] = {}
         for name in _REGISTRY:
             value, layer = self.get_with_source(name)
@@ -423,6 +434,9 @@ class Config:
 
         Every attach and spawn takes one, so it is cached until a layer changes (checked by
         comparing the small override layers and the identity of the others).
+
+        Raises:
+            ConfigError: a bad value in the environment.
         """
         stamp = (
             tuple(_test_layer.items()),
@@ -454,7 +468,11 @@ def get(key: Key[T]) -> T: ...
 @overload
 def get(key: str) -> Any: ...
 def get(key: Key[Any] | str) -> Any:
-    """The effective value of ``key`` in :data:`GLOBAL`."""
+    """The effective value of ``key`` (a :class:`Key` or its name) in :data:`GLOBAL`.
+
+    Raises:
+        ConfigError: unknown key name, or a bad value in the environment.
+    """
     return GLOBAL.get(key)
 
 
@@ -463,17 +481,29 @@ def get_with_source(key: Key[T]) -> tuple[T, Layer]: ...
 @overload
 def get_with_source(key: str) -> tuple[Any, Layer]: ...
 def get_with_source(key: Key[Any] | str) -> tuple[Any, Layer]:
-    """The effective value of ``key`` in :data:`GLOBAL` and its layer."""
+    """The effective value of ``key`` in :data:`GLOBAL` and its layer.
+
+    Raises:
+        ConfigError: unknown key name, or a bad value in the environment.
+    """
     return GLOBAL.get_with_source(key)
 
 
 def propagatable() -> dict[str, Any]:
-    """The snapshot that attach and spawn push: :meth:`Config.propagatable` of :data:`GLOBAL`."""
+    """The snapshot that attach and spawn push: :meth:`Config.propagatable` of :data:`GLOBAL`.
+
+    Raises:
+        ConfigError: a bad value in the environment.
+    """
     return GLOBAL.propagatable()
 
 
 def dump() -> dict[str, tuple[Any, str]]:
-    """:meth:`Config.dump` of :data:`GLOBAL`."""
+    """:meth:`Config.dump` of :data:`GLOBAL`.
+
+    Raises:
+        ConfigError: a bad value in the environment.
+    """
     return GLOBAL.dump()
 
 
@@ -498,17 +528,24 @@ def _overlay(layer: dict[str, Any], overrides: Mapping[str, Any]) -> Iterator[No
 def configured(**overrides: Any) -> contextlib.AbstractContextManager[None]:
     """Set values in the Runtime layer for the duration of a ``with`` block.
 
-    All names and values are validated before anything changes; on exit the previous Runtime
-    values (or their absence) come back, also when the block raises. Nesting works.
+    All names and values are validated (when the ``with`` block is entered, not when this
+    is called) before anything changes; on exit the previous Runtime values (or their
+    absence) come back, also when the block raises. Nesting works. The layer is
+    process-global: every task and every in-process host agent sees the values.
 
     Raises:
-        ConfigError: an unknown name (the message lists the valid ones) or a bad value.
+        ConfigError: on entering the block: an unknown name (the message lists the valid
+            ones) or a bad value.
     """
     return _overlay(_runtime_layer, overrides)
 
 
 def test_override(**overrides: Any) -> contextlib.AbstractContextManager[None]:
-    """Like :func:`configured`, for the TestOverride layer (beats every other layer)."""
+    """Like :func:`configured`, for the TestOverride layer (beats every other layer).
+
+    Raises:
+        ConfigError: on entering the block: an unknown name or a bad value.
+    """
     return _overlay(_test_layer, overrides)
 
 
@@ -516,7 +553,11 @@ test_override.__test__ = False  # type: ignore[attr-defined]  # not a pytest tes
 
 
 def configure(**overrides: Any) -> None:
-    """Merge values into the Runtime layer for good (all validated before any is set)."""
+    """Merge values into the Runtime layer for good (all validated before any is set).
+
+    Raises:
+        ConfigError: an unknown name or a bad value; nothing was set.
+    """
     _runtime_layer.update(_coerce_all(overrides, ignore_unknown=False))
 
 

@@ -13,13 +13,19 @@ Host-mesh invariants (what callers may rely on; mechanisms and timeouts may chan
   is never half configured.
 * HM-3 (errors-stay-in-attach): a host that cannot be reached surfaces only as the raised
   :class:`~meshtrio.errors.ConfigPushError`; no exception escapes into another task or
-  nursery, and a failing attach disturbs nothing else.
+  nursery, and a failing attach disturbs nothing else. (There is no rollback: hosts that did
+  acknowledge keep the pushed config as their ClientOverride layer.)
 * HM-4 (host-scoped-error-reporting): the error lists each failing host by address with its
   cause (refused, timeout, auth, connection lost, ...). Hosts are contacted concurrently, so an
   attach fails in about one ``mesh_attach_config_timeout``, however many hosts are bad.
 * HM-5 (two-phase shutdown): :meth:`HostMesh.shutdown` starts phase 2 (shut every host down)
   only after phase 1 (drain every host) ended on all hosts; per-host outcomes are returned, and
   failures are raised as one :class:`~meshtrio.errors.ShutdownError` naming each host.
+
+Cancellation: cancelling a mesh operation abandons its requests on the client side (late
+replies are dropped) and leaves the mesh usable. A host that already received a request
+carries on with it: a config push is installed, and procs a drain or stop asked to stop go
+on through their stop ladder even if the connection then closes.
 """
 
 from __future__ import annotations
@@ -82,7 +88,12 @@ class HostOutcome:
 
 @attrs.frozen
 class StopReport:
-    """What :meth:`HostMesh.stop` did on each host."""
+    """What :meth:`HostMesh.stop` did on each host.
+
+    Attributes:
+        hosts: one outcome per host of the mesh (or slice) stopped, in rank order.
+        elapsed: seconds the whole stop took.
+    """
 
     hosts: tuple[HostOutcome, ...]
     elapsed: float
@@ -95,7 +106,18 @@ class StopReport:
 
 @attrs.frozen
 class ShutdownReport:
-    """What :meth:`HostMesh.shutdown` did: both phases, per host, with timings (HM-5)."""
+    """What :meth:`HostMesh.shutdown` did: both phases, per host, with timings (HM-5).
+
+    Attributes:
+        drain: phase 1, one outcome per host, in rank order.
+        shutdown: phase 2, one outcome per host, in rank order.
+        drain_time: seconds phase 1 took.
+        shutdown_time: seconds phase 2 took.
+        total_time: seconds the whole shutdown took.
+
+    Hosts that acknowledged phase 2 of an earlier, cancelled shutdown are not asked again,
+    so this report leaves them out.
+    """
 
     drain: tuple[HostOutcome, ...]
     shutdown: tuple[HostOutcome, ...]
@@ -138,7 +160,13 @@ def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple
 
 class HostMesh:
     """A live mesh of host agents. Made by :func:`attach`, :func:`open_host_mesh_in_process`
-    or :func:`open_host_mesh_processes`; valid inside their ``async with`` block."""
+    or :func:`open_host_mesh_processes`; valid inside their ``async with`` block.
+
+    After :meth:`shutdown` its async methods (other than :meth:`shutdown` itself) raise
+    :class:`~meshtrio.errors.MeshClosedError`. After the block was left without a shutdown
+    (an attached mesh that was stopped, or a cancelled block), its connections are closed,
+    so every host fails with kind ``closed``.
+    """
 
     def __init__(self, ref: HostMeshRef, session: _Session) -> None:
         self._ref = ref
@@ -195,15 +223,28 @@ class HostMesh:
         return f"<HostMesh {self._ref} {self._session.state}>"
 
     def range(self, label: str, sel: int | slice | range) -> HostMesh:
-        """A slice along one dimension (kept), sharing this mesh's connections."""
+        """A slice along one dimension (kept), sharing this mesh's connections.
+
+        Raises:
+            The errors of :meth:`~meshtrio.slicing.Region.range` (``DimensionError``,
+            ``RankIndexError``, ``EmptyRangeError``, ``InputError``, ``SliceError``).
+        """
         return HostMesh(self._ref.range(label, sel), self._session)
 
     def sliced(self, region: Region) -> HostMesh:
-        """The sub-mesh over ``region`` (a subset of this mesh's region)."""
+        """The sub-mesh over ``region`` (a subset of this mesh's region), sharing connections.
+
+        Raises:
+            InputError: ``region`` is not a Region or not a subset of this mesh's region.
+        """
         return HostMesh(self._ref.sliced(region), self._session)
 
     def with_bootstrap(self, cmd: BootstrapCommand | None) -> HostMesh:
-        """The same mesh whose spawns run ``cmd`` by default."""
+        """The same mesh whose spawns run ``cmd`` by default (None: each host's default).
+
+        Raises:
+            InputError: ``cmd`` is neither None nor a BootstrapCommand.
+        """
         return HostMesh(self._ref.with_bootstrap(cmd), self._session)
 
     def _check_live(self, what: str) -> None:
@@ -214,15 +255,22 @@ class HostMesh:
     async def push_config(self, overrides: Mapping[str, Any] | None = None) -> None:
         """Push the client's propagatable config to every host at once (HM-1..HM-4).
 
+        Each host installs the snapshot as its ClientOverride layer, replacing the previous
+        one. Each host is bounded by ``mesh_attach_config_timeout`` (connect included), so
+        this takes about one timeout however many hosts fail.
+
+        Cancelling it abandons every host's request; hosts that already received the push
+        install it, the others keep their previous ClientOverride layer.
+
         Args:
-            overrides: values to set on top of :func:`meshtrio.config.propagatable` (validated).
+            overrides: values to set on top of :func:`meshtrio.config.propagatable`, by key
+                name (any key, validated before anything is sent).
 
         Raises:
-            ConfigPushError: one entry per failing host; nothing else escapes (HM-3).
-
-        Each host is bounded by ``mesh_attach_config_timeout`` (connect included), so this
-        takes about one timeout however many hosts fail. Cancelling it cancels every host's
-        request.
+            ConfigPushError: one entry per failing host; no host error escapes otherwise (HM-3).
+            ConfigError: an unknown key name or a bad value in ``overrides``; nothing was sent.
+            InputError: ``overrides`` is not a mapping; nothing was sent.
+            MeshClosedError: the mesh was shut down.
         """
         self._check_live("push config")
         snapshot = config.propagatable()
@@ -252,8 +300,16 @@ class HostMesh:
         """One :class:`~meshtrio.messages.HostInfo` per host (address, pid, protocol version,
         uptime, proc count, recent lifecycle events, effective config with sources).
 
+        Each host is bounded by ``request_timeout`` (connect included). Cancelling it
+        abandons the requests; nothing is left behind.
+
+        Returns:
+            A value mesh over this mesh's region.
+
         Raises:
-            HostsError: some host did not answer (``failures`` names each).
+            HostsError: some host did not answer or answered with an error (``failures``
+                names each).
+            MeshClosedError: the mesh was shut down.
         """
         self._check_live("get info")
         timeout = config.get(config.REQUEST_TIMEOUT)
@@ -279,7 +335,19 @@ class HostMesh:
         proc_bind: Sequence[Mapping[str, str]] | None = None,
         per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
     ) -> ProcMesh:
-        """Spawn a proc mesh on these hosts; see :func:`meshtrio.proc_mesh.spawn_proc_mesh`."""
+        """Spawn a proc mesh on these hosts (PM-1..PM-4).
+
+        See :func:`meshtrio.proc_mesh.spawn_proc_mesh` for the arguments, the timeouts
+        (``proc_spawn_max_idle``) and what a cancel does (the procs already started are
+        stopped). Spawning on a mesh that was stopped makes it live again, so leaving the
+        ``async with`` block shuts it down.
+
+        Raises:
+            MeshClosedError: the mesh was shut down.
+            SpawnConfigurationError: an up-front check failed; nothing was started.
+            ProcCreationError: a proc failed, or its host could not be reached.
+            ProcSpawnError: the status fence's idle timeout expired.
+        """
         from meshtrio.proc_mesh import spawn_proc_mesh
 
         self._check_live("spawn")
@@ -311,12 +379,21 @@ class HostMesh:
         return _outcomes(addrs, results), trio.current_time() - start
 
     async def stop(self) -> StopReport:
-        """Stop the procs spawned through this mesh on every host; hosts keep serving and can
-        be attached again. Each host may stay quiet for at most
-        ``2*mesh_terminate_timeout + 35s`` (it reports every proc it stopped).
+        """Stop the procs spawned through this mesh on each of its hosts; hosts keep serving.
+
+        Every host drains the procs spawned through this host mesh id (through any slice of
+        it) with the stop ladder (``mesh_terminate_timeout`` per step, at most
+        ``mesh_terminate_concurrency`` at once) and can be attached again. Each host is
+        idle-bounded: it may stay quiet for at most ``2*mesh_terminate_timeout + 35s`` (it
+        reports every proc it stopped). Stopping the whole mesh (not a slice) marks it
+        stopped, so leaving an :func:`attach` block does not shut its hosts down.
+
+        Cancelling it abandons the requests; the mesh is not marked stopped, and procs a host
+        already asked to stop still go through their ladder.
 
         Raises:
-            ShutdownError: some host could not drain (the report is attached).
+            ShutdownError: some host could not drain (``report`` is the :class:`StopReport`).
+            MeshClosedError: the mesh was shut down.
         """
         self._check_live("stop")
         hosts, elapsed = await self._drain_all(str(self.id))
@@ -333,13 +410,27 @@ class HostMesh:
         return report
 
     async def shutdown(self) -> ShutdownReport:
-        """Shut every host down in two phases (HM-5); a second call returns the first report.
+        """Shut every host down in two phases (HM-5) and close the mesh's connections.
 
         Phase 1 drains every host concurrently; phase 2, once phase 1 ended everywhere, asks
-        every host to shut down concurrently. Time is about that of the slowest host.
+        every host to shut down concurrently (phase 2 goes to every host, including those
+        whose drain failed). Each phase's request is idle-bounded per host by
+        ``2*mesh_terminate_timeout + 35s``, with the ladder's grace ``mesh_terminate_timeout``
+        and ``mesh_terminate_concurrency``. Time is about that of the slowest host.
+
+        Once a shutdown has completed, further calls return its report without contacting
+        anyone and without raising, even when the first call raised.
+
+        Cancelling it abandons the requests and leaves the mesh's state unchanged. Hosts
+        that had acknowledged phase 2 are remembered and skipped by a later call (they no
+        longer serve); procs a host already asked to stop still go through their ladder.
+
+        Returns:
+            The :class:`ShutdownReport`, when every host succeeded.
 
         Raises:
             ShutdownError: some hosts failed; ``failures`` names each, ``report`` has all.
+                The mesh is shut down anyway.
             InputError: called on a slice (shut down the mesh you opened; a slice's hosts are
                 shared with the rest of it).
         """
@@ -465,17 +556,30 @@ async def attach(
 ) -> AsyncIterator[HostMesh]:
     """Attach to running host agents (``python -m meshtrio host``) and push config (HM-1..4).
 
-    Yields a :class:`HostMesh` over ``hosts=N``. Leaving the block shuts the hosts down in two
-    phases unless :meth:`HostMesh.stop` or :meth:`HostMesh.shutdown` ran.
+    Yields a :class:`HostMesh` over ``hosts=N`` once every host acknowledged the config
+    (bounded per host by ``mesh_attach_config_timeout``). Leaving the block normally, or
+    with an exception from the body, shuts the hosts down in two phases (see
+    :meth:`HostMesh.shutdown`) unless the mesh was already shut down, or its last lifecycle
+    call was :meth:`HostMesh.stop` on the whole mesh (a later spawn re-arms the shutdown).
+    An exception from the body wins over a failing shutdown, which is attached to it as a
+    note.
+
+    If the block is cancelled, no shutdown is tried: the procs spawned through this mesh
+    are drained over fresh connections, shielded, with a grace of at most 2 s, within
+    :data:`CANCEL_DRAIN_BOUND` seconds; the hosts keep serving. A cancel during the config
+    push returns no mesh (hosts that already received the push keep it).
 
     Args:
-        addresses: the hosts' channel addresses.
-        name: the host mesh id's label (sanitised).
+        addresses: the hosts' channel addresses (``ChannelAddr`` or text).
+        name: the host mesh id's label (sanitised with ``Label.strip``).
         token: the auth token (default: ``MESHTRIO_TOKEN``).
 
     Raises:
         ConfigPushError: some hosts failed; no mesh is returned (HM-2).
-        InputError: bad addresses or no token.
+        InputError: bad addresses (``AddrParseError``), a non-str ``name``, no token, or a
+            token that cannot be sent.
+        ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
+            (only when the body did not raise).
     """
     ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addresses)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:

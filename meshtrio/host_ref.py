@@ -156,6 +156,7 @@ class HostMeshRef:
 
         Raises:
             AddrParseError: an address text that does not parse.
+            InputError: ``addrs`` is not a sequence of hosts, or ``id`` is not a HostMeshId.
         """
         hosts = _to_hosts(addrs)
         return cls(id, Extent(hosts=len(hosts)).region(), hosts)
@@ -248,5 +249,9 @@ class HostMeshRef:
         return self.sliced(self.region.range(label, sel))
 
     def with_bootstrap(self, cmd: BootstrapCommand | None) -> HostMeshRef:
-        """A copy whose procs start with ``cmd`` (None: each host's default)."""
+        """A copy whose procs start with ``cmd`` (None: each host's default).
+
+        Raises:
+            InputError: ``cmd`` is neither None nor a BootstrapCommand.
+        """
         return attrs.evolve(self, bootstrap_command=cmd)

@@ -174,7 +174,8 @@ class Label(str):
 
     ``Label(text)`` validates and raises :class:`IdParseError` naming the first broken rule,
     checked in this order: empty, too long, bad first char, bad last char, bad char (with its
-    position). ``Label.strip(text)`` (on the class) is the sanitiser that never fails, e.g.
+    position). ``Label.strip(text)`` (on the class) is the sanitiser that never fails on a
+    str (it gives ``nil`` when nothing is left; a non-str is an :class:`InputError`), e.g.
     ``Label.strip("My Mesh!") == "mymesh"``; on an instance ``.strip`` is plain ``str.strip``.
     """
 

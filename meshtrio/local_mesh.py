@@ -3,19 +3,26 @@
 * :func:`open_host_mesh_in_process` starts n host agents as tasks in a nursery of the block.
 * :func:`open_host_mesh_processes` starts one ``python -m meshtrio host`` process per rank.
 
-Both generate a random token and hand it to their hosts (and so to the procs) through the
-environment; both push the client's config (HM-1..HM-4) before yielding. Leaving the block
-always ends the hosts: shut down in two phases if that had not run yet (a stopped owned mesh
-is shut down too, since its hosts cannot outlive their owner); on cancellation or error the
-host tasks are cancelled and host processes are killed (their procs die with them, PR-1).
+Both generate a random token and hand it to their hosts (and so to the procs); both push
+the client's config (HM-1..HM-4) before yielding. Leaving the block always ends the hosts:
+
+* normally or with an exception from the body, the mesh is shut down in two phases if that
+  had not run yet (a stopped owned mesh is shut down too, since its hosts cannot outlive
+  their owner); then the host tasks are cancelled, and host processes are given
+  ``mesh_terminate_timeout`` to exit (none after an exception) before their process groups
+  are killed;
+* on cancellation, no shutdown is tried: every proc on the hosts is drained (shielded,
+  within :data:`~meshtrio.host_mesh.CANCEL_DRAIN_BOUND` seconds), then the host tasks are
+  cancelled (each stops its remaining procs through the shielded ladder) and host processes
+  are killed at once (their remaining procs die with them, PR-1).
 
 Invariant owned here:
 
 * LM-1 (nothing outlives the block): when the ``async with`` block is left, by any route, no
   host task or host process started by it is still running, and every proc they started
-  has been stopped (normal exit: drained and reaped by its host) or is dying with its host
-  (cancellation or error: the host was killed, and its procs follow it through
-  ``PR_SET_PDEATHSIG`` and the loss of their host connection, PR-1, moments later).
+  has been stopped (drained and reaped by its host) or is dying with its host (a killed
+  host process's procs follow it through ``PR_SET_PDEATHSIG`` and the loss of their host
+  connection, PR-1, moments later).
 """
 
 from __future__ import annotations
@@ -57,12 +64,28 @@ async def open_host_mesh_in_process(
 ) -> AsyncIterator[HostMesh]:
     """Run host agents as tasks in this Trio run; yield a configured :class:`HostMesh`.
 
+    The hosts start one after another (each bound before the next); the config push is
+    bounded per host by ``mesh_attach_config_timeout``. Leaving the block ends the hosts as
+    the module docstring describes: two-phase shutdown unless cancelled, then the host tasks
+    are cancelled; their procs are always stopped by the time the block is left (LM-1).
+    Cancelling while the hosts start cancels the ones already started.
+
     Args:
         n_or_addrs: how many hosts (each listens on ``local:0`` with ``in_process_procs``,
             else on a fresh abstract ``unix:`` socket so OS procs can connect), or their
-            addresses.
-        in_process_procs: run procs as tasks too (fast tests; no OS processes at all).
-        name: the host mesh id's label.
+            addresses (a ``local:`` host cannot serve OS procs, which could not reach it).
+        in_process_procs: run procs as tasks too (fast tests; no OS processes at all), except
+            procs given an explicit bootstrap command, which are still OS processes.
+        name: the host mesh id's label (sanitised with ``Label.strip``).
+
+    Raises:
+        InputError: a negative number of hosts, ``n_or_addrs`` of the wrong type, an
+            address that does not parse (``AddrParseError``), or a non-str ``name``.
+        ExceptionGroup: a host could not listen (address in use, ...); the group holds the
+            :class:`~meshtrio.errors.TransportError` (raised from the host's own nursery).
+        ConfigPushError: a host did not take the config; no mesh is yielded.
+        ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
+            (only when the body did not raise).
     """
     if isinstance(n_or_addrs, int):
         if n_or_addrs < 0:
@@ -178,15 +201,32 @@ async def open_host_mesh_processes(
 ) -> AsyncIterator[HostMesh]:
     """Start one host agent OS process per rank of ``extent``; yield a configured mesh.
 
+    The hosts start concurrently; each must print its bound address (a fresh abstract
+    ``unix:`` socket) within ``host_spawn_ready_timeout``, and the config push is bounded
+    per host by ``mesh_attach_config_timeout``. Leaving the block ends the hosts as the
+    module docstring describes (LM-1): after a normal exit each host process gets
+    ``mesh_terminate_timeout`` to exit before its process group is killed; after an
+    exception or a cancellation (during start-up too) the host processes still running are
+    killed at once. Every wait for a host process to be reaped after SIGKILL is bounded
+    (5 s).
+
     Args:
         extent: the host extent (an int ``n`` means ``Extent(hosts=n)``).
         command: how to start a host (default ``python -m meshtrio host``); it gets its
-            listen address, token and parent pid through the environment.
-        name: the host mesh id's label.
+            listen address, token and parent pid through the environment, and must print
+            its bound address as its first line of output.
+        name: the host mesh id's label (sanitised with ``Label.strip``).
 
     Raises:
-        HostUnreachableError: a host did not come up within ``host_spawn_ready_timeout``
-            (the message names its rank); the others were stopped.
+        InputError: ``extent`` is neither an Extent nor an int (``ExtentError`` for a
+            negative int), or ``name`` is not a str.
+        HostUnreachableError: a host did not print its address within
+            ``host_spawn_ready_timeout``, exited first, or printed something else (the
+            message names its rank); every host process was killed.
+        LaunchError: ``command`` could not be started; every host process was killed.
+        ConfigPushError: a host did not take the config; no mesh is yielded.
+        ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
+            (only when the body did not raise).
     """
     if isinstance(extent, int):
         extent = Extent(hosts=extent)

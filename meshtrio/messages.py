@@ -82,8 +82,9 @@ class HostInfo:
         address: the host's bound channel address.
         pid: the host agent's OS process id.
         protocol_version: the wire protocol version it speaks.
-        uptime: seconds since it started serving.
-        proc_count: live procs it owns (started and not yet exited).
+        uptime: seconds since the agent was created (just before it started listening).
+        proc_count: procs it owns whose supervising task has not ended (starting, running
+            or stopping).
         state: ``serving``, ``draining`` or ``shutting_down``.
         events: recent lifecycle events, oldest first.
         config: its effective config, key to (value, source layer).
@@ -116,7 +117,16 @@ class Drain:
 @message
 @attrs.frozen
 class DrainReport:
-    """How a drain went on one host."""
+    """How a drain went on one host.
+
+    Attributes:
+        attempted: procs the drain asked to stop.
+        ok: of those, procs that are gone (exited or reaped).
+        failed: of those, procs reported ``unkillable`` (still there after SIGKILL).
+        started_at: when the drain began (unix time).
+        finished_at: when it ended (unix time).
+        events: the host's recent lifecycle events, oldest first.
+    """
 
     attempted: int
     ok: int

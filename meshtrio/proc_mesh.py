@@ -16,9 +16,10 @@ Invariants owned here:
   reached Running. A rank that reports a terminating status ends the wait with
   :class:`ProcCreationError` (its state and host rank); a host that cannot be reached fails
   its ranks the same way.
-* PM-3 (no leak on failure): when spawn fails, the procs of that proc mesh that did start are
-  stopped on every reachable host before the error is raised (bounded by the stop ladder's
-  timeouts, also when the caller is cancelled). A host that cannot be reached keeps them
+* PM-3 (no leak on failure): when spawn fails or is cancelled, every host is asked (shielded)
+  to stop the procs of that proc mesh before the error is raised; the client waits for each
+  host at most ``min(2*mesh_terminate_timeout + 10s, 60s)``. A host that received the request
+  stops them even if the client stopped waiting; a host that cannot be reached keeps them
   until it is drained or shut down with its mesh.
 * PM-4 (rank layout): the proc region is the host extent followed by ``per_host``, row-major;
   ``create_rank = H * host_rank + slot`` with ``H = per_host.num_ranks``; proc ids derive from
@@ -165,21 +166,35 @@ async def spawn_proc_mesh(
 ) -> ProcMesh:
     """Spawn ``per_host`` procs on every host of ``host_mesh`` (PM-1..PM-4).
 
+    Each host starts its procs concurrently (at most ``mesh_spawn_concurrency`` at once,
+    each bounded by ``host_spawn_ready_timeout`` on the host) and streams status changes
+    back. The client waits with an idle timeout, ``proc_spawn_max_idle``, re-armed by every
+    status update (PM-2); the config snapshot the procs install is taken when this is called.
+
+    Cancelling the caller (like any failure) stops the procs already started, shielded and
+    bounded (PM-3), before the cancellation propagates.
+
     Args:
         host_mesh: where to spawn (any slice of a mesh works).
         name: the proc mesh's label (sanitised with ``Label.strip``).
-        per_host: the per-host extent, e.g. ``{"gpus": 4}``.
-        proc_bind: one CPU/NUMA binding per per-host slot (``cpus``, ``cpunodebind``,
-            ``membind``, ``physcpubind``).
-        per_rank_bootstrap: called with each rank's :class:`~meshtrio.slicing.Point`; returns
-            the :class:`BootstrapCommand` for that proc.
+        per_host: the per-host extent, e.g. ``{"gpus": 4}`` (labels must not overlap the
+            host mesh's).
+        proc_bind: one CPU/NUMA binding per per-host slot (keys ``cpus``, ``cpunodebind``,
+            ``membind``, ``physcpubind``), the same on every host.
+        per_rank_bootstrap: called with each rank's :class:`~meshtrio.slicing.Point` (over
+            the proc mesh's extent); returns the :class:`BootstrapCommand` for that proc.
+            Without it every proc runs the host mesh's ``bootstrap_command``, or the host's
+            default when that is None.
+
+    Returns:
+        The proc mesh, once every rank is Running.
 
     Raises:
         SpawnConfigurationError: an up-front check failed; nothing was started (PM-1).
-        ProcCreationError: a proc failed (or its host was unreachable) before the mesh was up.
+        InputError: ``name`` is not a str; nothing was started.
+        ProcCreationError: a proc reported a terminating status, or its host could not be
+            reached or answered with an error, before the mesh was up.
         ProcSpawnError: the status fence's idle timeout expired (PM-2).
-
-    Cancelling the caller stops the procs already started (PM-3).
     """
     per = _as_extent(per_host)
     extent, commands, binds = _check_spawn(host_mesh, per, proc_bind, per_rank_bootstrap)
@@ -323,25 +338,29 @@ def _runs(statuses: Sequence[Status]) -> str:
 
 
 async def _cleanup(mesh: ProcMesh) -> None:
-    """PM-3: stop what a failed spawn started, on every reachable host (bounded)."""
+    """PM-3: stop what a failed spawn started, on every reachable host.
+
+    Idle-bounded like :meth:`ProcMesh.stop`: each host reports every proc it stopped, and
+    may stay quiet at most one proc's ladder (``2*grace + KILL_TIMEOUT``) plus 10 s.
+    """
     grace = config.get(config.MESH_TERMINATE_TIMEOUT)
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
-    bound = min(2 * grace + 10.0, 60.0)
+    idle = 2 * grace + KILL_TIMEOUT + 10.0
     pool = mesh.host_mesh._session.pool
+    request = StopProcs(str(mesh.id), "spawn failed", grace, conc)
 
     async def stop(addr: ChannelAddr) -> Any:
-        return await pool.call(
-            addr, StopProcs(str(mesh.id), "spawn failed", grace, conc), timeout=bound
-        )
+        return await pool.call(addr, request, timeout=idle, idle=True)
 
-    await fan_out(mesh.host_mesh.addrs, stop, timeout=bound)
+    await fan_out(mesh.host_mesh.addrs, stop)
 
 
 class ProcMesh:
     """A mesh of procs spawned on a host mesh (see :func:`spawn_proc_mesh`).
 
     Its async methods raise :class:`~meshtrio.errors.MeshClosedError` once the host mesh
-    was shut down.
+    was shut down. Cancelling one abandons its requests: nothing is left behind on the
+    client, and what a host already received it carries out (see each method).
 
     Attributes:
         id: the proc mesh id.
@@ -410,22 +429,33 @@ class ProcMesh:
             values.append(state)
         return ValueMesh(self.region, values)
 
-    async def states(self, *, keepalive: float | None = None) -> ValueMesh[ProcState]:
+    async def states(self, *, keepalive: float | bool | None = None) -> ValueMesh[ProcState]:
         """Every proc's state (status, proc id, create rank, pid, timestamps, exit details).
 
-        Args:
-            keepalive: seconds; each host stops (reason ``orphaned``) the procs of this mesh
-                whose keepalive then expires without being renewed.
+        Each host is bounded by ``get_proc_state_max_idle`` (a total bound, connect
+        included). A rank whose host does not answer in time, or answers with an error, reads
+        ``Timeout``; a rank its host has no record of reads ``NotExist``. Cancelling it
+        abandons the requests; a keepalive a host already received stays set.
 
-        A rank whose host does not answer within ``get_proc_state_max_idle`` reads ``Timeout``.
+        Args:
+            keepalive: seconds, or True for ``mesh_orphan_timeout`` (None there: no
+                keepalive); each host that receives it stops (reason ``orphaned``, with a
+                ``process_exit_timeout`` grace) the procs of this mesh whose keepalive then
+                expires without being renewed by another call. None or False: unchanged.
+
+        Returns:
+            One state per rank, over :attr:`region`.
 
         Raises:
             InputError: ``keepalive`` is not None or finite seconds >= 0.
+            MeshClosedError: the host mesh was shut down.
         """
+        if keepalive is True:
+            keepalive = config.get(config.MESH_ORPHAN_TIMEOUT)
+        elif keepalive is False:
+            keepalive = None
         if keepalive is not None and (
-            isinstance(keepalive, bool)
-            or not isinstance(keepalive, int | float)
-            or not 0 <= keepalive < math.inf
+            not isinstance(keepalive, int | float) or not 0 <= keepalive < math.inf
         ):
             raise InputError(f"keepalive must be None or finite seconds >= 0, got {keepalive!r}")
         timeout = config.get(config.GET_PROC_STATE_MAX_IDLE)
@@ -435,8 +465,24 @@ class ProcMesh:
     async def stop(self, reason: str = "stopped by client") -> ValueMesh[ProcState]:
         """Stop every proc (the ladder on each host); return the final states.
 
+        Each host stops its procs of this mesh with the stop ladder (grace
+        ``mesh_terminate_timeout`` per step, at most ``mesh_terminate_concurrency`` at once)
+        and reports each one as it goes; the client waits for each host with an idle timeout
+        of ``max(proc_stop_max_idle, 2*mesh_terminate_timeout + 15s)``. Cancelling it
+        abandons the requests; procs a host was already asked to stop still go through
+        their ladder.
+
+        Args:
+            reason: why the procs are stopped (passed to each proc).
+
+        Returns:
+            One final state per rank, over :attr:`region`.
+
         Raises:
-            ProcMeshStopError: some rank is not terminated (``statuses`` has one per rank).
+            ProcMeshStopError: some host did not answer (its ranks read ``Timeout``; the
+                message names the host), or some rank is not terminated (``statuses`` has
+                one per rank).
+            MeshClosedError: the host mesh was shut down.
         """
         grace = config.get(config.MESH_TERMINATE_TIMEOUT)
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
@@ -462,10 +508,21 @@ class ProcMesh:
         return result
 
     async def config_dump(self) -> ValueMesh[dict[str, tuple[Any, str]]]:
-        """Each proc's effective config: key to (value, source layer); empty if it did not
-        answer."""
+        """Each proc's effective config: key to (value, source layer).
+
+        Each host asks its procs concurrently; both the host's wait for each proc and the
+        client's wait for each host are bounded by ``request_timeout``. A rank whose proc
+        did not answer, or whose host did not answer in time, gets an empty mapping.
+        Cancelling it abandons the requests; nothing is left behind.
+
+        Raises:
+            MeshClosedError: the host mesh was shut down.
+        """
         timeout = config.get(config.REQUEST_TIMEOUT)
-        replies = await self._per_host(lambda _a: ProcConfigDump(str(self.id), timeout), timeout)
+        # Hosts get less time per proc than we give each host, so one hung proc costs only
+        # its own entry, not its whole host's answer.
+        per_proc = 0.8 * timeout
+        replies = await self._per_host(lambda _a: ProcConfigDump(str(self.id), per_proc), timeout)
         merged: dict[int, dict[str, tuple[Any, str]]] = {}
         for reply in replies:
             if isinstance(reply, ProcConfigs):

@@ -1,8 +1,8 @@
 """Helpers for testing code that uses meshtrio (and for meshtrio's own tests).
 
 * :func:`descendants` lists the live processes below a pid (from ``/proc``, Linux).
-* :func:`no_leaked_processes` is a context manager that fails if the block left any child
-  process of this process alive (after a bounded wait for them to be reaped).
+* :func:`no_leaked_processes` is a context manager that fails if the block left any new
+  descendant process of this process alive (after a bounded wait for them to be reaped).
 * :func:`in_process_mesh` is :func:`~meshtrio.open_host_mesh_in_process` with procs as tasks:
   a whole mesh without a single OS process, for fast tests.
 """
@@ -39,7 +39,11 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def descendants(pid: int | None = None) -> list[int]:
-    """Live (non-zombie) descendants of ``pid`` (default: this process), Linux only."""
+    """Live (non-zombie) descendants of ``pid`` (default: this process), Linux only.
+
+    Returns:
+        Their pids, parents before children; an empty list where there is no ``/proc``.
+    """
     if not os.path.isdir("/proc"):
         return []
     root = os.getpid() if pid is None else pid
@@ -54,7 +58,8 @@ def descendants(pid: int | None = None) -> list[int]:
 
 
 def alive(pid: int) -> bool:
-    """True if ``pid`` is a live, non-zombie process."""
+    """True if ``pid`` is a live, non-zombie process (Linux only: always False without
+    ``/proc``)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
             stat = f.read()
@@ -68,7 +73,12 @@ def no_leaked_processes(grace: float = 5.0) -> Iterator[None]:
     """Fail (AssertionError) if descendants of this process outlive the block.
 
     Processes that existed before the block are ignored. Exiting processes are given up to
-    ``grace`` seconds to disappear (polled; this is a check at the end, not a wait for state).
+    ``grace`` seconds to disappear (polled with blocking sleeps; this is a check at the end,
+    not a wait for state). If the block raises, nothing is checked and the exception
+    propagates. Without ``/proc`` (not Linux) it checks nothing.
+
+    Raises:
+        AssertionError: new descendants were still alive after ``grace`` (lists their pids).
     """
     before = set(descendants())
     yield
@@ -84,6 +94,12 @@ def no_leaked_processes(grace: float = 5.0) -> Iterator[None]:
 
 @asynccontextmanager
 async def in_process_mesh(n: int = 2) -> AsyncIterator[HostMesh]:
-    """A host mesh of ``n`` in-process hosts whose procs are tasks (no OS processes)."""
+    """A host mesh of ``n`` in-process hosts whose procs are tasks (no OS processes).
+
+    :func:`~meshtrio.open_host_mesh_in_process` with ``in_process_procs=True``: the hosts
+    listen on ``local:`` addresses, so procs given an explicit bootstrap command (which
+    would be OS processes) cannot reach them. Timeouts, cancellation and errors are those
+    of :func:`~meshtrio.open_host_mesh_in_process`.
+    """
     async with open_host_mesh_in_process(n, in_process_procs=True) as mesh:
         yield mesh

@@ -147,8 +147,8 @@ async def test_garbage_and_plain_http_are_refused(payload: bytes) -> None:
             await good_info(addr)
 
 
-async def test_silent_client_is_dropped_and_others_are_served() -> None:
-    """A client that connects and never speaks is dropped after the handshake timeout, while
+async def test_tr2_silent_client_is_dropped_and_others_are_served() -> None:
+    """TR-2: a client that connects and never speaks is dropped after the handshake timeout, while
     a good client is served meanwhile."""
     with trio.fail_after(LIMIT):
         async with running_agent() as addr:
@@ -184,18 +184,18 @@ async def test_silent_client_is_dropped_and_others_are_served() -> None:
     ],
     ids=["next-version", "version-not-a-number", "no-version", "wrong-token", "no-token"],
 )
-async def test_refused_handshakes(headers: list[tuple[bytes, bytes]], status: int) -> None:
-    """A wrong protocol version is refused with 426, a wrong or missing token with 401; the
+async def test_tr1_refused_handshakes(headers: list[tuple[bytes, bytes]], status: int) -> None:
+    """TR-1: a wrong protocol version is refused with 426, a wrong or missing token with 401; the
     agent still answers a good client."""
     with trio.fail_after(LIMIT):
         async with running_agent() as addr:
             rejected = await rejected_handshake(addr, headers)
-            assert rejected.status_code == status
+            assert rejected.status_code == status, f"TR-1: refused with {rejected.status_code}"
             await good_info(addr)
 
 
-async def test_wrong_token_through_net_connect_is_auth_rejected() -> None:
-    """net.connect with a wrong token raises AuthRejectedError; the agent keeps serving."""
+async def test_tr1_wrong_token_through_net_connect_is_auth_rejected() -> None:
+    """TR-1: net.connect with a wrong token raises AuthRejectedError; the agent keeps serving."""
     with trio.fail_after(LIMIT):
         async with running_agent() as addr:
             async with trio.open_nursery() as nursery:
@@ -204,17 +204,18 @@ async def test_wrong_token_through_net_connect_is_auth_rejected() -> None:
             await good_info(addr)
 
 
-async def test_oversized_frame_closes_the_connection_with_1009() -> None:
-    """A message over the agent's max_message_size closes that connection with 1009 and is
+async def test_tr2_oversized_frame_closes_the_connection_with_1009() -> None:
+    """TR-2: a message over the agent's max_message_size closes that connection with 1009 and is
     recorded as a bad_client event; the agent keeps serving."""
     with trio.fail_after(LIMIT):
         async with running_agent() as addr:
             async with raw_ws(addr) as ws:
                 await ws.send_message(b"\x00" * (MAX_SIZE * 4))
                 reason = await closed_by_agent(ws)
-                assert reason.code == 1009
+                assert reason.code == 1009, f"TR-2: closed with {reason}"
             info = await good_info(addr)
-            assert any("too big" in d for d in bad_client_events(info))
+            events = bad_client_events(info)
+            assert any("too big" in d for d in events), f"TR-2: bad_client events {events}"
 
 
 @pytest.mark.parametrize(
@@ -374,7 +375,7 @@ async def test_handshake_refusal_is_recorded_as_a_bad_client_event(
             assert bad_client_events(await good_info(addr)) == events, "recorded once only"
 
 
-async def test_garbage_client_is_dropped_at_once_not_after_the_handshake_timeout() -> None:
+async def test_tr2_garbage_client_is_dropped_at_once_not_after_the_handshake_timeout() -> None:
     """TR-2: a client whose opening bytes are no WebSocket handshake is dropped as soon as
     it is answered, well before the handshake timeout (1 s here), and recorded as such."""
     with trio.fail_after(LIMIT):

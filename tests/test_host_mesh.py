@@ -57,8 +57,8 @@ async def test_lm1_in_process_block_leaves_no_task(in_process_procs: bool) -> No
         assert task_count() == base, "LM-1: tasks outlived the in-process mesh block"
 
 
-async def test_shutdown_twice_returns_same_report_then_mesh_is_closed() -> None:
-    """A second shutdown() returns the first report; any other use raises MeshClosedError."""
+async def test_hm5_shutdown_twice_returns_same_report_then_mesh_is_closed() -> None:
+    """HM-5: a second shutdown() returns the first report; any other use raises MeshClosedError."""
     with trio.fail_after(10):
         async with open_host_mesh_in_process(2, in_process_procs=True) as mesh:
             await mesh.spawn("workers", {"procs": 2})
@@ -166,12 +166,12 @@ async def test_body_exception_wins_without_notes_when_shutdown_succeeds() -> Non
                 await mesh.spawn("workers", {"procs": 1})
                 raise BodyError("from the block")
         assert type(info.value) is BodyError
-        assert not getattr(info.value, "__notes__", None)
-        assert task_count() == base
+        assert not getattr(info.value, "__notes__", None), "no shutdown failure, so no notes"
+        assert task_count() == base, "LM-1: host tasks outlived a block that raised"
 
 
-async def test_clean_exit_raises_shutdown_error_naming_unreachable_host() -> None:
-    """A host unreachable at block exit is named in ShutdownError; the others shut down."""
+async def test_hm5_clean_exit_raises_shutdown_error_naming_unreachable_host() -> None:
+    """HM-5: a host unreachable at block exit is named in ShutdownError; the others shut down."""
     with trio.fail_after(10):
         async with tcp_hosts(3, token=TOKEN) as hosts:
             with pytest.raises(ShutdownError) as info:
@@ -179,16 +179,17 @@ async def test_clean_exit_raises_shutdown_error_naming_unreachable_host() -> Non
                     await mesh.spawn("workers", {"procs": 1})
                     await hosts[2].kill()
             assert type(info.value) is ShutdownError
-            assert [f.address for f in info.value.failures] == [hosts[2].addr]
-            assert hosts[2].addr in str(info.value)
+            failed = [f.address for f in info.value.failures]
+            assert failed == [hosts[2].addr], f"HM-5: failures {failed}"
+            assert hosts[2].addr in str(info.value), f"HM-5: host not named: {info.value}"
             for i in (0, 1):
                 await hosts[i].ended.wait()
                 assert hosts[i].shut_down, f"host {i} was not shut down"
 
 
 # -- cancellation ---------------------------------------------------------------------------
-async def test_cancel_during_attach_leaves_no_task() -> None:
-    """Cancelling an attach stuck on a black-hole host ends it promptly with no task left."""
+async def test_hm3_cancel_during_attach_leaves_no_task() -> None:
+    """HM-3: cancelling an attach stuck on a black-hole host ends it promptly with no task left."""
     with trio.fail_after(10):
         async with tcp_hosts(1, token=TOKEN) as hosts, black_hole() as hole:
             base = task_count()
@@ -198,7 +199,8 @@ async def test_cancel_during_attach_leaves_no_task() -> None:
                     async with meshtrio.attach([hosts[0].addr, hole.addr], token=TOKEN):
                         pytest.fail("HM-2: attach with a black-hole host yielded a mesh")
             assert scope.cancelled_caught, "the attach was not cancelled"
-            assert time.monotonic() - start < 2.0
+            elapsed = time.monotonic() - start
+            assert elapsed < 2.0, f"HM-3: the cancelled attach took {elapsed:.2f}s to end"
             assert task_count() - hole.holding == base, "HM-3: a task outlived the cancelled attach"
             async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
                 assert (await mesh.info()).values()[0].state == "serving"
@@ -206,8 +208,8 @@ async def test_cancel_during_attach_leaves_no_task() -> None:
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.002])
-async def test_cancel_during_shutdown_leaves_no_task(delay: float) -> None:
-    """Cancelling the caller during shutdown still ends every host task promptly (LM-1)."""
+async def test_lm1_cancel_during_shutdown_leaves_no_task(delay: float) -> None:
+    """LM-1: cancelling the caller during shutdown still ends every host task promptly."""
     with trio.fail_after(10):
         base = task_count()
         with trio.CancelScope() as scope:
@@ -266,16 +268,17 @@ async def test_shutdown_of_a_slice_is_refused_and_touches_nothing() -> None:
             assert mesh.state == "live"
 
 
-async def test_config_push_error_is_the_only_error_from_attach() -> None:
-    """attach to a dead host raises ConfigPushError itself, not a group or another type."""
+async def test_hm3_config_push_error_is_the_only_error_from_attach() -> None:
+    """HM-3: attach to a dead host raises ConfigPushError itself, not a group or another type."""
     with trio.fail_after(10):
         async with tcp_hosts(2, token=TOKEN) as hosts:
             await hosts[1].kill()
             with pytest.raises(ConfigPushError) as info:
                 async with meshtrio.attach([h.addr for h in hosts], token=TOKEN):
                     pytest.fail("HM-2: attach yielded a mesh with a dead host")
-            assert type(info.value) is ConfigPushError
-            assert [f.address for f in info.value.failures] == [hosts[1].addr]
+            assert type(info.value) is ConfigPushError, f"HM-3: got {type(info.value).__name__}"
+            failed = [f.address for f in info.value.failures]
+            assert failed == [hosts[1].addr], f"HM-4: failures {failed}"
             assert not getattr(info.value, "__notes__", None), "HM-2: attach did more than fail"
             async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
                 infos = (await mesh.info()).values()
@@ -343,10 +346,11 @@ async def test_attach_spawn_after_stop_is_ended_by_block_exit() -> None:
 
 async def test_attach_bad_address_containers_are_input_errors() -> None:
     """attach rejects a single address string or a non-sequence with a plain InputError."""
-    for addresses in ("tcp:127.0.0.1:1", None, 5):
-        with pytest.raises(InputError, match="sequence"):
-            async with meshtrio.attach(addresses, token=TOKEN):  # type: ignore[arg-type]
-                pytest.fail("attach yielded a mesh for bad addresses")
+    with trio.fail_after(10):
+        for addresses in ("tcp:127.0.0.1:1", None, 5):
+            with pytest.raises(InputError, match="sequence"):
+                async with meshtrio.attach(addresses, token=TOKEN):  # type: ignore[arg-type]
+                    pytest.fail("attach yielded a mesh for bad addresses")
 
 
 async def test_push_config_non_mapping_overrides_is_input_error() -> None:
@@ -359,19 +363,21 @@ async def test_push_config_non_mapping_overrides_is_input_error() -> None:
 
 async def test_open_in_process_rejects_non_count_non_sequence() -> None:
     """open_host_mesh_in_process with a float, str or None raises InputError up front."""
-    for bad in (2.0, "2", None):
-        with pytest.raises(InputError, match="n_or_addrs"):
-            async with open_host_mesh_in_process(bad):  # type: ignore[arg-type]
-                pytest.fail("a mesh was yielded for a bad host count")
+    with trio.fail_after(10):
+        for bad in (2.0, "2", None):
+            with pytest.raises(InputError, match="n_or_addrs"):
+                async with open_host_mesh_in_process(bad):  # type: ignore[arg-type]
+                    pytest.fail("a mesh was yielded for a bad host count")
 
 
 async def test_attach_with_an_unsendable_token_is_one_input_error() -> None:
     """attach with a token that cannot be sent fails up front with InputError, not per host."""
-    for token in ("has space", 5):
-        with pytest.raises(InputError, match="auth token") as info:
-            async with meshtrio.attach(["tcp:127.0.0.1:1"], token=token):  # type: ignore[arg-type]
-                pytest.fail("attach yielded a mesh with a bad token")
-        assert not isinstance(info.value, ConfigPushError)
+    with trio.fail_after(10):
+        for token in ("has space", 5):
+            with pytest.raises(InputError, match="auth token") as info:
+                async with meshtrio.attach(["tcp:127.0.0.1:1"], token=token):  # type: ignore[arg-type]
+                    pytest.fail("attach yielded a mesh with a bad token")
+            assert not isinstance(info.value, ConfigPushError), "HM-4: not a per-host failure"
 
 
 async def test_cancelled_attach_block_drains_the_procs_it_spawned() -> None:
@@ -404,6 +410,7 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
     from meshtrio.transport.rpc import Emit, Peer
 
     shutdowns: list[int] = []
+    fake_asked = trio.Event()
 
     async def slow_first_shutdown(_peer: Peer, msg: object, _emit: Emit) -> object:
         if isinstance(msg, Drain):
@@ -411,6 +418,7 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
         if isinstance(msg, Shutdown):
             shutdowns.append(1)
             if len(shutdowns) == 1:
+                fake_asked.set()
                 await trio.sleep_forever()  # the first one hangs until cancelled
             return DrainReport(0, 0, 0, time.time(), time.time(), [])
         return Ack()
@@ -430,11 +438,37 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
                 )
             )
             async with meshtrio.attach([real.addr, str(fake)], token=TOKEN) as mesh:
-                with trio.move_on_after(1.0) as scope:
-                    await mesh.shutdown()
+                with trio.CancelScope() as scope:
+                    async with trio.open_nursery() as shutting:
+                        shutting.start_soon(mesh.shutdown)
+                        await fake_asked.wait()  # phase 2 reached both hosts
+                        await real.ended.wait()  # the real host acked (HA-3) and ended
+                        # Bounded poll: the client records the ack in its session and
+                        # signals nothing a test could wait on.
+                        while real.addr not in mesh._session.shut_hosts:  # noqa: ASYNC110
+                            await trio.sleep(0.01)
+                        scope.cancel()
                 assert scope.cancelled_caught
                 assert shutdowns == [1]
             assert shutdowns == [1, 1]  # the block asked the fake host again, and only it
             await real.ended.wait()
             assert real.shut_down
+            nursery.cancel_scope.cancel()
+
+
+async def test_serve_host_agent_startup_errors_are_plain_mesh_errors() -> None:
+    """A bad token or an address already in use comes out of serve_host_agent as the plain
+    meshtrio error (InputError, TransportError), not wrapped in an ExceptionGroup."""
+    from meshtrio.errors import TransportError
+    from meshtrio.host.agent import serve_host_agent
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(InputError):
+                await nursery.start(
+                    functools.partial(serve_host_agent, "local:0", token="has space")
+                )
+            bound = await nursery.start(functools.partial(serve_host_agent, "local:0", token=TOKEN))
+            with pytest.raises(TransportError, match="in use"):
+                await nursery.start(functools.partial(serve_host_agent, bound, token=TOKEN))
             nursery.cancel_scope.cancel()

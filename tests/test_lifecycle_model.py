@@ -447,7 +447,7 @@ EVERYTHING: list[Op] = [
 @example(scenario=(3, EVERYTHING))
 @example(scenario=(1, [StopProcs(0), StopHosts(None), Spawn("late", (("gpus", 1),), None)]))
 @given(scenario=scenarios())
-def test_lifecycle_model_pm1_pm4_hm1_hm5(scenario: tuple[int, list[Op]]) -> None:
+def test_lifecycle_model_pm1_pm2_pm4_ha1_hm1_hm5_lm1(scenario: tuple[int, list[Op]]) -> None:
     """Random operation sequences keep the mesh in step with the model: PM-1, PM-2, PM-4, HA-1
     and HM-1 after every step, HM-5 at shutdown and LM-1 after the block."""
     n, ops = scenario

@@ -127,15 +127,17 @@ async def test_pm4_spawn_on_slice_uses_only_those_hosts() -> None:
             assert spawned == [False, True, False, True], f"PM-4: spawn events {spawned}"
 
 
-async def test_keepalive_expiry_orphans_procs() -> None:
+async def test_keepalive_expiry_orphans_procs(autojump_clock: trio.testing.MockClock) -> None:
     """Keepalive: procs whose keepalive lapses are stopped as orphaned; others keep running."""
-    with trio.fail_after(10):
+    with trio.fail_after(10):  # virtual seconds: no real process or socket here
         async with in_process_mesh(2) as mesh:
             kept = await mesh.spawn("kept", {"gpus": 1})
             other = await mesh.spawn("other", {"gpus": 1})
             await kept.states(keepalive=0.2)
             await wait_for_event(mesh, "orphaned", 2)
-            while kinds(await kept.states()) != ["STOPPED"] * 2:  # noqa: ASYNC110 (a poll)
+            # Bounded poll (costs no real time on the autojump clock): the hosts publish no
+            # status-change event to wait on.
+            while kinds(await kept.states()) != ["STOPPED"] * 2:  # noqa: ASYNC110
                 await trio.sleep(0.01)
             events = [e for i in (await mesh.info()).values() for e in i.events]
             orphaned = sorted(e.detail for e in events if e.kind == "orphaned")
@@ -146,10 +148,7 @@ async def test_keepalive_expiry_orphans_procs() -> None:
 
 
 async def test_keepalive_renewal_keeps_procs(autojump_clock: trio.testing.MockClock) -> None:
-    """Keepalive: renewing before expiry moves the deadline; only the last one counts.
-
-    Runs on the autojump clock: passing the first deadline costs no real time.
-    """
+    """Keepalive: renewing before expiry moves the deadline, so only the last one counts."""
     with trio.fail_after(10):
         async with in_process_mesh(1) as mesh:
             procs = await mesh.spawn("kept", {"gpus": 1})
@@ -191,7 +190,7 @@ async def test_spawn_after_shutdown_is_closed_error() -> None:
                 await mesh.spawn("late", {"gpus": 1})
 
 
-async def test_host_drain_ends_proc_states() -> None:
+async def test_ha1_host_drain_ends_proc_states() -> None:
     """After HostMesh.stop() drained the hosts, the procs are gone from every host."""
     with trio.fail_after(10):
         async with in_process_mesh(2) as mesh:
@@ -209,7 +208,7 @@ async def test_host_drain_ends_proc_states() -> None:
             )
 
 
-async def test_drained_procs_keep_their_stopped_records() -> None:
+async def test_ha1_drained_procs_keep_their_stopped_records() -> None:
     """After HostMesh.stop() drained the hosts, every proc of the mesh still reads Stopped."""
     with trio.fail_after(10):
         async with in_process_mesh(2) as mesh:
@@ -263,11 +262,11 @@ async def test_stop_with_an_unreachable_host_raises_naming_it() -> None:
 
 
 async def test_states_rejects_bad_keepalive_and_hosts_keep_serving() -> None:
-    """states() rejects a keepalive that is not finite seconds >= 0; nothing reaches a host."""
+    """states() rejects a keepalive that is not finite seconds >= 0; the procs keep running."""
     with trio.fail_after(10):
         async with in_process_mesh(1) as mesh:
             procs = await mesh.spawn("w", {"procs": 1})
-            for keepalive in (float("nan"), float("inf"), -1.0, "10", True):
+            for keepalive in (float("nan"), float("inf"), -1.0, "10", b"1"):
                 with pytest.raises(InputError, match="keepalive"):
                     await procs.states(keepalive=keepalive)  # type: ignore[arg-type]
             assert kinds(await procs.states(keepalive=30.0)) == ["RUNNING"]
@@ -282,3 +281,21 @@ async def test_proc_mesh_use_after_host_shutdown_is_closed_error() -> None:
             for use in (procs.states, procs.stop, procs.config_dump):
                 with pytest.raises(MeshClosedError):
                     await use()
+
+
+async def test_keepalive_true_uses_mesh_orphan_timeout() -> None:
+    """Keepalive: states(keepalive=True) asks for mesh_orphan_timeout; unrenewed procs are
+    then stopped as orphaned, and with the key disabled (none) nothing is armed."""
+    with trio.fail_after(10):
+        async with in_process_mesh(1) as mesh:
+            with config.configured(mesh_orphan_timeout="none"):
+                spared = await mesh.spawn("spared", {"gpus": 1})
+                await spared.states(keepalive=True)
+            with config.configured(mesh_orphan_timeout="200ms"):
+                kept = await mesh.spawn("kept", {"gpus": 1})
+                await kept.states(keepalive=True)
+            await wait_for_event(mesh, "orphaned", 1)
+            events = [e for i in (await mesh.info()).values() for e in i.events]
+            orphaned = [e.detail for e in events if e.kind == "orphaned"]
+            assert orphaned == [kept.procs[0].proc_id], f"keepalive: {orphaned}"
+            assert kinds(await spared.states()) == ["RUNNING"], "keepalive: none arms nothing"

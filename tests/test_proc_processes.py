@@ -88,7 +88,11 @@ async def wait_gone(pids: Iterable[int]) -> None:
 
 
 async def wait_states(procs: ProcMesh, done: Any) -> list[ProcState]:
-    """Poll ``procs.states()`` until ``done(states)`` (bounded by the caller's deadline)."""
+    """Poll ``procs.states()`` until ``done(states)`` (the caller bounds it with ``fail_after``).
+
+    A bounded poll because a proc's status lives in its host agent, which publishes no
+    status-change event a client could wait on.
+    """
     while True:
         states = list((await procs.states()).values())
         if done(states):
@@ -99,8 +103,8 @@ async def wait_states(procs: ProcMesh, done: Any) -> list[ProcState]:
 # -- allocation ---------------------------------------------------------------------------
 
 
-async def test_extrinsic_allocation() -> None:
-    """Hand-started hosts: attach, spawn, all Running under their hosts, shutdown, all gone."""
+async def test_pm2_pm4_extrinsic_allocation() -> None:
+    """PM-2/PM-4: procs spawned on hand-started hosts run under their hosts; shutdown ends all."""
     token = new_token()
     with no_leaked_processes(), trio.fail_after(30):
         async with (
@@ -124,7 +128,7 @@ async def test_extrinsic_allocation() -> None:
         assert not [p for p in pids if p is not None and alive(p)], "PS-1: procs gone"
 
 
-async def test_failing_proc_allocation() -> None:
+async def test_pm2_pm3_failing_proc_allocation() -> None:
     """Upstream test_failing_proc_allocation: a bootstrap that exits 1 is ProcCreationError
     with Failed status, the exit code and the stderr tail; nothing stays behind (PM-3)."""
     with no_leaked_processes(), trio.fail_after(30), config.configured(mesh_tail_log_lines=100):
@@ -155,7 +159,7 @@ async def test_failing_proc_allocation() -> None:
                 assert host.proc_count == 0, f"PM-3: {host.address} kept procs"
 
 
-async def test_halting_proc_allocation() -> None:
+async def test_pm2_pm3_halting_proc_allocation() -> None:
     """Upstream test_halting_proc_allocation: rank 0 never says hello; the idle fence ends
     the spawn with statuses [Timeout, Running]; the hanging process is stopped (PM-3)."""
     sleep = BootstrapCommand(shutil.which("sleep") or "/bin/sleep", ("60",))
@@ -163,7 +167,7 @@ async def test_halting_proc_allocation() -> None:
     def command(point: Point) -> BootstrapCommand:
         return sleep if point.rank == 0 else DEFAULT
 
-    idle = 3.0
+    idle = 2.0  # several times a proc's start, even on a loaded 2-core machine
     with no_leaked_processes(), trio.fail_after(30), config.configured(proc_spawn_max_idle=idle):
         async with open_host_mesh_processes(2) as mesh:
             started = trio.current_time()
@@ -199,7 +203,8 @@ async def test_pm3_cancelled_spawn_stops_started_procs() -> None:
             with trio.CancelScope() as scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(spawn)
-                    while len(sleepers()) < 4:  # noqa: ASYNC110 (no event for "forked")
+                    # Bounded poll: nothing signals that a host forked a proc.
+                    while len(sleepers()) < 4:  # noqa: ASYNC110
                         await trio.sleep(0.02)
                     scope.cancel()
             assert scope.cancelled_caught, "PM-3: the spawn was cancelled"
@@ -243,7 +248,7 @@ async def test_hm1_attach_then_spawn_procs_see_client_config() -> None:
                         )
 
 
-async def test_client_override_and_env_in_procs() -> None:
+async def test_pr2_client_override_and_env_in_procs() -> None:
     """PR-2: a client setting reaches every proc as ClientOverride; the same key in the
     proc's environment wins with source Env."""
     key = "mesh_tail_log_lines"
@@ -282,9 +287,9 @@ async def test_sigkill_proc_is_failed_others_running() -> None:
             )
 
 
-async def test_sigkill_host_agent_during_spawn() -> None:
-    """A host agent killed while its proc starts: spawn raises ProcCreationError naming that
-    host's ranks, the other host's procs are stopped, its proc dies with it (PR-1)."""
+async def test_pm3_pr1_sigkill_host_agent_during_spawn() -> None:
+    """PM-3/PR-1: a host agent killed while its proc starts: spawn raises ProcCreationError
+    naming that host's ranks, the other host's procs are stopped, its proc dies with it."""
 
     def command(point: Point) -> BootstrapCommand:
         return PENDING if point.rank < 2 else DEFAULT
@@ -301,7 +306,8 @@ async def test_sigkill_host_agent_during_spawn() -> None:
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(spawn)
-                while len(orphans := descendants(host0)) < 2:  # noqa: ASYNC110 (no event)
+                # Bounded poll: nothing signals that the host forked its procs.
+                while len(orphans := descendants(host0)) < 2:  # noqa: ASYNC110
                     await trio.sleep(0.02)
                 os.kill(host0, signal.SIGKILL)
 
@@ -319,7 +325,7 @@ async def test_sigkill_host_agent_during_spawn() -> None:
             report = shut.value.report
             assert report is not None, "HM-5: the report is attached"
             assert report.shutdown[1].ok, "HM-5: host 1 shut down"
-            await wait_gone(orphans)
+            await wait_gone(orphans)  # PR-1: they die with their host (not our children)
 
 
 CLIENT = """
@@ -338,7 +344,7 @@ trio.run(main)
 """
 
 
-async def test_sigkill_client_ends_hosts_and_procs() -> None:
+async def test_pr1_sigkill_client_ends_hosts_and_procs() -> None:
     """PR-1: when the client is SIGKILLed, its host processes and their procs die too."""
     with no_leaked_processes(), trio.fail_after(30):
         client = await trio.lowlevel.open_process([PY, "-c", CLIENT], stdout=subprocess.PIPE)
@@ -356,7 +362,7 @@ async def test_sigkill_client_ends_hosts_and_procs() -> None:
             if client.stdout is not None:
                 await client.stdout.aclose()
         assert client.returncode == -signal.SIGKILL
-        await wait_gone(pids)
+        await wait_gone(pids)  # PR-1: grandchildren, so a bounded poll
 
 
 # -- the stop ladder ---------------------------------------------------------------------
@@ -494,13 +500,15 @@ async def test_lm1_cancelled_block_stops_procs_that_would_outlive_their_host() -
         env={"MESHTRIO_MESH_BOOTSTRAP_ENABLE_PDEATHSIG": "0"},
     )
     pids: list[int] = []
-    with trio.fail_after(40), no_leaked_processes():
+    # The cancelled block's drain uses this grace (at most 2 s) before SIGTERM.
+    grace = config.configured(mesh_terminate_timeout=0.5)
+    with trio.fail_after(40), no_leaked_processes(), grace:
         with trio.CancelScope() as scope:
             async with open_host_mesh_processes(1) as mesh:
                 procs = await mesh.with_bootstrap(lingering).spawn("linger", {"p": 2})
                 pids = [s.pid for s in (await procs.states()).values() if s.pid is not None]
                 scope.cancel()
                 await trio.sleep_forever()
-        assert scope.cancelled_caught
-        assert len(pids) == 2
+        assert scope.cancelled_caught, "LM-1: the block was not cancelled"
+        assert len(pids) == 2, f"LM-1: expected 2 proc pids, got {pids}"
         await wait_gone(pids)  # not our children (their host was): a bounded poll

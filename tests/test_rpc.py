@@ -119,10 +119,10 @@ async def ticking(peer: Peer, msg: Any, emit: Emit) -> Any:
     return Ack()
 
 
-async def test_total_timeout_fires_exactly_despite_events(
+async def test_rpc3_total_timeout_fires_exactly_despite_events(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A total timeout is not re-armed by events: the call fails exactly `timeout` after it
+    """RPC-3: a total timeout is not re-armed by events: the call fails exactly `timeout` after it
     started."""
     seen: list[Any] = []
     with trio.fail_after(LIMIT):
@@ -137,10 +137,10 @@ async def test_total_timeout_fires_exactly_despite_events(
             assert len(seen) == 1
 
 
-async def test_idle_timeout_is_rearmed_by_every_event(
+async def test_rpc3_idle_timeout_is_rearmed_by_every_event(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """An idle timeout outlives a stream of events that each come within it."""
+    """RPC-3: an idle timeout outlives a stream of events that each come within it."""
     seen: list[Any] = []
     with trio.fail_after(LIMIT):
         async with peer_pair(ticking) as pair:
@@ -153,10 +153,10 @@ async def test_idle_timeout_is_rearmed_by_every_event(
             assert trio.current_time() - t0 == pytest.approx(3.6, abs=1e-9)
 
 
-async def test_idle_timeout_fires_exactly_after_the_last_event(
+async def test_rpc3_idle_timeout_fires_exactly_after_the_last_event(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """An idle call fails exactly `timeout` after the last event when nothing more comes."""
+    """RPC-3: an idle call fails exactly `timeout` after the last event when nothing more comes."""
     with trio.fail_after(LIMIT):
         async with peer_pair(ticking) as pair:
             t0 = trio.current_time()
@@ -207,10 +207,10 @@ async def test_concurrent_calls_get_their_own_replies_out_of_order(
     assert results == {i: ProcStop(f"reply {i}") for i in range(n)}
 
 
-async def test_handler_mesh_error_comes_back_as_remote_error_with_kind(
+async def test_rpc2_handler_mesh_error_comes_back_as_remote_error_with_kind(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A MeshError raised by the handler is raised from call() as RemoteError naming its class."""
+    """RPC-2: a handler's MeshError is raised from call() as a RemoteError naming its class."""
 
     async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
         raise ConfigError("bad value 'zz' for key max_message_size")
@@ -225,10 +225,10 @@ async def test_handler_mesh_error_comes_back_as_remote_error_with_kind(
             assert pair.client.close_reason is None
 
 
-async def test_handler_crash_comes_back_as_remote_error_and_peer_survives(
+async def test_rpc2_handler_crash_comes_back_as_remote_error_and_peer_survives(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A non-MeshError raised by the handler becomes a RemoteError; both peers keep serving."""
+    """RPC-2: a handler's non-MeshError becomes a RemoteError; both peers keep serving."""
 
     async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
         if msg.reason == "crash":
@@ -390,10 +390,10 @@ async def test_reply_with_a_bad_body_fails_only_its_call(
             nursery.cancel_scope.cancel()
 
 
-async def test_late_reply_after_timeout_is_dropped(
+async def test_rpc3_late_reply_after_timeout_is_dropped(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A reply arriving after its call timed out is dropped; the peer keeps working and the
+    """RPC-3: a reply arriving after its call timed out is dropped; the peer keeps working and the
     next call gets its own reply."""
     gate = trio.Event()
     late_sent = trio.Event()
@@ -525,10 +525,10 @@ async def test_reply_then_runs_its_callback_when_sending_failed(
 
 
 @pytest.mark.parametrize("where", ["reply", "event"])
-async def test_oversized_reply_or_event_comes_back_as_an_error_not_a_timeout(
+async def test_rpc2_oversized_reply_or_event_comes_back_as_an_error_not_a_timeout(
     autojump_clock: trio.testing.MockClock, where: str
 ) -> None:
-    """A reply or event too large to send ends the call at once with a RemoteError naming
+    """RPC-2: a reply or event too large to send ends the call at once with a RemoteError naming
     max_message_size (not a silent timeout), and the connection keeps working."""
     big = ProcStop("x" * (2 << 20))  # the pair's max_message_size is 1 MiB
 
@@ -549,10 +549,10 @@ async def test_oversized_reply_or_event_comes_back_as_an_error_not_a_timeout(
             assert await pair.client.call(ProcStop("next"), timeout=5) == ProcStop("small")
 
 
-async def test_transport_error_from_another_peer_is_answered_not_dropped(
+async def test_rpc2_transport_error_from_another_peer_is_answered_not_dropped(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A handler failing with a TransportError that is not about this connection (e.g. a
+    """RPC-2: a handler failing with a TransportError that is not about this connection (e.g. a
     proc it called was lost) answers its caller with a RemoteError of that kind."""
 
     async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:

@@ -160,11 +160,8 @@ async def test_pm1_callback_error_names_rank_and_cause() -> None:
 
 
 async def test_pm1_callback_sees_every_point_in_rank_order() -> None:
-    """PM-1/PM-4: the per-rank callback gets every point of host extent + per_host, in order.
-
-    The callback rejects the last rank, so the whole vector is built (and checked) and nothing
-    is spawned.
-    """
+    """PM-1/PM-4: the per-rank callback gets every point of host extent + per_host, in order
+    (it rejects the last rank, so the whole vector is built and nothing is spawned)."""
     seen: list[tuple[int, dict[str, int]]] = []
     last = 3 * 2 - 1
 

@@ -201,7 +201,7 @@ async def test_tr1_wrong_protocol_version_is_refused_426(
 
 @pytest.mark.parametrize("kind", WS_KINDS)
 async def test_tr1_right_offer_by_hand_is_accepted(kind: str, tmp_path: Path) -> None:
-    """The hand-driven handshake used above succeeds with the right headers (a control)."""
+    """TR-1 control: the hand-driven handshake used above is accepted with the right headers."""
     with trio.fail_after(LIMIT):
         async with serving(listen_addr(kind, tmp_path)) as server, trio.open_nursery() as nursery:
             stream = await open_raw(server.addr)
@@ -213,6 +213,8 @@ async def test_tr1_right_offer_by_hand_is_accepted(kind: str, tmp_path: Path) ->
                 extra_headers=Offer(PROTOCOL_VERSION, TOKEN).headers(),
             )
             await server.connected.wait()
+            assert len(server.peers) == 1, f"TR-1: {len(server.peers)} connections accepted"
+            assert not ws.closed, "TR-1: the server closed a correct handshake"
             await ws.aclose()
             nursery.cancel_scope.cancel()
 
@@ -305,8 +307,8 @@ async def test_tr2_silent_client_is_dropped_after_the_handshake_timeout(
         "local:987654",
     ],
 )
-async def test_connect_to_nothing_fails_fast_with_host_unreachable(addr: str) -> None:
-    """Connecting to a closed port, a missing socket or an unbound local index raises
+async def test_tr3_connect_to_nothing_fails_fast_with_host_unreachable(addr: str) -> None:
+    """TR-3: connecting to a closed port, a missing socket or an unbound local index raises
     HostUnreachableError at once, not after the timeout."""
     target = ChannelAddr.parse(closed_port() if addr == "tcp-closed" else addr)
     with trio.fail_after(LIMIT):
@@ -319,8 +321,8 @@ async def test_connect_to_nothing_fails_fast_with_host_unreachable(addr: str) ->
 
 
 @pytest.mark.parametrize("kind", ["tcp", "unix-abstract"])
-async def test_connect_to_a_black_hole_times_out(kind: str) -> None:
-    """A listener that accepts and never answers makes connect raise RequestTimeoutError after
+async def test_tr2_connect_to_a_black_hole_times_out(kind: str) -> None:
+    """TR-2: a listener that accepts and never answers makes connect raise RequestTimeoutError after
     the connect timeout."""
 
     async def never_answer(stream: trio.SocketStream) -> None:
@@ -349,7 +351,7 @@ async def test_connect_to_a_black_hole_times_out(kind: str) -> None:
             nursery.cancel_scope.cancel()
 
 
-async def test_server_hanging_up_during_handshake_is_a_mesh_error() -> None:
+async def test_tr3_server_hanging_up_during_handshake_is_a_mesh_error() -> None:
     """TR-3: a listener that accepts and closes at once surfaces as a meshtrio error (today a
     RequestTimeoutError once the connect timeout passes: trio-websocket does not notice the
     hang-up before the handshake completes), never as a raw trio or OS error."""
@@ -381,8 +383,8 @@ async def test_unix_filesystem_socket_is_unlinked_after_the_server_stops(tmp_pat
 
 
 @pytest.mark.parametrize("kind", ["tcp", "unix-abstract-named", "unix-path", "local"])
-async def test_address_in_use_is_a_transport_error(kind: str, tmp_path: Path) -> None:
-    """Listening on an address another server holds raises TransportError naming the address;
+async def test_tr3_address_in_use_is_a_transport_error(kind: str, tmp_path: Path) -> None:
+    """TR-3: listening on an address another server holds raises TransportError naming the address;
     the first server is unaffected (its socket file stays)."""
     if kind == "unix-abstract-named":
         first_addr = ChannelAddr.unix_abstract(f"meshtrio-test-{secrets.token_hex(8)}")

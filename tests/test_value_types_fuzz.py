@@ -662,6 +662,15 @@ def _call(case: Case, args: Sequence[object]) -> None:
         pass
 
 
+def _assert_result_or_mesh_error(case: Case, args: Sequence[object], where: str) -> None:
+    """Fail, naming ``where``, if calling ``case`` with ``args`` raises anything but a
+    MeshError."""
+    try:
+        _call(case, args)
+    except Exception as exc:
+        raise AssertionError(f"{case.name}: {where} raised {type(exc).__name__}: {exc}") from exc
+
+
 def test_table_is_consistent() -> None:
     """Names are unique and every case succeeds on its valid examples."""
     assert len(set(IDS)) == len(IDS)
@@ -678,12 +687,7 @@ def test_each_special_value_in_each_argument(case: Case) -> None:
             continue
         for value in SPECIAL:
             args = [*valid[:k], value, *valid[k + 1 :]]
-            try:
-                _call(case, args)
-            except Exception as exc:
-                raise AssertionError(
-                    f"{case.name}: argument #{k} = {value!r} raised {type(exc).__name__}: {exc}"
-                ) from exc
+            _assert_result_or_mesh_error(case, args, f"argument #{k} = {value!r}")
 
 
 # Each case runs as its own test, so a fraction of the profile's examples per case keeps the
@@ -698,4 +702,4 @@ def test_random_arguments(case: Case, data: st.DataObject) -> None:
     """Arguments drawn from valid values and arbitrary objects give a result or a MeshError."""
     args = [data.draw(a.strategy) for a in case.args]
     note(f"calling {case.name}")
-    _call(case, args)
+    _assert_result_or_mesh_error(case, args, "a drawn argument list")

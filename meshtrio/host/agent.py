@@ -65,7 +65,7 @@ from meshtrio.messages import (
 )
 from meshtrio.proc.runtime import BOOTSTRAP_ENV, PARENT_PID_ENV, ProcBootstrap
 from meshtrio.transport import net
-from meshtrio.transport.handshake import TOKEN_ENV
+from meshtrio.transport.handshake import TOKEN_ENV, check_token
 from meshtrio.transport.rpc import Emit, Peer, ReplyThen
 from meshtrio.wire import PROTOCOL_VERSION
 
@@ -421,26 +421,63 @@ async def serve_host_agent(
     """Run a host agent until it is shut down (then return) or cancelled.
 
     Start it with ``bound = await nursery.start(serve_host_agent, "tcp:127.0.0.1:0",
-    token=...)``; the bound address is reported back. Cancelling it stops its procs through
-    the ladder (shielded, bounded: see :mod:`meshtrio.host.procs`) and closes the server.
+    token=...)``; the bound address is reported back. A Shutdown request drains every proc,
+    is acknowledged, and then this returns (HA-3).
+
+    Cancelling it stops every proc it still owns through the stop ladder, shielded (each
+    proc: the ``mesh_terminate_timeout`` in force when it was spawned per step, plus a 5 s
+    kill wait; at most ``mesh_terminate_concurrency`` at once; see
+    :mod:`meshtrio.host.procs`), then closes the server and every connection (requests
+    still waiting on it fail with ``ConnectionLostError``); nothing is left running.
+
+    Timeouts come from ``cfg`` (``connect_timeout`` bounds each client's opening handshake,
+    ``max_message_size`` each message) and, for spawns, from the client's pushed config
+    (``host_spawn_ready_timeout``, ``mesh_spawn_concurrency``).
 
     Args:
         addr: where to listen (``tcp:127.0.0.1:0``, ``unix:``, ``local:0``, ...).
         token: the token every client and proc must present.
         cfg: the agent's config view (default: a fresh :class:`~meshtrio.config.Config`).
-        in_process_procs: run procs with the default command as tasks in this process.
+        in_process_procs: run procs that have no explicit bootstrap command as tasks in this
+            process; procs with one are still OS processes (and need an address they can
+            reach, not ``local:``).
+
+    Raises:
+        AddrParseError: ``addr`` is text that does not parse.
+        ExceptionGroup: raised from the agent's service nursery before it is started,
+            holding an :class:`~meshtrio.errors.InputError` for a token that cannot be sent,
+            or a :class:`~meshtrio.errors.TransportError` when ``addr`` cannot be listened on
+            (address in use, ...).
     """
     if isinstance(addr, str):
         addr = ChannelAddr.parse(addr)
+    check_token(token)  # here: inside the nursery below it would arrive in an ExceptionGroup
     cfg = cfg or config.Config()
     agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
+    try:
+        await _serve(agent, addr, cfg, task_status)
+    except BaseExceptionGroup as group:
+        # A bind failure (address in use, ...) surfaces from the service nursery as a group of
+        # one TransportError: hand the caller the error itself.
+        leaves = group.exceptions
+        if len(leaves) == 1 and isinstance(leaves[0], MeshError):
+            raise leaves[0] from None
+        raise
+
+
+async def _serve(
+    agent: HostAgent,
+    addr: ChannelAddr,
+    cfg: config.Config,
+    task_status: trio.TaskStatus[ChannelAddr],
+) -> None:
     async with trio.open_nursery() as service:
         agent.address = await service.start(
             functools.partial(
                 net.serve,
                 addr,
                 agent.on_connection,
-                token=token,
+                token=agent.token,
                 max_size=cfg.get(config.MAX_MESSAGE_SIZE),
                 handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
                 on_refused=lambda reason: agent.event("bad_client", reason),

@@ -83,7 +83,7 @@ class Extent:
         """Build an extent from keyword sizes (keyword order is dimension order).
 
         Raises:
-            ExtentError: a size that is negative or not an int.
+            ExtentError: a size that is not an int in ``0..2**64-1``.
         """
         labels, values = _check_pairs(sizes.items())
         self.__attrs_init__(labels, values)
