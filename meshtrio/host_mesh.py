@@ -508,7 +508,7 @@ async def mesh_session(
         if cancelled and yielded and session.state != "shut_down" and len(ref) > 0:
             # Owned hosts are about to be ended by their owner, but a proc whose command does
             # not arm PDEATHSIG would outlive a killed host: stop them all first.
-            await _drain_on_cancel(ref, token, None if owned else str(ref.id))
+            await _drain_on_cancel(ref, token, None if owned else str(ref.id), session.shut_hosts)
         session.state = "shut_down" if wants_shutdown and not cancelled else session.state
         await session.pool.aclose()
         nursery.cancel_scope.cancel()
@@ -524,21 +524,30 @@ CANCEL_DRAIN_BOUND = 10.0
 """Seconds a cancelled attach block may spend draining its procs (with a 2 s grace each)."""
 
 
-async def _drain_on_cancel(ref: HostMeshRef, token: str, host_mesh_id: str | None) -> None:
+CANCEL_CONNECT_TIMEOUT = 2.0
+"""Connect bound of that drain: a host that does not answer quickly is not waited for."""
+
+
+async def _drain_on_cancel(
+    ref: HostMeshRef, token: str, host_mesh_id: str | None, skip: set[str]
+) -> None:
     """Stop procs on every host of ``ref`` (all, or those of one host mesh) although the
     caller was cancelled: shielded, over fresh connections (the block's own died with it),
-    bounded by :data:`CANCEL_DRAIN_BOUND`."""
+    bounded by :data:`CANCEL_DRAIN_BOUND`. Hosts in ``skip`` (already shut down) are left
+    out."""
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
     grace = min(config.get(config.MESH_TERMINATE_TIMEOUT), 2.0)
+    addrs = [a for a in ref.addrs if str(a) not in skip]
     with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_DRAIN_BOUND):
         async with trio.open_nursery() as nursery:
             pool = ConnectionPool(nursery, token)
             request = Drain(host_mesh_id, grace, conc)
-            await fan_out(
-                ref.addrs,
-                lambda a: pool.call(a, request, timeout=CANCEL_DRAIN_BOUND),
-                timeout=CANCEL_DRAIN_BOUND,
-            )
+
+            async def drain(addr: ChannelAddr) -> Any:
+                peer = await pool.peer(addr, timeout=CANCEL_CONNECT_TIMEOUT)
+                return await peer.call(request, timeout=CANCEL_DRAIN_BOUND)
+
+            await fan_out(addrs, drain, timeout=CANCEL_DRAIN_BOUND)
             await pool.aclose()
             nursery.cancel_scope.cancel()
 
