@@ -143,23 +143,28 @@ async def fan_out(
     Any other exception is a bug and propagates (grouped). Cancelling the caller cancels
     every item.
     """
-    results: list[Outcome] = [Outcome() for _ in items]
+    results: list[Outcome | None] = [None] * len(items)
+    start = trio.current_time()
 
     async def one(i: int, item: T) -> None:
-        start = trio.current_time()
         try:
-            with trio.fail_after(timeout):
-                value = await fn(item)
+            value = await fn(item)
             results[i] = Outcome(value=value, elapsed=trio.current_time() - start)
-        except trio.TooSlowError:
-            results[i] = Outcome(
-                error=RequestTimeoutError(f"no answer within {timeout:g}s", timeout=timeout),
-                elapsed=trio.current_time() - start,
-            )
         except MeshError as exc:
             results[i] = Outcome(error=exc, elapsed=trio.current_time() - start)
 
-    async with trio.open_nursery() as nursery:
-        for i, item in enumerate(items):
-            nursery.start_soon(one, i, item)
-    return results
+    # One deadline for all items (they share the timeout): cheaper than a scope per item.
+    with trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for i, item in enumerate(items):
+                nursery.start_soon(one, i, item)
+    elapsed = trio.current_time() - start
+    return [
+        r
+        if r is not None
+        else Outcome(
+            error=RequestTimeoutError(f"no answer within {timeout:g}s", timeout=timeout),
+            elapsed=elapsed,
+        )
+        for r in results
+    ]
