@@ -41,7 +41,7 @@ they survive crossing a process boundary. ``trio.Cancelled`` is never wrapped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -375,8 +375,3 @@ class LaunchError(MeshError, OSError):
 
 class MeshClosedError(MeshError, RuntimeError):
     """The mesh (or connection) was already shut down or closed."""
-
-
-def describe(fields: Mapping[str, object]) -> str:
-    """``k=v, k=v`` for short error messages."""
-    return ", ".join(f"{k}={v}" for k, v in fields.items())

@@ -16,7 +16,6 @@ a peer that sends bytes we cannot accept gets its connection closed, nothing els
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -155,11 +154,3 @@ def decode(data: bytes) -> Envelope:
             f"undecodable frame: bad {name} body ({type(exc).__name__})", corr=corr, kind=kind
         ) from None
     return Envelope(kind, corr, obj)
-
-
-def register_hooks(
-    cls: type[T], unstructure: Callable[[T], Any], structure: Callable[[Any], T]
-) -> None:
-    """Register (un)structure hooks for a value type used inside message bodies."""
-    converter.register_unstructure_hook(cls, unstructure)
-    converter.register_structure_hook(cls, lambda v, _t: structure(v))
