@@ -204,7 +204,6 @@ class HostAgent:
         )
         if self.in_process_procs and rec.command is None:
             return launch_in_process(boot, token=self.token, nursery=nursery)
-        view = config.Config(client_override=rec.config)
         env = {
             BOOTSTRAP_ENV: boot.to_env(),
             TOKEN_ENV: self.token,
@@ -214,7 +213,7 @@ class HostAgent:
             rec.command or BootstrapCommand.default(),
             nursery=nursery,
             extra_env=env,
-            tail_lines=view.get(config.MESH_TAIL_LOG_LINES),
+            tail_lines=rec.tail_lines,
             proc_bind=rec.bind,
         )
 
@@ -231,6 +230,7 @@ class HostAgent:
         view = config.Config(client_override=msg.config)
         spawn_limiter = trio.CapacityLimiter(view.get(config.MESH_SPAWN_CONCURRENCY))
         ready_timeout = view.get(config.HOST_SPAWN_READY_TIMEOUT)
+        tail_lines = view.get(config.MESH_TAIL_LOG_LINES)
         self.event("spawn", f"{msg.proc_mesh_id} x{msg.num_per_host}")
         self._prune()
         recs: list[ProcRecord] = []
@@ -250,7 +250,8 @@ class HostAgent:
                 host_rank=msg.host_rank,
                 command=None if raw_cmd is None else BootstrapCommand.from_wire(raw_cmd),
                 bind=None if msg.proc_bind is None else dict(msg.proc_bind[slot]),
-                config=dict(msg.config),
+                config=msg.config,  # shared, read-only: the same snapshot for every slot
+                tail_lines=tail_lines,
                 on_change=self._on_change,
                 stop_timeout=self.cfg.get(config.MESH_TERMINATE_TIMEOUT),
             )

@@ -55,6 +55,7 @@ class ProcRecord:
     command: BootstrapCommand | None
     bind: dict[str, str] | None
     config: dict[str, Any]
+    tail_lines: int
     on_change: Callable[[ProcRecord], None]
     status: Status = Status.NOT_EXIST
     pid: int | None = None
