@@ -147,6 +147,16 @@ class _Session:
         self.shut_hosts: set[str] = set()
         """Hosts that acknowledged Shutdown (a repeated, e.g. once cancelled, shutdown skips
         them: they no longer serve)."""
+        self._push: tuple[dict[str, Any], Prepared] | None = None
+
+    def push_request(self, snapshot: dict[str, Any]) -> Prepared:
+        """The SetClientConfig request for ``snapshot``, unstructured once and reused for as
+        long as the snapshot stays the same (pushes are often repeated unchanged)."""
+        if self._push is not None and self._push[0] == snapshot:
+            return self._push[1]
+        request = Prepared.of(SetClientConfig(snapshot))
+        self._push = (snapshot, request)
+        return request
 
 
 def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple[HostOutcome, ...]:
@@ -283,7 +293,7 @@ class HostMesh:
         timeout = config.get(config.MESH_ATTACH_CONFIG_TIMEOUT)
         pool = self._session.pool
 
-        request = Prepared.of(SetClientConfig(snapshot))  # encoded once for all hosts
+        request = self._session.push_request(snapshot)  # encoded once for all hosts
 
         async def push(addr: ChannelAddr) -> None:
             reply = await pool.call(addr, request, timeout=timeout)

@@ -13,6 +13,7 @@ import time
 
 import pytest
 import trio
+import trio.testing
 from hosts import (
     assert_drains_before_shutdowns,
     black_hole,
@@ -201,6 +202,8 @@ async def test_hm3_cancel_during_attach_leaves_no_task() -> None:
             assert scope.cancelled_caught, "the attach was not cancelled"
             elapsed = time.monotonic() - start
             assert elapsed < 2.0, f"HM-3: the cancelled attach took {elapsed:.2f}s to end"
+            # The good host notices the closed connection on its next read: let it.
+            await trio.testing.wait_all_tasks_blocked()
             assert task_count() - hole.holding == base, "HM-3: a task outlived the cancelled attach"
             async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
                 assert (await mesh.info()).values()[0].state == "serving"

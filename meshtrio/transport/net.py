@@ -41,7 +41,13 @@ from meshtrio.errors import (
 )
 from meshtrio.transport.handshake import Offer, check_offer, check_token, refusal_error
 from meshtrio.transport.rpc import Handler, Peer
-from meshtrio.transport.streams import MessageStream, WsMessageStream, memory_stream_pair
+from meshtrio.transport.sockets import FrameStream
+from meshtrio.transport.streams import (
+    SEND_TIMEOUT,
+    MessageStream,
+    WsMessageStream,
+    memory_stream_pair,
+)
 from meshtrio.wire import PROTOCOL_VERSION
 
 __all__ = ["connect", "serve"]
@@ -134,9 +140,9 @@ def _local_index(addr: ChannelAddr) -> int:
     return addr.index
 
 
-async def _open_raw(addr: ChannelAddr) -> trio.abc.Stream:
+async def _open_raw(addr: ChannelAddr) -> FrameStream:
     if addr.transport == "tcp":
-        return await trio.open_tcp_stream(*_tcp(addr))
+        return FrameStream(await trio.open_tcp_stream(*_tcp(addr)), send_timeout=SEND_TIMEOUT)
     if addr.transport == "unix":
         sock = trio.socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
         try:
@@ -144,7 +150,7 @@ async def _open_raw(addr: ChannelAddr) -> trio.abc.Stream:
         except BaseException:
             sock.close()
             raise
-        return trio.SocketStream(sock)
+        return FrameStream(trio.SocketStream(sock), send_timeout=SEND_TIMEOUT)
     raise HostUnreachableError(f"{addr}: cannot connect to this address", address=str(addr))
 
 
@@ -360,30 +366,6 @@ class _Gauge:
             done()
 
 
-class _WatchedStream(trio.abc.Stream):
-    """A stream that sets ``gone`` once it reached EOF or was closed."""
-
-    def __init__(self, inner: trio.SocketStream) -> None:
-        self.inner = inner
-        self.gone = trio.Event()
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        data = await self.inner.receive_some(max_bytes)
-        if not data:
-            self.gone.set()
-        return data
-
-    async def aclose(self) -> None:
-        self.gone.set()
-        await self.inner.aclose()
-
-
 async def _serve_ws(
     stream: trio.SocketStream,
     address: str,
@@ -397,7 +379,7 @@ async def _serve_ws(
 
     ``pending`` counts this client while its opening handshake is in progress.
     """
-    watched = _WatchedStream(stream)
+    watched = FrameStream(stream, send_timeout=SEND_TIMEOUT)
     with pending.counted() as handshake_done:
         async with trio.open_nursery() as nursery:
             request: Any = None
@@ -437,6 +419,6 @@ async def _serve_ws(
                 ws = await request.accept()
             handshake_done()
             if ws is not None:
-                await on_connection(WsMessageStream(ws, f"client of {address}", max_size, stream))
+                await on_connection(WsMessageStream(ws, f"client of {address}", max_size, watched))
             nursery.cancel_scope.cancel()
         return None

@@ -151,32 +151,40 @@ class Peer:
             await self._send(Envelope(Kind.REQUEST, corr, body))
             deadline = trio.current_time() + timeout
             while True:
-                with trio.move_on_at(deadline):
-                    item = await pending.get()
-                    if isinstance(item, TransportError):
-                        raise type(item)(str(item), address=self.address)
-                    if item.kind is Kind.EVENT:
-                        if on_event is not None:
-                            on_event(item.body)
-                        if idle:
-                            deadline = trio.current_time() + timeout
-                        continue
-                    if item.kind is Kind.REPLY:
-                        return item.body
-                    err = item.body
-                    if not isinstance(err, WireError):  # a registered message in an ERROR frame
-                        raise ProtocolError(
-                            f"{self.address}: malformed error reply to {_name(body)}",
+                item: Envelope | TransportError | None = None
+                if deadline < trio.current_effective_deadline():
+                    with trio.move_on_at(deadline):
+                        item = await pending.get()
+                    if item is None:
+                        what = "idle " if idle else ""
+                        raise RequestTimeoutError(
+                            f"{self.address}: no reply to {_name(body)} within {what}timeout "
+                            f"{timeout:g}s",
                             address=self.address,
+                            timeout=timeout,
                         )
-                    raise RemoteError(
-                        f"{self.address}: {err.message}", address=self.address, kind=err.kind
+                else:
+                    # An enclosing deadline (a fan-out's) ends the wait first: a scope of our
+                    # own would never fire, and it is the costliest part of a quick call.
+                    item = await pending.get()
+                if isinstance(item, TransportError):
+                    raise type(item)(str(item), address=self.address)
+                if item.kind is Kind.EVENT:
+                    if on_event is not None:
+                        on_event(item.body)
+                    if idle:
+                        deadline = trio.current_time() + timeout
+                    continue
+                if item.kind is Kind.REPLY:
+                    return item.body
+                err = item.body
+                if not isinstance(err, WireError):  # a registered message in an ERROR frame
+                    raise ProtocolError(
+                        f"{self.address}: malformed error reply to {_name(body)}",
+                        address=self.address,
                     )
-                what = "idle " if idle else ""
-                raise RequestTimeoutError(
-                    f"{self.address}: no reply to {_name(body)} within {what}timeout {timeout:g}s",
-                    address=self.address,
-                    timeout=timeout,
+                raise RemoteError(
+                    f"{self.address}: {err.message}", address=self.address, kind=err.kind
                 )
         finally:
             del self._pending[corr]
@@ -188,9 +196,7 @@ class Peer:
         Returns normally when the connection ends (``close_reason`` says why); handlers still
         running for this peer are cancelled. Cancelling ``run`` closes the connection.
         """
-        reason: TransportError = ConnectionLostError(
-            f"{self.address}: connection closed locally", address=self.address
-        )
+        reason: TransportError | None = None  # None: closed locally
         graceful = True
         try:
             async with trio.open_nursery() as nursery:
@@ -214,8 +220,13 @@ class Peer:
             graceful = False  # cancelled or crashed: no closing handshake
             raise
         finally:
-            self._fail_all(reason)
+            self._fail_all(reason or self._closed_locally())
             await self.stream.aclose(graceful=graceful)
+
+    def _closed_locally(self) -> ConnectionLostError:
+        return ConnectionLostError(
+            f"{self.address}: connection closed locally", address=self.address
+        )
 
     def _fail_all(self, reason: TransportError) -> None:
         if self.close_reason is None:
@@ -226,9 +237,7 @@ class Peer:
 
     async def aclose(self) -> None:
         """Close the connection; waiting calls fail with ConnectionLostError."""
-        self._fail_all(
-            ConnectionLostError(f"{self.address}: connection closed locally", address=self.address)
-        )
+        self._fail_all(self._closed_locally())
         await self.stream.aclose()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
