@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "notes": {
             "ratio": "meshtrio cost / baseline cost (above 1: meshtrio slower)",
-            "gc_freeze": "only rows with params.gc_freeze=true ran after gc.freeze()",
+            "gc": "params.gc: the collector as is, after gc.freeze() (frozen), or disabled (off)",
         },
         "benchmark_durations_s": durations,
         "results": [r.to_json() for r in results],

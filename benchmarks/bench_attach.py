@@ -2,17 +2,25 @@
 
 * ``attach.inproc``: N in-process host agents on ``tcp:127.0.0.1`` (procs as tasks) against N
   in-process bare echo servers on ``tcp:127.0.0.1``; N = 1, 10, 100, 1000 (quick: up to 100).
-  The two sides never share the heap (with 1000 hosts about half the time is garbage
+  The two sides never share the heap (with 1000 hosts much of the time is garbage
   collection, whose cost grows with everything alive): they are measured in separate blocks,
   in the order meshtrio, bare, bare, meshtrio, so steady CPU drift cancels (at N = 1000, where
   setting up and tearing down take seconds, one block each). At the larger N each block also
-  measures under ``gc.freeze()`` (``params.gc_freeze``), in halves alternating with as-is.
+  measures under ``gc.freeze()`` and with the collector off (``params.gc``: ``as-is``,
+  ``frozen``, ``off``), in parts alternating with as-is.
 * ``attach.processes``: N host processes (``open_host_mesh_processes``) against N echo server
   processes on abstract unix sockets, N = 1, 4, 16 (quick: 1, 4); only the clients live in
   this process, so both sides are open together and their rounds alternate.
-* ``attach.<kind>.growth``: how the time per host grows from one N to the next (the largest
-  step's factor; 1.0 is linear; target 1.2), also over the ``gc.freeze()`` sizes; the
-  baseline's own factors are in ``extra``.
+
+Growth ("no worse than linear"), target 1.2, over consecutive sizes, the worst step:
+
+* ``attach.<kind>.growth``: how much the ratio itself grows from one N to the next (1.0: our
+  cost grows exactly as the bare transport's). With the collector on, the time per host of
+  *both* sides grows with N in one process (every collection walks everything alive), so
+  this is what says that meshtrio adds nothing superlinear of its own.
+* ``attach.<kind>.linear``: the time per host itself (1.0: linear); in process with the
+  collector off (``gc: off``), for host processes as is. The baseline's factors are in
+  ``extra``.
 
 The meshtrio side is ``await mesh.push_config()`` on a mesh whose connections are open (the
 push during attach opened them); the baseline sends a message as long as the encoded
@@ -65,16 +73,20 @@ def push_payload() -> bytes:
     return bytes(len(wire.encode(env)))
 
 
+GC_MODES = ("as-is", "frozen", "off")
+"""How the collector runs while sampling: as is, after ``gc.freeze()``, or disabled."""
+
+
 @attrs.define
 class _Side:
-    """One side's samples (by gc_freeze) and collector clocks."""
+    """One side's samples (by GC mode) and collector clocks."""
 
-    times: dict[bool, list[float]] = attrs.field(factory=lambda: {False: [], True: []})
-    clocks: dict[bool, GcClock] = attrs.field(factory=lambda: {False: GcClock(), True: GcClock()})
+    times: dict[str, list[float]] = attrs.field(factory=lambda: {m: [] for m in GC_MODES})
+    clocks: dict[str, GcClock] = attrs.field(factory=lambda: {m: GcClock() for m in GC_MODES})
 
-    def gc_share(self, freeze: bool) -> float:
-        total = sum(self.times[freeze])
-        return self.clocks[freeze].seconds / total if total else 0.0
+    def gc_share(self, mode: str) -> float:
+        total = sum(self.times[mode])
+        return self.clocks[mode].seconds / total if total else 0.0
 
 
 def _budget(n: int, quick: bool) -> tuple[int, float]:
@@ -87,44 +99,50 @@ def _budget(n: int, quick: bool) -> tuple[int, float]:
 
 
 async def _sample(
-    freeze: bool, fns: Sequence[tuple[_Side, Round]], rounds: int, budget: float
+    mode: str, fns: Sequence[tuple[_Side, Round]], rounds: int, budget: float
 ) -> None:
-    """Sample the fns alternately into their sides (under ``gc.freeze()`` if ``freeze``)."""
-    if freeze:
+    """Sample the fns alternately into their sides, the collector run as ``mode`` says."""
+    was_enabled = gc.isenabled()
+    if mode != "as-is":
         gc.collect()
-        gc.freeze()
+        if mode == "frozen":
+            gc.freeze()
+        else:
+            gc.disable()
     try:
-        runs = [timed_gc(fn, s.clocks[freeze]) for s, fn in fns]
+        runs = [timed_gc(fn, s.clocks[mode]) for s, fn in fns]
         samples = await alternate(runs, rounds=rounds, budget=budget, min_rounds=2)
     finally:
-        if freeze:
+        if mode == "frozen":
             gc.unfreeze()
+        if was_enabled:
+            gc.enable()
     for (s, _), got in zip(fns, samples, strict=True):
-        s.times[freeze].extend(got)
+        s.times[mode].extend(got)
 
 
 async def _measure_both(
-    freeze: bool, fns: Sequence[tuple[_Side, Round]], n: int, quick: bool
+    modes: Sequence[str], fns: Sequence[tuple[_Side, Round]], n: int, quick: bool
 ) -> None:
-    """Warm up, then sample as is; with ``freeze``, alternate as-is and frozen halves twice.
+    """Warm up, then sample in each of ``modes``; with more than one, in alternating parts.
 
-    Warm-up is two rounds (one at ``BIG``). Alternating the halves keeps load changes on the
-    machine from landing on one variant only.
+    Warm-up is two rounds (one at ``BIG``). Alternating the parts keeps load changes on the
+    machine from landing on one mode only.
     """
     for _, fn in fns:
         for _ in range(1 if n >= BIG else 2):
             await fn()
     rounds, budget = _budget(n, quick)
-    if not freeze:
-        await _sample(False, fns, rounds, budget)
+    if len(modes) == 1:
+        await _sample(modes[0], fns, rounds, budget)
         return
     for _ in range(2):
-        for fz in (False, True):
-            await _sample(fz, fns, max(2, rounds // 2), budget / 2)
+        for mode in modes:
+            await _sample(mode, fns, max(2, rounds // 2), budget / 2)
 
 
 async def _blocks(
-    n: int, freeze: bool, quick: bool, mesh: Opener, base: Opener
+    n: int, modes: Sequence[str], quick: bool, mesh: Opener, base: Opener
 ) -> tuple[_Side, _Side]:
     """Separate blocks: meshtrio / bare / bare / meshtrio (just meshtrio / bare at ``BIG``)."""
     mine, bare = _Side(), _Side()
@@ -133,26 +151,26 @@ async def _blocks(
         order += [(bare, base), (mine, mesh)]
     for side, opener in order:
         async with opener(n) as fn:
-            await _measure_both(freeze, [(side, fn)], n, quick)
+            await _measure_both(modes, [(side, fn)], n, quick)
     return mine, bare
 
 
 async def _together(
-    n: int, freeze: bool, quick: bool, mesh: Opener, base: Opener
+    n: int, modes: Sequence[str], quick: bool, mesh: Opener, base: Opener
 ) -> tuple[_Side, _Side]:
     """Both open at once, rounds alternating."""
     mine, bare = _Side(), _Side()
     async with mesh(n) as fn_mine, base(n) as fn_bare:
         pairs = [(mine, fn_mine), (bare, fn_bare)]
-        await _measure_both(freeze, pairs, n, quick)
+        await _measure_both(modes, pairs, n, quick)
     return mine, bare
 
 
-def _row(name: str, n: int, freeze: bool, mine: _Side, bare: _Side) -> Result:
-    m, b = median(mine.times[freeze]), median(bare.times[freeze])
+def _row(name: str, n: int, mode: str, mine: _Side, bare: _Side) -> Result:
+    m, b = median(mine.times[mode]), median(bare.times[mode])
     return row(
         name,
-        {"hosts": n, "gc_freeze": freeze},
+        {"hosts": n, "gc": mode},
         m,
         "s",
         b,
@@ -160,31 +178,37 @@ def _row(name: str, n: int, freeze: bool, mine: _Side, bare: _Side) -> Result:
         extra={
             "per_host_ms": 1000.0 * m / n,
             "baseline_per_host_ms": 1000.0 * b / n,
-            "samples": len(mine.times[freeze]),
-            "baseline_samples": len(bare.times[freeze]),
-            "min": min(mine.times[freeze]),
-            "baseline_min": min(bare.times[freeze]),
-            "gc_share": round(mine.gc_share(freeze), 3),
-            "baseline_gc_share": round(bare.gc_share(freeze), 3),
+            "samples": len(mine.times[mode]),
+            "baseline_samples": len(bare.times[mode]),
+            "min": min(mine.times[mode]),
+            "baseline_min": min(bare.times[mode]),
+            "gc_share": round(mine.gc_share(mode), 3),
+            "baseline_gc_share": round(bare.gc_share(mode), 3),
         },
     )
 
 
-def _growth(name: str, freeze: bool, medians: dict[int, tuple[float, float]]) -> Result:
-    """The largest per-host-time growth factor between consecutive sizes (1.0 = linear)."""
+def _steps(medians: dict[int, float]) -> dict[str, float]:
+    """Per-host time growth factor of each consecutive pair of sizes (1.0 = linear)."""
     sizes = sorted(medians)
-    steps: dict[str, float] = {}
-    base_steps: dict[str, float] = {}
-    for a, b in itertools.pairwise(sizes):
-        steps[f"{a}->{b}"] = (medians[b][0] / b) / (medians[a][0] / a)
-        base_steps[f"{a}->{b}"] = (medians[b][1] / b) / (medians[a][1] / a)
-    worst = max(steps.values()) if steps else None
+    return {f"{a}->{b}": (medians[b] / b) / (medians[a] / a) for a, b in itertools.pairwise(sizes)}
+
+
+def _growth(
+    name: str, mode: str, medians: dict[int, tuple[float, float]], *, relative: bool
+) -> Result:
+    """The worst growth step between consecutive sizes: of the ratio (``relative``, 1.0 =
+    grows as the baseline does) or of the time per host (1.0 = linear)."""
+    mine = _steps({n: m for n, (m, _) in medians.items()})
+    base = _steps({n: b for n, (_, b) in medians.items()})
+    steps = {k: mine[k] / base[k] for k in mine} if relative else mine
     extra: dict[str, Any] = {
-        "per_host_growth": steps,
-        "baseline_per_host_growth": base_steps,
-        "baseline_worst": max(base_steps.values()) if base_steps else None,
+        "per_host_growth": mine,
+        "baseline_per_host_growth": base,
+        "ratio_growth": {k: mine[k] / base[k] for k in mine},
     }
-    params = {"hosts": sizes, "gc_freeze": freeze}
+    params = {"hosts": sorted(medians), "gc": mode}
+    worst = max(steps.values()) if steps else None
     return row(name, params, worst, "x", 1.0, target=GROWTH_TARGET, extra=extra)
 
 
@@ -192,27 +216,31 @@ async def _family(
     ctx: Ctx,
     name: str,
     sizes: Sequence[int],
-    freeze_sizes: Sequence[int],
-    how: Callable[[int, bool, bool, Opener, Opener], Awaitable[tuple[_Side, _Side]]],
+    mode_sizes: Sequence[int],
+    linear_mode: str,
+    how: Callable[[int, Sequence[str], bool, Opener, Opener], Awaitable[tuple[_Side, _Side]]],
     mesh: Opener,
     base: Opener,
 ) -> list[Result]:
+    """Rows at every size (all GC modes at ``mode_sizes``), then the growth rows: the ratio's
+    growth with the collector as is, and the time per host's in ``linear_mode``."""
     out: list[Result] = []
-    medians: dict[bool, dict[int, tuple[float, float]]] = {False: {}, True: {}}
+    medians: dict[str, dict[int, tuple[float, float]]] = {m: {} for m in GC_MODES}
     for n in sizes:
-        freeze = n in freeze_sizes
-        mine, bare = await how(n, freeze, ctx.quick, mesh, base)
-        for fz in (False, True) if freeze else (False,):
-            out.append(_row(name, n, fz, mine, bare))
+        modes = GC_MODES if n in mode_sizes else ("as-is",)
+        mine, bare = await how(n, modes, ctx.quick, mesh, base)
+        for mode in modes:
+            out.append(_row(name, n, mode, mine, bare))
             ctx.log(
-                f"{name} N={n}{' gc.freeze' if fz else ''}: "
-                f"{1000 * median(mine.times[fz]):.2f} ms (gc {mine.gc_share(fz):.0%}) vs "
-                f"{1000 * median(bare.times[fz]):.2f} ms (gc {bare.gc_share(fz):.0%})"
+                f"{name} N={n} gc {mode}: "
+                f"{1000 * median(mine.times[mode]):.2f} ms (gc {mine.gc_share(mode):.0%}) vs "
+                f"{1000 * median(bare.times[mode]):.2f} ms (gc {bare.gc_share(mode):.0%})"
             )
-            medians[fz][n] = (median(mine.times[fz]), median(bare.times[fz]))
-    for fz in (False, True):
-        if len(medians[fz]) > 1:
-            out.append(_growth(f"{name}.growth", fz, medians[fz]))
+            medians[mode][n] = (median(mine.times[mode]), median(bare.times[mode]))
+    if len(medians["as-is"]) > 1:
+        out.append(_growth(f"{name}.growth", "as-is", medians["as-is"], relative=True))
+    if len(medians[linear_mode]) > 1:
+        out.append(_growth(f"{name}.linear", linear_mode, medians[linear_mode], relative=False))
     return out
 
 
@@ -244,15 +272,17 @@ async def _process_echo(n: int) -> AsyncIterator[Round]:
 async def run_inproc(ctx: Ctx) -> list[Result]:
     """In-process hosts on tcp against in-process echo servers (separate blocks)."""
     sizes = (1, 10, 100) if ctx.quick else (1, 10, 100, 1000)
-    freeze = (100,) if ctx.quick else (100, 1000)
-    return await _family(ctx, "attach.inproc", sizes, freeze, _blocks, _inproc_mesh, _inproc_echo)
+    modes = (10, 100) if ctx.quick else (100, 1000)
+    return await _family(
+        ctx, "attach.inproc", sizes, modes, "off", _blocks, _inproc_mesh, _inproc_echo
+    )
 
 
 async def run_processes(ctx: Ctx) -> list[Result]:
     """Host processes against echo server processes (rounds alternating)."""
     sizes = (1, 4) if ctx.quick else (1, 4, 16)
     return await _family(
-        ctx, "attach.processes", sizes, (), _together, _process_mesh, _process_echo
+        ctx, "attach.processes", sizes, (), "as-is", _together, _process_mesh, _process_echo
     )
 
 

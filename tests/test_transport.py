@@ -351,12 +351,15 @@ async def test_tr2_connect_to_a_black_hole_times_out(kind: str) -> None:
             nursery.cancel_scope.cancel()
 
 
-async def test_tr3_server_hanging_up_during_handshake_is_a_mesh_error() -> None:
-    """TR-3: a listener that accepts and closes at once surfaces as a meshtrio error (today a
-    RequestTimeoutError once the connect timeout passes: trio-websocket does not notice the
-    hang-up before the handshake completes), never as a raw trio or OS error."""
+@pytest.mark.parametrize("when", ["at once", "after reading the request"])
+async def test_tr3_server_hanging_up_during_handshake_fails_fast(when: str) -> None:
+    """TR-3: a listener that accepts and hangs up before answering the handshake makes connect
+    raise ConnectionLostError at once (not after the connect timeout: trio-websocket itself
+    would wait), naming the address; no raw trio or OS error escapes."""
 
     async def hang_up(stream: trio.SocketStream) -> None:
+        if when != "at once":
+            await stream.receive_some()
         await stream.aclose()
 
     with trio.fail_after(LIMIT):
@@ -364,8 +367,10 @@ async def test_tr3_server_hanging_up_during_handshake_is_a_mesh_error() -> None:
             listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
             target = ChannelAddr.tcp("127.0.0.1", listeners[0].socket.getsockname()[1])
             await nursery.start(trio.serve_listeners, hang_up, listeners)
-            with pytest.raises((ConnectionLostError, RequestTimeoutError)) as info:
-                await connect(nursery, target, token=TOKEN, timeout=0.3)
+            t0 = trio.current_time()
+            with pytest.raises(ConnectionLostError, match="hung up during the handshake") as info:
+                await connect(nursery, target, token=TOKEN, timeout=5.0)
+            assert trio.current_time() - t0 < 2.0, "connect waited for its timeout"
             assert info.value.address == str(target)
             nursery.cancel_scope.cancel()
 

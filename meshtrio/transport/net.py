@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import secrets
 import socket as _stdsocket
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TypeVar
 
 import attrs
 import trio
@@ -55,6 +56,8 @@ __all__ = ["connect", "serve"]
 log = logging.getLogger("meshtrio.transport")
 
 OnConnection = Callable[[MessageStream], Awaitable[None]]
+
+T = TypeVar("T")
 
 
 # -- in-process ("local:") registry ---------------------------------------------------------
@@ -201,17 +204,26 @@ async def connect(
                 raw = await _open_raw(addr)
                 host = _tcp(addr)[0] if addr.transport == "tcp" else "localhost"
                 try:
-                    ws = await trio_websocket.wrap_client_stream(
-                        nursery,
-                        raw,  # type: ignore[arg-type]  # any trio Stream works
-                        host,
-                        "/meshtrio",
-                        extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
-                        max_message_size=max_size,
+                    ws = await _unless_hung_up(
+                        raw,
+                        functools.partial(
+                            trio_websocket.wrap_client_stream,
+                            nursery,
+                            raw,  # type: ignore[arg-type]  # any trio Stream works
+                            host,
+                            "/meshtrio",
+                            extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
+                            max_message_size=max_size,
+                        ),
                     )
                 except BaseException:  # timed out, cancelled or refused: don't leak the socket
                     await trio.aclose_forcefully(raw)
                     raise
+                if ws is None:
+                    await trio.aclose_forcefully(raw)
+                    raise ConnectionLostError(
+                        f"{address}: the server hung up during the handshake", address=address
+                    )
             peer = Peer(WsMessageStream(ws, address, max_size, raw), handler)
             task_status.started(peer)
             started = True
@@ -366,6 +378,30 @@ class _Gauge:
             done()
 
 
+async def _unless_hung_up(stream: FrameStream, fn: Callable[[], Awaitable[T]]) -> T | None:
+    """``await fn()``, or None as soon as ``stream`` reaches end of file or is closed first.
+
+    trio-websocket answers a bad handshake by closing the stream, and never wakes a
+    handshake that is waiting when the peer hangs up: without this, both ends would wait for
+    their handshake timeout.
+    """
+    result: T | None = None
+    async with trio.open_nursery() as race:
+
+        async def run() -> None:
+            nonlocal result
+            result = await fn()
+            race.cancel_scope.cancel()
+
+        async def watch() -> None:
+            await stream.gone.wait()
+            race.cancel_scope.cancel()
+
+        race.start_soon(run)
+        race.start_soon(watch)
+    return result
+
+
 async def _serve_ws(
     stream: trio.SocketStream,
     address: str,
@@ -382,27 +418,17 @@ async def _serve_ws(
     watched = FrameStream(stream, send_timeout=SEND_TIMEOUT)
     with pending.counted() as handshake_done:
         async with trio.open_nursery() as nursery:
-            request: Any = None
+            request = None
             with trio.move_on_after(handshake_timeout):
-                async with trio.open_nursery() as race:
-
-                    async def handshake() -> None:
-                        nonlocal request
-                        request = await trio_websocket.wrap_server_stream(
-                            nursery,
-                            watched,
-                            max_message_size=max_size,
-                        )
-                        race.cancel_scope.cancel()
-
-                    async def hung_up() -> None:
-                        # trio-websocket answers garbage with 400 and closes the stream, but never
-                        # wakes wrap_server_stream: stop waiting as soon as the stream is gone.
-                        await watched.gone.wait()
-                        race.cancel_scope.cancel()
-
-                    race.start_soon(handshake)
-                    race.start_soon(hung_up)
+                request = await _unless_hung_up(
+                    watched,
+                    functools.partial(
+                        trio_websocket.wrap_server_stream,
+                        nursery,
+                        watched,
+                        max_message_size=max_size,
+                    ),
+                )
             if request is None:
                 nursery.cancel_scope.cancel()
                 if watched.gone.is_set():
