@@ -294,21 +294,29 @@ class HostsError(MeshError):
     """
 
     what = "request failed"
+    """What failed, as the message's first words (a class default; a raiser may say more)."""
 
     def __init__(
-        self, failures: Sequence[HostFailure], message: str | None = None, report: Any = None
+        self,
+        failures: Sequence[HostFailure],
+        message: str | None = None,
+        report: Any = None,
+        *,
+        what: str | None = None,
     ) -> None:
         self.failures = tuple(failures)
         self.report = report
         if message is None:
-            message = f"{self.what} on {len(self.failures)} host(s):" + _host_lines(self.failures)
+            head = what or self.what
+            message = f"{head} on {len(self.failures)} host(s):" + _host_lines(self.failures)
         super().__init__(message)
 
 
 class ConfigPushError(HostsError):
-    """Config push (attach) failed on at least one host; the mesh was not returned (HM-2)."""
+    """Config push failed on at least one host: from :func:`attach` (no mesh was returned,
+    HM-2; the message says "during attach") or from ``HostMesh.push_config``."""
 
-    what = "config push failed during attach"
+    what = "config push failed"
 
 
 class ShutdownError(HostsError):

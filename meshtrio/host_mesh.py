@@ -282,6 +282,10 @@ class HostMesh:
             InputError: ``overrides`` is not a mapping; nothing was sent.
             MeshClosedError: the mesh was shut down.
         """
+        await self._push(overrides, what=ConfigPushError.what)
+
+    async def _push(self, overrides: Mapping[str, Any] | None, *, what: str) -> None:
+        """:meth:`push_config`, its error message starting with ``what``."""
         self._check_live("push config")
         snapshot = config.propagatable()
         if overrides is not None and not isinstance(overrides, Mapping):
@@ -303,7 +307,7 @@ class HostMesh:
         results = await fan_out(self.addrs, push, timeout=timeout)
         failures = [h.failure for h in _outcomes(self.addrs, results) if h.failure is not None]
         if failures:
-            raise ConfigPushError(failures)
+            raise ConfigPushError(failures, what=what)
 
     # -- info ----------------------------------------------------------------------------------
     async def info(self) -> ValueMesh[HostInfo]:
@@ -498,7 +502,7 @@ async def mesh_session(
         yielded = False  # HM-2: a failed push returns no mesh, so there is none to shut down
         try:
             if push:
-                await mesh.push_config()
+                await mesh._push(None, what="config push failed during attach")
             yielded = True
             yield mesh
         except BaseException as exc:

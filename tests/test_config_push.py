@@ -20,7 +20,7 @@ from hosts import black_hole, closed_port, hand_started_hosts, tcp_hosts
 
 import meshtrio
 from meshtrio import config
-from meshtrio.errors import ConfigError, ConfigPushError
+from meshtrio.errors import ConfigError, ConfigPushError, ShutdownError
 from meshtrio.host_mesh import HostMesh
 from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio.messages import HostInfo
@@ -231,3 +231,18 @@ async def test_hm3_failing_attach_disturbs_no_other_task() -> None:
             assert [f.address for f in caught[0].failures] == [hole], "HM-4: wrong failures"
             assert during[0] > 0, "HM-3: the sibling made no progress during attach"
             assert finished == [True], "HM-3: the sibling task did not complete its work"
+
+
+async def test_hm4_push_config_on_a_live_mesh_names_the_lost_host() -> None:
+    """push_config on an attached mesh whose host died raises ConfigPushError naming only that
+    host; its message says "config push failed" (not "during attach": no attach is running)."""
+    with trio.fail_after(10):
+        async with tcp_hosts(3, token=TOKEN) as hosts:
+            with pytest.raises(ShutdownError):  # leaving the block cannot reach the dead host
+                async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
+                    await hosts[1].kill()
+                    with pytest.raises(ConfigPushError) as info:
+                        await mesh.push_config()
+                    assert [f.address for f in info.value.failures] == [hosts[1].addr]
+                    lines = str(info.value).splitlines()
+                    assert lines[0] == "config push failed on 1 host(s):", lines
