@@ -1,4 +1,5 @@
-"""Tests for meshtrio.host.launcher and meshtrio.host.pdeathsig, with real OS processes.
+"""Tests for meshtrio.host.launcher and meshtrio.host.pdeathsig, most with real OS processes
+(marked ``processes``; the others check pure helpers and the stop ladder against a fake).
 
 Every test is bounded with ``trio.fail_after`` in real time and, through the ``procs``
 fixture, checks at the end that no process it started (leader or group member) is alive.
@@ -33,8 +34,6 @@ from meshtrio.host.launcher import (
     stop_ladder,
 )
 from meshtrio.proc.runtime import ProcBootstrap
-
-pytestmark = pytest.mark.processes
 
 PY = sys.executable
 
@@ -147,6 +146,7 @@ async def read_line(stream: trio.lowlevel.FdStream) -> str:
 # -- exit information and stderr ------------------------------------------------------
 
 
+@pytest.mark.processes
 async def test_exit_code_and_stderr_tail(procs: Procs) -> None:
     """The exit code is reported and tail_lines keeps only the last stderr lines."""
     with trio.fail_after(5):
@@ -163,6 +163,7 @@ async def test_exit_code_and_stderr_tail(procs: Procs) -> None:
     assert info.describe() == "exited with code 3; stderr tail:\nb"
 
 
+@pytest.mark.processes
 async def test_signal_death_is_reported(procs: Procs) -> None:
     """A process killed through signal_group reports the signal, not a code."""
     with trio.fail_after(5):
@@ -177,6 +178,7 @@ async def test_signal_death_is_reported(procs: Procs) -> None:
     assert not h.signal_group(signal.SIGTERM)
 
 
+@pytest.mark.processes
 async def test_tail_lines_zero_still_drains_stderr(procs: Procs) -> None:
     """With tail_lines=0 a child writing far more than a pipe buffer still runs to its end."""
     with trio.fail_after(5):
@@ -189,6 +191,7 @@ async def test_tail_lines_zero_still_drains_stderr(procs: Procs) -> None:
     assert info.clean
 
 
+@pytest.mark.processes
 async def test_long_lines_are_capped_and_bad_bytes_replaced(procs: Procs) -> None:
     """Lines are cut to MAX_LINE_CHARS, undecodable bytes replaced, a last partial line kept."""
     code = (
@@ -203,6 +206,7 @@ async def test_long_lines_are_capped_and_bad_bytes_replaced(procs: Procs) -> Non
     assert info.stderr_tail == ("y" * MAX_LINE_CHARS, "bad \ufffd\ufffd", "no newline")
 
 
+@pytest.mark.processes
 async def test_many_waiters_get_the_same_exit_info(procs: Procs) -> None:
     """Every concurrent waiter receives the very same ExitInfo object."""
     results: list[ExitInfo] = []
@@ -223,6 +227,7 @@ async def test_many_waiters_get_the_same_exit_info(procs: Procs) -> None:
     assert await h.wait() is results[0]
 
 
+@pytest.mark.processes
 async def test_exit_detected_without_pidfd(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where pidfd_open is unavailable the exit is still found by polling."""
 
@@ -237,6 +242,7 @@ async def test_exit_detected_without_pidfd(procs: Procs, monkeypatch: pytest.Mon
     assert (info.code, info.stderr_tail) == (4, ("polled",))
 
 
+@pytest.mark.processes
 async def test_stderr_held_by_grandchild_does_not_block_exit(procs: Procs) -> None:
     """When a grandchild keeps stderr open, the exit is still reported after a bounded drain."""
     with trio.fail_after(5):
@@ -252,6 +258,7 @@ async def test_stderr_held_by_grandchild_does_not_block_exit(procs: Procs) -> No
             )
 
 
+@pytest.mark.processes
 async def test_environment_and_arg0_reach_the_child(procs: Procs) -> None:
     """The child sees os.environ, then command.env, then extra_env (later wins), and arg0."""
     env_cmd = sh('echo "$MT_A $MT_B ${PATH:+has-path}" >&2', env={"MT_A": "cmd", "MT_B": "cmd"})
@@ -272,6 +279,7 @@ def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
+@pytest.mark.processes
 async def test_missing_program_raises_launch_error(procs: Procs, tmp_path: Path) -> None:
     """A missing or non-executable program raises LaunchError and leaks no descriptors."""
     not_exec = tmp_path / "not-executable"
@@ -291,6 +299,7 @@ async def test_missing_program_raises_launch_error(procs: Procs, tmp_path: Path)
     assert _open_fds() == before
 
 
+@pytest.mark.processes
 async def test_bad_arguments_raise_spawn_configuration_error(procs: Procs) -> None:
     """A negative tail_lines or text with a NUL byte is rejected before anything starts."""
     with trio.fail_after(5):
@@ -320,6 +329,7 @@ _IGNORE_TERM = (
 )
 
 
+@pytest.mark.processes
 async def test_ladder_graceful(procs: Procs, fifo: tuple[str, trio.lowlevel.FdStream]) -> None:
     """A process that exits when asked stops at the graceful step with its own exit code."""
     path, ready = fifo
@@ -345,6 +355,7 @@ async def _hangs() -> None:
     await trio.sleep_forever()
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("request_stop", [None, _raises, _hangs], ids=["none", "raises", "hangs"])
 async def test_ladder_sigterm(procs: Procs, request_stop: Any) -> None:
     """A process deaf to the request stops at SIGTERM; a failing or hanging request is bounded."""
@@ -362,6 +373,7 @@ async def test_ladder_sigterm(procs: Procs, request_stop: Any) -> None:
         assert elapsed >= 0.3
 
 
+@pytest.mark.processes
 async def test_ladder_sigkill(procs: Procs, fifo: tuple[str, trio.lowlevel.FdStream]) -> None:
     """A process that ignores SIGTERM is SIGKILLed after grace and term_timeout."""
     path, ready = fifo
@@ -375,6 +387,7 @@ async def test_ladder_sigkill(procs: Procs, fifo: tuple[str, trio.lowlevel.FdStr
     assert info.signal == signal.SIGKILL
 
 
+@pytest.mark.processes
 async def test_ladder_kills_grandchildren(
     procs: Procs, fifo: tuple[str, trio.lowlevel.FdStream]
 ) -> None:
@@ -395,6 +408,7 @@ async def test_ladder_kills_grandchildren(
     assert live_group_members(h.pgid) == []
 
 
+@pytest.mark.processes
 async def test_ladder_on_exited_process(procs: Procs) -> None:
     """A process that already exited is reported as such without any signal step."""
     with trio.fail_after(5):
@@ -407,6 +421,7 @@ async def test_ladder_on_exited_process(procs: Procs) -> None:
             )
 
 
+@pytest.mark.processes
 async def test_ladder_completes_under_outer_cancellation(procs: Procs) -> None:
     """Shielded inside a cancelled nursery (watcher task cancelled too), the ladder finishes."""
     results: list[tuple[ExitInfo | None, str]] = []
@@ -538,6 +553,7 @@ def test_proc_bind_rejects_bad_input(bind_env: dict[str, Any], bind: Any, match:
     not sys.platform.startswith("linux") or shutil.which("taskset") is None,
     reason="needs Linux taskset",
 )
+@pytest.mark.processes
 async def test_launch_applies_taskset(procs: Procs, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cpus binding really restricts the launched process to those CPUs."""
     monkeypatch.setattr(launcher, "_numa_sysfs_present", lambda: False)
@@ -576,6 +592,7 @@ _PDEATH_CHILD = (
 )
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 async def test_pdeathsig_kills_child_when_parent_dies(
     procs: Procs, fifo: tuple[str, trio.lowlevel.FdStream]
@@ -598,6 +615,7 @@ async def test_pdeathsig_kills_child_when_parent_dies(
                 os.close(pidfd)
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 async def test_pdeathsig_exits_when_parent_already_gone(procs: Procs) -> None:
     """If the parent pid no longer matches after arming, the process exits at once with 0."""
@@ -614,6 +632,7 @@ async def test_pdeathsig_exits_when_parent_already_gone(procs: Procs) -> None:
     assert info.clean, info.describe()
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 async def test_proc_started_through_a_forking_wrapper_is_not_killed_by_the_parent_check(
     procs: Procs,
