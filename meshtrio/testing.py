@@ -3,13 +3,17 @@
 * :func:`descendants` lists the live processes below a pid (from ``/proc``, Linux).
 * :func:`no_leaked_processes` is a context manager that fails if the block left any new
   descendant process of this process alive (after a bounded wait for them to be reaped).
+* :func:`become_subreaper` makes orphaned descendants (say, the procs of a host process that
+  was killed) children of this process instead of init, so that the two above still see them.
 * :func:`in_process_mesh` is :func:`~meshtrio.open_host_mesh_in_process` with procs as tasks:
   a whole mesh without a single OS process, for fast tests.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -17,7 +21,16 @@ from contextlib import asynccontextmanager, contextmanager
 from meshtrio.host_mesh import HostMesh
 from meshtrio.local_mesh import open_host_mesh_in_process
 
-__all__ = ["alive", "descendants", "in_process_mesh", "no_leaked_processes"]
+__all__ = [
+    "alive",
+    "become_subreaper",
+    "descendants",
+    "in_process_mesh",
+    "no_leaked_processes",
+]
+
+PR_SET_CHILD_SUBREAPER = 36
+"""The ``prctl`` option number from ``<linux/prctl.h>``."""
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -55,6 +68,27 @@ def descendants(pid: int | None = None) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux ``prctl``).
+
+    Without it, a descendant whose parent dies (a proc of a host process that was SIGKILLed)
+    is re-parented to init and no longer shows in :func:`descendants`, so
+    :func:`no_leaked_processes` cannot see it leak. With it, such a process becomes a child of
+    this one; once it exits it stays a zombie until this process ends (zombies count as
+    gone). Process-wide and not undone: call it once, in a test session's setup.
+
+    Returns:
+        True if this process is now a subreaper; False on other platforms or on failure.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def alive(pid: int) -> bool:
