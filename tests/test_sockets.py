@@ -6,6 +6,7 @@ socket buffer is found with ``wait_all_tasks_blocked``.
 
 from __future__ import annotations
 
+import array
 import os
 import socket
 import struct
@@ -127,6 +128,34 @@ async def test_sk1_write_to_a_reader_that_never_reads_gives_up_after_send_timeou
             assert ours.gone.is_set()
             with pytest.raises(trio.ClosedResourceError):
                 await ours.send_all(b"after")
+
+
+async def test_sk1_waiting_for_room_is_bounded_too() -> None:
+    """SK-1: a write that cannot even start (the peer never reads and the buffer is full) is
+    bounded by ``send_timeout`` as well: the stream is closed, nothing of it was written."""
+    with trio.fail_after(LIMIT):
+        async with pair(send_timeout=0.2) as (ours, theirs):
+            filled = fill_buffer(ours)
+            start = trio.current_time()
+            with pytest.raises(trio.BrokenResourceError, match=r"did not read for 0\.2s"):
+                await ours.send_all(b"never")
+            assert trio.current_time() - start < 2.0
+            assert ours.gone.is_set()
+            assert await read_exactly(theirs, filled) == b"f" * filled
+            assert await theirs.receive_some() == b"", "the refused write leaked"
+
+
+async def test_send_all_counts_bytes_not_items() -> None:
+    """Data whose items are wider than a byte (an int array) arrives byte for byte, also when
+    it takes many writes; writing nothing to a closed stream is an error."""
+    data = array.array("i", range(200_000))  # 800 kB: several writes
+    with trio.fail_after(LIMIT):
+        async with pair() as (ours, theirs), trio.open_nursery() as nursery:
+            nursery.start_soon(ours.send_all, memoryview(data))
+            assert await read_exactly(theirs, len(data) * data.itemsize) == data.tobytes()
+        await ours.aclose()
+        with pytest.raises(trio.ClosedResourceError):
+            await ours.send_all(b"")
 
 
 async def test_sk2_small_write_and_ready_read_are_checkpoints() -> None:

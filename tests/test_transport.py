@@ -6,6 +6,7 @@ Every test does real I/O, so each is bounded by ``trio.fail_after`` on the real 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -441,6 +442,41 @@ async def test_cancelled_large_send_does_not_corrupt_the_connection(
                 reply = await peer.call(ProcStop("after"), timeout=5)
                 assert reply == ProcStop("re: after")
             assert peer.close_reason is None
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+async def test_rpc3_calls_to_a_peer_that_stopped_reading_stay_bounded(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RPC-3/SK-1: once a server stops reading, the client's sends fill the socket buffer;
+    a send that cannot even start is bounded by the send timeout, after which the connection
+    is closed and the call fails with ConnectionLostError saying why (no call hangs)."""
+    monkeypatch.setattr(net, "SEND_TIMEOUT", 0.3)
+    accepted = trio.Event()
+
+    async def never_read(stream: MessageStream) -> None:
+        accepted.set()
+        await trio.sleep_forever()
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            addr = await nursery.start(
+                functools.partial(
+                    net.serve,
+                    listen_addr(kind, tmp_path),
+                    never_read,
+                    token=TOKEN,
+                    max_size=1 << 24,
+                )
+            )
+            peer = await connect(nursery, addr, token=TOKEN, max_size=1 << 24)
+            await accepted.wait()
+            with pytest.raises(ConnectionLostError, match=r"did not read for 0\.3s") as info:
+                for _ in range(10_000):  # each call times out until the buffers are full
+                    with contextlib.suppress(RequestTimeoutError):
+                        await peer.call(ProcStop("x" * 20_000), timeout=0.05)
+            assert info.value.address == str(addr)
             nursery.cancel_scope.cancel()
 
 

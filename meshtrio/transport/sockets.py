@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import NoReturn
 
 import trio
 
@@ -49,6 +50,8 @@ class FrameStream(trio.abc.Stream):
         self.inner = inner
         self.send_timeout = send_timeout
         self.gone = trio.Event()
+        self.gave_up: str | None = None
+        """Why this stream closed itself (a peer that stopped reading), or None."""
         self._sock = inner.socket
         self._sending = False
 
@@ -59,13 +62,19 @@ class FrameStream(trio.abc.Stream):
         return fd
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Write all of ``data``; once the first byte is out, the rest follows (SK-1)."""
+        """Write all of ``data``; once the first byte is out, the rest follows (SK-1).
+
+        Bounded: waiting for room to start writing, and finishing a started write, each take
+        at most ``send_timeout``; then the stream is closed and BrokenResourceError raised.
+        """
         if self._sending:
             raise trio.BusyResourceError("another task is writing to this stream")
         await trio.lowlevel.checkpoint_if_cancelled()  # cancelled here: nothing was written
         self._sending = True
         try:
-            view = memoryview(data)
+            view = memoryview(data).cast("B")  # lengths and slices in bytes, whatever the items
+            if not view.nbytes:
+                self._fd()  # writing nothing to a closed stream is still an error
             sent = (self._write(view) or 0) if view.nbytes else 0
             if sent < view.nbytes:
                 await self._finish(view[sent:], started=sent > 0)
@@ -75,10 +84,14 @@ class FrameStream(trio.abc.Stream):
             self._sending = False
 
     async def _finish(self, rest: memoryview, *, started: bool) -> None:
-        """Write ``rest``; shielded (bounded) once part of the frame is out."""
+        """Write ``rest``; shielded (bounded) once part of the message is out."""
         if not started:
-            # Nothing written yet: waiting for room may be cancelled like any other wait.
-            await trio.lowlevel.wait_writable(self._sock)
+            # Nothing written yet: waiting for room may be cancelled like any other wait (no
+            # frame is torn), and is bounded too.
+            with trio.move_on_after(self.send_timeout) as waiting:
+                await trio.lowlevel.wait_writable(self._sock)
+            if waiting.cancelled_caught:
+                await self._give_up()
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self.send_timeout
             while rest.nbytes:
@@ -88,11 +101,13 @@ class FrameStream(trio.abc.Stream):
                 else:
                     rest = rest[sent:]
         if scope.cancelled_caught:
-            await trio.aclose_forcefully(self)
-            raise trio.BrokenResourceError(
-                f"the peer did not read for {self.send_timeout:g}s; connection closed"
-            )
-        await trio.lowlevel.checkpoint_if_cancelled()
+            await self._give_up()
+        await trio.lowlevel.checkpoint()  # the data is out: a cancellation may come now
+
+    async def _give_up(self) -> NoReturn:
+        self.gave_up = f"the peer did not read for {self.send_timeout:g}s; connection closed"
+        await trio.aclose_forcefully(self)
+        raise trio.BrokenResourceError(self.gave_up)
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the socket has room (see :meth:`trio.abc.SendStream`)."""

@@ -15,6 +15,7 @@ import trio
 import trio_websocket
 
 from meshtrio.errors import ConnectionLostError, ProtocolError
+from meshtrio.transport.sockets import FrameStream
 
 __all__ = ["MemoryMessageStream", "MessageStream", "WsMessageStream", "memory_stream_pair"]
 
@@ -38,7 +39,8 @@ class MessageStream(Protocol):
 
 
 SEND_TIMEOUT = 30.0
-"""Longest a started message may take to be written before the connection is given up."""
+"""Longest a message may wait to start being written, and then to be written, before the
+connection is given up."""
 
 
 def _check_size(data: bytes, max_size: int, address: str) -> None:
@@ -67,7 +69,7 @@ class WsMessageStream:
         ws: trio_websocket.WebSocketConnection,
         address: str,
         max_size: int,
-        raw: trio.abc.AsyncResource,
+        raw: FrameStream,
     ) -> None:
         self._ws = ws
         self._raw = raw
@@ -85,9 +87,8 @@ class WsMessageStream:
         try:
             await self._ws.send_message(data)
         except trio_websocket.ConnectionClosed as exc:
-            raise ConnectionLostError(
-                f"{self.address}: {_describe_close(exc.reason)}", address=self.address
-            ) from None
+            why = self._raw.gave_up or _describe_close(exc.reason)
+            raise ConnectionLostError(f"{self.address}: {why}", address=self.address) from None
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
             raise ConnectionLostError(
@@ -103,9 +104,8 @@ class WsMessageStream:
                 raise ProtocolError(
                     f"{self.address}: {_describe_close(exc.reason)}", address=self.address
                 ) from None
-            raise ConnectionLostError(
-                f"{self.address}: {_describe_close(exc.reason)}", address=self.address
-            ) from None
+            why = self._raw.gave_up or _describe_close(exc.reason)
+            raise ConnectionLostError(f"{self.address}: {why}", address=self.address) from None
         if isinstance(msg, str):
             raise ProtocolError(
                 f"{self.address}: text frame where binary expected", address=self.address
