@@ -7,6 +7,7 @@ Every test does real I/O, so each is bounded by ``trio.fail_after`` on the real 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import secrets
@@ -497,3 +498,60 @@ async def test_tr2_too_many_pending_handshakes_are_dropped_at_once(
             for stream in silent:
                 await stream.aclose()
             await assert_serves(server.addr)
+
+
+class FakeListener:
+    """A listener whose accept() replays a script: exceptions are raised, others returned;
+    when the script is out, it waits forever."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = script
+        self.closed = False
+
+    async def accept(self) -> Any:
+        await trio.lowlevel.checkpoint()
+        if not self.script:
+            await trio.sleep_forever()
+        item = self.script.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    async def __aenter__(self) -> FakeListener:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def test_accept_loop_retries_when_out_of_file_descriptors(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Running out of file descriptors (EMFILE) is logged and retried after a moment, not
+    fatal to the server; the next connection is still handled; cancelling closes the listener.
+    Any other accept error ends the loop."""
+    handled: list[str] = []
+    got = trio.Event()
+
+    async def handle(stream: Any) -> None:
+        handled.append(stream)
+        got.set()
+
+    listener = FakeListener([OSError(errno.EMFILE, "Too many open files"), "conn-1"])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(net._accept_loop, listener, nursery, handle, "tcp:test")  # type: ignore[arg-type]
+        t0 = trio.current_time()
+        await got.wait()
+        assert handled == ["conn-1"]
+        assert trio.current_time() - t0 >= 0.1, "no pause before retrying"
+        assert "cannot accept a connection" in caplog.text
+        nursery.cancel_scope.cancel()
+    assert listener.closed
+
+    bad = FakeListener([OSError(errno.EBADF, "Bad file descriptor")])
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        await net._accept_loop(bad, nursery, handle, "tcp:test")  # type: ignore[arg-type]
+    assert bad.closed

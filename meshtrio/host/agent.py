@@ -116,6 +116,8 @@ class HostAgent:
         self._keepalive_changed = trio.Event()
         self.stop_serving = trio.Event()
         self.proc_nursery: trio.Nursery | None = None
+        self.service_nursery: trio.Nursery | None = None
+        self._reaping = False
         self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -295,6 +297,9 @@ class HostAgent:
                 r.expiry = expiry
             self._keepalive_changed.set()
             self._keepalive_changed = trio.Event()
+            if recs and not self._reaping and self.service_nursery is not None:
+                self._reaping = True
+                self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
 
     async def config_dump(self, proc_mesh_id: str, timeout: float) -> ProcConfigs:
@@ -387,11 +392,18 @@ class HostAgent:
         return ReplyThen(report, self.stop_serving.set)
 
     async def reap_orphans(self) -> None:
-        """Stop procs whose keepalive expired (reason ``orphaned``); runs until cancelled."""
+        """Stop procs whose keepalive expired (reason ``orphaned``).
+
+        Runs (in the service nursery) from the first keepalive until no proc has one left; a
+        later keepalive starts it again.
+        """
         while True:
             expiries = [r.expiry for r in self.procs.values() if r.expiry is not None]
+            if not expiries:
+                self._reaping = False
+                return
             changed = self._keepalive_changed
-            with trio.move_on_at(min(expiries, default=trio.current_time() + 3600)):
+            with trio.move_on_at(min(expiries)):
                 await changed.wait()
                 continue
             now = trio.current_time()
@@ -456,7 +468,27 @@ async def serve_host_agent(
     cfg = cfg or config.Config()
     agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
     try:
-        await _serve(agent, addr, cfg, task_status)
+        async with trio.open_nursery() as service:
+            agent.address = await service.start(
+                functools.partial(
+                    net.serve,
+                    addr,
+                    agent.on_connection,
+                    token=agent.token,
+                    max_size=cfg.get(config.MAX_MESSAGE_SIZE),
+                    handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
+                    on_refused=lambda reason: agent.event("bad_client", reason),
+                )
+            )
+            agent.event("started", str(agent.address))
+            agent.service_nursery = service
+            async with trio.open_nursery() as procs:
+                agent.proc_nursery = procs
+                task_status.started(agent.address)
+                del task_status  # it holds trio's temporary start nursery while we serve
+                await agent.stop_serving.wait()
+                procs.cancel_scope.cancel()
+            service.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # A bind failure (address in use, ...) surfaces from the service nursery as a group of
         # one TransportError: hand the caller the error itself.
@@ -464,31 +496,3 @@ async def serve_host_agent(
         if len(leaves) == 1 and isinstance(leaves[0], MeshError):
             raise leaves[0] from None
         raise
-
-
-async def _serve(
-    agent: HostAgent,
-    addr: ChannelAddr,
-    cfg: config.Config,
-    task_status: trio.TaskStatus[ChannelAddr],
-) -> None:
-    async with trio.open_nursery() as service:
-        agent.address = await service.start(
-            functools.partial(
-                net.serve,
-                addr,
-                agent.on_connection,
-                token=agent.token,
-                max_size=cfg.get(config.MAX_MESSAGE_SIZE),
-                handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
-                on_refused=lambda reason: agent.event("bad_client", reason),
-            )
-        )
-        agent.event("started", str(agent.address))
-        service.start_soon(agent.reap_orphans)
-        async with trio.open_nursery() as procs:
-            agent.proc_nursery = procs
-            task_status.started(agent.address)
-            await agent.stop_serving.wait()
-            procs.cancel_scope.cancel()
-        service.cancel_scope.cancel()

@@ -226,6 +226,7 @@ async def connect(
                     )
             peer = Peer(WsMessageStream(ws, address, max_size, raw), handler)
             task_status.started(peer)
+            del task_status  # it holds trio's temporary start nursery for as long as we run
             started = True
             await peer.run()
             nursery.cancel_scope.cancel()
@@ -340,14 +341,41 @@ async def serve(
 
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, handle, listeners)
+            for listener in listeners:
+                nursery.start_soon(_accept_loop, listener, nursery, handle, address)
             task_status.started(bound)
+            del task_status  # it holds trio's temporary start nursery for as long as we serve
     finally:
         if cleanup is not None:
             try:
                 os.unlink(cleanup)
             except OSError:
                 pass
+
+
+ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+"""accept() failures that mean "out of resources for now": wait a moment and try again."""
+
+
+async def _accept_loop(
+    listener: trio.SocketListener,
+    nursery: trio.Nursery,
+    handle: Callable[[trio.SocketStream], Awaitable[None]],
+    address: str,
+) -> None:
+    """Accept connections until cancelled (then close the listener), each handled in its own
+    task in ``nursery``."""
+    async with listener:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in ACCEPT_RETRY_ERRNOS:
+                    raise
+                log.error("%s: cannot accept a connection (%s); retrying in 0.1 s", address, exc)
+                await trio.sleep(0.1)
+                continue
+            nursery.start_soon(handle, stream)
 
 
 MAX_PENDING_HANDSHAKES = 256
