@@ -167,6 +167,26 @@ async def test_keepalive_renewal_keeps_procs(autojump_clock: trio.testing.MockCl
             assert trio.current_time() >= start + 5.0, "keepalive: reaped before the deadline"
 
 
+async def test_keepalive_after_everything_was_reaped_is_still_honoured(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Keepalive: the host's reaper runs only while some proc has a keepalive; once it has
+    reaped everything it stops, and a later keepalive (on a new proc mesh) starts it again."""
+    with trio.fail_after(20):
+        async with in_process_mesh(1) as mesh:
+            first = await mesh.spawn("first", {"gpus": 1})
+            await first.states(keepalive=0.2)
+            await wait_for_event(mesh, "orphaned", 1)
+            second = await mesh.spawn("second", {"gpus": 1})
+            start = trio.current_time()
+            await second.states(keepalive=0.5)
+            await wait_for_event(mesh, "orphaned", 2)
+            assert trio.current_time() >= start + 0.5, "keepalive: reaped before the deadline"
+            events = [e for i in (await mesh.info()).values() for e in i.events]
+            orphaned = [e.detail for e in events if e.kind == "orphaned"]
+            assert orphaned == [first.procs[0].proc_id, second.procs[0].proc_id], orphaned
+
+
 async def test_proc_mesh_shape() -> None:
     """A ProcMesh has one ProcRef per rank, its id's label is the (sanitised) name."""
     with trio.fail_after(10):

@@ -3,7 +3,8 @@
 :func:`serve_host_agent` runs a :class:`HostAgent` as a task. Its nurseries are its lifecycle:
 
 * the **service nursery** holds the server, one task per connection and one per request
-  (every request in its own task, so nothing blocks anything else);
+  (every request in its own task, so nothing blocks anything else), and, while any proc has
+  a keepalive, the orphan reaper;
 * inside it, the **proc nursery** holds one supervising task per proc
   (:mod:`meshtrio.host.procs`).
 
@@ -397,10 +398,15 @@ class HostAgent:
         Runs (in the service nursery) from the first keepalive until no proc has one left; a
         later keepalive starts it again.
         """
+        try:
+            await self._reap_until_no_keepalive()
+        finally:
+            self._reaping = False
+
+    async def _reap_until_no_keepalive(self) -> None:
         while True:
             expiries = [r.expiry for r in self.procs.values() if r.expiry is not None]
             if not expiries:
-                self._reaping = False
                 return
             changed = self._keepalive_changed
             with trio.move_on_at(min(expiries)):
@@ -469,6 +475,7 @@ async def serve_host_agent(
     agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
     try:
         async with trio.open_nursery() as service:
+            agent.service_nursery = service
             agent.address = await service.start(
                 functools.partial(
                     net.serve,
@@ -481,7 +488,6 @@ async def serve_host_agent(
                 )
             )
             agent.event("started", str(agent.address))
-            agent.service_nursery = service
             async with trio.open_nursery() as procs:
                 agent.proc_nursery = procs
                 task_status.started(agent.address)
