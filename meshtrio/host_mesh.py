@@ -575,17 +575,23 @@ def _resolve_token(token: str | None) -> str:
 
 @asynccontextmanager
 async def attach(
-    addresses: Sequence[ChannelAddr | str], *, name: str = "hosts", token: str | None = None
+    addresses: HostMeshRef | Sequence[ChannelAddr | str],
+    *,
+    name: str = "hosts",
+    token: str | None = None,
 ) -> AsyncIterator[HostMesh]:
     """Attach to running host agents (``python -m meshtrio host``) and push config (HM-1..4).
 
-    Yields a :class:`HostMesh` over ``hosts=N`` once every host acknowledged the config
-    (bounded per host by ``mesh_attach_config_timeout``). Leaving the block normally, or
-    with an exception from the body, shuts the hosts down in two phases (see
-    :meth:`HostMesh.shutdown`) unless the mesh was already shut down, or its last lifecycle
-    call was :meth:`HostMesh.stop` on the whole mesh (a later spawn re-arms the shutdown).
-    An exception from the body wins over a failing shutdown, which is attached to it as a
-    note.
+    Yields a :class:`HostMesh` once every host acknowledged the config (bounded per host by
+    ``mesh_attach_config_timeout``): over ``hosts=N`` for a sequence of addresses, or, for a
+    :class:`~meshtrio.HostMeshRef` (say, parsed from the text another client printed), over
+    that ref's id, region and bootstrap command. A ref is the mesh's identity: a client that
+    attaches to it acts on the procs spawned under its id by any other, and ``stop()`` drains
+    them all. Leaving the block normally, or with an exception from the body, shuts the hosts
+    down in two phases (see :meth:`HostMesh.shutdown`) unless the mesh was already shut down,
+    or its last lifecycle call was :meth:`HostMesh.stop` on the whole mesh (a later spawn
+    re-arms the shutdown). An exception from the body wins over a failing shutdown, which is
+    attached to it as a note.
 
     If the block is cancelled, no shutdown is tried: the procs spawned through this mesh
     are drained over fresh connections, shielded, with a grace of at most 2 s, within
@@ -593,17 +599,24 @@ async def attach(
     push returns no mesh (hosts that already received the push keep it).
 
     Args:
-        addresses: the hosts' channel addresses (``ChannelAddr`` or text).
-        name: the host mesh id's label (sanitised with ``Label.strip``).
+        addresses: the hosts' channel addresses (``ChannelAddr`` or text), or a
+            :class:`~meshtrio.HostMeshRef`.
+        name: the host mesh id's label (sanitised with ``Label.strip``); only with addresses
+            (a ref carries its own id).
         token: the auth token (default: ``MESHTRIO_TOKEN``).
 
     Raises:
         ConfigPushError: some hosts failed; no mesh is returned (HM-2).
-        InputError: bad addresses (``AddrParseError``), a non-str ``name``, no token, or a
-            token that cannot be sent.
+        InputError: bad addresses (``AddrParseError``), a non-str ``name``, a ``name`` given
+            with a ref, no token, or a token that cannot be sent.
         ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
             (only when the body did not raise).
     """
-    ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addresses)
+    if isinstance(addresses, HostMeshRef):
+        if name != "hosts":
+            raise InputError("name= applies to a list of addresses: a HostMeshRef has its own id")
+        ref = addresses
+    else:
+        ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addresses)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
         yield mesh

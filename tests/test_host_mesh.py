@@ -25,6 +25,7 @@ from hosts import (
 
 import meshtrio
 from meshtrio import config
+from meshtrio.addr import ChannelAddr
 from meshtrio.errors import (
     ConfigPushError,
     HostsError,
@@ -34,6 +35,7 @@ from meshtrio.errors import (
     ShutdownError,
 )
 from meshtrio.host_mesh import ShutdownReport
+from meshtrio.host_ref import HostMeshRef
 from meshtrio.local_mesh import open_host_mesh_in_process
 from meshtrio.messages import GetInfo, HostInfo, SetClientConfig
 
@@ -475,3 +477,41 @@ async def test_serve_host_agent_startup_errors_are_plain_mesh_errors() -> None:
             with pytest.raises(TransportError, match="in use"):
                 await nursery.start(functools.partial(serve_host_agent, bound, token=TOKEN))
             nursery.cancel_scope.cancel()
+
+
+# -- attach to a ref ---------------------------------------------------------------------------
+async def test_attach_to_a_ref_keeps_its_id_region_and_hosts() -> None:
+    """attach(HostMeshRef) (here parsed from the text of a slice, as another client would pass
+    it) yields a mesh with that ref's id, region and hosts; requests reach only those hosts;
+    a later attach to the same ref stops the procs spawned under that id."""
+    with trio.fail_after(10):
+        async with tcp_hosts(4, token=TOKEN) as hosts:
+            addrs = [h.addr for h in hosts]
+            grid = HostMeshRef.parse(f"grid:{','.join(addrs)}@replica=2/2,host=2/1")
+            text = str(grid.range("replica", 1))  # hosts 2 and 3
+            ref = HostMeshRef.parse(text)
+            async with meshtrio.attach(ref, token=TOKEN) as mesh:
+                assert str(mesh.ref) == text
+                assert mesh.region == ref.region
+                infos = await mesh.info()
+                assert infos.region == ref.region
+                assert [i.address for i in infos.values()] == addrs[2:]
+                procs = await mesh.spawn("workers", {"gpus": 1})
+                assert [r.host for r in procs.procs] == [ChannelAddr.parse(a) for a in addrs[2:]]
+                # A second client holding the same ref acts on the same procs.
+                async with meshtrio.attach(HostMeshRef.parse(text), token=TOKEN) as other:
+                    await other.stop()
+                assert all(s.status.is_terminated for s in (await procs.states()).values())
+                await mesh.stop()
+            async with meshtrio.attach(addrs[:2], token=TOKEN) as rest:
+                counts = [i.proc_count for i in (await rest.info()).values()]
+                assert counts == [0, 0], f"the hosts outside the ref got procs: {counts}"
+                await rest.stop()
+
+
+async def test_attach_to_a_ref_with_a_name_is_an_input_error() -> None:
+    """A ref carries its own id: also giving name= is refused before anything is sent."""
+    ref = HostMeshRef.parse("grid:tcp:127.0.0.1:1@hosts=1/1")
+    with pytest.raises(InputError, match="has its own id"):
+        async with meshtrio.attach(ref, name="other", token=TOKEN):
+            pytest.fail("attach yielded a mesh")
