@@ -297,7 +297,7 @@ class HostMesh:
         timeout = config.get(config.MESH_ATTACH_CONFIG_TIMEOUT)
         pool = self._session.pool
 
-        request = self._session.push_request(snapshot)  # encoded once for all hosts
+        request = self._session.push_request(snapshot)  # unstructured once for all hosts
 
         async def push(addr: ChannelAddr) -> None:
             reply = await pool.call(addr, request, timeout=timeout)
@@ -393,14 +393,16 @@ class HostMesh:
         return _outcomes(addrs, results), trio.current_time() - start
 
     async def stop(self) -> StopReport:
-        """Stop the procs spawned through this mesh on each of its hosts; hosts keep serving.
+        """Stop the procs spawned under this mesh's id on each of its hosts; hosts keep serving.
 
-        Every host drains the procs spawned through this host mesh id (through any slice of
-        it) with the stop ladder (``mesh_terminate_timeout`` per step, at most
-        ``mesh_terminate_concurrency`` at once) and can be attached again. Each host is
-        idle-bounded: it may stay quiet for at most ``2*mesh_terminate_timeout + 35s`` (it
-        reports every proc it stopped). Stopping the whole mesh (not a slice) marks it
-        stopped, so leaving an :func:`attach` block does not shut its hosts down.
+        Every host drains the procs spawned under this host mesh id (through any slice of it, or by
+        any client attached to the same ref) with the stop ladder (``mesh_terminate_timeout`` per
+        step, at most ``mesh_terminate_concurrency`` at once) and can be attached again. Each host
+        is idle-bounded: it may stay quiet for at most ``2*mesh_terminate_timeout + 35s`` (it
+        reports every proc it stopped). Stopping the whole mesh (not a slice) marks it stopped, so
+        leaving an :func:`attach` block does not shut its hosts down. A drain is per host address: a
+        slice's stop also stops this mesh's procs on ranks outside the slice that share an address
+        with a rank inside it.
 
         Cancelling it abandons the requests; the mesh is not marked stopped, and procs a host
         already asked to stop still go through their ladder.
@@ -491,8 +493,8 @@ async def mesh_session(
     mesh that does not own its hosts) stopped. If the block raised, that exception wins and
     shutdown failures are attached to it as notes. On cancellation no shutdown is tried; the
     procs are drained (shielded, bounded by :data:`CANCEL_DRAIN_BOUND`): all of them on hosts
-    the mesh owns (whose owner then ends the hosts), those spawned through this mesh on
-    attached hosts (which keep serving).
+    the mesh owns (whose owner then ends the hosts), those under this host mesh id (whoever
+    spawned them) on attached hosts (which keep serving).
     """
     body_exc: BaseException | None = None
     after_exc: MeshError | None = None
@@ -577,7 +579,7 @@ def _resolve_token(token: str | None) -> str:
 async def attach(
     addresses: HostMeshRef | Sequence[ChannelAddr | str],
     *,
-    name: str = "hosts",
+    name: str | None = None,
     token: str | None = None,
 ) -> AsyncIterator[HostMesh]:
     """Attach to running host agents (``python -m meshtrio host``) and push config (HM-1..4).
@@ -593,16 +595,16 @@ async def attach(
     re-arms the shutdown). An exception from the body wins over a failing shutdown, which is
     attached to it as a note.
 
-    If the block is cancelled, no shutdown is tried: the procs spawned through this mesh
-    are drained over fresh connections, shielded, with a grace of at most 2 s, within
-    :data:`CANCEL_DRAIN_BOUND` seconds; the hosts keep serving. A cancel during the config
-    push returns no mesh (hosts that already received the push keep it).
+    If the block is cancelled, no shutdown is tried: the procs under this host mesh id
+    (whoever spawned them) are drained over fresh connections, shielded, with a grace of at
+    most 2 s, within :data:`CANCEL_DRAIN_BOUND` seconds; the hosts keep serving. A cancel
+    during the config push returns no mesh (hosts that already received the push keep it).
 
     Args:
         addresses: the hosts' channel addresses (``ChannelAddr`` or text), or a
             :class:`~meshtrio.HostMeshRef`.
-        name: the host mesh id's label (sanitised with ``Label.strip``); only with addresses
-            (a ref carries its own id).
+        name: the host mesh id's label (sanitised with ``Label.strip``; default ``hosts``);
+            only with addresses (a ref carries its own id).
         token: the auth token (default: ``MESHTRIO_TOKEN``).
 
     Raises:
@@ -613,10 +615,11 @@ async def attach(
             (only when the body did not raise).
     """
     if isinstance(addresses, HostMeshRef):
-        if name != "hosts":
+        if name is not None:
             raise InputError("name= applies to a list of addresses: a HostMeshRef has its own id")
         ref = addresses
     else:
-        ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), addresses)
+        label = Label.strip("hosts" if name is None else name)
+        ref = HostMeshRef.from_hosts(HostMeshId.instance(label), addresses)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
         yield mesh

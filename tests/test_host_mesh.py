@@ -509,9 +509,11 @@ async def test_attach_to_a_ref_keeps_its_id_region_and_hosts() -> None:
                 await rest.stop()
 
 
-async def test_attach_to_a_ref_with_a_name_is_an_input_error() -> None:
-    """A ref carries its own id: also giving name= is refused before anything is sent."""
+@pytest.mark.parametrize("name", ["other", "hosts"])
+async def test_attach_to_a_ref_with_a_name_is_an_input_error(name: str) -> None:
+    """A ref carries its own id: also giving name= (even the default's text) is refused before
+    anything is sent."""
     ref = HostMeshRef.parse("grid:tcp:127.0.0.1:1@hosts=1/1")
     with pytest.raises(InputError, match="has its own id"):
-        async with meshtrio.attach(ref, name="other", token=TOKEN):
+        async with meshtrio.attach(ref, name=name, token=TOKEN):
             pytest.fail("attach yielded a mesh")

@@ -1,8 +1,9 @@
 """Request/reply multiplexing over one message stream, in both directions.
 
 A :class:`Peer` wraps a :class:`~meshtrio.transport.streams.MessageStream`. Either side may
-:meth:`Peer.call` the other: each call gets a fresh correlation id, its own deadline (total, or
-idle: re-armed on every streamed event), and its own reply channel. Incoming requests run each
+:meth:`Peer.call` the other: each call gets a fresh correlation id, a deadline (total, or
+idle: re-armed on every streamed event; an earlier enclosing deadline, such as a fan-out's,
+takes over), and its own reply channel. Incoming requests run each
 in their own task (so a slow request never blocks another) under the peer's nursery, bounded by
 ``max_in_flight``.
 
@@ -136,7 +137,8 @@ class Peer:
             on_event: called with each EVENT body as it arrives.
 
         Raises:
-            RequestTimeoutError: no reply in time.
+            RequestTimeoutError: no reply in time (if an enclosing cancel scope's deadline
+                comes first, that scope ends the wait instead, as for any trio call).
             ConnectionLostError: the connection broke (RPC-1).
             RemoteError: the peer answered with an error.
 

@@ -6,8 +6,9 @@ trio-websocket reads and writes. It differs from the stream it wraps in two ways
 * SK-1 (whole writes): a :meth:`FrameStream.send_all` that has started writing finishes, even
   if its caller is cancelled meanwhile (the cancellation is delivered once the data is out).
   A write torn halfway would leave a partial WebSocket frame that corrupts every later frame
-  on the connection. The finishing write is bounded by ``send_timeout``; a peer that does not
-  read for that long gets its connection closed (:class:`trio.BrokenResourceError`).
+  on the connection. Waiting for room to start a write, and then finishing it, are each
+  bounded by ``send_timeout``; a peer that does not take the data within that (it stopped
+  reading, or reads too slowly) gets its connection closed (:class:`trio.BrokenResourceError`).
 * SK-2 (cheap when nothing blocks): data that fits in the socket's buffer is written with one
   non-blocking system call and one checkpoint, with no cancel scope, so that the usual small
   request or reply costs as little as possible. Reads likewise try the socket once before
