@@ -29,7 +29,7 @@ from typing import Literal
 
 import attrs
 
-from meshtrio._show import show
+from meshtrio._show import is_int, show
 from meshtrio.errors import AddrParseError
 
 __all__ = ["ChannelAddr", "Transport"]
@@ -67,7 +67,7 @@ def _ip_text(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 def _check_port(port: object) -> int:
-    if isinstance(port, bool) or not isinstance(port, int):
+    if not is_int(port):
         raise AddrParseError(f"tcp port must be an int, got {type(port).__name__}")
     if not 0 <= port <= 65535:
         raise AddrParseError(f"tcp port {show(port)} is outside 0..65535")
@@ -121,7 +121,7 @@ class ChannelAddr:
             _check_unix_path(self.path, abstract=self.abstract)
         else:
             idx = self.index
-            if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx <= _U64_MAX:
+            if not is_int(idx) or not 0 <= idx <= _U64_MAX:
                 raise AddrParseError(
                     f"local index must be an int in 0..{_U64_MAX}, got {show(idx)}"
                 )

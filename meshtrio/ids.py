@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Self, overload
 
 import attrs
 
-from meshtrio._show import show
+from meshtrio._show import is_int, show
 from meshtrio.errors import IdParseError, InputError, RankIndexError
 
 __all__ = [
@@ -89,11 +89,11 @@ def base58_encode(value: int, width: int = 0) -> str:
         InputError: ``value`` is not an int in the u64 range, or ``width`` is not an int in
             ``0..64``.
     """
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise InputError(f"base58 value must be an int, got {type(value).__name__}")
     if not 0 <= value <= U64_MAX:
         raise InputError(f"base58 value {show(value)} is outside the u64 range 0..{U64_MAX}")
-    if isinstance(width, bool) or not isinstance(width, int) or not 0 <= width <= _WIDTH_MAX:
+    if not is_int(width) or not 0 <= width <= _WIDTH_MAX:
         raise InputError(f"base58 width must be an int in 0..{_WIDTH_MAX}, got {show(width)}")
     digits: list[str] = []
     while value:
@@ -225,7 +225,7 @@ def _to_label(value: str | None) -> Label | None:
 
 
 def _check_uid(uid: object) -> int:
-    if isinstance(uid, bool) or not isinstance(uid, int):
+    if not is_int(uid):
         raise IdParseError(f"a uid must be an int, got {type(uid).__name__}")
     if not 0 <= uid <= U64_MAX:
         raise IdParseError(f"uid {show(uid)} is outside the u64 range 0..{U64_MAX}")
@@ -395,7 +395,7 @@ def proc_id(mesh: ProcMeshId, rank: int) -> ProcId:
     """
     if not isinstance(mesh, ProcMeshId):
         raise InputError(f"proc_id needs a ProcMeshId, got {type(mesh).__name__}")
-    if isinstance(rank, bool) or not isinstance(rank, int):
+    if not is_int(rank):
         raise InputError(f"proc rank must be an int, got {type(rank).__name__}")
     if rank < 0:
         raise RankIndexError(f"proc rank {show(rank)} is negative")

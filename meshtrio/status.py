@@ -34,7 +34,7 @@ from typing import ClassVar
 
 import attrs
 
-from meshtrio._show import show
+from meshtrio._show import is_int, show
 from meshtrio.errors import InputError
 
 __all__ = ["ProcState", "Status", "StatusKind"]
@@ -102,7 +102,7 @@ class Status:
 
     def __attrs_post_init__(self) -> None:
         given: object = self.kind
-        if isinstance(given, bool) or not isinstance(given, int):
+        if not is_int(given):
             raise InputError(f"a status kind must be a StatusKind, got {type(given).__name__}")
         try:
             kind = StatusKind(given)
@@ -151,7 +151,7 @@ class Status:
         Raises:
             InputError: ``signal`` is not an int in ``1..2**31-1`` or ``core_dumped`` not a bool.
         """
-        if isinstance(signal, bool) or not isinstance(signal, int) or not 0 < signal <= _I32_MAX:
+        if not is_int(signal) or not 0 < signal <= _I32_MAX:
             raise InputError(f"a signal number must be an int in 1..2**31-1, got {show(signal)}")
         if not isinstance(core_dumped, bool):
             raise InputError(f"core_dumped must be a bool, got {type(core_dumped).__name__}")
@@ -273,7 +273,7 @@ def _to_lines(lines: Iterable[str]) -> tuple[str, ...]:
 def _check_int(name: str, value: object, *, optional: bool) -> None:
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise InputError(f"ProcState.{name} must be an int, got {type(value).__name__}")
     if not _WIRE_INT_MIN <= value <= _WIRE_INT_MAX:
         raise InputError(f"ProcState.{name} {show(value)} does not fit in 64 bits")

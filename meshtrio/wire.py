@@ -22,6 +22,7 @@ import attrs
 import cattrs
 import msgpack
 
+from meshtrio._show import is_int
 from meshtrio.errors import MessageBodyError, ProtocolError
 
 __all__ = [
@@ -131,12 +132,12 @@ def decode(data: bytes) -> Envelope:
         raise ProtocolError("undecodable frame: not a 4-element envelope")
     kind_raw, corr, name, body = raw
     try:
-        if isinstance(kind_raw, bool) or not isinstance(kind_raw, int):
+        if not is_int(kind_raw):
             raise TypeError  # Kind(True) and Kind(1.0) would otherwise be accepted
         kind = Kind(kind_raw)
     except (ValueError, TypeError):
         raise ProtocolError(f"undecodable frame: unknown envelope kind {kind_raw!r:.20}") from None
-    if not isinstance(corr, int) or isinstance(corr, bool) or corr < 0:
+    if not is_int(corr) or corr < 0:
         raise ProtocolError("undecodable frame: bad correlation id")
     if not isinstance(name, str):
         raise ProtocolError("undecodable frame: message name is not text")

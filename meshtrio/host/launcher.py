@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 import attrs
 import trio
 
+from meshtrio._show import is_int
 from meshtrio.bootstrap import BootstrapCommand
 from meshtrio.errors import LaunchError, SpawnConfigurationError
 
@@ -304,7 +305,7 @@ async def launch(
         LaunchError: the program could not be started (missing, not executable, ...).
         SpawnConfigurationError: bad ``tail_lines``, ``proc_bind`` or environment text.
     """
-    if isinstance(tail_lines, bool) or not isinstance(tail_lines, int) or tail_lines < 0:
+    if not is_int(tail_lines) or tail_lines < 0:
         raise SpawnConfigurationError(f"tail_lines must be an int >= 0, got {tail_lines!r}")
     command, warning = apply_proc_bind(command, proc_bind)
     if warning is not None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from meshtrio._show import show
+from meshtrio._show import is_int, show
 from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
 from meshtrio.slicing.grammar import quote_label
 
@@ -31,10 +31,6 @@ __all__ = ["SIZE_MAX", "Extent", "Point", "row_major_strides"]
 
 SIZE_MAX = 2**64 - 1
 """The largest dimension size (and, for regions, offset and stride)."""
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def row_major_strides(sizes: Sequence[int]) -> tuple[int, ...]:
@@ -49,7 +45,7 @@ def row_major_strides(sizes: Sequence[int]) -> tuple[int, ...]:
     if not isinstance(sizes, Sequence):
         raise ExtentError(f"sizes must be a sequence of ints, got {type(sizes).__name__}")
     for size in sizes:
-        if not _is_int(size) or size < 0:
+        if not is_int(size) or size < 0:
             raise ExtentError(f"sizes must be ints >= 0, got {show(size)}")
     return _row_major_strides(sizes)
 
@@ -188,7 +184,7 @@ class Extent:
             if label not in coords:
                 raise DimensionError(f"missing coordinate for dimension {label!r} of {self}")
             c = coords[label]
-            if not _is_int(c):
+            if not is_int(c):
                 raise InputError(f"coordinate of dimension {label!r} must be an int, got {show(c)}")
             if not 0 <= c < size:
                 raise RankIndexError(
@@ -234,7 +230,7 @@ def _check_pairs(
             raise ExtentError(f"dimension labels must be str, got {show(label)}")
         if label in index:
             raise ExtentError(f"duplicate dimension label {show(label)}")
-        if not _is_int(size) or not 0 <= size <= SIZE_MAX:
+        if not is_int(size) or not 0 <= size <= SIZE_MAX:
             raise ExtentError(
                 f"size of dimension {show(label)} must be an int in 0..2**64-1, got {show(size)}"
             )
@@ -267,7 +263,7 @@ class Point:
         """
         if not isinstance(extent, Extent):
             raise InputError(f"a point needs an Extent, got {type(extent).__name__}")
-        if not _is_int(rank):
+        if not is_int(rank):
             raise InputError(f"a point's rank must be an int, got {show(rank)}")
         total = extent.num_ranks
         if not 0 <= rank < total:

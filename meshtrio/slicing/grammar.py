@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from meshtrio._show import show
+from meshtrio._show import is_int, show
 from meshtrio.errors import ExtentError, RegionParseError, SliceError
 
 __all__ = [
@@ -116,7 +116,7 @@ def format_region(
     if len(sizes) != len(strides):
         raise SliceError(f"{len(sizes)} sizes but {len(strides)} strides")
     for v in (offset, *sizes, *strides):
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= _NUMBER_MAX:
+        if not is_int(v) or not 0 <= v <= _NUMBER_MAX:
             raise SliceError(
                 f"offsets, sizes and strides must be ints in 0..2**64-1, got {show(v)}"
             )

@@ -30,7 +30,7 @@ from typing import TypeVar
 
 import attrs
 
-from meshtrio._show import show
+from meshtrio._show import is_int, show
 from meshtrio.errors import (
     DimensionError,
     EmptyRangeError,
@@ -48,10 +48,6 @@ __all__ = ["Region", "check_slice"]
 T = TypeVar("T")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def check_slice(offset: int, sizes: Sequence[int], strides: Sequence[int]) -> None:
     """Check that offset/sizes/strides form a valid slice (spec 1.2, checks in spec order).
 
@@ -67,7 +63,7 @@ def check_slice(offset: int, sizes: Sequence[int], strides: Sequence[int]) -> No
         raise SliceError(f"invalid dims: {len(sizes)} sizes but {len(strides)} strides")
     for what, values in (("offset", (offset,)), ("size", sizes), ("stride", strides)):
         for v in values:
-            if not _is_int(v) or not 0 <= v <= SIZE_MAX:
+            if not is_int(v) or not 0 <= v <= SIZE_MAX:
                 raise SliceError(f"every {what} must be an int in 0..2**64-1, got {show(v)}")
     prev_stride = 0
     prev_size = 1
@@ -223,7 +219,7 @@ class Region:
             RankIndexError: ``dense`` is outside ``0..num_ranks-1``.
             InputError: ``dense`` is not an int.
         """
-        if not _is_int(dense):
+        if not is_int(dense):
             raise InputError(f"a dense rank must be an int, got {show(dense)}")
         total = self.num_ranks
         if not 0 <= dense < total:
@@ -242,7 +238,7 @@ class Region:
         Raises:
             InputError: ``base`` is not an int.
         """
-        if not _is_int(base):
+        if not is_int(base):
             raise InputError(f"a base rank must be an int, got {show(base)}")
         if base < self.offset or self.num_ranks == 0:
             return None
@@ -322,7 +318,7 @@ class Region:
         raise DimensionError(f"no dimension {show(label)} in region {self}")
 
     def _index(self, k: int, index: object) -> int:
-        if not _is_int(index):
+        if not is_int(index):
             raise InputError(
                 f"index for dimension {self.labels[k]!r} must be an int, got {show(index)}"
             )

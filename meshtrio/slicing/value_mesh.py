@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from meshtrio._show import show
+from meshtrio._show import is_int, show
 from meshtrio.errors import CardinalityError, InputError, RankIndexError
 from meshtrio.slicing.extent import Point
 from meshtrio.slicing.region import Region
@@ -102,7 +102,7 @@ class ValueMesh(Generic[T]):
             RankIndexError: ``rank`` is outside ``0..len(self)-1``.
             InputError: ``rank`` is not an int.
         """
-        if isinstance(rank, bool) or not isinstance(rank, int):
+        if not is_int(rank):
             raise InputError(f"a value mesh rank must be an int, got {show(rank)}")
         if not 0 <= rank < len(self._values):
             raise RankIndexError(
