@@ -60,14 +60,14 @@ class ConnectionPool:
         """
         if self.closed:
             raise MeshClosedError("the mesh's connections are closed")
-        key = str(addr)
-        existing = self._peers.get(key)
-        if existing is not None and existing.close_reason is None:
+        existing = self._live(addr)
+        if existing is not None:
             return existing  # the hot path: no lock, no checkpoint
+        key = str(addr)
         lock = self._locks.setdefault(key, trio.Lock())
         async with lock:
-            existing = self._peers.get(key)
-            if existing is not None and existing.close_reason is None:
+            existing = self._live(addr)
+            if existing is not None:
                 return existing
             if timeout is None:
                 timeout = config.get(config.CONNECT_TIMEOUT)
@@ -82,6 +82,11 @@ class ConnectionPool:
             )
             self._peers[key] = peer
             return peer
+
+    def _live(self, addr: ChannelAddr) -> Peer | None:
+        """The open connection to ``addr``, if there is one (none once the pool is closed)."""
+        existing = None if self.closed else self._peers.get(str(addr))
+        return existing if existing is not None and existing.close_reason is None else None
 
     async def call(
         self,
@@ -106,8 +111,10 @@ class ConnectionPool:
             RequestTimeoutError: no reply (or connection) in time.
             RemoteError: the host answered with an error.
         """
-        connect_timeout = min(timeout, config.get(config.CONNECT_TIMEOUT))
-        peer = await self.peer(addr, timeout=connect_timeout)
+        peer = self._live(addr)
+        if peer is None:  # connecting: only now is the connect bound needed
+            connect_timeout = min(timeout, config.get(config.CONNECT_TIMEOUT))
+            peer = await self.peer(addr, timeout=connect_timeout)
         return await peer.call(body, timeout=timeout, idle=idle, on_event=on_event)
 
     async def aclose(self) -> None:
