@@ -61,7 +61,7 @@ def _sole(exc: BaseException) -> BaseException:
 
 def _cmd_host(args: argparse.Namespace) -> int:
     from meshtrio.addr import ChannelAddr
-    from meshtrio.host.agent import serve_host_agent
+    from meshtrio.host.agent import INSECURE_BIND_WARNING, is_loopback, serve_host_agent
     from meshtrio.local_mesh import LISTEN_ENV
     from meshtrio.transport.handshake import token_from_env
 
@@ -83,6 +83,12 @@ def _cmd_host(args: argparse.Namespace) -> int:
         return 2
     listen = args.listen or os.environ.get(LISTEN_ENV) or "tcp:127.0.0.1:0"
     addr = ChannelAddr.parse(listen)
+    if not is_loopback(addr):
+        print(
+            "meshtrio host: WARNING: " + INSECURE_BIND_WARNING.format(addr=addr),
+            file=sys.stderr,
+            flush=True,
+        )
     _arm_pdeathsig()
 
     async def run() -> None:
@@ -98,14 +104,14 @@ def _cmd_host(args: argparse.Namespace) -> int:
 
 def _cmd_proc(_args: argparse.Namespace) -> int:
     from meshtrio.proc.runtime import BOOTSTRAP_ENV, ProcBootstrap, run_proc
-    from meshtrio.transport.handshake import token_from_env
+    from meshtrio.transport.handshake import PROC_TOKEN_ENV
 
     text = os.environ.get(BOOTSTRAP_ENV)
-    token = token_from_env()
+    token = os.environ.get(PROC_TOKEN_ENV)
     if not text or not token:
         print(
-            f"meshtrio proc: no bootstrap payload ({BOOTSTRAP_ENV}) or token; procs are "
-            "started by host agents",
+            f"meshtrio proc: no bootstrap payload ({BOOTSTRAP_ENV}) or proc credential "
+            f"({PROC_TOKEN_ENV}); procs are started by host agents",
             file=sys.stderr,
         )
         return 2

@@ -18,6 +18,18 @@ Invariants this module owns:
   is reloaded (it is never silently ignored).
 - :func:`propagatable` holds the wire values of the *effective* values of the propagating keys,
   so installing it as a peer's ClientOverride pins the client's values there.
+- CF-1 (usable ranges): every key has a range that the code using it can take: ints a minimum
+  and a maximum, durations at most :data:`DURATION_MAX`. A value outside it is refused with a
+  :class:`~meshtrio.errors.ConfigError` where it enters (:func:`configured`, the environment, a
+  pushed snapshot), never by the code that uses it later. Not promised: clamped keys
+  (concurrencies, ``max_message_size``) are clamped into range rather than refused.
+- CF-2 (bounded snapshots): a snapshot that comes from a peer (checked when its message is
+  decoded, :func:`check_snapshot`) holds at most :data:`MAX_SNAPSHOT_KEYS` names of at most
+  :data:`MAX_NAME_CHARS` characters, each mapped to a scalar (None, bool, an int of at most 64
+  bits, a float, or text of at most :data:`MAX_SNAPSHOT_TEXT` characters); anything else,
+  nested containers included, is refused. Names of keys this version does not know are
+  checked for shape only, then ignored (:func:`split_known`): a host passes its procs only
+  keys it knows.
 """
 
 from __future__ import annotations
@@ -42,12 +54,17 @@ from meshtrio.config_values import (
 from meshtrio.errors import ConfigError
 
 __all__ = [
+    "DURATION_MAX",
     "GLOBAL",
     "KEYS",
+    "MAX_NAME_CHARS",
+    "MAX_SNAPSHOT_KEYS",
+    "MAX_SNAPSHOT_TEXT",
     "Config",
     "Key",
     "Kind",
     "Layer",
+    "check_snapshot",
     "clear_runtime",
     "configure",
     "configured",
@@ -58,6 +75,7 @@ __all__ = [
     "propagatable",
     "reload_env",
     "resolve",
+    "split_known",
     "test_override",
 ]
 
@@ -95,7 +113,8 @@ class Key(Generic[T]):
         kind: the kind of value (see :class:`Kind`).
         doc: one line saying what the setting controls.
         minimum: for ints, the smallest allowed value (None: no bound).
-        maximum: for ints, the largest allowed value (None: no bound).
+        maximum: for ints and durations, the largest allowed value (None: no bound; every
+            key declared here has one, CF-1).
         clamp: for ints, whether out-of-range values are clamped (True) or rejected (False).
         propagate: whether the client pushes this key to hosts and procs.
     """
@@ -105,7 +124,7 @@ class Key(Generic[T]):
     kind: Kind
     doc: str
     minimum: int | None = None
-    maximum: int | None = None
+    maximum: float | None = None
     clamp: bool = False
     propagate: bool = True
 
@@ -131,12 +150,15 @@ class Key(Generic[T]):
 
     def _convert(self, value: object) -> Any:
         kind = self.kind
-        if kind is Kind.DURATION:
-            return parse_duration(value)
-        if kind is Kind.OPTIONAL_DURATION:
-            if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-                return None
-            return parse_duration(value)
+        if kind is Kind.OPTIONAL_DURATION and (
+            value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))
+        ):
+            return None
+        if kind in (Kind.DURATION, Kind.OPTIONAL_DURATION):
+            seconds = parse_duration(value)
+            if self.maximum is not None and seconds > self.maximum:
+                raise Invalid(f"must be at most {display_duration(self.maximum)}")
+            return seconds
         if kind is Kind.BOOL:
             return parse_bool(value)
         if kind is Kind.STR:
@@ -214,13 +236,22 @@ def _register(key: Key[T]) -> Key[T]:
     return key
 
 
+DURATION_MAX = 365 * 86400.0
+"""The longest duration any key accepts (a year): deadlines, grace periods and keepalives all
+work with it, and its text form (``8760h``) reads back."""
+
+
 def _duration(name: str, seconds: float, doc: str) -> Key[float]:
-    return _register(Key(name, float(seconds), Kind.DURATION, doc))
+    return _register(Key(name, float(seconds), Kind.DURATION, doc, maximum=DURATION_MAX))
 
 
-def _int(name: str, default: int, doc: str, low: int, high: int | None, clamp: bool) -> Key[int]:
+def _int(name: str, default: int, doc: str, low: int, high: int, clamp: bool) -> Key[int]:
     return _register(Key(name, default, Kind.INT, doc, minimum=low, maximum=high, clamp=clamp))
 
+
+MAX_TAIL_LOG_LINES = 1000
+"""The most stderr lines a proc's tail may keep (each line is cut at 4096 characters, and the
+tail travels in status replies, which ``max_message_size`` bounds)."""
 
 PROC_SPAWN_MAX_IDLE = _duration(
     "proc_spawn_max_idle", 30, "How long a spawn waits without news from its procs."
@@ -241,7 +272,12 @@ MESH_TERMINATE_CONCURRENCY = _int(
     "mesh_terminate_concurrency", 16, "How many procs a host stops at once.", 1, 256, True
 )
 MESH_TAIL_LOG_LINES = _int(
-    "mesh_tail_log_lines", 100, "Lines of proc stderr kept for failure messages.", 0, None, False
+    "mesh_tail_log_lines",
+    100,
+    "Lines of proc stderr kept for failure messages.",
+    0,
+    MAX_TAIL_LOG_LINES,
+    False,
 )
 HOST_SPAWN_READY_TIMEOUT = _duration(
     "host_spawn_ready_timeout", 30, "How long a host waits for a new proc to report ready."
@@ -252,6 +288,7 @@ MESH_ORPHAN_TIMEOUT: Key[float | None] = _register(
         60.0,
         Kind.OPTIONAL_DURATION,
         "The keepalive states(keepalive=True) asks for: procs not renewed within it are stopped.",
+        maximum=DURATION_MAX,
     )
 )
 MAX_MESSAGE_SIZE = _int(
@@ -280,6 +317,60 @@ def resolve(key: Key[T] | str) -> Key[T]:
     if found is None:
         raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(_REGISTRY))}")
     return found
+
+
+MAX_SNAPSHOT_KEYS = 256
+"""Most names a config snapshot from a peer may hold (CF-2)."""
+
+MAX_NAME_CHARS = 64
+"""Longest key name in a config snapshot from a peer (CF-2)."""
+
+MAX_SNAPSHOT_TEXT = 4096
+"""Longest text value in a config snapshot from a peer (CF-2)."""
+
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def check_snapshot(snapshot: object) -> Mapping[str, Any]:
+    """``snapshot`` if it has the shape of a config snapshot from a peer (CF-2).
+
+    Only the shape is checked (names, sizes, scalar values); :meth:`Config.set_client_override`
+    then validates the values of known keys.
+
+    Raises:
+        ConfigError: not a mapping, too many names, a name that is not short text, or a value
+            that is not a small scalar (the message names the key).
+    """
+    if not isinstance(snapshot, Mapping):
+        raise ConfigError(f"a config snapshot must be a mapping, got {type(snapshot).__name__}")
+    if len(snapshot) > MAX_SNAPSHOT_KEYS:
+        raise ConfigError(
+            f"a config snapshot holds at most {MAX_SNAPSHOT_KEYS} keys, got {len(snapshot)}"
+        )
+    for name, value in snapshot.items():
+        if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
+            raise ConfigError(
+                f"config snapshot key {short(name)}: names are text of at most "
+                f"{MAX_NAME_CHARS} characters"
+            )
+        if not isinstance(value, _SCALARS):
+            raise ConfigError(
+                f"config snapshot key {name}: values are None, bool, int, float or text, "
+                f"got {type(value).__name__}"
+            )
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+            raise ConfigError(f"config snapshot key {name}: int out of range {short(value)}")
+        if isinstance(value, str) and len(value) > MAX_SNAPSHOT_TEXT:
+            raise ConfigError(
+                f"config snapshot key {name}: text longer than {MAX_SNAPSHOT_TEXT} characters"
+            )
+    return snapshot
+
+
+def split_known(snapshot: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The entries of ``snapshot`` whose keys this version knows, and the other names (sorted)."""
+    known = {name: value for name, value in snapshot.items() if name in _REGISTRY}
+    return known, sorted(name for name in snapshot if name not in known)
 
 
 def _coerce_all(values: Mapping[str, Any], *, ignore_unknown: bool) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import math
 import re
 
 __all__ = [
+    "MAX_INT_DIGITS",
     "Invalid",
     "display_duration",
     "parse_bool",
@@ -40,6 +41,12 @@ _DURATION_HINT = "expected a duration such as 30s, 500ms, 1m, 1h 30m or plain se
 
 
 def short(value: object) -> str:
+    """``repr(value)`` cut to 60 characters (a huge int is described, not printed: its repr
+    would raise Python's int-digit-limit ValueError)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"<an int of {value.bit_length()} bits>"
+    if isinstance(value, str) and len(value) > 60:
+        value = value[:60]
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -99,6 +106,11 @@ def display_duration(seconds: float) -> str:
     return " ".join(parts) or "0s"
 
 
+MAX_INT_DIGITS = 40
+"""Digits an integer's text may have: more than any key's range needs, far fewer than Python's
+int-conversion limit (which raises a bare ValueError)."""
+
+
 def parse_int(value: object) -> int:
     if isinstance(value, bool):
         raise Invalid("expected an integer, got a bool")
@@ -107,7 +119,10 @@ def parse_int(value: object) -> int:
     if isinstance(value, str):
         match = _INT_TEXT.fullmatch(value)
         if match is not None:
-            return int(match.group(1))
+            digits = match.group(1)
+            if len(digits.lstrip("+-")) > MAX_INT_DIGITS:
+                raise Invalid(f"out of range (more than {MAX_INT_DIGITS} digits)")
+            return int(digits)
     raise Invalid("expected an integer")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from meshtrio import config
 from meshtrio.status import ProcState, Status
 from meshtrio.wire import message
 
@@ -43,6 +44,12 @@ ConfigEntries = dict[str, tuple[Any, str]]
 """Effective config: key name to (value, source layer name)."""
 
 
+def _snapshot(_obj: object, _attr: object, value: object) -> None:
+    """attrs validator: a config snapshot from a peer has a bounded shape (CF-2), so a value
+    nested 500 deep is refused at decode, before anything uses it."""
+    config.check_snapshot(value)
+
+
 @message
 @attrs.frozen
 class Ack:
@@ -54,7 +61,7 @@ class Ack:
 class SetClientConfig:
     """Replace the host's ClientOverride config layer wholesale (idempotent)."""
 
-    config: dict[str, Any]
+    config: dict[str, Any] = attrs.field(validator=_snapshot)
 
 
 @message
@@ -158,7 +165,7 @@ class SpawnProcs:
     host_mesh_id: str
     host_rank: int
     num_per_host: int
-    config: dict[str, Any]
+    config: dict[str, Any] = attrs.field(validator=_snapshot)
     commands: list[dict[str, Any] | None]
     proc_bind: list[dict[str, str]] | None = None
 

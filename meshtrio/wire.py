@@ -23,7 +23,7 @@ import cattrs
 import msgpack
 
 from meshtrio._show import is_int
-from meshtrio.errors import MessageBodyError, ProtocolError
+from meshtrio.errors import MeshError, MessageBodyError, ProtocolError
 
 __all__ = [
     "Envelope",
@@ -122,6 +122,19 @@ def encode(env: Envelope) -> bytes:
     return out
 
 
+def _why(exc: BaseException) -> str:
+    """The first leaf of a (cattrs) error group, as ``Type: message`` cut to 200 characters.
+
+    Only a meshtrio error's own message is shown (it is written to be read by the peer);
+    other errors are named by type.
+    """
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, MeshError):
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return type(exc).__name__
+
+
 def decode(data: bytes) -> Envelope:
     """Decode bytes to an envelope; anything malformed raises ProtocolError."""
     try:
@@ -152,6 +165,6 @@ def decode(data: bytes) -> Envelope:
         obj = converter.structure(body, cls)
     except Exception as exc:  # cattrs raises ClassValidationError groups and friends
         raise MessageBodyError(
-            f"undecodable frame: bad {name} body ({type(exc).__name__})", corr=corr, kind=kind
+            f"undecodable frame: bad {name} body ({_why(exc)})", corr=corr, kind=kind
         ) from None
     return Envelope(kind, corr, obj)

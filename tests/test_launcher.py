@@ -647,7 +647,7 @@ async def test_proc_started_through_a_forking_wrapper_is_not_killed_by_the_paren
     wrapper = BootstrapCommand(program="sh", args=("-c", script, PY))
     env = {
         "MESHTRIO_BOOTSTRAP": boot.to_env(),
-        "MESHTRIO_TOKEN": "wrapper-test-token",
+        "MESHTRIO_PROC_TOKEN": "wrapper-test-token",
         "MESHTRIO_PARENT_PID": str(os.getpid()),
     }
     with trio.fail_after(20):

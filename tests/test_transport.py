@@ -481,23 +481,60 @@ async def test_rpc3_calls_to_a_peer_that_stopped_reading_stay_bounded(
             nursery.cancel_scope.cancel()
 
 
-async def test_tr2_too_many_pending_handshakes_are_dropped_at_once(
+async def test_tr2_a_full_server_evicts_the_oldest_idle_handshake_for_a_waiting_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """TR-2: with the pending-handshake limit reached (silent clients), a further client is
-    dropped at once instead of holding a socket; once they go, good clients are served."""
+    """TR-2: with the pending-handshake limit reached by silent clients, the server stops
+    accepting; a client waiting in the backlog makes it evict the oldest silent one (once it
+    has been idle for IDLE_EVICT_AFTER), and an honest client is served long before the 30 s
+    handshake timeout. The younger silent client keeps its slot."""
     monkeypatch.setattr(net, "MAX_PENDING_HANDSHAKES", 2)
+    monkeypatch.setattr(net, "IDLE_EVICT_AFTER", 0.2)
     with trio.fail_after(LIMIT):
         async with serving(ChannelAddr.parse("tcp:127.0.0.1:0"), handshake_timeout=30) as server:
-            silent = [await open_raw(server.addr) for _ in range(2)]
+            oldest = await open_raw(server.addr)
             await trio.testing.wait_all_tasks_blocked()
-            extra = await open_raw(server.addr)
-            with trio.fail_after(2):  # far less than the 30 s handshake timeout
-                assert await read_until_eof(extra) == b""
-            await extra.aclose()
-            for stream in silent:
+            younger = await open_raw(server.addr)
+            await trio.testing.wait_all_tasks_blocked()
+            t0 = trio.current_time()
+            with trio.fail_after(3):  # far less than the 30 s handshake timeout
+                await assert_serves(server.addr)
+            assert trio.current_time() - t0 >= 0.2, "evicted before it was idle long enough"
+            with trio.fail_after(2):
+                assert await read_until_eof(oldest) == b""
+            with trio.move_on_after(0.3):
+                await younger.receive_some(1)
+                raise AssertionError("the younger idle client was evicted too")
+            for stream in (oldest, younger):
                 await stream.aclose()
-            await assert_serves(server.addr)
+
+
+async def test_tr2_a_full_server_waits_for_a_slot_instead_of_dropping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TR-2: clients that are busy handshaking are never evicted: a further client waits in
+    the backlog until a slot frees, then is served (backpressure, not loss)."""
+    monkeypatch.setattr(net, "MAX_PENDING_HANDSHAKES", 1)
+    monkeypatch.setattr(net, "IDLE_EVICT_AFTER", 0.05)
+    with trio.fail_after(LIMIT):
+        async with serving(ChannelAddr.parse("tcp:127.0.0.1:0"), handshake_timeout=30) as server:
+            partial = await open_raw(server.addr)
+            await partial.send_all(b"GET /meshtrio HTTP/1.1\r\n")  # not idle: it sent bytes
+            await trio.testing.wait_all_tasks_blocked()
+            async with trio.open_nursery() as nursery:
+                served = trio.Event()
+
+                async def honest() -> None:
+                    await assert_serves(server.addr)
+                    served.set()
+
+                nursery.start_soon(honest)
+                with trio.move_on_after(0.3):
+                    await served.wait()
+                assert not served.is_set(), "the partial handshake was evicted"
+                await partial.aclose()  # its slot frees: the waiting client is accepted
+                with trio.fail_after(3):
+                    await served.wait()
 
 
 class FakeListener:
@@ -536,13 +573,20 @@ async def test_accept_loop_retries_when_out_of_file_descriptors(
     handled: list[str] = []
     got = trio.Event()
 
-    async def handle(stream: Any) -> None:
+    async def handle(stream: Any, entry: Any) -> None:
         handled.append(stream)
         got.set()
 
     listener = FakeListener([OSError(errno.EMFILE, "Too many open files"), "conn-1"])
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(net._accept_loop, listener, nursery, handle, "tcp:test")  # type: ignore[arg-type]
+        nursery.start_soon(
+            net._accept_loop,
+            listener,  # type: ignore[arg-type]
+            nursery,
+            handle,
+            "tcp:test",
+            net._Handshakes(256),
+        )
         t0 = trio.current_time()
         await got.wait()
         assert handled == ["conn-1"]
@@ -553,5 +597,5 @@ async def test_accept_loop_retries_when_out_of_file_descriptors(
 
     bad = FakeListener([OSError(errno.EBADF, "Bad file descriptor")])
     with pytest.raises(OSError, match="Bad file descriptor"):
-        await net._accept_loop(bad, nursery, handle, "tcp:test")  # type: ignore[arg-type]
+        await net._accept_loop(bad, nursery, handle, "tcp:test", net._Handshakes(256))  # type: ignore[arg-type]
     assert bad.closed

@@ -16,6 +16,7 @@ from id_strategies import statuses
 
 from meshtrio import messages, wire
 from meshtrio.errors import ProtocolError
+from meshtrio.messages import SetClientConfig, SpawnProcs
 from meshtrio.status import ProcState, Status, StatusKind
 from meshtrio.wire import Envelope, Kind, WireError, decode, encode
 
@@ -29,6 +30,9 @@ SCALARS: st.SearchStrategy[Any] = st.one_of(
     st.text(max_size=10),
 )
 """Values that survive msgpack unchanged: what config values and ``Any`` fields carry."""
+
+CONFIG_SNAPSHOTS = st.dictionaries(st.text(max_size=12), SCALARS, max_size=3)
+"""Config snapshots as a peer may send them (CF-2: names to scalars)."""
 
 PER_MESSAGE = settings(max_examples=max(30, settings.default.max_examples // 5))
 """The round-trip test runs once per registered message type (19 and counting), so each runs
@@ -62,7 +66,10 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         return st.tuples(*(strategy_for(a) for a in args))
     if isinstance(tp, type) and attrs.has(tp):
         hints = typing.get_type_hints(tp)
-        return st.builds(tp, **{f.name: strategy_for(hints[f.name]) for f in attrs.fields(tp)})
+        fields = {f.name: strategy_for(hints[f.name]) for f in attrs.fields(tp)}
+        if tp in (SetClientConfig, SpawnProcs):  # CF-2: a snapshot's values are scalars
+            fields["config"] = CONFIG_SNAPSHOTS
+        return st.builds(tp, **fields)
     raise LookupError(f"no strategy for field type {tp!r}")
 
 

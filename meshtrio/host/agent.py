@@ -21,16 +21,31 @@ Invariants owned here:
   answers Info and other requests throughout, and a selective drain leaves it serving spawns.
 * HA-3 (shutdown acks first): a Shutdown's reply is sent before the service side is cancelled.
 * HA-4 (client config): SetClientConfig replaces the agent's ClientOverride layer wholesale,
-  and is acknowledged only after it is installed.
+  and is acknowledged only after it is installed. Keys this version does not know are
+  ignored (CF-2) and named in a ``config_ignored`` event; they are not passed on to procs.
+* HA-5 (total): no request, however well- or ill-formed, can end the agent. A request that
+  fails gets an error reply (RPC-2); a proc that cannot be launched or watched ends
+  ``Failed`` (PS-4); either way the agent logs it and keeps serving.
+* HA-6 (a drain outlives its client): a Drain or Shutdown, once started, runs to its end
+  (bounded by its timeout, PS-3) in the service nursery even if the requesting client
+  disconnects or is cancelled; the host's state then returns to ``serving`` (or, for a
+  Shutdown, the host stops serving). The host's state never depends on a client staying
+  connected.
+* HA-7 (least privilege): a connection that presented a proc credential (AU-1) is served by
+  the proc handler, which accepts only that proc's own ProcHello; it cannot spawn, stop,
+  drain, shut down, read config or speak for another proc. Procs never see the client token
+  (it is removed from their environment).
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import ipaddress
 import logging
 import math
 import os
+import secrets
 import time
 from typing import Any
 
@@ -39,7 +54,7 @@ import trio
 from meshtrio import config
 from meshtrio.addr import ChannelAddr
 from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import InputError, MeshError, RemoteError
+from meshtrio.errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio.host import launcher
 from meshtrio.host.inprocess import launch_in_process
 from meshtrio.host.procs import ProcRecord, supervise
@@ -66,11 +81,18 @@ from meshtrio.messages import (
 )
 from meshtrio.proc.runtime import BOOTSTRAP_ENV, PARENT_PID_ENV, ProcBootstrap
 from meshtrio.transport import net
-from meshtrio.transport.handshake import TOKEN_ENV, check_token
+from meshtrio.transport.handshake import (
+    PROC_TOKEN_ENV,
+    TOKEN_ENV,
+    Credentials,
+    check_token,
+    proc_credential,
+)
 from meshtrio.transport.rpc import Emit, Peer, ReplyThen
+from meshtrio.transport.streams import MessageStream
 from meshtrio.wire import PROTOCOL_VERSION
 
-__all__ = ["HostAgent", "serve_host_agent"]
+__all__ = ["INSECURE_BIND_WARNING", "HostAgent", "is_loopback", "serve_host_agent"]
 
 log = logging.getLogger("meshtrio.host")
 
@@ -79,6 +101,13 @@ MAX_EVENTS = 256
 
 MAX_FINISHED_RECORDS = 4096
 """Records of finished procs kept (for ``states()`` after ``stop()``); older ones are pruned."""
+
+INSECURE_BIND_WARNING = (
+    "listening on {addr}, which other machines can reach, in plaintext: whoever can read "
+    "this traffic can steal the token, and whoever holds the token can run any command on "
+    "this host"
+)
+"""What a host agent says when it listens beyond loopback (until TLS exists)."""
 
 MAX_EVENT_DETAIL = 1024
 """Characters of an event's detail kept (a failed proc's status carries its stderr tail)."""
@@ -90,9 +119,25 @@ def _seconds(what: str, value: float) -> float:
     NaN, infinite or negative timeouts would crash trio's deadlines or make a shielded stop
     ladder wait forever (PS-3), so a peer's request carrying one is refused.
     """
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    if not math.isfinite(value) or not 0 <= value <= config.DURATION_MAX:
+        raise InputError(
+            f"{what} must be a finite number of seconds from 0 to {config.DURATION_MAX:.0f}, "
+            f"got {value!r}"
+        )
     return value
+
+
+def is_loopback(addr: ChannelAddr) -> bool:
+    """True unless ``addr`` is a TCP address other hosts could reach (unix and local are
+    loopback by nature; ``localhost`` counts as loopback)."""
+    if addr.transport != "tcp" or addr.host is None:
+        return True
+    if addr.host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(addr.host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 class HostAgent:
@@ -106,6 +151,7 @@ class HostAgent:
 
     def __init__(self, *, token: str, cfg: config.Config, in_process_procs: bool = False) -> None:
         self.token = token
+        self.credentials = Credentials(token, proc_secret=secrets.token_bytes(32))
         self.cfg = cfg
         self.in_process_procs = in_process_procs
         self.address = ChannelAddr.local(0)
@@ -119,6 +165,7 @@ class HostAgent:
         self.proc_nursery: trio.Nursery | None = None
         self.service_nursery: trio.Nursery | None = None
         self._reaping = False
+        self._full_drains = 0
         self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -136,19 +183,41 @@ class HostAgent:
         self._changed = trio.Event()
 
     # -- connections -----------------------------------------------------------------------
-    async def on_connection(self, stream: Any) -> None:
-        """Serve one authenticated connection (a client or one of our procs)."""
-        peer = Peer(stream, self.handle)
+    async def on_connection(self, stream: MessageStream) -> None:
+        """Serve one authenticated connection: a client, or one of our procs (HA-7)."""
+        proc_id = stream.principal.proc_id
+        if proc_id is None:
+            peer = Peer(stream, self.handle)
+        else:
+            peer = Peer(stream, functools.partial(self.handle_proc, proc_id))
         await peer.run()
-        if peer.close_reason is not None and "ProtocolError" in type(peer.close_reason).__name__:
-            self.event("bad_client", str(peer.close_reason))
+        if isinstance(peer.close_reason, ProtocolError):
+            who = "client" if proc_id is None else f"proc {proc_id}"
+            log.warning("%s: %s broke the protocol: %s", self.address, who, peer.close_reason)
+            self.event("bad_client", f"{who}: {peer.close_reason}")
+
+    async def handle_proc(self, proc_id: str, peer: Peer, msg: Any, emit: Emit) -> Any:
+        """Requests from a connection that presented ``proc_id``'s credential (HA-7)."""
+        if isinstance(msg, ProcHello):
+            if msg.proc_id != proc_id:
+                self.event("bad_proc", f"{proc_id} said hello as {msg.proc_id}"[:200])
+                raise AuthRejectedError(f"proc {proc_id} cannot say hello for another proc")
+            rec = self.procs.get(msg.proc_id)
+            if rec is None or rec.done.is_set():
+                raise MeshError(f"unknown proc {msg.proc_id}")
+            rec.peer = peer
+            rec.pid = msg.pid
+            rec.ready.set()
+            return Ack()
+        raise AuthRejectedError(f"a proc's credential does not allow {type(msg).__name__}")
 
     async def handle(self, peer: Peer, msg: Any, emit: Emit) -> Any:
-        """Dispatch one request."""
+        """Dispatch one request from a client (the holder of the client token)."""
         match msg:
             case SetClientConfig():
                 if self.cfg.set_client_override(msg.config):  # unchanged: nothing to record
                     self.event("config_set", f"{len(msg.config)} keys")
+                    self._note_ignored(msg.config)
                 return Ack()
             case GetInfo():
                 return self.info()
@@ -168,19 +237,60 @@ class HostAgent:
                 return await self.config_dump(msg.proc_mesh_id, timeout)
             case Drain():
                 timeout = _seconds("Drain.timeout", msg.timeout)
-                return await self.drain(msg.host_mesh_id, timeout, msg.concurrency, emit)
+                return await self._detached(
+                    self.drain(msg.host_mesh_id, timeout, msg.concurrency, emit)
+                )
             case Shutdown():
                 timeout = _seconds("Shutdown.timeout", msg.timeout)
-                return await self.shutdown(timeout, msg.concurrency, emit)
+                return await self._detached(self.shutdown(timeout, msg.concurrency, emit))
             case ProcHello():
-                rec = self.procs.get(msg.proc_id)
-                if rec is None or rec.done.is_set():
-                    raise MeshError(f"unknown proc {msg.proc_id}")
-                rec.peer = peer
-                rec.pid = msg.pid
-                rec.ready.set()
-                return Ack()
+                raise AuthRejectedError("ProcHello comes from a proc, with its own credential")
         raise RemoteError(f"a host agent does not handle {type(msg).__name__}")
+
+    def _note_ignored(self, snapshot: dict[str, Any]) -> None:
+        ignored = config.split_known(snapshot)[1]
+        if ignored:
+            self.event("config_ignored", "unknown keys: " + ", ".join(ignored))
+
+    async def _detached(self, work: Any) -> Any:
+        """Run ``work`` (a coroutine) in the service nursery and wait for its result (HA-6).
+
+        If the waiting request is cancelled (its client went away), the work still runs to
+        its end; its events then go nowhere and its reply is dropped, but the action that
+        follows a reply (:class:`ReplyThen`: a Shutdown's stop of the service side) is taken.
+        """
+        assert self.service_nursery is not None
+        done = trio.Event()
+        result: list[Any] = []
+        error: list[BaseException] = []
+        abandoned = False
+
+        def follow_up() -> None:
+            if result and isinstance(result[0], ReplyThen):
+                result[0].then()
+
+        async def run() -> None:
+            try:
+                result.append(await work)
+            except Exception as exc:  # HA-5: reported to the requester, if it still waits
+                log.warning("%s: %r", self.address, exc)
+                error.append(exc)
+            finally:
+                done.set()
+            if abandoned:
+                follow_up()
+
+        self.service_nursery.start_soon(run)
+        try:
+            await done.wait()
+        except BaseException:
+            abandoned = True
+            if done.is_set():  # finished just as the requester went away
+                follow_up()
+            raise
+        if error:
+            raise error[0]
+        return result[0]
 
     # -- info ------------------------------------------------------------------------------
     def info(self) -> HostInfo:
@@ -205,17 +315,19 @@ class HostAgent:
             proc_mesh_id=rec.proc_mesh_id,
             config=rec.config,
         )
+        credential = proc_credential(self.credentials.proc_secret or b"", rec.proc_id)
         if self.in_process_procs and rec.command is None:
-            return launch_in_process(boot, token=self.token, nursery=nursery)
+            return launch_in_process(boot, token=credential, nursery=nursery)
         env = {
             BOOTSTRAP_ENV: boot.to_env(),
-            TOKEN_ENV: self.token,
+            PROC_TOKEN_ENV: credential,
             PARENT_PID_ENV: str(os.getpid()),
         }
         return await launcher.launch(
             rec.command or BootstrapCommand.default(),
             nursery=nursery,
             extra_env=env,
+            drop_env=(TOKEN_ENV,),  # HA-7: the client token never reaches a proc
             tail_lines=rec.tail_lines,
             proc_bind=rec.bind,
         )
@@ -230,11 +342,13 @@ class HostAgent:
         if msg.proc_bind is not None and len(msg.proc_bind) != msg.num_per_host:
             raise MeshError("malformed SpawnProcs: proc_bind must have one entry per slot")
         mesh_id = ProcMeshId.parse(msg.proc_mesh_id)
-        view = config.Config(client_override=msg.config)
+        snapshot = config.split_known(msg.config)[0]  # HA-4: procs get only keys we know
+        view = config.Config(client_override=snapshot)
         spawn_limiter = trio.CapacityLimiter(view.get(config.MESH_SPAWN_CONCURRENCY))
         ready_timeout = view.get(config.HOST_SPAWN_READY_TIMEOUT)
         tail_lines = view.get(config.MESH_TAIL_LOG_LINES)
         self.event("spawn", f"{msg.proc_mesh_id} x{msg.num_per_host}")
+        self._note_ignored(msg.config)
         self._prune()
         recs: list[ProcRecord] = []
         for slot in range(msg.num_per_host):
@@ -253,7 +367,7 @@ class HostAgent:
                 host_rank=msg.host_rank,
                 command=None if raw_cmd is None else BootstrapCommand.from_wire(raw_cmd),
                 bind=None if msg.proc_bind is None else dict(msg.proc_bind[slot]),
-                config=msg.config,  # shared, read-only: the same snapshot for every slot
+                config=snapshot,  # shared, read-only: the same snapshot for every slot
                 tail_lines=tail_lines,
                 on_change=self._on_change,
                 stop_timeout=self.cfg.get(config.MESH_TERMINATE_TIMEOUT),
@@ -360,17 +474,25 @@ class HostAgent:
         """Stop all procs, or those of one host mesh; the service side stays up (HA-2)."""
         started = time.time()
         full = host_mesh_id is None
-        if full and self.state == "serving":
-            self.state = "draining"
+        if full:
+            self._full_drains += 1
+            if self.state == "serving":
+                self.state = "draining"
         self.event("drain_begin", "all" if full else f"host mesh {host_mesh_id}")
         recs = [
             r
             for r in self.procs.values()
             if (full or r.host_mesh_id == host_mesh_id) and not r.done.is_set()
         ]
-        ok, failed = await self._stop_records(recs, "drain", timeout, concurrency, emit)
-        if self.state == "draining":
-            self.state = "serving"
+        try:
+            ok, failed = await self._stop_records(
+                recs, "drain", timeout, concurrency, _best_effort(emit)
+            )
+        finally:
+            if full:
+                self._full_drains -= 1
+                if self._full_drains == 0 and self.state == "draining":
+                    self.state = "serving"
         self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
         return DrainReport(len(recs), ok, failed, started, time.time(), list(self.events))
 
@@ -429,6 +551,26 @@ class HostAgent:
                     rec.expiry = None
 
 
+def _best_effort(emit: Emit | None) -> Emit | None:
+    """``emit`` that never raises: a drain reports progress to its client while it can, and
+    goes on when the client is gone (HA-6)."""
+    if emit is None:
+        return None
+    send = emit
+    gone = False
+
+    async def best_effort(event: Any) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            await send(event)
+        except MeshError:
+            gone = True
+
+    return best_effort
+
+
 async def serve_host_agent(
     addr: ChannelAddr | str,
     *,
@@ -473,6 +615,7 @@ async def serve_host_agent(
     check_token(token)  # here: inside the nursery below it would arrive in an ExceptionGroup
     cfg = cfg or config.Config()
     agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
+    insecure = not is_loopback(addr)
     try:
         async with trio.open_nursery() as service:
             agent.service_nursery = service
@@ -481,13 +624,16 @@ async def serve_host_agent(
                     net.serve,
                     addr,
                     agent.on_connection,
-                    token=agent.token,
+                    token=agent.credentials,
                     max_size=cfg.get(config.MAX_MESSAGE_SIZE),
                     handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
                     on_refused=lambda reason: agent.event("bad_client", reason),
                 )
             )
             agent.event("started", str(agent.address))
+            if insecure:
+                agent.event("insecure_bind", INSECURE_BIND_WARNING.format(addr=agent.address))
+                log.warning(INSECURE_BIND_WARNING.format(addr=agent.address))
             async with trio.open_nursery() as procs:
                 agent.proc_nursery = procs
                 task_status.started(agent.address)

@@ -27,7 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import attrs
 import trio
@@ -277,13 +277,15 @@ async def launch(
     *,
     nursery: trio.Nursery,
     extra_env: Mapping[str, str] = {},
+    drop_env: Sequence[str] = (),
     tail_lines: int = 100,
     proc_bind: Mapping[str, str] | None = None,
     stdout_fd: int | None = None,
 ) -> ProcessHandle:
     """Start ``command`` as an OS process in its own process group.
 
-    The environment is this process's, updated with ``command.env`` and then ``extra_env``.
+    The environment is this process's, less ``drop_env``, updated with ``command.env`` and
+    then ``extra_env``.
     stdin is ``/dev/null``, stdout is inherited, stderr is captured into a tail. A watcher
     task started in ``nursery`` reaps the process and reads its stderr; it ends by itself
     shortly after the process exited.
@@ -292,6 +294,8 @@ async def launch(
         command: what to run; ``argv[0]`` is ``command.arg0`` or the program.
         nursery: where the watcher task runs.
         extra_env: variables added after the command's own.
+        drop_env: variables of this process not passed on (e.g. a secret the child must not
+            hold).
         tail_lines: how many stderr lines to keep (0 keeps none; stderr is still drained).
         proc_bind: CPU/NUMA binding (see :func:`apply_proc_bind`); a binding that cannot be
             applied is logged as a warning and the process starts unbound.
@@ -310,7 +314,7 @@ async def launch(
     command, warning = apply_proc_bind(command, proc_bind)
     if warning is not None:
         logger.warning("%s", warning)
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if name not in drop_env}
     env.update(command.env)
     env.update(extra_env)
     argv = command.argv()

@@ -15,10 +15,15 @@ Invariants owned here:
   NotExist, Initializing, Running, Stopping, then one terminated status.
 * PS-3 (bounded stop): stopping takes at most ``grace + grace + kill_timeout`` per proc plus
   the wait for a limiter slot.
+* PS-4 (contained): whatever goes wrong while launching or watching one proc (a bug, a value
+  the launcher cannot take) ends as that proc's ``Failed`` status, logged; it never escapes
+  the supervising task, so it can neither take down the proc nursery nor the host agent.
+  Not promised: a failure of the stop ladder itself (it only waits and sends signals).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections.abc import Callable
@@ -41,6 +46,8 @@ KILL_TIMEOUT = 5.0
 """Seconds to wait for a process to disappear after SIGKILL."""
 
 Handle = ProcessHandle | InProcessHandle
+
+log = logging.getLogger("meshtrio.host")
 
 
 @attrs.define(eq=False)
@@ -157,7 +164,13 @@ async def supervise(
     try:
         async with trio.open_nursery() as io:
             with rec.scope:
-                await _start_and_watch(rec, io, launch, spawn_limiter, ready_timeout)
+                try:
+                    await _start_and_watch(rec, io, launch, spawn_limiter, ready_timeout)
+                except Exception as exc:  # PS-4: a bug here fails this proc, nothing else
+                    log.exception("supervising proc %s failed", rec.proc_id)
+                    rec.set_status(
+                        Status.failed(f"proc {rec.proc_id}: internal error: {exc!r:.200}")
+                    )
             if rec.handle is not None and not rec.handle.exited:
                 with trio.CancelScope(shield=True):
                     await _stop(rec, rec.limiter or default_limiter)
@@ -187,6 +200,12 @@ async def _start_and_watch(
             handle: Handle = await launch(rec, io)
         except (LaunchError, MeshError) as exc:
             rec.set_status(Status.failed(f"proc {rec.proc_id} failed to launch: {exc}"))
+            return
+        except Exception as exc:  # PS-4: e.g. a payload that cannot be encoded
+            log.exception("launching proc %s failed", rec.proc_id)
+            rec.set_status(
+                Status.failed(f"proc {rec.proc_id} failed to launch: internal error: {exc!r:.200}")
+            )
             return
         rec.handle = handle
         rec.pid = handle.pid

@@ -1,7 +1,8 @@
 """The code that runs inside a proc: bootstrap payload, readiness, and serving its host.
 
 A proc is started by its host agent with a :class:`ProcBootstrap` payload in the environment
-variable ``MESHTRIO_BOOTSTRAP`` and the auth token in ``MESHTRIO_TOKEN``. It installs the
+variable ``MESHTRIO_BOOTSTRAP`` and its own credential in ``MESHTRIO_PROC_TOKEN`` (scoped to
+this proc, AU-1; a proc never holds the client token). It installs the
 client's config snapshot as its ClientOverride layer (its own ``MESHTRIO_*`` env vars still
 win), connects back to its host agent, says :class:`~meshtrio.messages.ProcHello` (that is its
 readiness signal), and then answers :class:`~meshtrio.messages.ProcStop` and
@@ -97,7 +98,7 @@ async def run_proc(
 
     Args:
         boot: the bootstrap payload.
-        token: the auth token for the host agent.
+        token: this proc's credential for its host agent (AU-1).
         cfg: the config view to serve from (its ClientOverride layer is set to
             ``boot.config`` here, PR-2).
 

@@ -10,23 +10,34 @@ Invariants owned here:
 
 * TR-1 (authenticated): no message reaches a callback from a client whose token or protocol
   version is wrong; such clients are refused with a reason and the server keeps serving.
-* TR-2 (bounded): the server bounds each opening handshake (``handshake_timeout``), the
-  number of handshakes in progress (:data:`MAX_PENDING_HANDSHAKES`) and every message's size
-  (``max_size``); a client bounds connect + handshake (``timeout``).
+* TR-2 (bounded, never locked out): the server bounds each opening handshake
+  (``handshake_timeout``), the number of handshakes in progress
+  (:data:`MAX_PENDING_HANDSHAKES`) and every message's size (``max_size``); a client bounds
+  connect + handshake (``timeout``). A full server applies backpressure, never loss: it stops
+  accepting (the kernel's listen backlog holds the next clients) until a handshake ends, and
+  while a client waits in the backlog it makes room by evicting the oldest pending handshake
+  whose client has sent nothing for :data:`IDLE_EVICT_AFTER`. So idle sockets cannot lock an
+  honest client out (it waits about that long at most), and many honest clients at once are
+  all served. Not promised: a client that sends part of its
+  request and then stalls holds its slot for up to ``handshake_timeout``.
+* TR-4 (hang-ups are not attacks): a client that hangs up (end of file or a reset) during its
+  opening handshake is logged as such, not reported as a bad client; a reset fails a
+  client's connect at once (SK-3), like a clean close.
 * TR-3 (translated): trio-websocket and OS errors leave this module only as meshtrio
   :class:`~meshtrio.errors.TransportError` subclasses.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import logging
+import math
 import os
 import secrets
+import select
 import socket as _stdsocket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import attrs
@@ -40,7 +51,15 @@ from meshtrio.errors import (
     RequestTimeoutError,
     TransportError,
 )
-from meshtrio.transport.handshake import Offer, check_offer, check_token, refusal_error
+from meshtrio.transport.handshake import (
+    Credentials,
+    Offer,
+    Principal,
+    Refusal,
+    check_offer,
+    check_token,
+    refusal_error,
+)
 from meshtrio.transport.rpc import Handler, Peer
 from meshtrio.transport.sockets import FrameStream
 from meshtrio.transport.streams import (
@@ -63,7 +82,7 @@ T = TypeVar("T")
 # -- in-process ("local:") registry ---------------------------------------------------------
 @attrs.define
 class _LocalListener:
-    token: str
+    creds: Credentials
     nursery: trio.Nursery
     on_connection: OnConnection
     max_size: int
@@ -186,11 +205,12 @@ async def connect(
         listener = _LOCAL.get(_local_index(addr))
         if listener is None:
             raise HostUnreachableError(f"{address}: no such local listener", address=address)
-        refusal = check_offer(Offer(PROTOCOL_VERSION, token), listener.token)
-        if refusal is not None:
-            raise refusal_error(refusal.status, refusal.reason, address)
+        outcome = check_offer(Offer(PROTOCOL_VERSION, token), listener.creds)
+        if isinstance(outcome, Refusal):
+            raise refusal_error(outcome.status, outcome.reason, address)
         size = min(max_size, listener.max_size)
         client, server = memory_stream_pair("local:client", address, size)
+        server.principal = outcome
         listener.nursery.start_soon(listener.on_connection, server)
         peer = Peer(client, handler)
         task_status.started(peer)
@@ -221,8 +241,10 @@ async def connect(
                     raise
                 if ws is None:
                     await trio.aclose_forcefully(raw)
+                    how = f" ({raw.broke})" if raw.broke else ""
                     raise ConnectionLostError(
-                        f"{address}: the server hung up during the handshake", address=address
+                        f"{address}: the server hung up during the handshake{how}",
+                        address=address,
                     )
             peer = Peer(WsMessageStream(ws, address, max_size, raw), handler)
             task_status.started(peer)
@@ -290,7 +312,7 @@ async def serve(
     addr: ChannelAddr,
     on_connection: OnConnection,
     *,
-    token: str,
+    token: str | Credentials,
     max_size: int,
     handshake_timeout: float = 10.0,
     on_refused: Callable[[str], None] | None = None,
@@ -298,17 +320,21 @@ async def serve(
 ) -> None:
     """Listen on ``addr`` until cancelled; report the bound address via ``task_status``.
 
-    Each authenticated connection is handed to ``on_connection(stream)`` in its own task;
-    when that returns the connection is closed. Refused or broken clients are logged,
+    Each authenticated connection is handed to ``on_connection(stream)`` in its own task
+    (``stream.principal`` says whom it authenticated as: the client token, or with
+    :class:`~meshtrio.transport.handshake.Credentials` that carry a proc secret, one proc);
+    when that returns the connection is closed. Refused or misbehaving clients are logged,
     reported to ``on_refused(reason)`` and dropped (TR-1); nothing they do stops the server.
+    Clients that hang up during their handshake are logged only (TR-4).
     """
-    check_token(token)
+    creds = token if isinstance(token, Credentials) else Credentials(token)
+    check_token(creds.token)
     if addr.transport == "local":
         if _local_index(addr) in _LOCAL:  # raise here: inside the nursery it would be a group
             raise TransportError(f"{addr}: address already in use", address=str(addr))
         async with trio.open_nursery() as nursery:
             index = _local_bind(
-                _local_index(addr), _LocalListener(token, nursery, on_connection, max_size)
+                _local_index(addr), _LocalListener(creds, nursery, on_connection, max_size)
             )
             try:
                 task_status.started(ChannelAddr.local(index))
@@ -318,31 +344,32 @@ async def serve(
 
     listeners, bound, cleanup = await _bind(addr)
     address = str(bound)
+    handshakes = _Handshakes(MAX_PENDING_HANDSHAKES)
 
-    pending = _Gauge()
-
-    async def handle(stream: trio.SocketStream) -> None:
-        reason: str | None
+    async def handle(stream: trio.SocketStream, entry: _Pending) -> None:
+        outcome: _Dropped | None
         try:
-            if pending.value >= MAX_PENDING_HANDSHAKES:  # TR-2: idle sockets cannot pile up
-                reason = f"dropped: more than {MAX_PENDING_HANDSHAKES} handshakes in progress"
-            else:
-                reason = await _serve_ws(
-                    stream, address, on_connection, token, max_size, handshake_timeout, pending
-                )
+            outcome = await _serve_ws(
+                stream, entry, address, on_connection, creds, max_size, handshake_timeout
+            )
         except Exception as exc:  # TR-1: one bad client never stops the server
-            reason = f"dropped: {_translate(exc, address)!r:.200}"
+            outcome = _Dropped(f"dropped: {_translate(exc, address)!r:.200}")
         finally:
+            entry.done()
             await trio.aclose_forcefully(stream)
-        if reason is not None:
-            log.warning("%s: client %s", address, reason)
-            if on_refused is not None:
-                on_refused(reason)
+        if outcome is None:
+            return
+        if not outcome.bad:
+            log.info("%s: client %s", address, outcome.reason)
+            return
+        log.warning("%s: client %s", address, outcome.reason)
+        if on_refused is not None:
+            on_refused(outcome.reason)
 
     try:
         async with trio.open_nursery() as nursery:
             for listener in listeners:
-                nursery.start_soon(_accept_loop, listener, nursery, handle, address)
+                nursery.start_soon(_accept_loop, listener, nursery, handle, address, handshakes)
             task_status.started(bound)
             del task_status  # it holds trio's temporary start nursery for as long as we serve
     finally:
@@ -360,13 +387,26 @@ ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno
 async def _accept_loop(
     listener: trio.SocketListener,
     nursery: trio.Nursery,
-    handle: Callable[[trio.SocketStream], Awaitable[None]],
+    handle: Callable[[trio.SocketStream, _Pending], Awaitable[None]],
     address: str,
+    handshakes: _Handshakes,
 ) -> None:
     """Accept connections until cancelled (then close the listener), each handled in its own
-    task in ``nursery``."""
+    task in ``nursery``; while ``handshakes`` is full, accept only after making room (TR-2).
+
+    A connection counts as a pending handshake from the moment it is accepted (the count is
+    exact whenever this loop decides whether to accept)."""
     async with listener:
         while True:
+            if handshakes.full:
+                # Backpressure: leave the next client in the kernel's backlog. Once one waits
+                # there, make room by evicting an idle handshake, else wait for one to end.
+                await trio.lowlevel.wait_readable(listener.socket)
+                recheck = handshakes.evict_idle()
+                if recheck is not None:
+                    with trio.move_on_at(recheck):
+                        await handshakes.wait_for_room()
+                continue
             try:
                 stream = await listener.accept()
             except OSError as exc:
@@ -375,35 +415,104 @@ async def _accept_loop(
                 log.error("%s: cannot accept a connection (%s); retrying in 0.1 s", address, exc)
                 await trio.sleep(0.1)
                 continue
-            nursery.start_soon(handle, stream)
+            nursery.start_soon(handle, stream, handshakes.add(stream))
 
 
 MAX_PENDING_HANDSHAKES = 256
-"""Most clients a server lets sit in their opening handshake at once; more are dropped."""
+"""Most clients a server lets sit in their opening handshake at once (TR-2): while that many
+are, it accepts no more (they wait in the kernel's backlog) and evicts idle ones for them."""
 
 
-class _Gauge:
-    """How many clients are in their opening handshake."""
+@attrs.frozen
+class _Dropped:
+    """Why a client's connection ended before it was served; ``bad``: report it."""
 
-    def __init__(self) -> None:
-        self.value = 0
+    reason: str
+    bad: bool = True
 
-    @contextlib.contextmanager
-    def counted(self) -> Iterator[Callable[[], None]]:
-        """Count one for the block; the yielded function ends the count early (once)."""
-        self.value += 1
-        counting = True
 
-        def done() -> None:
-            nonlocal counting
-            if counting:
-                counting = False
-                self.value -= 1
+IDLE_EVICT_AFTER = 1.0
+"""Seconds a client must have sent nothing before a full server may evict it (TR-2): an honest
+client sends its request as soon as it is connected, so it is never that idle unless its own
+process is starved for that long."""
 
+
+class _Pending:
+    """One client in its opening handshake."""
+
+    __slots__ = ("evicted", "owner", "scope", "since", "stream", "watched")
+
+    def __init__(self, stream: trio.SocketStream, owner: _Handshakes) -> None:
+        self.stream = stream
+        self.owner = owner
+        self.watched: FrameStream | None = None
+        """The stream the handshake reads through, once it started."""
+        self.scope = trio.CancelScope()
+        self.since = trio.current_time()
+        self.evicted = False
+
+    def done(self) -> None:
+        """The handshake is over (idempotent)."""
+        self.owner.done(self)
+
+    def idle(self) -> bool:
+        """True if the client has sent nothing at all (not even bytes still unread)."""
+        if self.watched is not None and self.watched.received:
+            return False
         try:
-            yield done
-        finally:
-            done()
+            poller = select.poll()
+            poller.register(self.stream.socket.fileno(), select.POLLIN)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False  # closed: its task is ending anyway
+
+
+class _Handshakes:
+    """The clients in their opening handshake, oldest first (TR-2)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._pending: dict[_Pending, None] = {}  # insertion order: oldest first
+        self._room = trio.Event()
+
+    @property
+    def full(self) -> bool:
+        """True when no further handshake may start."""
+        return len(self._pending) >= self.limit
+
+    def add(self, stream: trio.SocketStream) -> _Pending:
+        """Count ``stream`` as in its handshake until :meth:`done`."""
+        entry = _Pending(stream, self)
+        self._pending[entry] = None
+        return entry
+
+    def done(self, entry: _Pending) -> None:
+        """``entry``'s handshake ended (idempotent); wakes an accept loop waiting for room."""
+        if self._pending.pop(entry, 0) is None:
+            self._room.set()
+            self._room = trio.Event()
+
+    def evict_idle(self) -> float | None:
+        """Evict the oldest handshake whose client sent nothing for :data:`IDLE_EVICT_AFTER`.
+
+        Returns:
+            None if one was evicted, else when to look again (the time the oldest younger
+            handshake becomes old enough; ``inf`` if there is none).
+        """
+        now = trio.current_time()
+        for entry in self._pending:
+            if now - entry.since < IDLE_EVICT_AFTER:
+                return entry.since + IDLE_EVICT_AFTER  # every later entry is younger still
+            if entry.idle():
+                entry.evicted = True
+                entry.scope.cancel()
+                self.done(entry)
+                return None
+        return math.inf
+
+    async def wait_for_room(self) -> None:
+        """Wait until a handshake ends."""
+        await self._room.wait()
 
 
 async def _unless_hung_up(stream: FrameStream, fn: Callable[[], Awaitable[T]]) -> T | None:
@@ -432,47 +541,67 @@ async def _unless_hung_up(stream: FrameStream, fn: Callable[[], Awaitable[T]]) -
 
 async def _serve_ws(
     stream: trio.SocketStream,
+    entry: _Pending,
     address: str,
     on_connection: OnConnection,
-    token: str,
+    creds: Credentials,
     max_size: int,
     handshake_timeout: float,
-    pending: _Gauge,
-) -> str | None:
-    """Serve one websocket client; returns why it was refused, or None.
+) -> _Dropped | None:
+    """Serve one websocket client; returns why it was dropped, or None once it was served.
 
-    ``pending`` counts this client while its opening handshake is in progress.
+    ``entry`` counts this client as pending until its opening handshake is over.
     """
-    watched = FrameStream(stream, send_timeout=SEND_TIMEOUT)
-    with pending.counted() as handshake_done:
-        async with trio.open_nursery() as nursery:
-            request = None
-            with trio.move_on_after(handshake_timeout):
-                request = await _unless_hung_up(
-                    watched,
-                    functools.partial(
-                        trio_websocket.wrap_server_stream,
-                        nursery,
-                        watched,
-                        max_message_size=max_size,
-                    ),
-                )
-            if request is None:
-                nursery.cancel_scope.cancel()
-                if watched.gone.is_set():
-                    return "sent a bad opening handshake (not a meshtrio WebSocket client)"
-                return f"no valid handshake within {handshake_timeout:g}s"
-            refusal = check_offer(Offer.from_headers(list(request.headers)), token)
-            if refusal is not None:
-                with trio.move_on_after(handshake_timeout):
-                    await request.reject(refusal.status, body=refusal.reason.encode())
-                nursery.cancel_scope.cancel()
-                return f"refused ({refusal.status}): {refusal.reason}"
-            ws = None
-            with trio.move_on_after(handshake_timeout):
-                ws = await request.accept()
-            handshake_done()
-            if ws is not None:
-                await on_connection(WsMessageStream(ws, f"client of {address}", max_size, watched))
+    watched = entry.watched = FrameStream(stream, send_timeout=SEND_TIMEOUT)
+    async with trio.open_nursery() as nursery:
+        with entry.scope:
+            outcome = await _handshake(watched, nursery, creds, max_size, handshake_timeout)
+        entry.done()
+        if entry.evicted:
             nursery.cancel_scope.cancel()
-        return None
+            return _Dropped("evicted: it sent nothing while the server was full of handshakes")
+        if isinstance(outcome, _Dropped):
+            nursery.cancel_scope.cancel()
+            return outcome
+        ws, principal = outcome
+        await on_connection(
+            WsMessageStream(ws, f"client of {address}", max_size, watched, principal)
+        )
+        nursery.cancel_scope.cancel()
+    return None
+
+
+async def _handshake(
+    watched: FrameStream,
+    nursery: trio.Nursery,
+    creds: Credentials,
+    max_size: int,
+    handshake_timeout: float,
+) -> tuple[trio_websocket.WebSocketConnection, Principal] | _Dropped:
+    """The server's side of one opening handshake (bounded by ``handshake_timeout``)."""
+    request = None
+    with trio.move_on_after(handshake_timeout):
+        request = await _unless_hung_up(
+            watched,
+            functools.partial(
+                trio_websocket.wrap_server_stream, nursery, watched, max_message_size=max_size
+            ),
+        )
+    if request is None:
+        if watched.peer_closed:  # TR-4: gone (a cancelled or killed client), not an attacker
+            when = "before sending" if watched.received == 0 else "during"
+            return _Dropped(f"hung up {when} its opening handshake", bad=False)
+        if watched.gone.is_set():
+            return _Dropped("sent a bad opening handshake (not a meshtrio WebSocket client)")
+        return _Dropped(f"no valid handshake within {handshake_timeout:g}s")
+    outcome = check_offer(Offer.from_headers(list(request.headers)), creds)
+    if isinstance(outcome, Refusal):
+        with trio.move_on_after(handshake_timeout):
+            await request.reject(outcome.status, body=outcome.reason.encode())
+        return _Dropped(f"refused ({outcome.status}): {outcome.reason}")
+    ws = None
+    with trio.move_on_after(handshake_timeout):
+        ws = await request.accept()
+    if ws is None:
+        return _Dropped(f"did not finish its opening handshake within {handshake_timeout:g}s")
+    return ws, outcome

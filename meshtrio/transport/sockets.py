@@ -14,8 +14,12 @@ trio-websocket reads and writes. It differs from the stream it wraps in two ways
   request or reply costs as little as possible. Reads likewise try the socket once before
   waiting.
 
-It also sets :attr:`FrameStream.gone` once the stream reached end of file or was closed (a
-server uses it to stop waiting for a client that hung up mid-handshake).
+It also sets :attr:`FrameStream.gone` once the stream reached end of file, broke (a reset) or
+was closed, so that nobody waits out a timeout for a peer that is gone:
+
+* SK-3 (a reset is a hang-up): a connection reset by the peer sets ``gone`` at once, as end of
+  file does, both while reading and while writing (a server that resets a client mid-handshake
+  fails the client's connect at once, not after its connect timeout).
 
 Errors are trio's: :class:`trio.BrokenResourceError` for a broken connection,
 :class:`trio.ClosedResourceError` for a closed stream, :class:`trio.BusyResourceError` for two
@@ -53,6 +57,12 @@ class FrameStream(trio.abc.Stream):
         self.gone = trio.Event()
         self.gave_up: str | None = None
         """Why this stream closed itself (a peer that stopped reading), or None."""
+        self.peer_closed = False
+        """True once the peer hung up: end of file, or the connection broke (SK-3)."""
+        self.received = 0
+        """Bytes read so far."""
+        self.broke: str | None = None
+        """How the connection broke (``connection reset``, ...), or None."""
         self._sock = inner.socket
         self._sending = False
 
@@ -126,7 +136,10 @@ class FrameStream(trio.abc.Stream):
             waited = True
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()
-        if not data:
+        if data:
+            self.received += len(data)
+        else:
+            self.peer_closed = True
             self.gone.set()
         return data
 
@@ -151,6 +164,9 @@ class FrameStream(trio.abc.Stream):
     def _error(self, exc: OSError) -> trio.BrokenResourceError | trio.ClosedResourceError:
         if exc.errno == errno.EBADF:
             return trio.ClosedResourceError("the stream is closed")
+        self.peer_closed = True  # SK-3: whoever waits on ``gone`` learns of it now
+        self.broke = (exc.strerror or str(exc)).lower()
+        self.gone.set()
         if exc.errno in _BROKEN:
             return trio.BrokenResourceError(f"connection broke: {exc.strerror}")
         return trio.BrokenResourceError(f"socket error: {exc}")

@@ -4,7 +4,12 @@
 implementations: :class:`WsMessageStream` (a trio-websocket connection, over TCP or a Unix
 socket) and :class:`MemoryMessageStream` (trio memory channels, for ``local:`` addresses).
 Errors of the underlying library are translated here: a closed or broken stream raises
-:class:`~meshtrio.errors.ConnectionLostError`; a too-large message, :class:`ProtocolError`.
+:class:`~meshtrio.errors.ConnectionLostError`; a too-large message, or a connection that ended
+in a WebSocket protocol error (a reserved opcode, RSV bits set, an unmasked client frame,
+invalid UTF-8: close codes 1002, 1003, 1007, 1008, 1009), :class:`ProtocolError`.
+
+Every stream a server hands out carries the :class:`~meshtrio.transport.handshake.Principal`
+its peer authenticated as.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import trio
 import trio_websocket
 
 from meshtrio.errors import ConnectionLostError, ProtocolError
+from meshtrio.transport.handshake import CLIENT, Principal
 from meshtrio.transport.sockets import FrameStream
 
 __all__ = ["MemoryMessageStream", "MessageStream", "WsMessageStream", "memory_stream_pair"]
@@ -24,6 +30,7 @@ class MessageStream(Protocol):
     """A bidirectional stream of binary messages."""
 
     address: str
+    principal: Principal
 
     async def send(self, data: bytes) -> None:
         """Send one message (ConnectionLostError if the stream is gone)."""
@@ -52,11 +59,18 @@ def _check_size(data: bytes, max_size: int, address: str) -> None:
         )
 
 
+PROTOCOL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
+"""WebSocket close codes that mean the protocol was broken (by the peer, or as the peer says)."""
+
+
 def _describe_close(reason: trio_websocket.CloseReason | None) -> str:
     if reason is None:
         return "connection closed"
     if reason.code == 1009:
         return "connection closed: message too big (1009)"
+    if reason.code in PROTOCOL_CLOSE_CODES:
+        detail = f": {reason.reason}" if reason.reason else ""
+        return f"WebSocket protocol error ({reason.code} {reason.name}){detail}"
     text = f"connection closed ({reason.code} {reason.name})"
     return f"{text}: {reason.reason}" if reason.reason else text
 
@@ -70,10 +84,12 @@ class WsMessageStream:
         address: str,
         max_size: int,
         raw: FrameStream,
+        principal: Principal = CLIENT,
     ) -> None:
         self._ws = ws
         self._raw = raw
         self.address = address
+        self.principal = principal
         self._max_size = max_size
 
     async def send(self, data: bytes) -> None:
@@ -100,7 +116,7 @@ class WsMessageStream:
         try:
             msg = await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
-            if exc.reason is not None and exc.reason.code == 1009:
+            if exc.reason is not None and exc.reason.code in PROTOCOL_CLOSE_CODES:
                 raise ProtocolError(
                     f"{self.address}: {_describe_close(exc.reason)}", address=self.address
                 ) from None
@@ -137,10 +153,12 @@ class MemoryMessageStream:
         recv: trio.MemoryReceiveChannel[bytes],
         address: str,
         max_size: int,
+        principal: Principal = CLIENT,
     ) -> None:
         self._send = send
         self._recv = recv
         self.address = address
+        self.principal = principal
         self._max_size = max_size
 
     async def send(self, data: bytes) -> None:
