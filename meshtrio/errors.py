@@ -7,6 +7,7 @@ subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexEr
     MeshError
     ├── InputError (ValueError)               bad text or arguments
     │   ├── RegionParseError                  region text (position and token in the message)
+    │   ├── PointParseError                   point text (position and token in the message)
     │   ├── HostMeshRefParseError             host mesh ref text
     │   ├── IdParseError                      labels, host/proc mesh ids
     │   ├── AddrParseError                    channel addresses
@@ -66,6 +67,7 @@ __all__ = [
     "MeshClosedError",
     "MeshError",
     "MessageBodyError",
+    "PointParseError",
     "ProcCreationError",
     "ProcMeshStopError",
     "ProcSpawnError",
@@ -118,6 +120,20 @@ class InputError(MeshError, ValueError):
 
 class RegionParseError(InputError):
     """Region text that does not parse.
+
+    Attributes:
+        text: the input.
+        position: the character offset where the problem was found.
+    """
+
+    def __init__(self, message: str, *, text: str = "", position: int = 0) -> None:
+        super().__init__(message)
+        self.text = text
+        self.position = position
+
+
+class PointParseError(InputError):
+    """Point text (``label=coord/size,...``) that does not parse or names no point.
 
     Attributes:
         text: the input.

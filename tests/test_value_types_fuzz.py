@@ -47,10 +47,12 @@ from meshtrio.ids import (
 from meshtrio.slicing import Extent, Point, Region, ValueMesh
 from meshtrio.slicing.extent import row_major_strides
 from meshtrio.slicing.grammar import (
+    ParsedPoint,
     ParsedRegion,
     Token,
     format_region,
     is_safe_label,
+    parse_point_text,
     parse_region_text,
     quote_label,
     tokenize,
@@ -378,6 +380,11 @@ def _extent_cases() -> list[Case]:
         case("Point", Point, j(1, SMALL), j(EXT, st.sampled_from(EXTENTS))),
         case("Point[label]", lambda p, label: p[label], points, j("x", LABELS)),
         case("str(Point)", str, points),
+        case(
+            "Point.parse",
+            Point.parse,
+            j("x=1/2,y=2/3", st.sampled_from([str(p) for p in POINTS]) | TEXT),
+        ),
     ]
 
 
@@ -395,8 +402,10 @@ def _grammar_cases() -> list[Case]:
         ),
         case("tokenize", tokenize, j("x=2/1", TEXT)),
         case("parse_region_text", parse_region_text, j("1+x=2/1", TEXT)),
+        case("parse_point_text", parse_point_text, j("x=1/2", TEXT)),
         case("Token", Token, j("word"), j("x"), j(0), j("x")),
         case("ParsedRegion", ParsedRegion, j(("x",)), j(0), j((2,)), j((1,))),
+        case("ParsedPoint", ParsedPoint, j(("x",)), j((1,)), j((2,))),
     ]
 
 

@@ -7,6 +7,8 @@ Invariants owned here:
   (1 for the unity extent, which has no dims).
 * Ranks are row-major: the last dimension varies fastest.
 * A :class:`Point` always lies inside its extent (``0 <= rank < extent.num_ranks``).
+* ``Point.parse(str(p)) == p`` for every point ``p``; ``parse`` raises only
+  :class:`PointParseError`.
 * Lookups by label (``size``, ``position``, ``point[label]``) raise :class:`DimensionError`
   for a label that is not a str or not a dimension; arguments of the wrong type raise an
   :class:`InputError`, never a builtin TypeError or AttributeError.
@@ -22,7 +24,7 @@ import attrs
 
 from meshtrio._show import is_int, show
 from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
-from meshtrio.slicing.grammar import quote_label
+from meshtrio.slicing.grammar import parse_point_text, quote_label
 
 if TYPE_CHECKING:
     from meshtrio.slicing.region import Region
@@ -271,6 +273,33 @@ class Point:
                 f"rank {show(rank)} out of range: extent {extent} has {show(total)} ranks"
             )
         self.__attrs_init__(rank, extent)
+
+    @classmethod
+    def _unchecked(cls, rank: int, extent: Extent) -> Point:
+        point = cls.__new__(cls)
+        point.__attrs_init__(rank, extent)
+        return point
+
+    @classmethod
+    def parse(cls, text: str) -> Point:
+        """Parse point text, the form ``str(point)`` prints: ``x=1/4,y=2/5`` (label, then
+        coordinate ``/`` size, per dimension); the empty text is the 0-dim point.
+
+        Spaces around tokens are ignored; labels outside ``[A-Za-z0-9_]+`` are double-quoted,
+        with the escapes of region text.
+
+        Raises:
+            PointParseError: for text that is not a point, naming the token and its position:
+                a missing label, coordinate or size, an extra ``=`` or ``/``, a number that is
+                not a non-negative integer, a trailing comma, a duplicate label, a size beyond
+                ``2**64-1`` or a coordinate not below its size.
+        """
+        parsed = parse_point_text(text)
+        extent = Extent.from_pairs(zip(parsed.labels, parsed.sizes, strict=True))
+        rank = 0
+        for c, size in zip(parsed.coords, parsed.sizes, strict=True):
+            rank = rank * size + c
+        return cls._unchecked(rank, extent)
 
     def __attrs_post_init__(self) -> None:
         coords = [0] * len(self.extent.sizes)
