@@ -22,6 +22,7 @@ attribute assignment (AttributeError is how immutability is reported), ``StatusK
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -365,6 +366,8 @@ def _extent_cases() -> list[Case]:
         case("Extent.size", Extent.size, ext, j("x", LABELS)),
         case("Extent.concat", Extent.concat, ext, j(Extent(q=2), st.sampled_from(EXTENTS))),
         case("Extent.point_of_rank", Extent.point_of_rank, ext, j(0, SMALL)),
+        case("Extent.point", Extent.point, ext, j([1, 2], st.lists(SMALL, max_size=3))),
+        case("Extent.points", lambda e: list(itertools.islice(e.points(), 5)), ext),
         case(
             "Extent.rank_of",
             Extent.rank_of,
