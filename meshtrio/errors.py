@@ -12,7 +12,8 @@ subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexEr
     │   ├── IdParseError                      labels, host/proc mesh ids
     │   ├── AddrParseError                    channel addresses
     │   ├── SliceError                        offset/sizes/strides that are not a valid slice
-    │   ├── ExtentError                       duplicate or overlapping labels, bad sizes
+    │   ├── ExtentError                       duplicate or overlapping labels, bad sizes,
+    │   │                                     a point of another extent
     │   ├── EmptyRangeError                   a selection that selects nothing
     │   ├── CardinalityError                  host count differs from region rank count
     │   ├── ConfigError                       a bad config key or value (names the env var)
@@ -163,7 +164,8 @@ class SliceError(InputError):
 
 
 class ExtentError(InputError):
-    """An extent with duplicate or overlapping labels, or sizes of the wrong shape."""
+    """An extent with duplicate or overlapping labels, or sizes of the wrong shape; or a point
+    of another extent where a point of this one is needed."""
 
 
 class EmptyRangeError(InputError):

@@ -209,6 +209,36 @@ def test_dense_and_base_ranks_agree(r: Region, probe: int) -> None:
         r.point_of_rank(len(bases))
 
 
+@given(st.one_of(regions(), sliced_regions()), st.integers(-2, 400))
+def test_points_and_base_ranks_are_inverse(r: Region, probe: int) -> None:
+    """point_of_base_rank and base_rank_of_point map each base rank to the point of its dense
+    rank and back; a base rank outside the region is a RankIndexError."""
+    bases = r.base_ranks()
+    for i, b in enumerate(bases):
+        p = r.point_of_base_rank(b)
+        assert p == r.point_of_rank(i)
+        assert r.base_rank_of_point(p) == b
+    value = r.offset + probe
+    if value not in bases:
+        with pytest.raises(RankIndexError, match=f"base rank {value} is not in region"):
+            r.point_of_base_rank(value)
+
+
+def test_base_rank_of_point_refuses_other_extents() -> None:
+    """A point of another extent is an ExtentError, even with the same labels reordered or the
+    base extent the region was sliced from; a non-Point is an InputError."""
+    base = Extent(replicas=4, gpus=2)
+    r = base.region().range("replicas", slice(1, 3))
+    assert r.base_rank_of_point(r.extent.point([1, 1])) == 5
+    for other in (base.point_of_rank(0), Extent(gpus=2, replicas=2).point_of_rank(0)):
+        with pytest.raises(ExtentError, match=r"not over the extent \{replicas: 2, gpus: 2\}"):
+            r.base_rank_of_point(other)
+    with pytest.raises(InputError, match="needs a Point"):
+        r.base_rank_of_point({"replicas": 0, "gpus": 0})  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        r.point_of_base_rank("2")  # type: ignore[arg-type]
+
+
 def test_point_of_rank_uses_region_extent() -> None:
     """point_of_rank gives dense coordinates over the region's own extent."""
     r = Region.parse("4+replica=1/4,gpu=2/1")

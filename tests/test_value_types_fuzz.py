@@ -434,6 +434,16 @@ def _region_cases() -> list[Case]:
         case("Region.base_rank", Region.base_rank, reg, j(0, SMALL)),
         case("Region.dense_index", Region.dense_index, reg, j(5, SMALL)),
         case("Region.contains", Region.contains, reg, j(5, SMALL)),
+        case("Region.point_of_base_rank", Region.point_of_base_rank, reg, j(5, SMALL)),
+        case(
+            "Region.base_rank_of_point",
+            Region.base_rank_of_point,
+            reg,
+            j(
+                REGION.point_of_rank(1),
+                st.sampled_from([*POINTS, *(r.point_of_rank(0) for r in REGIONS if r.num_ranks)]),
+            ),
+        ),
         case("Region.is_subset", Region.is_subset, reg, j(REGION, st.sampled_from(REGIONS))),
         case("Region.remap", Region.remap, small, j(REGION, st.sampled_from(REGIONS))),
         case("Region.range", Region.range, reg, j("a", LABELS), j(slice(0, 1), SELECTORS)),

@@ -18,6 +18,10 @@ Invariants owned here:
   results stay valid. A stepped selection whose strides break spec 1.2 (e.g. every other
   column of a 2x3 grid) cannot be represented and raises :class:`SliceError` (upstream
   panics there).
+* Points are over :attr:`Region.extent` (dense coordinates): ``point_of_base_rank`` and
+  ``base_rank_of_point`` are inverse bijections between the region's base ranks and the
+  points of its extent, and refuse anything else (a base rank outside the region, a point of
+  another extent, even one with the same labels in another order).
 * Arguments of the wrong type raise an :class:`InputError` (or :class:`DimensionError` for a
   label that is not a str), never a builtin TypeError or AttributeError.
 """
@@ -256,6 +260,35 @@ class Region:
         for c, size in zip(coords, self.sizes, strict=True):
             dense = dense * size + c
         return dense
+
+    def point_of_base_rank(self, base: int) -> Point:
+        """The point (over :attr:`extent`) at base rank ``base``.
+
+        Raises:
+            RankIndexError: the region does not contain ``base``.
+            InputError: ``base`` is not an int.
+        """
+        dense = self.dense_index(base)
+        if dense is None:
+            raise RankIndexError(f"base rank {show(base)} is not in region {self}")
+        return Point(dense, self.extent)
+
+    def base_rank_of_point(self, point: Point) -> int:
+        """The base rank of ``point``, a point of this region's :attr:`extent`.
+
+        Raises:
+            ExtentError: ``point`` is a point of another extent (use ``extent.rank_of`` and
+                :meth:`base_rank` to map one across extents by label).
+            InputError: ``point`` is not a Point.
+        """
+        if not isinstance(point, Point):
+            raise InputError(f"base_rank_of_point needs a Point, got {type(point).__name__}")
+        if point.extent != self.extent:
+            raise ExtentError(
+                f"point {show(str(point))} is over extent {point.extent}, not over the extent "
+                f"{self.extent} of region {self}"
+            )
+        return self.base_rank(point.rank)
 
     def contains(self, base: int) -> bool:
         """True when base rank ``base`` is in this region.
