@@ -378,6 +378,12 @@ def _extent_cases() -> list[Case]:
             ),
         ),
         case("Extent.region", Extent.region, ext),
+        case(
+            "Extent.group_by",
+            lambda e, label: list(itertools.islice(e.group_by(label), 3)),
+            ext,
+            j("y", LABELS),
+        ),
         case("str(Extent)", str, ext),
         case("row_major_strides", row_major_strides, j([2, 3], SIZES)),
         case("Point", Point, j(1, SMALL), j(EXT, st.sampled_from(EXTENTS))),
@@ -448,6 +454,12 @@ def _region_cases() -> list[Case]:
         case("Region.remap", Region.remap, small, j(REGION, st.sampled_from(REGIONS))),
         case("Region.range", Region.range, reg, j("a", LABELS), j(slice(0, 1), SELECTORS)),
         case("Region.at", Region.at, reg, j("a", LABELS), j(-1, SMALL)),
+        case(
+            "Region.group_by",
+            lambda r, label: list(itertools.islice(r.group_by(label), 3)),
+            reg,
+            j("b", LABELS),
+        ),
     ]
 
 

@@ -234,6 +234,19 @@ class Extent:
 
         return Region(self.labels, 0, self.sizes, _row_major_strides(self.sizes))
 
+    def group_by(self, label: str) -> Iterator[Region]:
+        """One region per coordinate of the dimensions before ``label``, each spanning
+        ``label`` and the dimensions after it: :meth:`Region.group_by` of :meth:`region`.
+
+        Raises:
+            DimensionError: no such dimension, or ``label`` is not a str (raised by the call,
+                not on the first ``next``).
+            SliceError: while iterating, for a group whose first base rank is beyond
+                ``2**64-1`` (only in extents of more ranks than that).
+        """
+        self.size(label)
+        return self.region().group_by(label)
+
     def __str__(self) -> str:
         inner = ", ".join(
             f"{quote_label(label)}: {size}"
