@@ -5,8 +5,8 @@ Grammar::
 
     region  := [ offset "+" ] [ pair ( "," pair )* ]     (empty text = 0-dim region)
     pair    := label "=" size "/" stride
-    point   := [ coord ( "," coord )* ]                  (empty text = the 0-dim point)
-    coord   := label "=" coordinate "/" size
+    point   := [ place ( "," place )* ]                  (empty text = the 0-dim point)
+    place   := label "=" coord "/" size                  (no offset in point text)
     label   := bare | quoted
     bare    := [A-Za-z0-9_]+
     quoted  := '"' ( char | escape )* '"'
@@ -222,7 +222,7 @@ def _read_quoted(syntax: _Syntax, text: str, start: int) -> tuple[str, int]:
 
 
 def tokenize(text: str) -> list[Token]:
-    """Split region (or point) text into tokens, skipping whitespace between them.
+    """Split region text into tokens, skipping whitespace (point text has the same tokens).
 
     Raises:
         RegionParseError: for text that is not a str, a character that cannot start a token,
