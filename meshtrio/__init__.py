@@ -34,6 +34,9 @@ from meshtrio.errors import (
     MeshError as MeshError,
 )
 from meshtrio.errors import (
+    PointParseError as PointParseError,
+)
+from meshtrio.errors import (
     ProcCreationError as ProcCreationError,
 )
 from meshtrio.errors import (
@@ -89,6 +92,7 @@ __all__ = [
     "Label",
     "MeshError",
     "Point",
+    "PointParseError",
     "ProcCreationError",
     "ProcId",
     "ProcMesh",

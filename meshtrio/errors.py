@@ -7,11 +7,13 @@ subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexEr
     MeshError
     ├── InputError (ValueError)               bad text or arguments
     │   ├── RegionParseError                  region text (position and token in the message)
+    │   ├── PointParseError                   point text (position and token in the message)
     │   ├── HostMeshRefParseError             host mesh ref text
     │   ├── IdParseError                      labels, host/proc mesh ids
     │   ├── AddrParseError                    channel addresses
     │   ├── SliceError                        offset/sizes/strides that are not a valid slice
-    │   ├── ExtentError                       duplicate or overlapping labels, bad sizes
+    │   ├── ExtentError                       duplicate or overlapping labels, bad sizes,
+    │   │                                     a point of another extent
     │   ├── EmptyRangeError                   a selection that selects nothing
     │   ├── CardinalityError                  host count differs from region rank count
     │   ├── ConfigError                       a bad config key or value (names the env var)
@@ -66,6 +68,7 @@ __all__ = [
     "MeshClosedError",
     "MeshError",
     "MessageBodyError",
+    "PointParseError",
     "ProcCreationError",
     "ProcMeshStopError",
     "ProcSpawnError",
@@ -130,6 +133,20 @@ class RegionParseError(InputError):
         self.position = position
 
 
+class PointParseError(InputError):
+    """Point text (``label=coord/size,...``) that does not parse or names no point.
+
+    Attributes:
+        text: the input.
+        position: the character offset where the problem was found.
+    """
+
+    def __init__(self, message: str, *, text: str = "", position: int = 0) -> None:
+        super().__init__(message)
+        self.text = text
+        self.position = position
+
+
 class HostMeshRefParseError(InputError):
     """Host mesh ref text (``id:host,host@region``) that does not parse."""
 
@@ -147,7 +164,8 @@ class SliceError(InputError):
 
 
 class ExtentError(InputError):
-    """An extent with duplicate or overlapping labels, or sizes of the wrong shape."""
+    """An extent with duplicate or overlapping labels, or sizes of the wrong shape; or a point
+    of another extent where a point of this one is needed."""
 
 
 class EmptyRangeError(InputError):

@@ -199,3 +199,62 @@ def test_point_of_rank_bounds(ext: Extent, rank: int) -> None:
     else:
         with pytest.raises(RankIndexError):
             ext.point_of_rank(rank)
+
+
+def test_point_from_coords_errors() -> None:
+    """point() names the lengths on a wrong arity, the dimension and size on an out-of-range
+    coordinate, and refuses negatives (coordinates are positions, not Python indices)."""
+    ext = Extent(x=2, y=3)
+    assert ext.point([1, 2]) == ext.point_of_rank(5)
+    assert ext.point(range(2)).coords == (0, 1)
+    with pytest.raises(InputError, match=r"2 dimension\(s\) but 1 coordinate"):
+        ext.point([1])
+    with pytest.raises(InputError, match=r"2 dimension\(s\) but 3 coordinate"):
+        ext.point((0, 0, 0))
+    with pytest.raises(RankIndexError, match=r"'y' of size 3"):
+        ext.point([1, 3])
+    with pytest.raises(RankIndexError, match=r"'x' of size 2"):
+        ext.point([-1, 0])
+    with pytest.raises(InputError, match="'x' must be an int"):
+        ext.point([True, 0])
+    with pytest.raises(InputError, match="rank_of"):
+        ext.point({"x": 1, "y": 2})  # type: ignore[arg-type]
+    for bad in ("12", b"\x01\x02", iter([1, 2]), 5):
+        with pytest.raises(InputError, match="sequence of coordinates"):
+            ext.point(bad)  # type: ignore[arg-type]
+    assert Extent.unity().point([]) == Extent.unity().point_of_rank(0)
+    with pytest.raises(InputError, match="too many"):
+        Extent.unity().point(range(2**70))
+
+
+def test_points_are_lazy() -> None:
+    """points() makes points as they are taken, so an extent of 2**128 ranks is fine."""
+    big = 2**64 - 1
+    it = Extent(x=big, y=big).points()
+    assert [next(it).coords for _ in range(2)] == [(0, 0), (0, 1)]
+    assert list(Extent(x=3, y=0).points()) == []
+
+
+@given(extents())
+def test_points_and_point_agree_with_ranks(ext: Extent) -> None:
+    """points() yields the point of every rank in order, and point(p.coords) == p for each."""
+    points = list(ext.points())
+    assert points == [Point(rank, ext) for rank in range(ext.num_ranks)]
+    for p in points:
+        assert ext.point(p.coords) == p
+        assert ext.point(list(p.coords)).rank == p.rank
+
+
+@given(extents(), st.data())
+def test_point_refuses_a_coordinate_at_its_size(ext: Extent, data: st.DataObject) -> None:
+    """A coordinate equal to its dimension's size is a RankIndexError naming the first
+    dimension whose coordinate is out of range."""
+    if not ext.labels:
+        return
+    k = data.draw(st.integers(0, len(ext.labels) - 1))
+    coords = [0] * len(ext.labels)
+    coords[k] = ext.sizes[k]
+    first = next(j for j, (c, n) in enumerate(zip(coords, ext.sizes, strict=True)) if c >= n)
+    with pytest.raises(RankIndexError) as info:
+        ext.point(coords)
+    assert f"{ext.labels[first]!r} of size {ext.sizes[first]}" in str(info.value)

@@ -95,6 +95,7 @@ def test_errors_pickle() -> None:
     failure = errors.HostFailure("tcp:127.0.0.1:1", "refused", "connection refused")
     samples: list[errors.MeshError] = [
         errors.RegionParseError("bad token at 3", text="a=1", position=3),
+        errors.PointParseError("bad token at 2", text="x=a/2", position=2),
         errors.ConfigPushError([failure]),
         errors.ShutdownError([failure]),
         errors.ProcSpawnError("timed out", statuses=[meshtrio.Status.RUNNING]),

@@ -4,13 +4,14 @@ model), remap and subset."""
 from __future__ import annotations
 
 import itertools
+import math
 import pickle
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import apply_op, ops, region_parts, regions, sliced_regions
+from strategies import apply_op, extents, ops, region_parts, regions, sliced_regions
 
 from meshtrio.errors import (
     DimensionError,
@@ -209,6 +210,36 @@ def test_dense_and_base_ranks_agree(r: Region, probe: int) -> None:
         r.point_of_rank(len(bases))
 
 
+@given(st.one_of(regions(), sliced_regions()), st.integers(-2, 400))
+def test_points_and_base_ranks_are_inverse(r: Region, probe: int) -> None:
+    """point_of_base_rank and base_rank_of_point map each base rank to the point of its dense
+    rank and back; a base rank outside the region is a RankIndexError."""
+    bases = r.base_ranks()
+    for i, b in enumerate(bases):
+        p = r.point_of_base_rank(b)
+        assert p == r.point_of_rank(i)
+        assert r.base_rank_of_point(p) == b
+    value = r.offset + probe
+    if value not in bases:
+        with pytest.raises(RankIndexError, match=f"base rank {value} is not in region"):
+            r.point_of_base_rank(value)
+
+
+def test_base_rank_of_point_refuses_other_extents() -> None:
+    """A point of another extent is an ExtentError, even with the same labels reordered or the
+    base extent the region was sliced from; a non-Point is an InputError."""
+    base = Extent(replicas=4, gpus=2)
+    r = base.region().range("replicas", slice(1, 3))
+    assert r.base_rank_of_point(r.extent.point([1, 1])) == 5
+    for other in (base.point_of_rank(0), Extent(gpus=2, replicas=2).point_of_rank(0)):
+        with pytest.raises(ExtentError, match=r"not over the extent \{replicas: 2, gpus: 2\}"):
+            r.base_rank_of_point(other)
+    with pytest.raises(InputError, match="needs a Point"):
+        r.base_rank_of_point({"replicas": 0, "gpus": 0})  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        r.point_of_base_rank("2")  # type: ignore[arg-type]
+
+
 def test_point_of_rank_uses_region_extent() -> None:
     """point_of_rank gives dense coordinates over the region's own extent."""
     r = Region.parse("4+replica=1/4,gpu=2/1")
@@ -355,3 +386,55 @@ def test_sliced_region_is_subset_of_itself(r: Region) -> None:
     """Every region is a subset of itself and remaps to 0..n-1."""
     assert r.is_subset(r)
     assert r.remap(r) == list(range(r.num_ranks))
+
+
+# --------------------------------------------------------------------------- group_by
+
+
+@given(st.one_of(regions(), sliced_regions()), st.data())
+def test_group_by_partitions_base_ranks(r: Region, data: st.DataObject) -> None:
+    """group_by(label) gives prod(sizes before label) valid regions over label and after,
+    whose base ranks, chained in order, are exactly the region's (so they partition it)."""
+    if not r.labels:
+        return
+    k = data.draw(st.integers(0, len(r.labels) - 1))
+    groups = list(r.group_by(r.labels[k]))
+    assert len(groups) == math.prod(r.sizes[:k])
+    for g in groups:
+        assert (g.labels, g.sizes, g.strides) == (r.labels[k:], r.sizes[k:], r.strides[k:])
+        assert Region(g.labels, g.offset, g.sizes, g.strides) == g
+        assert g.is_subset(r)
+    assert [b for g in groups for b in g.base_ranks()] == r.base_ranks()
+    assert list(r.group_by(r.labels[0])) == [r]
+
+
+@given(extents())
+def test_extent_group_by_is_group_by_of_its_region(ext: Extent) -> None:
+    """Extent.group_by is group_by of the extent's row-major region."""
+    for label in ext.labels:
+        assert list(ext.group_by(label)) == list(ext.region().group_by(label))
+
+
+def test_group_by_errors_are_raised_by_the_call() -> None:
+    """An unknown or non-str label is a DimensionError from the call itself (not from the first
+    next()), naming the extent or the region."""
+    ext = Extent(zone=2, gpu=2)
+    with pytest.raises(DimensionError, match=r"'host' in extent \{zone: 2, gpu: 2\}"):
+        ext.group_by("host")
+    with pytest.raises(DimensionError, match=r"'host' in region zone=2/2,gpu=2/1"):
+        ext.region().group_by("host")
+    with pytest.raises(DimensionError):
+        ext.region().group_by(0)  # type: ignore[arg-type]
+    with pytest.raises(DimensionError):
+        Region.parse("").group_by("x")
+
+
+def test_group_by_is_lazy_and_bounds_offsets() -> None:
+    """Groups are made as they are taken; one starting beyond 2**64-1 is a SliceError then."""
+    big = 2**64 - 1
+    groups = Extent(x=big, y=big).group_by("y")
+    assert [str(next(groups)) for _ in range(2)] == [f"y={big}/1", f"{big}+y={big}/1"]
+    with pytest.raises(SliceError, match=r"beyond 2\*\*64-1"):
+        next(groups)
+    assert list(Extent(x=0, y=3).group_by("y")) == []
+    assert [g.num_ranks for g in Extent(x=2, y=0).group_by("y")] == [0, 0]

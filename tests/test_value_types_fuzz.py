@@ -22,6 +22,7 @@ attribute assignment (AttributeError is how immutability is reported), ``StatusK
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,10 +48,12 @@ from meshtrio.ids import (
 from meshtrio.slicing import Extent, Point, Region, ValueMesh
 from meshtrio.slicing.extent import row_major_strides
 from meshtrio.slicing.grammar import (
+    ParsedPoint,
     ParsedRegion,
     Token,
     format_region,
     is_safe_label,
+    parse_point_text,
     parse_region_text,
     quote_label,
     tokenize,
@@ -363,6 +366,8 @@ def _extent_cases() -> list[Case]:
         case("Extent.size", Extent.size, ext, j("x", LABELS)),
         case("Extent.concat", Extent.concat, ext, j(Extent(q=2), st.sampled_from(EXTENTS))),
         case("Extent.point_of_rank", Extent.point_of_rank, ext, j(0, SMALL)),
+        case("Extent.point", Extent.point, ext, j([1, 2], st.lists(SMALL, max_size=3))),
+        case("Extent.points", lambda e: list(itertools.islice(e.points(), 5)), ext),
         case(
             "Extent.rank_of",
             Extent.rank_of,
@@ -373,11 +378,22 @@ def _extent_cases() -> list[Case]:
             ),
         ),
         case("Extent.region", Extent.region, ext),
+        case(
+            "Extent.group_by",
+            lambda e, label: list(itertools.islice(e.group_by(label), 3)),
+            ext,
+            j("y", LABELS),
+        ),
         case("str(Extent)", str, ext),
         case("row_major_strides", row_major_strides, j([2, 3], SIZES)),
         case("Point", Point, j(1, SMALL), j(EXT, st.sampled_from(EXTENTS))),
         case("Point[label]", lambda p, label: p[label], points, j("x", LABELS)),
         case("str(Point)", str, points),
+        case(
+            "Point.parse",
+            Point.parse,
+            j("x=1/2,y=2/3", st.sampled_from([str(p) for p in POINTS]) | TEXT),
+        ),
     ]
 
 
@@ -395,8 +411,10 @@ def _grammar_cases() -> list[Case]:
         ),
         case("tokenize", tokenize, j("x=2/1", TEXT)),
         case("parse_region_text", parse_region_text, j("1+x=2/1", TEXT)),
+        case("parse_point_text", parse_point_text, j("x=1/2", TEXT)),
         case("Token", Token, j("word"), j("x"), j(0), j("x")),
         case("ParsedRegion", ParsedRegion, j(("x",)), j(0), j((2,)), j((1,))),
+        case("ParsedPoint", ParsedPoint, j(("x",)), j((1,)), j((2,))),
     ]
 
 
@@ -422,10 +440,26 @@ def _region_cases() -> list[Case]:
         case("Region.base_rank", Region.base_rank, reg, j(0, SMALL)),
         case("Region.dense_index", Region.dense_index, reg, j(5, SMALL)),
         case("Region.contains", Region.contains, reg, j(5, SMALL)),
+        case("Region.point_of_base_rank", Region.point_of_base_rank, reg, j(5, SMALL)),
+        case(
+            "Region.base_rank_of_point",
+            Region.base_rank_of_point,
+            reg,
+            j(
+                REGION.point_of_rank(1),
+                st.sampled_from([*POINTS, *(r.point_of_rank(0) for r in REGIONS if r.num_ranks)]),
+            ),
+        ),
         case("Region.is_subset", Region.is_subset, reg, j(REGION, st.sampled_from(REGIONS))),
         case("Region.remap", Region.remap, small, j(REGION, st.sampled_from(REGIONS))),
         case("Region.range", Region.range, reg, j("a", LABELS), j(slice(0, 1), SELECTORS)),
         case("Region.at", Region.at, reg, j("a", LABELS), j(-1, SMALL)),
+        case(
+            "Region.group_by",
+            lambda r, label: list(itertools.islice(r.group_by(label), 3)),
+            reg,
+            j("b", LABELS),
+        ),
     ]
 
 

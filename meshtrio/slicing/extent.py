@@ -7,6 +7,12 @@ Invariants owned here:
   (1 for the unity extent, which has no dims).
 * Ranks are row-major: the last dimension varies fastest.
 * A :class:`Point` always lies inside its extent (``0 <= rank < extent.num_ranks``).
+* ``Point.parse(str(p)) == p`` for every point ``p``; ``parse`` raises only
+  :class:`PointParseError`. ``extent.point(p.coords) == p`` for every point ``p`` of
+  ``extent``, and ``extent.points()`` yields exactly the points of ranks
+  ``0..num_ranks-1``, in that order.
+* Coordinates are positions, not Python indices: ``point`` and ``rank_of`` refuse a negative
+  coordinate (``Region.range``/``at`` are where negative indices count from the end).
 * Lookups by label (``size``, ``position``, ``point[label]``) raise :class:`DimensionError`
   for a label that is not a str or not a dimension; arguments of the wrong type raise an
   :class:`InputError`, never a builtin TypeError or AttributeError.
@@ -15,14 +21,14 @@ Invariants owned here:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
 from meshtrio._show import is_int, show
 from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
-from meshtrio.slicing.grammar import quote_label
+from meshtrio.slicing.grammar import parse_point_text, quote_label
 
 if TYPE_CHECKING:
     from meshtrio.slicing.region import Region
@@ -157,6 +163,42 @@ class Extent:
         """
         return Point(rank, self)
 
+    def point(self, coords: Sequence[int]) -> Point:
+        """The point with coordinates ``coords`` (one per dimension, in dimension order).
+
+        Raises:
+            InputError: ``coords`` is not a sequence of ints, or has the wrong length (names
+                both lengths).
+            RankIndexError: a coordinate outside its dimension (names the dim and size).
+        """
+        if isinstance(coords, str | bytes | bytearray) or not isinstance(coords, Sequence):
+            raise InputError(
+                f"point needs a sequence of coordinates, got {type(coords).__name__} "
+                f"(for a {{label: coord}} mapping use rank_of)"
+            )
+        try:
+            count = len(coords)
+        except OverflowError:
+            count = -1
+        if count != len(self.sizes):
+            given = "too many" if count < 0 else str(count)
+            raise InputError(
+                f"extent {self} has {len(self.sizes)} dimension(s) but {given} coordinate(s) "
+                f"were given"
+            )
+        rank = 0
+        for label, size, c in zip(self.labels, self.sizes, coords, strict=True):
+            rank = rank * size + _checked_coord(label, size, c)
+        return Point._unchecked(rank, self)
+
+    def points(self) -> Iterator[Point]:
+        """Every point of this extent in row-major (rank) order, made as they are taken.
+
+        The 0-dim extent has exactly one point; an extent with a size-0 dimension has none.
+        """
+        for rank in range(self.num_ranks):
+            yield Point._unchecked(rank, self)
+
     def rank_of(self, point: Point | Mapping[str, int]) -> int:
         """The row-major rank of a point, given as a :class:`Point` or ``{label: coord}``.
 
@@ -183,14 +225,7 @@ class Extent:
         for label, size in zip(self.labels, self.sizes, strict=True):
             if label not in coords:
                 raise DimensionError(f"missing coordinate for dimension {label!r} of {self}")
-            c = coords[label]
-            if not is_int(c):
-                raise InputError(f"coordinate of dimension {label!r} must be an int, got {show(c)}")
-            if not 0 <= c < size:
-                raise RankIndexError(
-                    f"coordinate {show(c)} out of range for dimension {label!r} of size {size}"
-                )
-            rank = rank * size + c
+            rank = rank * size + _checked_coord(label, size, coords[label])
         return rank
 
     def region(self) -> Region:
@@ -199,12 +234,35 @@ class Extent:
 
         return Region(self.labels, 0, self.sizes, _row_major_strides(self.sizes))
 
+    def group_by(self, label: str) -> Iterator[Region]:
+        """One region per coordinate of the dimensions before ``label``, each spanning
+        ``label`` and the dimensions after it: :meth:`Region.group_by` of :meth:`region`.
+
+        Raises:
+            DimensionError: no such dimension, or ``label`` is not a str (raised by the call,
+                not on the first ``next``).
+            SliceError: while iterating, for a group whose first base rank is beyond
+                ``2**64-1`` (only in extents of more ranks than that).
+        """
+        self.size(label)
+        return self.region().group_by(label)
+
     def __str__(self) -> str:
         inner = ", ".join(
             f"{quote_label(label)}: {size}"
             for label, size in zip(self.labels, self.sizes, strict=True)
         )
         return "{" + inner + "}"
+
+
+def _checked_coord(label: str, size: int, c: object) -> int:
+    if not is_int(c):
+        raise InputError(f"coordinate of dimension {label!r} must be an int, got {show(c)}")
+    if not 0 <= c < size:
+        raise RankIndexError(
+            f"coordinate {show(c)} out of range for dimension {label!r} of size {size}"
+        )
+    return c
 
 
 def _check_pairs(
@@ -271,6 +329,33 @@ class Point:
                 f"rank {show(rank)} out of range: extent {extent} has {show(total)} ranks"
             )
         self.__attrs_init__(rank, extent)
+
+    @classmethod
+    def _unchecked(cls, rank: int, extent: Extent) -> Point:
+        point = cls.__new__(cls)
+        point.__attrs_init__(rank, extent)
+        return point
+
+    @classmethod
+    def parse(cls, text: str) -> Point:
+        """Parse point text, the form ``str(point)`` prints: ``x=1/4,y=2/5`` (label, then
+        coordinate ``/`` size, per dimension); the empty text is the 0-dim point.
+
+        Spaces around tokens are ignored; labels outside ``[A-Za-z0-9_]+`` are double-quoted,
+        with the escapes of region text.
+
+        Raises:
+            PointParseError: for text that is not a point, naming the token and its position:
+                a missing label, coordinate or size, an extra ``=`` or ``/``, a number that is
+                not a non-negative integer, a trailing comma, a duplicate label, a size beyond
+                ``2**64-1`` or a coordinate not below its size.
+        """
+        parsed = parse_point_text(text)
+        extent = Extent.from_pairs(zip(parsed.labels, parsed.sizes, strict=True))
+        rank = 0
+        for c, size in zip(parsed.coords, parsed.sizes, strict=True):
+            rank = rank * size + c
+        return cls._unchecked(rank, extent)
 
     def __attrs_post_init__(self) -> None:
         coords = [0] * len(self.extent.sizes)

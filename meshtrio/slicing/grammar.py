@@ -1,9 +1,12 @@
-"""The region text grammar (spec 1.3): tokenizer, parser and printer, plus label quoting.
+"""The region and point text grammars (spec 1.3): tokenizer, parsers and the region printer,
+plus label quoting.
 
 Grammar::
 
     region  := [ offset "+" ] [ pair ( "," pair )* ]     (empty text = 0-dim region)
     pair    := label "=" size "/" stride
+    point   := [ place ( "," place )* ]                  (empty text = the 0-dim point)
+    place   := label "=" coord "/" size                  (no offset in point text)
     label   := bare | quoted
     bare    := [A-Za-z0-9_]+
     quoted  := '"' ( char | escape )* '"'
@@ -22,6 +25,15 @@ Invariants owned here:
 * Every parse failure is a :class:`RegionParseError` naming the token and its character
   position; nothing else escapes ``tokenize`` or ``parse_region_text``, whatever the input.
   Slice validity is not checked here (see :mod:`meshtrio.slicing.region`).
+* Point text shares the tokens and label quoting of region text (so ``str(point)`` always
+  reads back; see :class:`meshtrio.slicing.Point`). ``parse_point_text`` raises only
+  :class:`PointParseError`, naming the token and its position, and checks everything a point
+  needs: unique labels, sizes in ``0..2**64-1`` and each coordinate below its size. So what
+  it returns always names exactly one point.
+
+Not promised: bare labels beyond ``[A-Za-z0-9_]+`` (upstream reads ``dim/0=1/3`` as a label
+``dim/0``; here it must be quoted, as ``str`` prints it), pairs separated by spaces instead of
+commas, or a ``+`` sign before a number.
 """
 
 from __future__ import annotations
@@ -30,14 +42,16 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from meshtrio._show import is_int, show
-from meshtrio.errors import ExtentError, RegionParseError, SliceError
+from meshtrio.errors import ExtentError, PointParseError, RegionParseError, SliceError
 
 __all__ = [
+    "ParsedPoint",
     "ParsedRegion",
     "Token",
     "format_checked_region",
     "format_region",
     "is_safe_label",
+    "parse_point_text",
     "parse_region_text",
     "quote_label",
     "tokenize",
@@ -151,13 +165,28 @@ class Token(NamedTuple):
     raw: str
 
 
-def _fail(text: str, position: int, message: str) -> RegionParseError:
-    return RegionParseError(
-        f"{message} at position {position} of region text {text!r}", text=text, position=position
+class _Syntax(NamedTuple):
+    """Which text is being read: how messages name it and the error they raise."""
+
+    noun: str
+    error: type[RegionParseError] | type[PointParseError]
+
+
+_REGION = _Syntax("region text", RegionParseError)
+_POINT = _Syntax("point text", PointParseError)
+
+
+def _fail(
+    syntax: _Syntax, text: str, position: int, message: str
+) -> RegionParseError | PointParseError:
+    return syntax.error(
+        f"{message} at position {position} of {syntax.noun} {text!r}",
+        text=text,
+        position=position,
     )
 
 
-def _read_quoted(text: str, start: int) -> tuple[str, int]:
+def _read_quoted(syntax: _Syntax, text: str, start: int) -> tuple[str, int]:
     """Decode the quoted label opening at ``start``; return it and the index after its ``"``."""
     out: list[str] = []
     i = start + 1
@@ -177,29 +206,35 @@ def _read_quoted(text: str, start: int) -> tuple[str, int]:
             close = text.find("}", i + 3)
             digits = text[i + 3 : close] if close != -1 else ""
             if close == -1 or not 1 <= len(digits) <= 6 or any(d not in _HEX for d in digits):
-                raise _fail(text, i, "malformed \\u{HEX} escape in quoted label")
+                raise _fail(syntax, text, i, "malformed \\u{HEX} escape in quoted label")
             code = int(digits, 16)
             if code > 0x10FFFF:
-                raise _fail(text, i, f"\\u{{{digits}}} is beyond the last unicode code point")
+                raise _fail(
+                    syntax, text, i, f"\\u{{{digits}}} is beyond the last unicode code point"
+                )
             out.append(chr(code))
             i = close + 1
             continue
         simple = _SIMPLE_ESCAPES.get(e)
         out.append(simple if simple is not None else "\\" + e)  # unknown escapes kept verbatim
         i += 2
-    raise _fail(text, start, "unterminated quoted label (no closing '\"')")
+    raise _fail(syntax, text, start, "unterminated quoted label (no closing '\"')")
 
 
 def tokenize(text: str) -> list[Token]:
-    """Split region text into tokens, skipping whitespace between them.
+    """Split region text into tokens, skipping whitespace (point text has the same tokens).
 
     Raises:
         RegionParseError: for text that is not a str, a character that cannot start a token,
             or a bad quoted label.
     """
+    return _tokenize(_REGION, text)
+
+
+def _tokenize(syntax: _Syntax, text: str) -> list[Token]:
     if not isinstance(text, str):
-        raise RegionParseError(
-            f"region text must be a str, got {type(text).__name__}", text="", position=0
+        raise syntax.error(
+            f"{syntax.noun} must be a str, got {type(text).__name__}", text="", position=0
         )
     tokens: list[Token] = []
     i = 0
@@ -212,7 +247,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("punct", c, i, c))
             i += 1
         elif c == '"':
-            value, end = _read_quoted(text, i)
+            value, end = _read_quoted(syntax, text, i)
             tokens.append(Token("quoted", value, i, text[i:end]))
             i = end
         elif c in _SAFE:
@@ -222,7 +257,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("word", text[i:j], i, text[i:j]))
             i = j
         else:
-            raise _fail(text, i, f"unexpected character {c!r}")
+            raise _fail(syntax, text, i, f"unexpected character {c!r}")
     return tokens
 
 
@@ -235,20 +270,38 @@ class ParsedRegion(NamedTuple):
     strides: tuple[int, ...]
 
 
+class ParsedPoint(NamedTuple):
+    """The parts of point text: unique labels, sizes in ``0..2**64-1``, coordinates below them.
+
+    Attributes:
+        labels: the dimension labels, in order.
+        coords: one coordinate per dimension.
+        sizes: one size per dimension.
+    """
+
+    labels: tuple[str, ...]
+    coords: tuple[int, ...]
+    sizes: tuple[int, ...]
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, syntax: _Syntax, text: str) -> None:
+        self.syntax = syntax
         self.text = text
-        self.tokens = tokenize(text)
+        self.tokens = _tokenize(syntax, text)
         self.i = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
 
-    def fail(self, expected: str) -> RegionParseError:
+    def at(self, position: int, message: str) -> RegionParseError | PointParseError:
+        return _fail(self.syntax, self.text, position, message)
+
+    def fail(self, expected: str) -> RegionParseError | PointParseError:
         tok = self.peek()
         if tok is None:
-            return _fail(self.text, len(self.text), f"expected {expected}, found end of input")
-        return _fail(self.text, tok.position, f"expected {expected}, found {tok.raw!r}")
+            return self.at(len(self.text), f"expected {expected}, found end of input")
+        return self.at(tok.position, f"expected {expected}, found {tok.raw!r}")
 
     def punct(self, char: str, expected: str) -> None:
         tok = self.peek()
@@ -261,7 +314,7 @@ class _Parser:
         if tok is None or tok.kind != "word" or any(c not in _DIGITS for c in tok.value):
             raise self.fail(expected)
         if len(tok.value) > 4000:
-            raise _fail(self.text, tok.position, f"integer {tok.value[:20]}... is too long")
+            raise self.at(tok.position, f"integer {tok.value[:20]}... is too long")
         self.i += 1
         return int(tok.value)
 
@@ -272,7 +325,12 @@ class _Parser:
         self.i += 1
         return tok.value
 
-    def parse(self) -> ParsedRegion:
+    def position(self) -> int:
+        """Where the next token starts (the end of the text when there is none)."""
+        tok = self.peek()
+        return len(self.text) if tok is None else tok.position
+
+    def region(self) -> ParsedRegion:
         offset = 0
         toks = self.tokens
         if (
@@ -298,6 +356,40 @@ class _Parser:
                 return ParsedRegion(tuple(labels), offset, tuple(sizes), tuple(strides))
             self.punct(",", "',' or end of input")
 
+    def point(self) -> ParsedPoint:
+        labels: list[str] = []
+        coords: list[int] = []
+        sizes: list[int] = []
+        seen: set[str] = set()
+        if self.peek() is None:
+            return ParsedPoint((), (), ())
+        while True:
+            where = self.position()
+            label = self.label()
+            dim = show(label)
+            if label in seen:
+                raise self.at(where, f"duplicate dimension label {dim}")
+            seen.add(label)
+            self.punct("=", f"'=' after label {dim}")
+            coord_at = self.position()
+            coord = self.integer(f"the coordinate of dimension {dim}")
+            self.punct("/", f"'/' after the coordinate of dimension {dim}")
+            size_at = self.position()
+            size = self.integer(f"the size of dimension {dim}")
+            if size > _NUMBER_MAX:
+                raise self.at(size_at, f"size {show(size)} of dimension {dim} is beyond 2**64-1")
+            if coord >= size:
+                raise self.at(
+                    coord_at,
+                    f"coordinate {show(coord)} of dimension {dim} is not below its size {size}",
+                )
+            labels.append(label)
+            coords.append(coord)
+            sizes.append(size)
+            if self.peek() is None:
+                return ParsedPoint(tuple(labels), tuple(coords), tuple(sizes))
+            self.punct(",", "',' or end of input")
+
 
 def parse_region_text(text: str) -> ParsedRegion:
     """Parse region text into labels, offset, sizes and strides (no validity check).
@@ -305,8 +397,14 @@ def parse_region_text(text: str) -> ParsedRegion:
     Raises:
         RegionParseError: naming the bad token and its position, for any malformed input.
     """
-    if not isinstance(text, str):
-        raise RegionParseError(
-            f"region text must be a str, got {type(text).__name__}", text="", position=0
-        )
-    return _Parser(text).parse()
+    return _Parser(_REGION, text).region()
+
+
+def parse_point_text(text: str) -> ParsedPoint:
+    """Parse point text (``label=coord/size,...``; empty for the 0-dim point) into its parts.
+
+    Raises:
+        PointParseError: naming the bad token and its position, for malformed text, a
+            duplicate label, a size beyond ``2**64-1`` or a coordinate not below its size.
+    """
+    return _Parser(_POINT, text).point()

@@ -18,6 +18,13 @@ Invariants owned here:
   results stay valid. A stepped selection whose strides break spec 1.2 (e.g. every other
   column of a 2x3 grid) cannot be represented and raises :class:`SliceError` (upstream
   panics there).
+* Points are over :attr:`Region.extent` (dense coordinates): ``point_of_base_rank`` and
+  ``base_rank_of_point`` are inverse bijections between the region's base ranks and the
+  points of its extent, and refuse anything else (a base rank outside the region, a point of
+  another extent, even one with the same labels in another order).
+* ``group_by(label)`` yields ``prod(sizes before label)`` regions, each with the labels,
+  sizes and strides of ``label`` and the dimensions after it; chained in order, their base
+  ranks are exactly ``base_ranks()`` (so they partition the region).
 * Arguments of the wrong type raise an :class:`InputError` (or :class:`DimensionError` for a
   label that is not a str), never a builtin TypeError or AttributeError.
 """
@@ -257,6 +264,35 @@ class Region:
             dense = dense * size + c
         return dense
 
+    def point_of_base_rank(self, base: int) -> Point:
+        """The point (over :attr:`extent`) at base rank ``base``.
+
+        Raises:
+            RankIndexError: the region does not contain ``base``.
+            InputError: ``base`` is not an int.
+        """
+        dense = self.dense_index(base)
+        if dense is None:
+            raise RankIndexError(f"base rank {show(base)} is not in region {self}")
+        return Point(dense, self.extent)
+
+    def base_rank_of_point(self, point: Point) -> int:
+        """The base rank of ``point``, a point of this region's :attr:`extent`.
+
+        Raises:
+            ExtentError: ``point`` is a point of another extent (use ``extent.rank_of`` and
+                :meth:`base_rank` to map one across extents by label).
+            InputError: ``point`` is not a Point.
+        """
+        if not isinstance(point, Point):
+            raise InputError(f"base_rank_of_point needs a Point, got {type(point).__name__}")
+        if point.extent != self.extent:
+            raise ExtentError(
+                f"point {show(str(point))} is over extent {point.extent}, not over the extent "
+                f"{self.extent} of region {self}"
+            )
+        return self.base_rank(point.rank)
+
     def contains(self, base: int) -> bool:
         """True when base rank ``base`` is in this region.
 
@@ -306,6 +342,41 @@ class Region:
                 return None
             out.append(i)
         return out
+
+    def group_by(self, label: str) -> Iterator[Region]:
+        """One region per coordinate of the dimensions before ``label``, in row-major order,
+        each spanning ``label`` and the dimensions after it (offset: that coordinate's base
+        rank). Grouping by the first dimension gives the region itself.
+
+        Groups are made as they are taken, so a region of very many groups is fine.
+
+        Raises:
+            DimensionError: no such dimension, or ``label`` is not a str (raised by the call,
+                not on the first ``next``).
+            SliceError: while iterating, for a group whose offset is beyond ``2**64-1`` (only
+                in regions whose base ranks pass that bound).
+        """
+        k = self._dim(label)
+        return self._groups(k)
+
+    def _groups(self, k: int) -> Iterator[Region]:
+        outer_sizes, outer_strides = self.sizes[:k], self.strides[:k]
+        labels, sizes, strides = self.labels[k:], self.sizes[k:], self.strides[k:]
+        for group in range(math.prod(outer_sizes)):
+            offset = self.offset
+            rest = group
+            for j in range(k - 1, -1, -1):
+                rest, c = divmod(rest, outer_sizes[j])
+                offset += c * outer_strides[j]
+            # Any subset of a valid slice's dimensions is valid (the kept strides keep their
+            # order, so each still divides and covers the one below it): only the offset, the
+            # base rank of an outer coordinate, can break spec 1.2.
+            if offset > SIZE_MAX:
+                raise SliceError(
+                    f"group {show(group)} of region {self} by {self.labels[k]!r} starts at base "
+                    f"rank {show(offset)}, beyond 2**64-1"
+                )
+            yield Region._unchecked(labels, offset, sizes, strides)
 
     # ------------------------------------------------------------------ selection
 
