@@ -569,6 +569,10 @@ async def _drain_on_cancel(
 
 
 def _resolve_token(token: str | None) -> str:
+    if token is not None and not token:
+        # Not a silent fall-back to MESHTRIO_TOKEN: an empty token is a mistake (say, an
+        # unset variable read as ""), and another credential would be used without a word.
+        raise InputError("token='' is empty: pass a token, or token=None to use MESHTRIO_TOKEN")
     token = token or token_from_env()
     if not token:
         raise InputError("no auth token: pass token=... or set MESHTRIO_TOKEN")
@@ -609,8 +613,9 @@ async def attach(
 
     Raises:
         ConfigPushError: some hosts failed; no mesh is returned (HM-2).
-        InputError: bad addresses (``AddrParseError``), a non-str ``name``, a ``name`` given
-            with a ref, no token, or a token that cannot be sent.
+        InputError: bad addresses (``AddrParseError``) or none at all, a non-str ``name``,
+            a ``name`` given with a ref, no token, an empty token (``token=""`` does not fall
+            back to ``MESHTRIO_TOKEN``), or a token that cannot be sent.
         ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
             (only when the body did not raise).
     """
@@ -619,6 +624,8 @@ async def attach(
             raise InputError("name= applies to a list of addresses: a HostMeshRef has its own id")
         ref = addresses
     else:
+        if isinstance(addresses, Sequence) and not isinstance(addresses, str) and not addresses:
+            raise InputError("attach needs at least one host address, got none")
         label = Label.strip("hosts" if name is None else name)
         ref = HostMeshRef.from_hosts(HostMeshId.instance(label), addresses)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:

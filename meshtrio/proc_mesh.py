@@ -6,7 +6,8 @@ streams status changes back), and waits on a status fence over all ranks.
 
 Invariants owned here:
 
-* PM-1 (up-front checks): overlapping labels, a ``proc_bind`` of the wrong length, zero procs,
+* PM-1 (up-front checks): overlapping or empty labels, a ``proc_bind`` of the wrong length,
+  zero procs,
   and a per-rank callback that raises or returns something else than a
   :class:`~meshtrio.bootstrap.BootstrapCommand` are :class:`SpawnConfigurationError`; nothing
   is sent to any host.
@@ -46,6 +47,7 @@ from meshtrio.errors import (
     ProcCreationError,
     ProcMeshStopError,
     ProcSpawnError,
+    RequestTimeoutError,
     SpawnConfigurationError,
 )
 from meshtrio.host.launcher import check_proc_bind
@@ -106,6 +108,10 @@ def _check_spawn(
     per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None,
 ) -> tuple[Extent, list[dict[str, Any] | None], list[dict[str, str]] | None]:
     """PM-1: every check before anything is sent. Returns (extent, commands, binds)."""
+    if "" in per_host.labels:
+        raise SpawnConfigurationError(
+            f"per_host {per_host}: a dimension needs a non-empty label (e.g. {{'gpus': 2}})"
+        )
     overlap = [label for label in per_host.labels if label in host_mesh.region.labels]
     if overlap:
         raise SpawnConfigurationError(
@@ -402,9 +408,13 @@ class ProcMesh:
         )
         return [r.value if r.ok else r.error for r in results]
 
-    def _states_mesh(self, replies: list[Any], missing: Status) -> ValueMesh[ProcState]:
+    def _states_mesh(
+        self, replies: list[Any], missing: Status, *, say_why: bool = False
+    ) -> ValueMesh[ProcState]:
         """Merge per-host replies; a rank reads ``missing`` when its host did not answer, and
-        NotExist when the host answered without a record of it."""
+        NotExist when the host answered without a record of it. With ``say_why``, a rank
+        whose host could not be asked for another reason than a timeout (refused, connection
+        lost, an error reply) reads ``Unknown`` with that reason as its ``error``."""
         by_rank: dict[int, ProcState] = {}
         for reply in replies:
             if isinstance(reply, ProcStates):
@@ -415,9 +425,18 @@ class ProcMesh:
         for ref in self.procs:
             state = by_rank.get(ref.create_rank)
             if state is None:
-                answered = isinstance(replies[ref.host_rank], ProcStates)
+                reply = replies[ref.host_rank]
+                status, error = missing, None
+                if isinstance(reply, ProcStates):
+                    status = Status.NOT_EXIST
+                elif (
+                    say_why
+                    and isinstance(reply, MeshError)
+                    and not isinstance(reply, RequestTimeoutError)
+                ):
+                    status, error = Status.UNKNOWN, f"{type(reply).__name__}: {reply}"
                 state = ProcState(
-                    status=Status.NOT_EXIST if answered else missing,
+                    status=status,
                     proc_id=ref.proc_id,
                     create_rank=ref.create_rank,
                     host_rank=ref.host_rank,
@@ -425,6 +444,7 @@ class ProcMesh:
                     pid=None,
                     started_at=None,
                     updated_at=now,
+                    error=error,
                 )
             values.append(state)
         return ValueMesh(self.region, values)
@@ -433,8 +453,10 @@ class ProcMesh:
         """Every proc's state (status, proc id, create rank, pid, timestamps, exit details).
 
         Each host is bounded by ``get_proc_state_max_idle`` (a total bound, connect
-        included). A rank whose host does not answer in time, or answers with an error, reads
-        ``Timeout``; a rank its host has no record of reads ``NotExist``. Cancelling it
+        included). A rank whose host does not answer in time reads ``Timeout``; one whose
+        host could not be asked (it refused the connection, the connection was lost, it
+        answered with an error) reads ``Unknown``, with what happened in ``error``; a rank
+        its host has no record of reads ``NotExist``. Cancelling it
         abandons the requests; a keepalive a host already received stays set.
 
         Args:
@@ -460,7 +482,7 @@ class ProcMesh:
             raise InputError(f"keepalive must be None or finite seconds >= 0, got {keepalive!r}")
         timeout = config.get(config.GET_PROC_STATE_MAX_IDLE)
         replies = await self._per_host(lambda _a: GetProcStates(str(self.id), keepalive), timeout)
-        return self._states_mesh(replies, Status.timeout(timeout))
+        return self._states_mesh(replies, Status.timeout(timeout), say_why=True)
 
     async def stop(self, reason: str = "stopped by client") -> ValueMesh[ProcState]:
         """Stop every proc (the ladder on each host); return the final states.

@@ -306,6 +306,8 @@ class ProcState:
         exit_code: its exit code, once exited normally.
         signal: the signal that killed it, if one did.
         stderr_tail: the last lines of its stderr (not shown by ``str()``).
+        error: why nothing is known of it (its host could not be asked: refused, connection
+            lost, ...), with status ``Unknown``; None when its host answered.
     """
 
     status: Status
@@ -319,8 +321,13 @@ class ProcState:
     exit_code: int | None = None
     signal: int | None = None
     stderr_tail: tuple[str, ...] = attrs.field(default=(), converter=_to_lines)
+    error: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.error is not None and not isinstance(self.error, str):
+            raise InputError(
+                f"ProcState.error must be a str or None, got {type(self.error).__name__}"
+            )
         if not isinstance(self.status, Status):
             raise InputError(f"ProcState.status must be a Status, got {type(self.status).__name__}")
         for name in ("proc_id", "host"):
@@ -341,7 +348,8 @@ class ProcState:
             for name, value in (("pid", self.pid), ("exit", self.exit_code), ("sig", self.signal))
             if value is not None
         )
+        why = f" ({self.error})" if self.error is not None else ""
         return (
             f"{self.proc_id} (rank {self.create_rank} on host {self.host_rank} {self.host}): "
-            f"{self.status}{extra}"
+            f"{self.status}{extra}{why}"
         )

@@ -9,6 +9,7 @@ GetInfo afterwards. Where the bad input got past the handshake, the agent record
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -437,3 +438,124 @@ async def test_long_event_details_are_capped_so_host_info_fits_one_message() -> 
     assert all(len(e.detail) <= MAX_EVENT_DETAIL for e in agent.events)
     size = len(encode(Envelope(Kind.REPLY, 1, agent.info())))
     assert size < config.Config().get(config.MAX_MESSAGE_SIZE)
+
+
+# -- WebSocket protocol violations, failures inside the agent, hang-ups ---------------------------
+@asynccontextmanager
+async def raw_ws_and_stream(
+    addr: ChannelAddr,
+) -> AsyncIterator[tuple[trio_websocket.WebSocketConnection, trio.SocketStream]]:
+    """A good handshake, then the socket under it, to write hand-made frames on."""
+    stream = await open_raw(addr)
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,
+                "127.0.0.1",
+                "/meshtrio",
+                extra_headers=Offer(PROTOCOL_VERSION, TOKEN).headers(),
+            )
+            yield ws, stream
+            nursery.cancel_scope.cancel()
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+MASK = b"\x01\x02\x03\x04"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        bytes([0x83, 0x80]) + MASK,  # FIN + reserved opcode 3, masked, empty
+        bytes([0xC2, 0x81]) + MASK + b"x",  # FIN + RSV1 (no extension agreed) + binary
+        bytes([0x82, 0x01]) + b"x",  # an unmasked client frame
+    ],
+    ids=["reserved-opcode", "rsv-bits", "unmasked"],
+)
+async def test_tr1_websocket_protocol_violations_are_recorded_as_bad_clients(
+    frame: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TR-1 (issue 8, defect 7): a frame that breaks the WebSocket protocol after a good
+    handshake closes that connection, is logged and is recorded as a bad_client event (it
+    used to be closed silently); the agent keeps serving."""
+    with trio.fail_after(LIMIT):
+        async with running_agent() as addr:
+            async with raw_ws_and_stream(addr) as (ws, stream):
+                await stream.send_all(frame)
+                with pytest.raises(trio_websocket.ConnectionClosed):
+                    await ws.get_message()
+            info = await good_info(addr)
+            events = bad_client_events(info)
+            assert any("protocol error" in d for d in events), f"TR-1: {info.events}"
+            assert "broke the protocol" in caplog.text
+
+
+async def test_ps4_a_launch_that_raises_fails_only_that_proc(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PS-4 / HA-5 (issue 8, defects 1 and 2): an unexpected exception while launching a proc
+    (here a bug in the launch step; in the field an OverflowError or RecursionError) ends
+    that proc Failed with the error named, is logged, and the agent keeps serving spawns."""
+    import meshtrio
+
+    real = HostAgent._launch
+    calls = 0
+
+    async def flaky(self: HostAgent, rec: object, nursery: trio.Nursery) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OverflowError("cannot fit 'int' into an index-sized integer")
+        return await real(self, rec, nursery)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HostAgent, "_launch", flaky)
+    with trio.fail_after(LIMIT):
+        async with (
+            tcp_hosts(1, token=TOKEN) as (host,),
+            meshtrio.attach([host.addr], token=TOKEN) as mesh,
+        ):
+            with pytest.raises(meshtrio.ProcCreationError, match="OverflowError") as info:
+                await mesh.spawn("broken", {"gpus": 1})
+            assert info.value.state.status.is_failure
+            procs = await mesh.spawn("fine", {"gpus": 1})  # the agent still serves
+            assert [s.status.is_running for s in (await procs.states()).values()] == [True]
+            (host_info,) = (await mesh.info()).values()
+            assert host_info.state == "serving"
+    assert "launching proc" in caplog.text
+
+
+async def test_tr4_a_client_that_hangs_up_mid_handshake_is_not_a_bad_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """TR-4 (issue 8): a client that goes away during its opening handshake (cancelled,
+    killed) is logged as having hung up, not as "a bad opening handshake", and is not
+    recorded as a bad client; one that sent garbage still is."""
+    caplog.set_level(logging.INFO, logger="meshtrio.transport")
+    hung_up = [trio.Event(), trio.Event()]
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "hung up" in record.getMessage():
+                next(e for e in hung_up if not e.is_set()).set()
+
+    watch = Watch()
+    logging.getLogger("meshtrio.transport").addHandler(watch)
+    try:
+        with trio.fail_after(LIMIT):
+            async with running_agent() as addr:
+                for partial in (b"", b"GET /meshtrio HTTP/1.1\r\nHost: 127.0.0.1\r\n"):
+                    stream = await open_raw(addr)
+                    if partial:
+                        await stream.send_all(partial)
+                    await stream.aclose()
+                    with trio.fail_after(2):  # far less than LIMIT: not a handshake timeout
+                        await hung_up[1 if partial else 0].wait()
+                info = await good_info(addr)
+    finally:
+        logging.getLogger("meshtrio.transport").removeHandler(watch)
+    assert bad_client_events(info) == [], info.events
+    assert "bad opening handshake" not in caplog.text
+    assert "hung up before sending its opening handshake" in caplog.text
+    assert "hung up during its opening handshake" in caplog.text

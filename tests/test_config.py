@@ -450,3 +450,119 @@ def test_propagatable_follows_every_layer_change_although_cached() -> None:
     assert view.propagatable()[key] == 3.0
     config.clear_runtime()
     assert view.propagatable()[key] == 9.0
+
+
+# -- CF-1: usable ranges; CF-2: bounded snapshots (issue 8) ----------------------------------------
+def test_cf1_every_key_has_a_range_its_users_can_take() -> None:
+    """CF-1: every int key has a minimum and a maximum, every duration key at most
+    DURATION_MAX, and each maximum is itself accepted and displays as text that reads back."""
+    for key in config.KEYS.values():
+        if key.kind is Kind.INT:
+            assert key.minimum is not None, key.name
+            assert key.maximum is not None, key.name
+            assert key.coerce(int(key.maximum)) == key.maximum
+        elif key.kind in (Kind.DURATION, Kind.OPTIONAL_DURATION):
+            assert key.maximum == config.DURATION_MAX, key.name
+            assert key.parse_text(key.display(config.DURATION_MAX)) == config.DURATION_MAX
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("mesh_tail_log_lines", 2**63),
+        ("mesh_tail_log_lines", config.MAX_TAIL_LOG_LINES + 1),
+        ("request_timeout", config.DURATION_MAX * 2),
+        ("mesh_orphan_timeout", "1000d"),
+        ("connect_timeout", 1e300),
+    ],
+)
+def test_cf1_out_of_range_values_are_refused_where_they_enter(
+    name: str, value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CF-1 (issue 8, defect 1): a value the runtime cannot take (2**63 stderr lines used to
+    crash the host agent's launcher) is a ConfigError in configured(), in the environment
+    (naming the variable) and in a pushed snapshot, not an error later in the code using it."""
+    with pytest.raises(ConfigError, match=name), config.configured(**{name: value}):
+        pass
+    with pytest.raises(ConfigError, match=name):
+        Config({name: value})
+    monkeypatch.setenv(config.resolve(name).env_var, str(value))
+    config.reload_env()
+    with pytest.raises(ConfigError, match=config.resolve(name).env_var):
+        config.get(name)
+
+
+def test_cf1_integer_text_longer_than_pythons_digit_limit_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CF-1 (issue 8, defect 6): integer text of thousands of digits is a ConfigError naming
+    the key (it used to be Python's bare int-digit-limit ValueError), also from the
+    environment, where the error names the variable; a huge int value is described, not
+    printed (its repr would raise too)."""
+    key = config.MESH_SPAWN_CONCURRENCY
+    with pytest.raises(ConfigError, match=r"mesh_spawn_concurrency.*digits"):
+        key.coerce("9" * 5000)
+    with pytest.raises(ConfigError, match=r"mesh_tail_log_lines.*an int of"):
+        config.MESH_TAIL_LOG_LINES.coerce(10**5000)
+    monkeypatch.setenv("MESHTRIO_MESH_TAIL_LOG_LINES", "9" * 4301)
+    config.reload_env()
+    with pytest.raises(ConfigError, match="MESHTRIO_MESH_TAIL_LOG_LINES"):
+        config.get(config.REQUEST_TIMEOUT)  # every read says so, whichever key
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "match"),
+    [
+        ({"from_the_future": nested(500)}, r"from_the_future.*list"),
+        ({"k": {"a": 1}}, "got dict"),
+        ({f"k{i}": 1 for i in range(config.MAX_SNAPSHOT_KEYS + 1)}, "at most"),
+        ({"x" * (config.MAX_NAME_CHARS + 1): 1}, "names are text"),
+        ({"k": "x" * (config.MAX_SNAPSHOT_TEXT + 1)}, "longer than"),
+        ({"k": 2**65}, "out of range"),
+        ({1: 1}, "names are text"),
+        ([("k", 1)], "mapping"),
+    ],
+    ids=["deep", "dict", "many", "long-name", "long-text", "big-int", "int-name", "list"],
+)
+def test_cf2_snapshots_from_peers_are_bounded(snapshot: Any, match: str) -> None:
+    """CF-2 (issue 8, defect 2): a snapshot's values are small scalars: a list nested 500 deep
+    (which used to crash the agent when it encoded a proc's bootstrap payload) is refused,
+    as are too many or too long names and values."""
+    with pytest.raises(ConfigError, match=match):
+        config.check_snapshot(snapshot)
+
+
+def test_cf2_a_deep_snapshot_is_refused_when_its_message_is_decoded() -> None:
+    """CF-2: the check runs at decode: a SpawnProcs whose config holds a deeply nested value
+    is a MessageBodyError (answered, the connection kept) naming the problem."""
+    import msgpack
+
+    from meshtrio.errors import MessageBodyError
+    from meshtrio.wire import decode
+
+    body = {
+        "proc_mesh_id": "m",
+        "host_mesh_id": "h",
+        "host_rank": 0,
+        "num_per_host": 1,
+        "config": {"from_the_future": nested(500)},
+        "commands": [None],
+    }
+    raw = msgpack.packb([0, 7, "SpawnProcs", body], use_bin_type=True)
+    with pytest.raises(MessageBodyError, match=r"ConfigError.*from_the_future") as info:
+        decode(raw)
+    assert info.value.corr == 7
+
+
+def test_cf2_unknown_keys_are_split_off() -> None:
+    """CF-2: split_known keeps the keys this version knows and names the others, sorted."""
+    known, unknown = config.split_known({"request_timeout": 1.0, "zz": 1, "aa": None})
+    assert known == {"request_timeout": 1.0}
+    assert unknown == ["aa", "zz"]

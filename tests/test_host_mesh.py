@@ -517,3 +517,22 @@ async def test_attach_to_a_ref_with_a_name_is_an_input_error(name: str) -> None:
     with pytest.raises(InputError, match="has its own id"):
         async with meshtrio.attach(ref, name=name, token=TOKEN):
             pytest.fail("attach yielded a mesh")
+
+
+# -- careless inputs (issue 8) ---------------------------------------------------------------------
+async def test_attach_refuses_an_empty_token_instead_of_falling_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """token="" is an InputError even when MESHTRIO_TOKEN is set (it used to fall back to the
+    variable without a word); no connection is made."""
+    monkeypatch.setenv("MESHTRIO_TOKEN", "from-the-environment")
+    with pytest.raises(InputError, match="token='' is empty"):
+        async with meshtrio.attach(["tcp:127.0.0.1:9"], token=""):
+            pass
+
+
+async def test_attach_refuses_zero_hosts() -> None:
+    """attach([]) is an InputError (it used to yield a mesh of no hosts)."""
+    with pytest.raises(InputError, match="at least one host"):
+        async with meshtrio.attach([], token="t"):
+            pass

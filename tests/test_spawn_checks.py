@@ -52,6 +52,8 @@ BAD_SPAWNS: dict[str, tuple[dict[str, Any], str]] = {
         "not a BootstrapCommand",
     ),
     "per_host_not_an_extent": ({"per_host": [2]}, "per_host"),
+    "per_host_empty_label": ({"per_host": {"": 2}}, "non-empty label"),  # issue 8
+    "per_host_empty_label_inner": ({"per_host": {"gpus": 2, "": 1}}, "non-empty label"),
     "proc_bind_unknown_key": (
         {"per_host": {"gpus": 1}, "proc_bind": [{"gpu": "0"}]},
         "unknown key(s) 'gpu'",

@@ -13,6 +13,7 @@ import os
 import secrets
 import socket as stdsocket
 import stat
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -373,6 +374,31 @@ async def test_tr3_server_hanging_up_during_handshake_fails_fast(when: str) -> N
             with pytest.raises(ConnectionLostError, match="hung up during the handshake") as info:
                 await connect(nursery, target, token=TOKEN, timeout=5.0)
             assert trio.current_time() - t0 < 2.0, "connect waited for its timeout"
+            assert info.value.address == str(target)
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("when", ["at once", "after reading the request"])
+async def test_sk3_a_reset_during_the_handshake_fails_connect_at_once(when: str) -> None:
+    """SK-3 / TR-4 (issue 8, defect 4): a server that resets the connection (SO_LINGER 0)
+    during the handshake makes connect fail at once with ConnectionLostError, as a clean
+    close does; it used to wait out the whole connect timeout (5 s)."""
+
+    async def reset(stream: trio.SocketStream) -> None:
+        if when != "at once":
+            await stream.receive_some()
+        stream.socket.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()  # closing with linger 0 sends RST
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+            target = ChannelAddr.tcp("127.0.0.1", listeners[0].socket.getsockname()[1])
+            await nursery.start(trio.serve_listeners, reset, listeners)
+            t0 = trio.current_time()
+            with pytest.raises(ConnectionLostError, match="hung up during the handshake") as info:
+                await connect(nursery, target, token=TOKEN, timeout=5.0)
+            assert trio.current_time() - t0 < 1.0, "connect waited for its timeout"
             assert info.value.address == str(target)
             nursery.cancel_scope.cancel()
 
