@@ -151,7 +151,8 @@ class HostAgent:
 
     def __init__(self, *, token: str, cfg: config.Config, in_process_procs: bool = False) -> None:
         self.token = token
-        self.credentials = Credentials(token, proc_secret=secrets.token_bytes(32))
+        self._proc_secret = secrets.token_bytes(32)  # makes proc credentials (AU-1); never sent
+        self.credentials = Credentials(token, proc_secret=self._proc_secret)
         self.cfg = cfg
         self.in_process_procs = in_process_procs
         self.address = ChannelAddr.local(0)
@@ -315,7 +316,7 @@ class HostAgent:
             proc_mesh_id=rec.proc_mesh_id,
             config=rec.config,
         )
-        credential = proc_credential(self.credentials.proc_secret or b"", rec.proc_id)
+        credential = proc_credential(self._proc_secret, rec.proc_id)
         if self.in_process_procs and rec.command is None:
             return launch_in_process(boot, token=credential, nursery=nursery)
         env = {
