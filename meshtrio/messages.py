@@ -15,7 +15,7 @@ import attrs
 
 from meshtrio import config
 from meshtrio.status import ProcState, Status
-from meshtrio.wire import message
+from meshtrio.wire import converter, message
 
 __all__ = [
     "Ack",
@@ -80,6 +80,22 @@ class LifecycleEvent:
     detail: str = ""
 
 
+def _structure_event(raw: Any, _cls: type) -> LifecycleEvent:
+    """A :class:`LifecycleEvent` from its wire dict, checked by hand: hosts send a few hundred
+    in every info, and the generic path costs several times as much."""
+    if not isinstance(raw, dict):
+        raise TypeError("a LifecycleEvent is a map")
+    at, kind, detail = raw.get("at"), raw.get("kind"), raw.get("detail", "")
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        raise TypeError("LifecycleEvent.at must be a number")
+    if not isinstance(kind, str) or not isinstance(detail, str):
+        raise TypeError("LifecycleEvent.kind and .detail must be text")
+    return LifecycleEvent(float(at), kind, detail)
+
+
+converter.register_structure_hook(LifecycleEvent, _structure_event)
+
+
 @message
 @attrs.frozen
 class HostInfo:
@@ -132,7 +148,8 @@ class DrainReport:
         failed: of those, procs reported ``unkillable`` (still there after SIGKILL).
         started_at: when the drain began (unix time).
         finished_at: when it ended (unix time).
-        events: the host's recent lifecycle events, oldest first.
+        events: the host's lifecycle events from the drain's start to its end (a shutdown's
+            report: to its acknowledgement), oldest first; ``info()`` has the host's history.
     """
 
     attempted: int

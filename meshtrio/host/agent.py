@@ -495,7 +495,12 @@ class HostAgent:
                 if self._full_drains == 0 and self.state == "draining":
                     self.state = "serving"
         self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
-        return DrainReport(len(recs), ok, failed, started, time.time(), list(self.events))
+        return DrainReport(len(recs), ok, failed, started, time.time(), self._events_since(started))
+
+    def _events_since(self, started: float) -> list[LifecycleEvent]:
+        """The events recorded at or after ``started`` (a report's own window: the host's whole
+        history is in :meth:`info`)."""
+        return [e for e in self.events if e.at >= started]
 
     async def shutdown(
         self, timeout: float, concurrency: int, emit: Emit | None = None
@@ -511,7 +516,7 @@ class HostAgent:
             report.failed,
             report.started_at,
             time.time(),
-            list(self.events),
+            self._events_since(report.started_at),
         )
         return ReplyThen(report, self.stop_serving.set)
 
