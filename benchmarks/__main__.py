@@ -23,6 +23,7 @@ from typing import Any
 import trio
 
 from benchmarks import (
+    bench_accept,
     bench_attach,
     bench_demo,
     bench_shutdown,
@@ -38,6 +39,7 @@ ALL: list[Benchmark] = [
     *bench_values.BENCHMARKS,
     *bench_attach.BENCHMARKS,
     *bench_unreachable.BENCHMARKS,
+    *bench_accept.BENCHMARKS,
     *bench_shutdown.BENCHMARKS,
     *bench_spawn.BENCHMARKS,
     *bench_demo.BENCHMARKS,
