@@ -20,6 +20,10 @@
   1.1. A ``gc.collect()`` in the agent cannot be triggered from outside, so "after" is after
   the settle only. ``extra`` has the fresh-process figure, each round's after-figure and the
   peak.
+* ``accept.bare_server_rss``: the bare echo server's VmRSS after its last round over its
+  VmRSS before the first (same settles); for scale only: how much a plain trio-websocket
+  server keeps after 1000 clients leave (CPython's small-object allocator keeps arenas that
+  hold one surviving object, so neither process returns to its start).
 * ``accept.agent_rss_peak``: the agent's peak VmRSS during the rounds (sampled every 20 ms)
   against the bare echo server's peak; for scale only (no target).
 
@@ -364,6 +368,7 @@ async def run(ctx: Ctx) -> list[Result]:
     bare_argv = [sys.executable, "-m", "benchmarks.bench_accept", "bare-server"]
     mine, bare = _Side(), _Side()
     after: list[float] = []
+    bare_after: list[float] = []
     async with (
         _server(agent_argv, _agent_env(token)) as agent,
         _server(bare_argv, child_env()) as server,
@@ -379,6 +384,7 @@ async def run(ctx: Ctx) -> list[Result]:
             raise RuntimeError(f"the warm-up client failed: {warm[0]['errors']}")
         await trio.sleep(SETTLE)
         before = agent.rss()
+        bare_before = server.rss()
         agent.peak = server.peak = 0.0
 
         async def mesh_round() -> float:
@@ -407,6 +413,8 @@ async def run(ctx: Ctx) -> list[Result]:
                     *await workers.round(bare_cmd, n), cpu_seconds(server.proc.pid) - cpu
                 )
                 nursery.cancel_scope.cancel()
+            await trio.sleep(SETTLE)
+            bare_after.append(server.rss())
             ctx.log(
                 f"accept: bare {seconds:.3f} s, {bare.failed[-1]}/{n} failed, CPU clients "
                 f"{bare.client_cpu[-1]:.2f} s, server {bare.server_cpu[-1]:.2f} s"
@@ -416,7 +424,8 @@ async def run(ctx: Ctx) -> list[Result]:
         await alternate([mesh_round, bare_round], rounds=rounds, budget=60.0, min_rounds=2)
         ctx.log(
             f"accept: agent RSS {fresh:.1f} MiB fresh, {before:.1f} before, "
-            f"{agent.peak:.1f} peak, {after[-1]:.1f} after; bare server peak {server.peak:.1f}"
+            f"{agent.peak:.1f} peak, {after[-1]:.1f} after; bare server {bare_before:.1f} "
+            f"before, {server.peak:.1f} peak, {bare_after[-1]:.1f} after"
         )
     params: dict[str, Any] = {"clients": n, "workers": WORKERS}
     attempts = n * len(mine.failed)
@@ -477,6 +486,14 @@ async def run(ctx: Ctx) -> list[Result]:
                 "settle_s": SETTLE,
                 "note": "after a settle only: no gc.collect() in the agent is possible",
             },
+        ),
+        row(
+            "accept.bare_server_rss",
+            params,
+            bare_after[-1],
+            "MiB",
+            bare_before,
+            extra={"after_per_round_mib": bare_after, "peak_mib": server.peak},
         ),
         row(
             "accept.agent_rss_peak",

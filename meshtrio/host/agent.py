@@ -472,19 +472,25 @@ class HostAgent:
         concurrency: int,
         emit: Emit | None = None,
     ) -> DrainReport:
-        """Stop all procs, or those of one host mesh; the service side stays up (HA-2)."""
+        """Stop all procs, or those of one host mesh; the service side stays up (HA-2).
+
+        A drain of one host mesh that finds none of its procs here is a no-op and records no
+        events (every attach ends with one; they would push the host's history out).
+        """
         started = time.time()
         full = host_mesh_id is None
-        if full:
-            self._full_drains += 1
-            if self.state == "serving":
-                self.state = "draining"
-        self.event("drain_begin", "all" if full else f"host mesh {host_mesh_id}")
         recs = [
             r
             for r in self.procs.values()
             if (full or r.host_mesh_id == host_mesh_id) and not r.done.is_set()
         ]
+        if not full and not recs:
+            return DrainReport(0, 0, 0, started, started, [])
+        if full:
+            self._full_drains += 1
+            if self.state == "serving":
+                self.state = "draining"
+        self.event("drain_begin", "all" if full else f"host mesh {host_mesh_id}")
         try:
             ok, failed = await self._stop_records(
                 recs, "drain", timeout, concurrency, _best_effort(emit)
