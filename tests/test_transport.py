@@ -625,3 +625,53 @@ async def test_accept_loop_retries_when_out_of_file_descriptors(
     with pytest.raises(OSError, match="Bad file descriptor"):
         await net._accept_loop(bad, nursery, handle, "tcp:test", net._Handshakes(256))  # type: ignore[arg-type]
     assert bad.closed
+
+
+async def test_tr5_bad_client_reports_are_rate_limited_and_counted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """TR-5: a burst of bad clients is reported REPORT_BURST at once, then REPORT_RATE per
+    second; every one left out is counted in the next report, so none goes unrecorded."""
+    throttle = net._Throttle(rate=10.0, burst=3)
+    assert [throttle.admit(f"bad {i}") for i in range(5)] == ["bad 0", "bad 1", "bad 2", None, None]
+    await trio.sleep(0.1)  # one token back (virtual time)
+    assert throttle.admit("bad 5") == "bad 5 (and 2 more not reported)"
+    assert throttle.admit("bad 6") is None
+    await trio.sleep(10)  # refills to the burst, never beyond
+    assert [throttle.admit("x") for _ in range(4)] == [
+        "x (and 1 more not reported)",
+        "x",
+        "x",
+        None,
+    ]
+
+
+async def test_tr5_a_flood_of_bad_clients_does_not_flood_the_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TR-5: 30 garbage clients in a row against a server with a burst of 5 give at most a few
+    warnings, not 30; a good client is still served."""
+    monkeypatch.setattr(net, "REPORT_BURST", 5)
+    monkeypatch.setattr(net, "REPORT_RATE", 0.001)
+    refused: list[str] = []
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            addr = await nursery.start(
+                functools.partial(
+                    net.serve,
+                    ChannelAddr.parse("tcp:127.0.0.1:0"),
+                    Server().on_connection,
+                    token=TOKEN,
+                    max_size=1 << 20,
+                    on_refused=refused.append,
+                )
+            )
+            for _ in range(30):
+                stream = await open_raw(addr)
+                await stream.send_all(b"\xff" * 64 + b"\r\n\r\n")
+                await read_until_eof(stream)
+                await stream.aclose()
+            await assert_serves(addr)
+            nursery.cancel_scope.cancel()
+    assert len(refused) == 5, refused
+    assert sum("client" in r.getMessage() for r in caplog.records if r.levelname == "WARNING") == 5

@@ -20,6 +20,10 @@ Invariants owned here:
   honest client out (it waits about that long at most), and many honest clients at once are
   all served. Not promised: a client that sends part of its
   request and then stalls holds its slot for up to ``handshake_timeout``.
+* TR-5 (reports are bounded): refused and misbehaving clients are logged and reported at
+  most :data:`REPORT_BURST` at once and :data:`REPORT_RATE` per second after that; the ones
+  left out are counted and the count is added to the next report, so a flood of bad clients
+  neither floods the log nor pushes a host's history out, and none goes unrecorded.
 * TR-4 (hang-ups are not attacks): a client that hangs up (end of file or a reset) during its
   opening handshake is logged as such, not reported as a bad client; a reset fails a
   client's connect at once (SK-3), like a clean close.
@@ -345,6 +349,7 @@ async def serve(
     listeners, bound, cleanup = await _bind(addr)
     address = str(bound)
     handshakes = _Handshakes(MAX_PENDING_HANDSHAKES)
+    throttle = _Throttle(REPORT_RATE, REPORT_BURST)
 
     async def handle(stream: trio.SocketStream, entry: _Pending) -> None:
         outcome: _Dropped | None
@@ -362,9 +367,12 @@ async def serve(
         if not outcome.bad:
             log.info("%s: client %s", address, outcome.reason)
             return
-        log.warning("%s: client %s", address, outcome.reason)
+        reason = throttle.admit(outcome.reason)
+        if reason is None:  # TR-5: counted, and said with the next report
+            return
+        log.warning("%s: client %s", address, reason)
         if on_refused is not None:
-            on_refused(outcome.reason)
+            on_refused(reason)
 
     try:
         async with trio.open_nursery() as nursery:
@@ -416,6 +424,36 @@ async def _accept_loop(
                 await trio.sleep(0.1)
                 continue
             nursery.start_soon(handle, stream, handshakes.add(stream))
+
+
+REPORT_RATE = 10.0
+"""Bad-client reports per second a server makes once its burst is spent (TR-5)."""
+
+REPORT_BURST = 20
+"""Bad-client reports a server makes at once before :data:`REPORT_RATE` applies (TR-5)."""
+
+
+class _Throttle:
+    """A token bucket for reports: :meth:`admit` says whether to report now (TR-5)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._at = trio.current_time()
+        self._skipped = 0
+
+    def admit(self, reason: str) -> str | None:
+        """``reason`` (with the count of reports left out before it) to report now, or None."""
+        now = trio.current_time()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            self._skipped += 1
+            return None
+        self._tokens -= 1
+        skipped, self._skipped = self._skipped, 0
+        return f"{reason} (and {skipped} more not reported)" if skipped else reason
 
 
 MAX_PENDING_HANDSHAKES = 256
