@@ -24,8 +24,10 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "meshtrio", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "meshtrio", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "meshtrio", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "meshtrio", "tests", "benchmarks", "examples", "noxfile.py"
+    )
 
 
 @nox.session
