@@ -358,7 +358,7 @@ class _Side:
 async def run(ctx: Ctx) -> list[Result]:
     """All four rows (module docstring)."""
     from benchmarks.bench_attach import push_payload
-    from meshtrio.transport.handshake import new_token
+    from meshtrio._transport.handshake import new_token
 
     n = 200 if ctx.quick else 1000
     rounds = 2 if ctx.quick else 4

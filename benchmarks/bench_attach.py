@@ -57,9 +57,10 @@ from benchmarks.core import (
     row,
     timed_gc,
 )
-from meshtrio import config, wire
-from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
-from meshtrio.messages import SetClientConfig
+from meshtrio import _wire as wire
+from meshtrio import config
+from meshtrio._local_mesh import open_host_mesh_in_process, open_host_mesh_processes
+from meshtrio._messages import SetClientConfig
 
 __all__ = ["BENCHMARKS", "push_payload"]
 

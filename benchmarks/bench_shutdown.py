@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from benchmarks.core import Benchmark, Ctx, Result, row
-from meshtrio.host_mesh import ShutdownReport
-from meshtrio.local_mesh import open_host_mesh_processes
+from meshtrio._host_mesh import ShutdownReport
+from meshtrio._local_mesh import open_host_mesh_processes
 
 __all__ = ["BENCHMARKS"]
 

@@ -19,8 +19,8 @@ import trio
 
 from benchmarks.core import ROOT, Benchmark, Ctx, Result, alternate, child_env, median, row
 from meshtrio import config
-from meshtrio.host_mesh import HostMesh
-from meshtrio.local_mesh import open_host_mesh_processes
+from meshtrio._host_mesh import HostMesh
+from meshtrio._local_mesh import open_host_mesh_processes
 
 __all__ = ["BENCHMARKS"]
 

@@ -23,12 +23,12 @@ import trio
 
 from benchmarks.core import Benchmark, Ctx, Result, median, row
 from meshtrio import config
+from meshtrio._host.agent import serve_host_agent
+from meshtrio._host_mesh import attach, mesh_session
+from meshtrio._host_ref import HostMeshRef
+from meshtrio._ids import HostMeshId
+from meshtrio._transport.handshake import new_token
 from meshtrio.errors import ConfigPushError
-from meshtrio.host.agent import serve_host_agent
-from meshtrio.host_mesh import attach, mesh_session
-from meshtrio.host_ref import HostMeshRef
-from meshtrio.ids import HostMeshId
-from meshtrio.transport.handshake import new_token
 
 __all__ = ["BENCHMARKS"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.core import Benchmark, Ctx, Result, rates, row
-from meshtrio.addr import ChannelAddr
-from meshtrio.host_ref import HostMeshRef
-from meshtrio.ids import HostMeshId
-from meshtrio.slicing import Extent, Region
+from meshtrio._addr import ChannelAddr
+from meshtrio._host_ref import HostMeshRef
+from meshtrio._ids import HostMeshId
+from meshtrio._slicing import Extent, Region
 
 __all__ = ["BENCHMARKS"]
 

@@ -5,7 +5,7 @@
   ``MESHTRIO_TOKEN``; without one it refuses to start. Started by a client mesh (which sets
   ``MESHTRIO_PARENT_PID``), it dies with that client.
 * ``proc``: the default proc bootstrap (started by host agents, not by hand).
-* ``demo [--hosts N] [--procs-per-host M]``: the main job, see :mod:`meshtrio.demo`.
+* ``demo [--hosts N] [--procs-per-host M]``: the main job, see :mod:`meshtrio._demo`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import sys
 
 import trio
 
-from meshtrio import config
-from meshtrio.errors import MeshError
+from meshtrio import _config as config
+from meshtrio._errors import MeshError
 
 __all__ = ["main"]
 
 
 def _parent_pid() -> int | None:
-    from meshtrio.proc.runtime import PARENT_PID_ENV
+    from meshtrio._proc.runtime import PARENT_PID_ENV
 
     text = os.environ.get(PARENT_PID_ENV, "")
     return int(text) if text.isdigit() else None
@@ -40,7 +40,7 @@ def _alive(pid: int) -> bool:
 
 
 def _arm_pdeathsig() -> None:
-    from meshtrio.host.pdeathsig import set_parent_death_signal
+    from meshtrio._host.pdeathsig import set_parent_death_signal
 
     parent = _parent_pid()
     if parent is not None and config.get(config.MESH_BOOTSTRAP_ENABLE_PDEATHSIG):
@@ -60,10 +60,10 @@ def _sole(exc: BaseException) -> BaseException:
 
 
 def _cmd_host(args: argparse.Namespace) -> int:
-    from meshtrio.addr import ChannelAddr
-    from meshtrio.host.agent import INSECURE_BIND_WARNING, is_loopback, serve_host_agent
-    from meshtrio.local_mesh import LISTEN_ENV
-    from meshtrio.transport.handshake import token_from_env
+    from meshtrio._addr import ChannelAddr
+    from meshtrio._host.agent import INSECURE_BIND_WARNING, is_loopback, serve_host_agent
+    from meshtrio._local_mesh import LISTEN_ENV
+    from meshtrio._transport.handshake import token_from_env
 
     token: str | None
     if args.token_file:
@@ -103,8 +103,8 @@ def _cmd_host(args: argparse.Namespace) -> int:
 
 
 def _cmd_proc(_args: argparse.Namespace) -> int:
-    from meshtrio.proc.runtime import BOOTSTRAP_ENV, ProcBootstrap, run_proc
-    from meshtrio.transport.handshake import PROC_TOKEN_ENV
+    from meshtrio._proc.runtime import BOOTSTRAP_ENV, ProcBootstrap, run_proc
+    from meshtrio._transport.handshake import PROC_TOKEN_ENV
 
     text = os.environ.get(BOOTSTRAP_ENV)
     token = os.environ.get(PROC_TOKEN_ENV)
@@ -125,7 +125,7 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from meshtrio.demo import run_demo
+    from meshtrio._demo import run_demo
 
     return trio.run(run_demo, args.hosts, args.procs_per_host)
 

@@ -18,8 +18,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from meshtrio.host_mesh import HostMesh
-from meshtrio.local_mesh import open_host_mesh_in_process
+from meshtrio._host_mesh import HostMesh
+from meshtrio._local_mesh import open_host_mesh_in_process
 
 __all__ = [
     "alive",

@@ -33,12 +33,12 @@ import trio
 import trio_websocket
 
 from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.host.agent import serve_host_agent
-from meshtrio.host_mesh import HostMesh, ShutdownReport
-from meshtrio.messages import LifecycleEvent
-from meshtrio.transport import net
-from meshtrio.transport.rpc import Peer
+from meshtrio._addr import ChannelAddr
+from meshtrio._host.agent import serve_host_agent
+from meshtrio._host_mesh import HostMesh, ShutdownReport
+from meshtrio._messages import LifecycleEvent
+from meshtrio._transport import net
+from meshtrio._transport.rpc import Peer
 
 HOST_ARGV = [sys.executable, "-m", "meshtrio", "host", "--listen", "tcp:127.0.0.1:0"]
 """The command line of a hand-started host (it prints its bound address first)."""

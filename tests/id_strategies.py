@@ -9,9 +9,9 @@ from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.ids import (
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._ids import (
     B58_ALPHABET,
     U64_MAX,
     UID_B58_WIDTH,
@@ -20,7 +20,7 @@ from meshtrio.ids import (
     ProcId,
     ProcMeshId,
 )
-from meshtrio.status import Status, StatusKind
+from meshtrio._status import Status, StatusKind
 
 __all__ = [
     "abstract_unix_addrs",

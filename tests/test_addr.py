@@ -1,4 +1,4 @@
-"""Tests for meshtrio.addr: channel address parsing, display and views."""
+"""Tests for meshtrio._addr: channel address parsing, display and views."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from id_strategies import abstract_unix_addrs, channel_addrs, tcp_addrs
 
-from meshtrio.addr import ChannelAddr
+from meshtrio._addr import ChannelAddr
 from meshtrio.errors import AddrParseError
 
 CONVERTER = cattrs.Converter()

@@ -23,11 +23,10 @@ import trio_websocket
 from hosts import connect, open_raw, read_until_eof, rejected_handshake, tcp_hosts
 
 from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.errors import AuthRejectedError, RemoteError
-from meshtrio.host.agent import MAX_EVENT_DETAIL, MAX_EVENTS, HostAgent, serve_host_agent
-from meshtrio.ids import ProcMeshId
-from meshtrio.messages import (
+from meshtrio._addr import ChannelAddr
+from meshtrio._host.agent import MAX_EVENT_DETAIL, MAX_EVENTS, HostAgent, serve_host_agent
+from meshtrio._ids import ProcMeshId
+from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
@@ -38,8 +37,9 @@ from meshtrio.messages import (
     SpawnProcs,
     StopProcs,
 )
-from meshtrio.transport.handshake import Offer
-from meshtrio.wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
+from meshtrio._transport.handshake import Offer
+from meshtrio._wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
+from meshtrio.errors import AuthRejectedError, RemoteError
 
 TOKEN = "agent-token"
 MAX_SIZE = 16384
@@ -532,7 +532,7 @@ async def test_tr4_a_client_that_hangs_up_mid_handshake_is_not_a_bad_client(
     """TR-4 (issue 8): a client that goes away during its opening handshake (cancelled,
     killed) is logged as having hung up, not as "a bad opening handshake", and is not
     recorded as a bad client; one that sent garbage still is."""
-    caplog.set_level(logging.INFO, logger="meshtrio.transport")
+    caplog.set_level(logging.INFO, logger="meshtrio._transport")
     hung_up = [trio.Event(), trio.Event()]
 
     class Watch(logging.Handler):
@@ -541,7 +541,7 @@ async def test_tr4_a_client_that_hangs_up_mid_handshake_is_not_a_bad_client(
                 next(e for e in hung_up if not e.is_set()).set()
 
     watch = Watch()
-    logging.getLogger("meshtrio.transport").addHandler(watch)
+    logging.getLogger("meshtrio._transport").addHandler(watch)
     try:
         with trio.fail_after(LIMIT):
             async with running_agent() as addr:
@@ -554,7 +554,7 @@ async def test_tr4_a_client_that_hangs_up_mid_handshake_is_not_a_bad_client(
                         await hung_up[1 if partial else 0].wait()
                 info = await good_info(addr)
     finally:
-        logging.getLogger("meshtrio.transport").removeHandler(watch)
+        logging.getLogger("meshtrio._transport").removeHandler(watch)
     assert bad_client_events(info) == [], info.events
     assert "bad opening handshake" not in caplog.text
     assert "hung up before sending its opening handshake" in caplog.text

@@ -1,4 +1,4 @@
-"""Tests for meshtrio.bootstrap: the BootstrapCommand value."""
+"""Tests for meshtrio._bootstrap: the BootstrapCommand value."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from id_strategies import bootstrap_commands
 
-from meshtrio.bootstrap import BootstrapCommand, FrozenEnv
+from meshtrio._bootstrap import BootstrapCommand, FrozenEnv
 from meshtrio.errors import InputError
 
 CONVERTER = cattrs.Converter()

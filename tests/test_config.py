@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshtrio import config
+from meshtrio import _config, config
 from meshtrio.config import Config, Key, Kind, Layer
 from meshtrio.errors import ConfigError
 
@@ -337,7 +337,7 @@ def test_propagatable_has_effective_values_of_propagate_keys(
 ) -> None:
     """propagatable() holds wire values of every propagate key's effective value, only those."""
     local: Key[str] = Key("local_only", "x", Kind.STR, "A process-local test key.", propagate=False)
-    monkeypatch.setitem(config._REGISTRY, local.name, local)
+    monkeypatch.setitem(_config._REGISTRY, local.name, local)
     monkeypatch.setenv("MESHTRIO_REQUEST_TIMEOUT", "2m")
     config.reload_env()
     with config.test_override(connect_timeout="100ms"):
@@ -544,8 +544,8 @@ def test_cf2_a_deep_snapshot_is_refused_when_its_message_is_decoded() -> None:
     is a MessageBodyError (answered, the connection kept) naming the problem."""
     import msgpack
 
+    from meshtrio._wire import decode
     from meshtrio.errors import MessageBodyError
-    from meshtrio.wire import decode
 
     body = {
         "proc_mesh_id": "m",

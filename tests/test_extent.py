@@ -1,4 +1,4 @@
-"""Tests for meshtrio.slicing.extent: Extent and Point."""
+"""Tests for meshtrio._slicing.extent: Extent and Point."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import extents
 
+from meshtrio._slicing import Extent, Point, Region
 from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
-from meshtrio.slicing import Extent, Point, Region
 
 
 def test_keyword_order_is_dimension_order() -> None:

@@ -40,18 +40,11 @@ from hosts import (
 
 import meshtrio
 from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import (
-    AuthRejectedError,
-    ConfigError,
-    ConfigPushError,
-    RemoteError,
-    ShutdownError,
-)
-from meshtrio.host_mesh import HostMesh
-from meshtrio.ids import ProcMeshId
-from meshtrio.messages import (
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._host_mesh import HostMesh
+from meshtrio._ids import ProcMeshId
+from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
@@ -64,10 +57,17 @@ from meshtrio.messages import (
     SpawnProcs,
     StopProcs,
 )
-from meshtrio.status import StatusKind
+from meshtrio._status import StatusKind
+from meshtrio._transport.handshake import Offer
+from meshtrio._wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
+from meshtrio.errors import (
+    AuthRejectedError,
+    ConfigError,
+    ConfigPushError,
+    RemoteError,
+    ShutdownError,
+)
 from meshtrio.testing import alive, no_leaked_processes
-from meshtrio.transport.handshake import Offer
-from meshtrio.wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
 
 pytestmark = pytest.mark.processes
 
@@ -178,9 +178,9 @@ async def stderr_after_exit(proc: trio.Process) -> str:
 
 DRAIN_CLIENT = """
 import functools, os, sys, trio
-from meshtrio.addr import ChannelAddr
-from meshtrio.messages import Drain
-from meshtrio.transport import net
+from meshtrio._addr import ChannelAddr
+from meshtrio._messages import Drain
+from meshtrio._transport import net
 
 async def main():
     async with trio.open_nursery() as nursery:

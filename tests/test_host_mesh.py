@@ -25,7 +25,11 @@ from hosts import (
 
 import meshtrio
 from meshtrio import config
-from meshtrio.addr import ChannelAddr
+from meshtrio._addr import ChannelAddr
+from meshtrio._host_mesh import ShutdownReport
+from meshtrio._host_ref import HostMeshRef
+from meshtrio._local_mesh import open_host_mesh_in_process
+from meshtrio._messages import GetInfo, HostInfo, SetClientConfig
 from meshtrio.errors import (
     ConfigPushError,
     HostsError,
@@ -34,10 +38,6 @@ from meshtrio.errors import (
     RemoteError,
     ShutdownError,
 )
-from meshtrio.host_mesh import ShutdownReport
-from meshtrio.host_ref import HostMeshRef
-from meshtrio.local_mesh import open_host_mesh_in_process
-from meshtrio.messages import GetInfo, HostInfo, SetClientConfig
 
 TOKEN = "host-mesh-test-token"
 
@@ -409,10 +409,10 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
     """A shutdown cancelled after some hosts acknowledged it is completed when the block is
     left: only the hosts that had not acknowledged are asked again, and nothing is reported
     as failed (the hosts already shut down no longer serve, which is expected)."""
-    from meshtrio.addr import ChannelAddr
-    from meshtrio.messages import Ack, Drain, DrainReport, Shutdown
-    from meshtrio.transport import net
-    from meshtrio.transport.rpc import Emit, Peer
+    from meshtrio._addr import ChannelAddr
+    from meshtrio._messages import Ack, Drain, DrainReport, Shutdown
+    from meshtrio._transport import net
+    from meshtrio._transport.rpc import Emit, Peer
 
     shutdowns: list[int] = []
     fake_asked = trio.Event()
@@ -464,8 +464,8 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
 async def test_serve_host_agent_startup_errors_are_plain_mesh_errors() -> None:
     """A bad token or an address already in use comes out of serve_host_agent as the plain
     meshtrio error (InputError, TransportError), not wrapped in an ExceptionGroup."""
+    from meshtrio._host.agent import serve_host_agent
     from meshtrio.errors import TransportError
-    from meshtrio.host.agent import serve_host_agent
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:

@@ -26,10 +26,10 @@ from hosts import (
 
 import meshtrio
 from meshtrio import config
-from meshtrio.bootstrap import BootstrapCommand
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._host_mesh import StopReport
+from meshtrio._local_mesh import open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio.errors import ConfigPushError, MeshClosedError, ShutdownError
-from meshtrio.host_mesh import StopReport
-from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio.testing import alive, descendants, no_leaked_processes
 
 pytestmark = pytest.mark.processes

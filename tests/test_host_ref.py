@@ -1,4 +1,4 @@
-"""Tests for meshtrio.host_ref: HostRef and HostMeshRef."""
+"""Tests for meshtrio._host_ref: HostRef and HostMeshRef."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 from id_strategies import bootstrap_commands
 from strategies import GRAMMAR_ALPHABET, apply_op, host_mesh_refs, ops, regions
 
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._host_ref import HostMeshRef, HostRef
+from meshtrio._ids import HostMeshId
+from meshtrio._slicing import Extent, Region
 from meshtrio.errors import (
     AddrParseError,
     CardinalityError,
@@ -18,9 +21,6 @@ from meshtrio.errors import (
     InputError,
     RegionParseError,
 )
-from meshtrio.host_ref import HostMeshRef, HostRef
-from meshtrio.ids import HostMeshId
-from meshtrio.slicing import Extent, Region
 
 TEST = HostMeshId.singleton("test")
 

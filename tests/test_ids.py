@@ -1,4 +1,4 @@
-"""Tests for meshtrio.ids: labels, base58, mesh ids and proc ids."""
+"""Tests for meshtrio._ids: labels, base58, mesh ids and proc ids."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ from id_strategies import (
     uids,
 )
 
-from meshtrio.errors import IdParseError, InputError, RankIndexError
-from meshtrio.ids import (
+from meshtrio._ids import (
     U64_MAX,
     HostMeshId,
     Label,
@@ -32,6 +31,7 @@ from meshtrio.ids import (
     base58_encode,
     proc_id,
 )
+from meshtrio.errors import IdParseError, InputError, RankIndexError
 
 CONVERTER = cattrs.Converter()
 

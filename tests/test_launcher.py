@@ -1,4 +1,4 @@
-"""Tests for meshtrio.host.launcher and meshtrio.host.pdeathsig, most with real OS processes
+"""Tests for meshtrio._host.launcher and meshtrio._host.pdeathsig, most with real OS processes
 (marked ``processes``; the others check pure helpers and the stop ladder against a fake).
 
 Every test is bounded with ``trio.fail_after`` in real time and, through the ``procs``
@@ -22,10 +22,9 @@ import trio
 import trio.testing
 from hosts import closed_port
 
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import LaunchError, SpawnConfigurationError
-from meshtrio.host import launcher
-from meshtrio.host.launcher import (
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._host import launcher
+from meshtrio._host.launcher import (
     MAX_LINE_CHARS,
     ExitInfo,
     ProcessHandle,
@@ -33,7 +32,8 @@ from meshtrio.host.launcher import (
     launch,
     stop_ladder,
 )
-from meshtrio.proc.runtime import ProcBootstrap
+from meshtrio._proc.runtime import ProcBootstrap
+from meshtrio.errors import LaunchError, SpawnConfigurationError
 
 PY = sys.executable
 
@@ -585,7 +585,7 @@ def test_exit_info_describe() -> None:
 
 _PDEATH_CHILD = (
     "import os, sys, time\n"
-    "from meshtrio.host.pdeathsig import set_parent_death_signal\n"
+    "from meshtrio._host.pdeathsig import set_parent_death_signal\n"
     "assert set_parent_death_signal(os.getppid())\n"
     "with open(sys.argv[1], 'w') as f:\n    f.write(f'{os.getpid()}\\n')\n"
     "time.sleep(60)\n"
@@ -621,7 +621,7 @@ async def test_pdeathsig_exits_when_parent_already_gone(procs: Procs) -> None:
     """If the parent pid no longer matches after arming, the process exits at once with 0."""
     code = (
         "import os, sys\n"
-        "from meshtrio.host.pdeathsig import set_parent_death_signal\n"
+        "from meshtrio._host.pdeathsig import set_parent_death_signal\n"
         "set_parent_death_signal(os.getppid() + 1)\n"
         "sys.exit(7)\n"
     )
@@ -661,7 +661,7 @@ async def test_proc_started_through_a_forking_wrapper_is_not_killed_by_the_paren
 def test_stderr_tail_and_its_description_are_size_capped() -> None:
     """A tail of long lines is cut to the newest TAIL_MAX_CHARS characters, and describe()
     quotes at most DESCRIBE_TAIL_CHARS of it, so state replies and messages stay small."""
-    from meshtrio.host import launcher
+    from meshtrio._host import launcher
 
     lines = [f"{i:05d}" + "x" * 3000 for i in range(100)]
     kept = launcher._capped(lines)

@@ -42,13 +42,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from meshtrio import config
+from meshtrio._host_mesh import HostMesh
+from meshtrio._ids import Label, proc_id
+from meshtrio._messages import HostInfo
+from meshtrio._proc_mesh import ProcMesh
+from meshtrio._slicing import ValueMesh
+from meshtrio._status import ProcState, StatusKind
 from meshtrio.errors import ConfigError, ExtentError, SpawnConfigurationError
-from meshtrio.host_mesh import HostMesh
-from meshtrio.ids import Label, proc_id
-from meshtrio.messages import HostInfo
-from meshtrio.proc_mesh import ProcMesh
-from meshtrio.slicing import ValueMesh
-from meshtrio.status import ProcState, StatusKind
 from meshtrio.testing import in_process_mesh
 
 EXAMPLE_TIMEOUT = 20.0

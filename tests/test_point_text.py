@@ -1,5 +1,5 @@
 """Tests for point text: Point.parse / str(Point) and the point grammar
-(meshtrio.slicing.grammar.parse_point_text).
+(meshtrio._slicing.grammar.parse_point_text).
 
 The cases upstream's own tests check are ported in test_upstream_view.py; these cover what
 meshtrio adds or does differently (positions in errors, labels that print quoted, duplicate
@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import GRAMMAR_ALPHABET, extents, odd_labels
 
+from meshtrio._slicing import Extent, Point
+from meshtrio._slicing.grammar import parse_point_text
 from meshtrio.errors import InputError, MeshError, PointParseError, RegionParseError
-from meshtrio.slicing import Extent, Point
-from meshtrio.slicing.grammar import parse_point_text
 
 
 def test_point_parse_error_is_a_value_error_not_a_region_error() -> None:

@@ -14,10 +14,10 @@ from hosts import tcp_hosts, wait_for_event
 
 import meshtrio
 from meshtrio import Extent, ProcMesh, config
+from meshtrio._ids import ProcMeshId, proc_id
+from meshtrio._proc_mesh import ProcRef
+from meshtrio._status import StatusKind
 from meshtrio.errors import InputError, MeshClosedError, ProcMeshStopError, ShutdownError
-from meshtrio.ids import ProcMeshId, proc_id
-from meshtrio.proc_mesh import ProcRef
-from meshtrio.status import StatusKind
 from meshtrio.testing import in_process_mesh
 
 TOKEN = "proc-mesh-test-token"

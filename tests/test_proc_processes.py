@@ -28,11 +28,11 @@ import trio
 from hosts import hand_started_hosts, read_first_line, wait_for_event
 
 from meshtrio import BootstrapCommand, Extent, Point, ProcMesh, attach, config
+from meshtrio._local_mesh import open_host_mesh_in_process, open_host_mesh_processes
+from meshtrio._status import ProcState, StatusKind
+from meshtrio._transport.handshake import new_token
 from meshtrio.errors import ProcCreationError, ProcSpawnError, ShutdownError
-from meshtrio.local_mesh import open_host_mesh_in_process, open_host_mesh_processes
-from meshtrio.status import ProcState, StatusKind
 from meshtrio.testing import alive, descendants, no_leaked_processes
-from meshtrio.transport.handshake import new_token
 
 pytestmark = pytest.mark.processes
 
@@ -53,7 +53,7 @@ PENDING = BootstrapCommand(
     PY,
     (
         "-c",
-        "import os, time; from meshtrio.host.pdeathsig import set_parent_death_signal; "
+        "import os, time; from meshtrio._host.pdeathsig import set_parent_death_signal; "
         "set_parent_death_signal(int(os.environ['MESHTRIO_PARENT_PID'])); time.sleep(60)",
     ),
 )

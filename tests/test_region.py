@@ -1,4 +1,4 @@
-"""Tests for meshtrio.slicing.region: validity, rank mapping, slicing (against a brute-force
+"""Tests for meshtrio._slicing.region: validity, rank mapping, slicing (against a brute-force
 model), remap and subset."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import apply_op, extents, ops, region_parts, regions, sliced_regions
 
+from meshtrio._slicing import Extent, Region
 from meshtrio.errors import (
     DimensionError,
     EmptyRangeError,
@@ -21,7 +22,6 @@ from meshtrio.errors import (
     RankIndexError,
     SliceError,
 )
-from meshtrio.slicing import Extent, Region
 
 # --------------------------------------------------------------------------- the model
 

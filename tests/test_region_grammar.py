@@ -1,4 +1,4 @@
-"""Tests for the region text grammar (meshtrio.slicing.grammar) and Region.parse / str."""
+"""Tests for the region text grammar (meshtrio._slicing.grammar) and Region.parse / str."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import GRAMMAR_ALPHABET, extents, odd_labels, regions, sliced_regions
 
+from meshtrio._slicing import Extent, Region
+from meshtrio._slicing.grammar import quote_label, tokenize
 from meshtrio.errors import RegionParseError, SliceError
-from meshtrio.slicing import Extent, Region
-from meshtrio.slicing.grammar import quote_label, tokenize
 
 
 def test_prints_offset_only_when_nonzero() -> None:

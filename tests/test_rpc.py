@@ -1,4 +1,4 @@
-"""Tests for meshtrio.transport.rpc (Peer) over in-memory message streams, on the mock clock.
+"""Tests for meshtrio._transport.rpc (Peer) over in-memory message streams, on the mock clock.
 
 No real I/O happens here, so every test runs on the autojump clock and timeouts are checked to
 the exact virtual second.
@@ -17,6 +17,11 @@ import pytest
 import trio
 import trio.testing
 
+from meshtrio._messages import Ack, ProcStop, ProcUpdate
+from meshtrio._status import Status
+from meshtrio._transport.rpc import Emit, Handler, Peer, ReplyThen
+from meshtrio._transport.streams import MemoryMessageStream, MessageStream, memory_stream_pair
+from meshtrio._wire import Envelope, Kind, decode, encode
 from meshtrio.errors import (
     ConfigError,
     ConnectionLostError,
@@ -24,11 +29,6 @@ from meshtrio.errors import (
     RemoteError,
     RequestTimeoutError,
 )
-from meshtrio.messages import Ack, ProcStop, ProcUpdate
-from meshtrio.status import Status
-from meshtrio.transport.rpc import Emit, Handler, Peer, ReplyThen
-from meshtrio.transport.streams import MemoryMessageStream, MessageStream, memory_stream_pair
-from meshtrio.wire import Envelope, Kind, decode, encode
 
 LIMIT = 100.0
 """Virtual-time bound of every test."""

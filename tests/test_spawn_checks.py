@@ -13,8 +13,8 @@ import pytest
 import trio
 
 from meshtrio import BootstrapCommand, Extent, HostMesh, Point
+from meshtrio._local_mesh import open_host_mesh_in_process
 from meshtrio.errors import InputError, SpawnConfigurationError
-from meshtrio.local_mesh import open_host_mesh_in_process
 from meshtrio.testing import in_process_mesh
 
 

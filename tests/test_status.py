@@ -1,4 +1,4 @@
-"""Tests for meshtrio.status: Status order, predicates, text form, and ProcState."""
+"""Tests for meshtrio._status: Status order, predicates, text form, and ProcState."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from id_strategies import statuses
 
+from meshtrio._status import ProcState, Status, StatusKind
 from meshtrio.errors import InputError
-from meshtrio.status import ProcState, Status, StatusKind
 
 CONVERTER = cattrs.Converter()
 

@@ -1,4 +1,4 @@
-"""Tests for meshtrio.transport.net (serve/connect) and the handshake, over real loopback TCP,
+"""Tests for meshtrio._transport.net (serve/connect) and the handshake, over real loopback TCP,
 Unix sockets (abstract and filesystem path) and the in-process ``local:`` transport.
 
 Every test does real I/O, so each is bounded by ``trio.fail_after`` on the real clock.
@@ -24,7 +24,13 @@ import trio
 import trio_websocket
 from hosts import closed_port, connect, open_raw, read_until_eof, rejected_handshake
 
-from meshtrio.addr import ChannelAddr
+from meshtrio._addr import ChannelAddr
+from meshtrio._messages import ProcStop
+from meshtrio._transport import net
+from meshtrio._transport.handshake import Offer
+from meshtrio._transport.rpc import Emit, Peer
+from meshtrio._transport.streams import MessageStream, memory_stream_pair
+from meshtrio._wire import PROTOCOL_VERSION
 from meshtrio.errors import (
     AuthRejectedError,
     ConnectionLostError,
@@ -34,12 +40,6 @@ from meshtrio.errors import (
     RequestTimeoutError,
     TransportError,
 )
-from meshtrio.messages import ProcStop
-from meshtrio.transport import net
-from meshtrio.transport.handshake import Offer
-from meshtrio.transport.rpc import Emit, Peer
-from meshtrio.transport.streams import MessageStream, memory_stream_pair
-from meshtrio.wire import PROTOCOL_VERSION
 
 TOKEN = "the-right-token"
 LIMIT = 10.0

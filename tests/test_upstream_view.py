@@ -31,6 +31,8 @@ import pytest
 from hypothesis import given
 from strategies import extents
 
+from meshtrio._slicing import Extent, Point, Region
+from meshtrio._slicing.grammar import is_safe_label, quote_label
 from meshtrio.errors import (
     ExtentError,
     InputError,
@@ -38,8 +40,6 @@ from meshtrio.errors import (
     PointParseError,
     RankIndexError,
 )
-from meshtrio.slicing import Extent, Point, Region
-from meshtrio.slicing.grammar import is_safe_label, quote_label
 
 
 def assert_view(

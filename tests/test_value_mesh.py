@@ -1,4 +1,4 @@
-"""Tests for meshtrio.slicing.value_mesh.ValueMesh."""
+"""Tests for meshtrio._slicing.value_mesh.ValueMesh."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import sliced_regions
 
+from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio.errors import CardinalityError, InputError, RankIndexError
-from meshtrio.slicing import Extent, Region, ValueMesh
 
 
 def test_values_items_and_get() -> None:

@@ -1,7 +1,7 @@
 """Bad arguments to the pure value layer raise a MeshError, never a stray builtin error.
 
-Every public callable of :mod:`meshtrio.slicing`, :mod:`meshtrio.ids`, :mod:`meshtrio.addr`,
-:mod:`meshtrio.status`, :mod:`meshtrio.bootstrap` and :mod:`meshtrio.host_ref` is listed in
+Every public callable of :mod:`meshtrio._slicing`, :mod:`meshtrio._ids`, :mod:`meshtrio._addr`,
+:mod:`meshtrio._status`, :mod:`meshtrio._bootstrap` and :mod:`meshtrio._host_ref` is listed in
 :data:`CASES`: how to call it, a valid receiver (for a method) and, per argument, a valid
 example plus a strategy mixing valid values with arbitrary Python objects (:data:`JUNK`).
 Two tests use the table: a sweep that puts every value of :data:`SPECIAL` into each argument
@@ -32,11 +32,10 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand, FrozenEnv
-from meshtrio.errors import MeshError
-from meshtrio.host_ref import HostMeshRef, HostRef
-from meshtrio.ids import (
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand, FrozenEnv
+from meshtrio._host_ref import HostMeshRef, HostRef
+from meshtrio._ids import (
     HostMeshId,
     Label,
     ProcId,
@@ -45,9 +44,9 @@ from meshtrio.ids import (
     base58_encode,
     proc_id,
 )
-from meshtrio.slicing import Extent, Point, Region, ValueMesh
-from meshtrio.slicing.extent import row_major_strides
-from meshtrio.slicing.grammar import (
+from meshtrio._slicing import Extent, Point, Region, ValueMesh
+from meshtrio._slicing.extent import row_major_strides
+from meshtrio._slicing.grammar import (
     ParsedPoint,
     ParsedRegion,
     Token,
@@ -58,8 +57,9 @@ from meshtrio.slicing.grammar import (
     quote_label,
     tokenize,
 )
-from meshtrio.slicing.region import check_slice
-from meshtrio.status import ProcState, Status, StatusKind
+from meshtrio._slicing.region import check_slice
+from meshtrio._status import ProcState, Status, StatusKind
+from meshtrio.errors import MeshError
 
 Strategy = st.SearchStrategy[Any]
 

@@ -1,4 +1,4 @@
-"""Tests for meshtrio.wire: envelope round trips of every registered message, and decode()
+"""Tests for meshtrio._wire: envelope round trips of every registered message, and decode()
 rejecting anything malformed with ProtocolError only."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from id_strategies import statuses
 
-from meshtrio import messages, wire
+from meshtrio import _messages as messages
+from meshtrio import _wire as wire
+from meshtrio._messages import SetClientConfig, SpawnProcs
+from meshtrio._status import ProcState, Status, StatusKind
+from meshtrio._wire import Envelope, Kind, WireError, decode, encode
 from meshtrio.errors import ProtocolError
-from meshtrio.messages import SetClientConfig, SpawnProcs
-from meshtrio.status import ProcState, Status, StatusKind
-from meshtrio.wire import Envelope, Kind, WireError, decode, encode
 
 MSGPACK_INT = st.integers(-(2**63), 2**64 - 1)
 CORRS = st.integers(0, 2**64 - 1)
@@ -86,7 +87,7 @@ def envelope_bytes(kind: object, corr: object, name: object, body: object) -> by
 
 # -- round trips ----------------------------------------------------------------------------
 def test_every_message_of_messages_module_is_registered() -> None:
-    """Every message class that meshtrio.messages exports is in the wire registry."""
+    """Every message class that meshtrio._messages exports is in the wire registry."""
     exported = {
         name
         for name in messages.__all__
@@ -339,7 +340,7 @@ def test_decode_rejects_bad_bodies_of_known_types(name: str, body: object) -> No
 
 
 def test_every_message_class_of_messages_module_is_exported() -> None:
-    """Every wire message class defined in meshtrio.messages is in its __all__."""
+    """Every wire message class defined in meshtrio._messages is in its __all__."""
     defined = {
         name for name, cls in wire.registered().items() if cls.__module__ == messages.__name__
     }

@@ -1,7 +1,7 @@
 """Proc meshes: spawn with a status fence, states, config dumps, stop.
 
 :func:`spawn_proc_mesh` (``HostMesh.spawn``) checks everything up front, sends one
-:class:`~meshtrio.messages.SpawnProcs` per host (each host starts its procs concurrently and
+:class:`~meshtrio._messages.SpawnProcs` per host (each host starts its procs concurrently and
 streams status changes back), and waits on a status fence over all ranks.
 
 Invariants owned here:
@@ -9,7 +9,7 @@ Invariants owned here:
 * PM-1 (up-front checks): overlapping or empty labels, a ``proc_bind`` of the wrong length,
   zero procs,
   and a per-rank callback that raises or returns something else than a
-  :class:`~meshtrio.bootstrap.BootstrapCommand` are :class:`SpawnConfigurationError`; nothing
+  :class:`~meshtrio._bootstrap.BootstrapCommand` are :class:`SpawnConfigurationError`; nothing
   is sent to any host.
 * PM-2 (status fence): spawn returns only when every rank is Running. The fence waits with an
   idle timeout (``proc_spawn_max_idle``, re-armed on every status update); when it expires,
@@ -24,7 +24,7 @@ Invariants owned here:
   until it is drained or shut down with its mesh.
 * PM-4 (rank layout): the proc region is the host extent followed by ``per_host``, row-major;
   ``create_rank = H * host_rank + slot`` with ``H = per_host.num_ranks``; proc ids derive from
-  (proc mesh id, rank) by :func:`meshtrio.ids.proc_id`, so client and hosts agree.
+  (proc mesh id, rank) by :func:`meshtrio._ids.proc_id`, so client and hosts agree.
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.client import fan_out
-from meshtrio.errors import (
+from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._errors import (
     InputError,
     MeshError,
     ProcCreationError,
@@ -50,10 +49,10 @@ from meshtrio.errors import (
     RequestTimeoutError,
     SpawnConfigurationError,
 )
-from meshtrio.host.launcher import check_proc_bind
-from meshtrio.host.procs import KILL_TIMEOUT
-from meshtrio.ids import Label, ProcMeshId, proc_id
-from meshtrio.messages import (
+from meshtrio._host.launcher import check_proc_bind
+from meshtrio._host.procs import KILL_TIMEOUT
+from meshtrio._ids import Label, ProcMeshId, proc_id
+from meshtrio._messages import (
     GetProcStates,
     ProcConfigDump,
     ProcConfigs,
@@ -62,11 +61,12 @@ from meshtrio.messages import (
     SpawnProcs,
     StopProcs,
 )
-from meshtrio.slicing import Extent, Region, ValueMesh
-from meshtrio.status import ProcState, Status
+from meshtrio._pool import fan_out
+from meshtrio._slicing import Extent, Region, ValueMesh
+from meshtrio._status import ProcState, Status
 
 if TYPE_CHECKING:
-    from meshtrio.host_mesh import HostMesh
+    from meshtrio._host_mesh import HostMesh
 
 __all__ = ["ProcMesh", "ProcRef", "spawn_proc_mesh"]
 
@@ -187,7 +187,7 @@ async def spawn_proc_mesh(
             host mesh's).
         proc_bind: one CPU/NUMA binding per per-host slot (keys ``cpus``, ``cpunodebind``,
             ``membind``, ``physcpubind``), the same on every host.
-        per_rank_bootstrap: called with each rank's :class:`~meshtrio.slicing.Point` (over
+        per_rank_bootstrap: called with each rank's :class:`~meshtrio._slicing.Point` (over
             the proc mesh's extent); returns the :class:`BootstrapCommand` for that proc.
             Without it every proc runs the host mesh's ``bootstrap_command``, or the host's
             default when that is None.

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import CardinalityError, HostMeshRefParseError, InputError, MeshError
-from meshtrio.ids import HostMeshId
-from meshtrio.slicing import Extent, Region
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._errors import CardinalityError, HostMeshRefParseError, InputError, MeshError
+from meshtrio._ids import HostMeshId
+from meshtrio._slicing import Extent, Region
 
 __all__ = ["HostMeshRef", "HostRef"]
 

@@ -4,9 +4,9 @@ A proc is started by its host agent with a :class:`ProcBootstrap` payload in the
 variable ``MESHTRIO_BOOTSTRAP`` and its own credential in ``MESHTRIO_PROC_TOKEN`` (scoped to
 this proc, AU-1; a proc never holds the client token). It installs the
 client's config snapshot as its ClientOverride layer (its own ``MESHTRIO_*`` env vars still
-win), connects back to its host agent, says :class:`~meshtrio.messages.ProcHello` (that is its
-readiness signal), and then answers :class:`~meshtrio.messages.ProcStop` and
-:class:`~meshtrio.messages.ProcGetConfig` until it is asked to stop or loses its host.
+win), connects back to its host agent, says :class:`~meshtrio._messages.ProcHello` (that is its
+readiness signal), and then answers :class:`~meshtrio._messages.ProcStop` and
+:class:`~meshtrio._messages.ProcGetConfig` until it is asked to stop or loses its host.
 
 Invariants owned here:
 
@@ -27,12 +27,12 @@ import attrs
 import msgpack
 import trio
 
-from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.errors import InputError, MeshError
-from meshtrio.messages import Ack, ConfigDump, ProcGetConfig, ProcHello, ProcStop
-from meshtrio.transport import net
-from meshtrio.transport.rpc import Emit, Peer, ReplyThen
+from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
+from meshtrio._errors import InputError, MeshError
+from meshtrio._messages import Ack, ConfigDump, ProcGetConfig, ProcHello, ProcStop
+from meshtrio._transport import net
+from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 
 __all__ = ["BOOTSTRAP_ENV", "EXIT_HOST_LOST", "ProcBootstrap", "run_proc"]
 

@@ -6,7 +6,7 @@
   (every request in its own task, so nothing blocks anything else), and, while any proc has
   a keepalive, the orphan reaper;
 * inside it, the **proc nursery** holds one supervising task per proc
-  (:mod:`meshtrio.host.procs`).
+  (:mod:`meshtrio._host.procs`).
 
 *Drain* stops procs (all, or those spawned through one host mesh) by cancelling their scopes,
 which runs the stop ladder with at most ``concurrency`` procs stopping at once, while the
@@ -51,15 +51,15 @@ from typing import Any
 
 import trio
 
-from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
-from meshtrio.host import launcher
-from meshtrio.host.inprocess import launch_in_process
-from meshtrio.host.procs import ProcRecord, supervise
-from meshtrio.ids import ProcMeshId, proc_id
-from meshtrio.messages import (
+from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
+from meshtrio._host import launcher
+from meshtrio._host.inprocess import launch_in_process
+from meshtrio._host.procs import ProcRecord, supervise
+from meshtrio._ids import ProcMeshId, proc_id
+from meshtrio._messages import (
     Ack,
     ConfigDump,
     Drain,
@@ -79,22 +79,22 @@ from meshtrio.messages import (
     SpawnProcs,
     StopProcs,
 )
-from meshtrio.proc.runtime import BOOTSTRAP_ENV, PARENT_PID_ENV, ProcBootstrap
-from meshtrio.transport import net
-from meshtrio.transport.handshake import (
+from meshtrio._proc.runtime import BOOTSTRAP_ENV, PARENT_PID_ENV, ProcBootstrap
+from meshtrio._transport import net
+from meshtrio._transport.handshake import (
     PROC_TOKEN_ENV,
     TOKEN_ENV,
     Credentials,
     check_token,
     proc_credential,
 )
-from meshtrio.transport.rpc import Emit, Peer, ReplyThen
-from meshtrio.transport.streams import MessageStream
-from meshtrio.wire import PROTOCOL_VERSION
+from meshtrio._transport.rpc import Emit, Peer, ReplyThen
+from meshtrio._transport.streams import MessageStream
+from meshtrio._wire import PROTOCOL_VERSION
 
 __all__ = ["INSECURE_BIND_WARNING", "HostAgent", "is_loopback", "serve_host_agent"]
 
-log = logging.getLogger("meshtrio.host")
+log = logging.getLogger("meshtrio._host")
 
 MAX_EVENTS = 256
 """Lifecycle events kept per host."""
@@ -501,12 +501,7 @@ class HostAgent:
                 if self._full_drains == 0 and self.state == "draining":
                     self.state = "serving"
         self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
-        return DrainReport(len(recs), ok, failed, started, time.time(), self._events_since(started))
-
-    def _events_since(self, started: float) -> list[LifecycleEvent]:
-        """The events recorded at or after ``started`` (a report's own window: the host's whole
-        history is in :meth:`info`)."""
-        return [e for e in self.events if e.at >= started]
+        return DrainReport(len(recs), ok, failed, started, time.time(), list(self.events))
 
     async def shutdown(
         self, timeout: float, concurrency: int, emit: Emit | None = None
@@ -522,7 +517,7 @@ class HostAgent:
             report.failed,
             report.started_at,
             time.time(),
-            self._events_since(report.started_at),
+            list(self.events),
         )
         return ReplyThen(report, self.stop_serving.set)
 
@@ -600,7 +595,7 @@ async def serve_host_agent(
     Cancelling it stops every proc it still owns through the stop ladder, shielded (each
     proc: the ``mesh_terminate_timeout`` in force when it was spawned per step, plus a 5 s
     kill wait; at most ``mesh_terminate_concurrency`` at once; see
-    :mod:`meshtrio.host.procs`), then closes the server and every connection (requests
+    :mod:`meshtrio._host.procs`), then closes the server and every connection (requests
     still waiting on it fail with ``ConnectionLostError``); nothing is left running.
 
     Timeouts come from ``cfg`` (``connect_timeout`` bounds each client's opening handshake,

@@ -37,8 +37,7 @@ from typing import TypeVar
 
 import attrs
 
-from meshtrio._show import is_int, show
-from meshtrio.errors import (
+from meshtrio._errors import (
     DimensionError,
     EmptyRangeError,
     ExtentError,
@@ -47,8 +46,9 @@ from meshtrio.errors import (
     RegionParseError,
     SliceError,
 )
-from meshtrio.slicing.extent import SIZE_MAX, Extent, Point
-from meshtrio.slicing.grammar import format_checked_region, parse_region_text
+from meshtrio._slicing.extent import SIZE_MAX, Extent, Point
+from meshtrio._slicing.grammar import format_checked_region, parse_region_text
+from meshtrio._util import is_int, show
 
 __all__ = ["Region", "check_slice"]
 

@@ -12,7 +12,7 @@ the client's config (HM-1..HM-4) before yielding. Leaving the block always ends 
   ``mesh_terminate_timeout`` to exit (none after an exception) before their process groups
   are killed;
 * on cancellation, no shutdown is tried: every proc on the hosts is drained (shielded,
-  within :data:`~meshtrio.host_mesh.CANCEL_DRAIN_BOUND` seconds), then the host tasks are
+  within :data:`~meshtrio._host_mesh.CANCEL_DRAIN_BOUND` seconds), then the host tasks are
   cancelled (each stops its remaining procs through the shielded ladder) and host processes
   are killed at once (their remaining procs die with them, PR-1).
 
@@ -36,18 +36,18 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import AddrParseError, HostUnreachableError, InputError, MeshError
-from meshtrio.host.agent import serve_host_agent
-from meshtrio.host.launcher import ProcessHandle, launch
-from meshtrio.host_mesh import HostMesh, mesh_session
-from meshtrio.host_ref import HostMeshRef
-from meshtrio.ids import HostMeshId, Label
-from meshtrio.proc.runtime import PARENT_PID_ENV
-from meshtrio.slicing import Extent
-from meshtrio.transport.handshake import TOKEN_ENV, new_token
+from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._errors import AddrParseError, HostUnreachableError, InputError, MeshError
+from meshtrio._host.agent import serve_host_agent
+from meshtrio._host.launcher import ProcessHandle, launch
+from meshtrio._host_mesh import HostMesh, mesh_session
+from meshtrio._host_ref import HostMeshRef
+from meshtrio._ids import HostMeshId, Label
+from meshtrio._proc.runtime import PARENT_PID_ENV
+from meshtrio._slicing import Extent
+from meshtrio._transport.handshake import TOKEN_ENV, new_token
 
 __all__ = ["LISTEN_ENV", "open_host_mesh_in_process", "open_host_mesh_processes"]
 

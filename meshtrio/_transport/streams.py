@@ -1,6 +1,6 @@
 """Message streams: one bytes message in, one bytes message out, over any transport.
 
-:class:`MessageStream` is what the RPC layer (:mod:`meshtrio.transport.rpc`) talks to. Two
+:class:`MessageStream` is what the RPC layer (:mod:`meshtrio._transport.rpc`) talks to. Two
 implementations: :class:`WsMessageStream` (a trio-websocket connection, over TCP or a Unix
 socket) and :class:`MemoryMessageStream` (trio memory channels, for ``local:`` addresses).
 Errors of the underlying library are translated here: a closed or broken stream raises
@@ -8,7 +8,7 @@ Errors of the underlying library are translated here: a closed or broken stream 
 in a WebSocket protocol error (a reserved opcode, RSV bits set, an unmasked client frame,
 invalid UTF-8: close codes 1002, 1003, 1007, 1008, 1009), :class:`ProtocolError`.
 
-Every stream a server hands out carries the :class:`~meshtrio.transport.handshake.Principal`
+Every stream a server hands out carries the :class:`~meshtrio._transport.handshake.Principal`
 its peer authenticated as.
 """
 
@@ -19,9 +19,9 @@ from typing import Protocol
 import trio
 import trio_websocket
 
-from meshtrio.errors import ConnectionLostError, ProtocolError
-from meshtrio.transport.handshake import CLIENT, Principal
-from meshtrio.transport.sockets import FrameStream
+from meshtrio._errors import ConnectionLostError, ProtocolError
+from meshtrio._transport.handshake import CLIENT, Principal
+from meshtrio._transport.sockets import FrameStream
 
 __all__ = ["MemoryMessageStream", "MessageStream", "WsMessageStream", "memory_stream_pair"]
 
@@ -96,7 +96,7 @@ class WsMessageStream:
         """Send one binary message.
 
         A frame is written whole even if the caller is cancelled meanwhile (the byte stream
-        underneath is a :class:`~meshtrio.transport.sockets.FrameStream`, SK-1): a frame torn
+        underneath is a :class:`~meshtrio._transport.sockets.FrameStream`, SK-1): a frame torn
         halfway would corrupt every later frame on the connection.
         """
         _check_size(data, self._max_size, self.address)

@@ -34,8 +34,8 @@ import secrets
 
 import attrs
 
-from meshtrio.errors import AuthRejectedError, InputError, ProtocolError, TransportError
-from meshtrio.wire import PROTOCOL_VERSION
+from meshtrio._errors import AuthRejectedError, InputError, ProtocolError, TransportError
+from meshtrio._wire import PROTOCOL_VERSION
 
 __all__ = [
     "CLIENT",

@@ -32,9 +32,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 import attrs
 import trio
 
-from meshtrio._show import is_int
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import LaunchError, SpawnConfigurationError
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._errors import LaunchError, SpawnConfigurationError
+from meshtrio._util import is_int
 
 __all__ = [
     "MAX_LINE_CHARS",

@@ -38,8 +38,8 @@ from typing import Any, ClassVar, Self, overload
 
 import attrs
 
-from meshtrio._show import is_int, show
-from meshtrio.errors import IdParseError, InputError, RankIndexError
+from meshtrio._errors import IdParseError, InputError, RankIndexError
+from meshtrio._util import is_int, show
 
 __all__ = [
     "B58_ALPHABET",

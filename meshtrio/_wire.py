@@ -22,8 +22,8 @@ import attrs
 import cattrs
 import msgpack
 
-from meshtrio._show import is_int
-from meshtrio.errors import MeshError, MessageBodyError, ProtocolError
+from meshtrio._errors import MeshError, MessageBodyError, ProtocolError
+from meshtrio._util import is_int
 
 __all__ = [
     "Envelope",

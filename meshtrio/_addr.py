@@ -29,8 +29,8 @@ from typing import Literal
 
 import attrs
 
-from meshtrio._show import is_int, show
-from meshtrio.errors import AddrParseError
+from meshtrio._errors import AddrParseError
+from meshtrio._util import is_int, show
 
 __all__ = ["ChannelAddr", "Transport"]
 

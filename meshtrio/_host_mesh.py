@@ -1,7 +1,7 @@
 """Host meshes (client side): attach and config push, info, stop, and two-phase shutdown.
 
-A :class:`HostMesh` is a :class:`~meshtrio.host_ref.HostMeshRef` plus live connections to its
-hosts (a :class:`~meshtrio.client.ConnectionPool` owned by the ``async with`` block that made
+A :class:`HostMesh` is a :class:`~meshtrio._host_ref.HostMeshRef` plus live connections to its
+hosts (a :class:`~meshtrio._pool.ConnectionPool` owned by the ``async with`` block that made
 it). Slices (:meth:`HostMesh.range`, :meth:`HostMesh.sliced`) share those connections.
 
 Host-mesh invariants (what callers may rely on; mechanisms and timeouts may change):
@@ -37,11 +37,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.client import ConnectionPool, Outcome, fan_out
-from meshtrio.errors import (
+from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._errors import (
     ConfigPushError,
     HostFailure,
     HostsError,
@@ -50,16 +49,17 @@ from meshtrio.errors import (
     MeshError,
     ShutdownError,
 )
-from meshtrio.host.procs import KILL_TIMEOUT
-from meshtrio.host_ref import HostMeshRef
-from meshtrio.ids import HostMeshId, Label
-from meshtrio.messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
-from meshtrio.slicing import Extent, Region, ValueMesh
-from meshtrio.transport.handshake import check_token, token_from_env
-from meshtrio.wire import Prepared
+from meshtrio._host.procs import KILL_TIMEOUT
+from meshtrio._host_ref import HostMeshRef
+from meshtrio._ids import HostMeshId, Label
+from meshtrio._messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
+from meshtrio._pool import ConnectionPool, Outcome, fan_out
+from meshtrio._slicing import Extent, Region, ValueMesh
+from meshtrio._transport.handshake import check_token, token_from_env
+from meshtrio._wire import Prepared
 
 if TYPE_CHECKING:
-    from meshtrio.proc_mesh import ProcMesh
+    from meshtrio._proc_mesh import ProcMesh
 
 __all__ = ["HostMesh", "HostOutcome", "ShutdownReport", "StopReport", "attach"]
 
@@ -236,7 +236,7 @@ class HostMesh:
         """A slice along one dimension (kept), sharing this mesh's connections.
 
         Raises:
-            The errors of :meth:`~meshtrio.slicing.Region.range` (``DimensionError``,
+            The errors of :meth:`~meshtrio._slicing.Region.range` (``DimensionError``,
             ``RankIndexError``, ``EmptyRangeError``, ``InputError``, ``SliceError``).
         """
         return HostMesh(self._ref.range(label, sel), self._session)
@@ -311,7 +311,7 @@ class HostMesh:
 
     # -- info ----------------------------------------------------------------------------------
     async def info(self) -> ValueMesh[HostInfo]:
-        """One :class:`~meshtrio.messages.HostInfo` per host (address, pid, protocol version,
+        """One :class:`~meshtrio._messages.HostInfo` per host (address, pid, protocol version,
         uptime, proc count, recent lifecycle events, effective config with sources).
 
         Each host is bounded by ``request_timeout`` (connect included). Cancelling it
@@ -351,7 +351,7 @@ class HostMesh:
     ) -> ProcMesh:
         """Spawn a proc mesh on these hosts (PM-1..PM-4).
 
-        See :func:`meshtrio.proc_mesh.spawn_proc_mesh` for the arguments, the timeouts
+        See :func:`meshtrio._proc_mesh.spawn_proc_mesh` for the arguments, the timeouts
         (``proc_spawn_max_idle``) and what a cancel does (the procs already started are
         stopped). Spawning on a mesh that was stopped makes it live again, so leaving the
         ``async with`` block shuts it down.
@@ -362,7 +362,7 @@ class HostMesh:
             ProcCreationError: a proc failed, or its host could not be reached.
             ProcSpawnError: the status fence's idle timeout expired.
         """
-        from meshtrio.proc_mesh import spawn_proc_mesh
+        from meshtrio._proc_mesh import spawn_proc_mesh
 
         self._check_live("spawn")
         if self._session.state == "stopped":

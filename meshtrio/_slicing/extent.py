@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from meshtrio._show import is_int, show
-from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
-from meshtrio.slicing.grammar import parse_point_text, quote_label
+from meshtrio._errors import DimensionError, ExtentError, InputError, RankIndexError
+from meshtrio._slicing.grammar import parse_point_text, quote_label
+from meshtrio._util import is_int, show
 
 if TYPE_CHECKING:
-    from meshtrio.slicing.region import Region
+    from meshtrio._slicing.region import Region
 
 __all__ = ["SIZE_MAX", "Extent", "Point", "row_major_strides"]
 
@@ -230,7 +230,7 @@ class Extent:
 
     def region(self) -> Region:
         """This extent as a region: row-major strides, offset 0."""
-        from meshtrio.slicing.region import Region
+        from meshtrio._slicing.region import Region
 
         return Region(self.labels, 0, self.sizes, _row_major_strides(self.sizes))
 

@@ -1,9 +1,9 @@
 """Procs as trio tasks inside the host agent's process (for fast tests and local meshes).
 
 An :class:`InProcessHandle` offers the part of
-:class:`~meshtrio.host.launcher.ProcessHandle` a host agent uses (``pid``, ``exited``,
+:class:`~meshtrio._host.launcher.ProcessHandle` a host agent uses (``pid``, ``exited``,
 ``exit_info``, ``wait``, ``stderr_tail``). The proc runs the same
-:func:`~meshtrio.proc.runtime.run_proc` as an OS proc, over the same transport, with its own
+:func:`~meshtrio._proc.runtime.run_proc` as an OS proc, over the same transport, with its own
 config view. Stopping one is: ask it (ProcStop), wait the grace period, then cancel its task;
 no signal is ever sent, so nothing outside the task can be hit.
 """
@@ -15,9 +15,9 @@ import signal
 
 import trio
 
-from meshtrio import config
-from meshtrio.host.launcher import ExitInfo
-from meshtrio.proc.runtime import ProcBootstrap, run_proc
+from meshtrio import _config as config
+from meshtrio._host.launcher import ExitInfo
+from meshtrio._proc.runtime import ProcBootstrap, run_proc
 
 __all__ = ["InProcessHandle", "launch_in_process"]
 

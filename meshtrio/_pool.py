@@ -1,6 +1,6 @@
 """The client side's connections: one per host, owned by a nursery, opened on demand.
 
-A :class:`ConnectionPool` keeps at most one :class:`~meshtrio.transport.rpc.Peer` per host
+A :class:`ConnectionPool` keeps at most one :class:`~meshtrio._transport.rpc.Peer` per host
 address; all requests to that host are multiplexed over it. A broken connection fails only
 the requests waiting on it (RPC-1) and is replaced by the next request. :func:`fan_out` runs
 one coroutine per host concurrently and gathers per-host outcomes, so one host's failure
@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from meshtrio import config
-from meshtrio.addr import ChannelAddr
-from meshtrio.errors import MeshClosedError, MeshError, RequestTimeoutError
-from meshtrio.transport import net
-from meshtrio.transport.rpc import Peer
+from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
+from meshtrio._errors import MeshClosedError, MeshError, RequestTimeoutError
+from meshtrio._transport import net
+from meshtrio._transport.rpc import Peer
 
 __all__ = ["ConnectionPool", "Outcome", "fan_out"]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import attrs
 
-from meshtrio import config
-from meshtrio.status import ProcState, Status
-from meshtrio.wire import converter, message
+from meshtrio import _config as config
+from meshtrio._status import ProcState, Status
+from meshtrio._wire import converter, message
 
 __all__ = [
     "Ack",
@@ -148,8 +148,7 @@ class DrainReport:
         failed: of those, procs reported ``unkillable`` (still there after SIGKILL).
         started_at: when the drain began (unix time).
         finished_at: when it ended (unix time).
-        events: the host's lifecycle events from the drain's start to its end (a shutdown's
-            report: to its acknowledgement), oldest first; ``info()`` has the host's history.
+        events: the host's recent lifecycle events, oldest first.
     """
 
     attempted: int

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from meshtrio.errors import InputError
-from meshtrio.local_mesh import open_host_mesh_processes
-from meshtrio.slicing import Extent
+from meshtrio._errors import InputError
+from meshtrio._local_mesh import open_host_mesh_processes
+from meshtrio._slicing import Extent
 
 __all__ = ["run_demo"]
 

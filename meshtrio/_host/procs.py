@@ -3,7 +3,7 @@
 Every proc is owned by one supervising task (:func:`supervise`) in the host agent's proc
 nursery, inside the proc's own cancel scope. The task starts the proc, waits for readiness
 (bounded by ``host_spawn_ready_timeout``), watches it exit, and maps what happened to a
-:class:`~meshtrio.status.Status`. Cancelling the scope *is* the stop request: the task then
+:class:`~meshtrio._status.Status`. Cancelling the scope *is* the stop request: the task then
 runs the ladder (ask the proc, grace period, SIGTERM to its process group, SIGKILL) shielded,
 holding a slot of the drain's :class:`trio.CapacityLimiter`, and only then ends.
 
@@ -32,13 +32,13 @@ from typing import Any
 import attrs
 import trio
 
-from meshtrio.bootstrap import BootstrapCommand
-from meshtrio.errors import LaunchError, MeshError, TransportError
-from meshtrio.host.inprocess import InProcessHandle
-from meshtrio.host.launcher import ExitInfo, ProcessHandle, stop_ladder
-from meshtrio.messages import ProcStop
-from meshtrio.status import ProcState, Status
-from meshtrio.transport.rpc import Peer
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._errors import LaunchError, MeshError, TransportError
+from meshtrio._host.inprocess import InProcessHandle
+from meshtrio._host.launcher import ExitInfo, ProcessHandle, stop_ladder
+from meshtrio._messages import ProcStop
+from meshtrio._status import ProcState, Status
+from meshtrio._transport.rpc import Peer
 
 __all__ = ["KILL_TIMEOUT", "ProcRecord", "supervise"]
 
@@ -47,7 +47,7 @@ KILL_TIMEOUT = 5.0
 
 Handle = ProcessHandle | InProcessHandle
 
-log = logging.getLogger("meshtrio.host")
+log = logging.getLogger("meshtrio._host")
 
 
 @attrs.define(eq=False)

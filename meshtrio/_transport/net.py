@@ -1,10 +1,10 @@
 """Listening and connecting: ``tcp:`` and ``unix:`` carry WebSocket, ``local:`` memory channels.
 
-:func:`serve` binds a :class:`~meshtrio.addr.ChannelAddr` (port 0, ``unix:`` and ``local:0``
+:func:`serve` binds a :class:`~meshtrio._addr.ChannelAddr` (port 0, ``unix:`` and ``local:0``
 mean "pick one"), reports the bound address through ``task_status``, authenticates every
-client during the opening handshake (:mod:`meshtrio.transport.handshake`) and hands each
-accepted connection, as a :class:`~meshtrio.transport.streams.MessageStream`, to a callback.
-:func:`connect` opens a client connection and runs a :class:`~meshtrio.transport.rpc.Peer` on it.
+client during the opening handshake (:mod:`meshtrio._transport.handshake`) and hands each
+accepted connection, as a :class:`~meshtrio._transport.streams.MessageStream`, to a callback.
+:func:`connect` opens a client connection and runs a :class:`~meshtrio._transport.rpc.Peer` on it.
 
 Invariants owned here:
 
@@ -48,14 +48,14 @@ import attrs
 import trio
 import trio_websocket
 
-from meshtrio.addr import ChannelAddr
-from meshtrio.errors import (
+from meshtrio._addr import ChannelAddr
+from meshtrio._errors import (
     ConnectionLostError,
     HostUnreachableError,
     RequestTimeoutError,
     TransportError,
 )
-from meshtrio.transport.handshake import (
+from meshtrio._transport.handshake import (
     Credentials,
     Offer,
     Principal,
@@ -64,19 +64,19 @@ from meshtrio.transport.handshake import (
     check_token,
     refusal_error,
 )
-from meshtrio.transport.rpc import Handler, Peer
-from meshtrio.transport.sockets import FrameStream
-from meshtrio.transport.streams import (
+from meshtrio._transport.rpc import Handler, Peer
+from meshtrio._transport.sockets import FrameStream
+from meshtrio._transport.streams import (
     SEND_TIMEOUT,
     MessageStream,
     WsMessageStream,
     memory_stream_pair,
 )
-from meshtrio.wire import PROTOCOL_VERSION
+from meshtrio._wire import PROTOCOL_VERSION
 
 __all__ = ["connect", "serve"]
 
-log = logging.getLogger("meshtrio.transport")
+log = logging.getLogger("meshtrio._transport")
 
 OnConnection = Callable[[MessageStream], Awaitable[None]]
 
@@ -326,7 +326,7 @@ async def serve(
 
     Each authenticated connection is handed to ``on_connection(stream)`` in its own task
     (``stream.principal`` says whom it authenticated as: the client token, or with
-    :class:`~meshtrio.transport.handshake.Credentials` that carry a proc secret, one proc);
+    :class:`~meshtrio._transport.handshake.Credentials` that carry a proc secret, one proc);
     when that returns the connection is closed. Refused or misbehaving clients are logged,
     reported to ``on_refused(reason)`` and dropped (TR-1); nothing they do stops the server.
     Clients that hang up during their handshake are logged only (TR-4).

@@ -34,8 +34,8 @@ from typing import ClassVar
 
 import attrs
 
-from meshtrio._show import is_int, show
-from meshtrio.errors import InputError
+from meshtrio._errors import InputError
+from meshtrio._util import is_int, show
 
 __all__ = ["ProcState", "Status", "StatusKind"]
 
@@ -296,7 +296,7 @@ class ProcState:
 
     Attributes:
         status: its lifecycle status.
-        proc_id: its id as text (see :func:`meshtrio.ids.proc_id`).
+        proc_id: its id as text (see :func:`meshtrio._ids.proc_id`).
         create_rank: its rank in the proc mesh.
         host_rank: the rank of its host in the host mesh.
         host: its host's channel address, as text.

@@ -24,9 +24,9 @@ Invariants owned here:
   ``+ = , /`` and ``"`` may appear.
 * Every parse failure is a :class:`RegionParseError` naming the token and its character
   position; nothing else escapes ``tokenize`` or ``parse_region_text``, whatever the input.
-  Slice validity is not checked here (see :mod:`meshtrio.slicing.region`).
+  Slice validity is not checked here (see :mod:`meshtrio._slicing.region`).
 * Point text shares the tokens and label quoting of region text (so ``str(point)`` always
-  reads back; see :class:`meshtrio.slicing.Point`). ``parse_point_text`` raises only
+  reads back; see :class:`meshtrio._slicing.Point`). ``parse_point_text`` raises only
   :class:`PointParseError`, naming the token and its position, and checks everything a point
   needs: unique labels, sizes in ``0..2**64-1`` and each coordinate below its size. So what
   it returns always names exactly one point.
@@ -41,8 +41,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from meshtrio._show import is_int, show
-from meshtrio.errors import ExtentError, PointParseError, RegionParseError, SliceError
+from meshtrio._errors import ExtentError, PointParseError, RegionParseError, SliceError
+from meshtrio._util import is_int, show
 
 __all__ = [
     "ParsedPoint",
@@ -111,7 +111,7 @@ def format_region(
     """The canonical region text: ``[offset+]label=size/stride,...`` (offset only when non-zero).
 
     Only the types are checked, not slice validity (see
-    :func:`meshtrio.slicing.region.check_slice`).
+    :func:`meshtrio._slicing.region.check_slice`).
 
     Raises:
         ExtentError: ``labels`` is not a sequence of str, or its length differs from ``sizes``.

@@ -20,8 +20,8 @@ from typing import Any
 
 import attrs
 
-from meshtrio._show import show
-from meshtrio.errors import InputError
+from meshtrio._errors import InputError
+from meshtrio._util import show
 
 __all__ = ["BootstrapCommand", "FrozenEnv"]
 

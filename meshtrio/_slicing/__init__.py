@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from meshtrio.slicing.extent import Extent, Point
-from meshtrio.slicing.region import Region
-from meshtrio.slicing.value_mesh import ValueMesh
+from meshtrio._slicing.extent import Extent, Point
+from meshtrio._slicing.region import Region
+from meshtrio._slicing.value_mesh import ValueMesh
 
 __all__ = ["Extent", "Point", "Region", "ValueMesh"]

@@ -17,10 +17,10 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from meshtrio._show import is_int, show
-from meshtrio.errors import CardinalityError, InputError, RankIndexError
-from meshtrio.slicing.extent import Point
-from meshtrio.slicing.region import Region
+from meshtrio._errors import CardinalityError, InputError, RankIndexError
+from meshtrio._slicing.extent import Point
+from meshtrio._slicing.region import Region
+from meshtrio._util import is_int, show
 
 __all__ = ["ValueMesh"]
 
