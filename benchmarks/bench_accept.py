@@ -2,8 +2,7 @@
 
 * ``accept.clients``: N concurrent clients (N = 1000; quick: 200) against one
   ``python -m meshtrio host --listen tcp:127.0.0.1:0`` process. Each client attaches, awaits
-  ``info()``, then ``stop()`` (so that leaving the block does not shut the host down, which
-  it would after an attach with no stop), and leaves. The baseline is as many concurrent
+  ``info()``, then ``stop()`` (what leaving an attach block does anyway), and leaves. The baseline is as many concurrent
   bare trio-websocket clients against one bare trio-websocket echo server process on
   ``tcp:127.0.0.1`` (``benchmarks.echo``'s connection handler): each opens a websocket,
   sends one message as long as the encoded SetClientConfig request, waits for the echo, and
@@ -247,7 +246,7 @@ async def _meshtrio_client(addr: str, token: str) -> None:
 
     async with meshtrio.attach([addr], token=token) as mesh:
         await mesh.info()
-        await mesh.stop()  # leaving an attach block without it shuts the host down
+        await mesh.stop()  # as leaving the block would (it leaves the host serving)
 
 
 async def _bare_client(addr: str, size: int) -> None:

@@ -21,6 +21,12 @@ Host-mesh invariants (what callers may rely on; mechanisms and timeouts may chan
 * HM-5 (two-phase shutdown): :meth:`HostMesh.shutdown` starts phase 2 (shut every host down)
   only after phase 1 (drain every host) ended on all hosts; per-host outcomes are returned, and
   failures are raised as one :class:`~meshtrio.errors.ShutdownError` naming each host.
+* HM-6 (attach does not own): leaving an :func:`attach` block, however it is left, never shuts
+  a host down: it stops the procs under the mesh's id and every host keeps serving (another
+  client can attach next). Only meshes that started their hosts (``open_*``) shut them down
+  on leaving, and only an explicit :meth:`HostMesh.shutdown` ends an attached host. Not
+  promised: procs spawned under the same id by another client attached to the same ref are
+  stopped too (the id is the mesh's identity).
 
 Cancellation: cancelling a mesh operation abandons its requests on the client side (late
 replies are dropped) and leaves the mesh usable. A host that already received a request
@@ -174,8 +180,8 @@ class HostMesh:
 
     After :meth:`shutdown` its async methods (other than :meth:`shutdown` itself) raise
     :class:`~meshtrio.errors.MeshClosedError`. After the block was left without a shutdown
-    (an attached mesh that was stopped, or a cancelled block), its connections are closed,
-    so every host fails with kind ``closed``.
+    (an attached mesh, or a cancelled block), its connections are closed, so every host fails
+    with kind ``closed``.
     """
 
     def __init__(self, ref: HostMeshRef, session: _Session) -> None:
@@ -400,7 +406,8 @@ class HostMesh:
         step, at most ``mesh_terminate_concurrency`` at once) and can be attached again. Each host
         is idle-bounded: it may stay quiet for at most ``2*mesh_terminate_timeout + 35s`` (it
         reports every proc it stopped). Stopping the whole mesh (not a slice) marks it stopped, so
-        leaving an :func:`attach` block does not shut its hosts down. A drain is per host address: a
+        leaving an :func:`attach` block sends no second stop (an ``open_*`` mesh still shuts its
+        hosts down on leaving). A drain is per host address: a
         slice's stop also stops this mesh's procs on ranks outside the slice that share an address
         with a rank inside it.
 
@@ -412,7 +419,9 @@ class HostMesh:
             MeshClosedError: the mesh was shut down.
         """
         self._check_live("stop")
-        hosts, elapsed = await self._drain_all(str(self.id))
+        # A host this mesh already shut down drained everything and no longer serves.
+        addrs = [a for a in self.addrs if str(a) not in self._session.shut_hosts]
+        hosts, elapsed = await self._drain_all(str(self.id), addrs)
         report = StopReport(hosts, elapsed)
         if self._session.state == "live" and self._ref.region == self._session.root.region:
             self._session.state = "stopped"  # a slice's stop leaves the other hosts' procs
@@ -487,14 +496,17 @@ class HostMesh:
 async def mesh_session(
     ref: HostMeshRef, token: str, *, owned: bool, push: bool = True
 ) -> AsyncIterator[HostMesh]:
-    """Connections for ``ref`` for the block; config pushed on entry; shutdown on exit.
+    """Connections for ``ref`` for the block; config pushed on entry; cleanup on exit.
 
-    On exit the mesh is shut down (two phases) unless it was shut down already, or (for a
-    mesh that does not own its hosts) stopped. If the block raised, that exception wins and
-    shutdown failures are attached to it as notes. On cancellation no shutdown is tried; the
-    procs are drained (shielded, bounded by :data:`CANCEL_DRAIN_BOUND`): all of them on hosts
-    the mesh owns (whose owner then ends the hosts), those under this host mesh id (whoever
-    spawned them) on attached hosts (which keep serving).
+    On exit a mesh that owns its hosts (``owned``: the ``open_*`` meshes, which started them)
+    is shut down (two phases) unless it was shut down already; one that does not (``attach``)
+    has its procs stopped (:meth:`HostMesh.stop`: this host mesh id's procs are drained) and
+    leaves its hosts serving, unless it was stopped or shut down already (HM-6). If the block
+    raised, that exception wins and cleanup failures are attached to it as notes. On
+    cancellation no shutdown is tried; the procs are drained (shielded, bounded by
+    :data:`CANCEL_DRAIN_BOUND`): all of them on hosts the mesh owns (whose owner then ends the
+    hosts), those under this host mesh id (whoever spawned them) on attached hosts (which keep
+    serving).
     """
     body_exc: BaseException | None = None
     after_exc: MeshError | None = None
@@ -513,12 +525,14 @@ async def mesh_session(
             isinstance(body_exc, BaseExceptionGroup)
             and body_exc.subgroup(lambda e: isinstance(e, trio.Cancelled)) is not None
         )
-        wants_shutdown = yielded and (
-            session.state == "live" or (owned and session.state == "stopped")
-        )
-        if wants_shutdown and not cancelled and len(ref) > 0:
+        wants_shutdown = owned and yielded and session.state in ("live", "stopped")
+        wants_stop = not owned and yielded and session.state == "live"
+        if (wants_shutdown or wants_stop) and not cancelled and len(ref) > 0:
             try:
-                await mesh.shutdown()
+                if wants_shutdown:
+                    await mesh.shutdown()
+                else:
+                    await mesh.stop()  # attached hosts are not ours to end: they keep serving
             except MeshError as exc:
                 after_exc = exc
         if cancelled and yielded and session.state != "shut_down" and len(ref) > 0:
@@ -530,7 +544,8 @@ async def mesh_session(
         nursery.cancel_scope.cancel()
     if body_exc is not None:
         if after_exc is not None:
-            body_exc.add_note(f"meshtrio: shutting the mesh down also failed: {after_exc}")
+            what = "shutting the mesh down" if owned else "stopping the mesh's procs"
+            body_exc.add_note(f"meshtrio: {what} also failed: {after_exc}")
         raise body_exc
     if after_exc is not None:
         raise after_exc
@@ -593,13 +608,18 @@ async def attach(
     :class:`~meshtrio.HostMeshRef` (say, parsed from the text another client printed), over
     that ref's id, region and bootstrap command. A ref is the mesh's identity: a client that
     attaches to it acts on the procs spawned under its id by any other, and ``stop()`` drains
-    them all. Leaving the block normally, or with an exception from the body, shuts the hosts
-    down in two phases (see :meth:`HostMesh.shutdown`) unless the mesh was already shut down,
-    or its last lifecycle call was :meth:`HostMesh.stop` on the whole mesh (a later spawn
-    re-arms the shutdown). An exception from the body wins over a failing shutdown, which is
-    attached to it as a note.
+    them all.
 
-    If the block is cancelled, no shutdown is tried: the procs under this host mesh id
+    The hosts are not this client's: leaving the block, normally or with an exception from
+    the body, stops the procs under this host mesh id (:meth:`HostMesh.stop`) and leaves every
+    host serving, so another client can attach to it next (upstream's ``HostMesh::take`` shuts
+    them down instead). Nothing is stopped again if the block already stopped the whole mesh
+    (a later spawn re-arms the stop) or shut it down. To end the hosts, call
+    ``await mesh.shutdown()`` in the block. An exception from the body wins over a failing
+    stop, which is attached to it as a note.
+
+    If the block is cancelled, no stop request is sent over the mesh's connections: the procs
+    under this host mesh id
     (whoever spawned them) are drained over fresh connections, shielded, with a grace of at
     most 2 s, within :data:`CANCEL_DRAIN_BOUND` seconds; the hosts keep serving. A cancel
     during the config push returns no mesh (hosts that already received the push keep it).
@@ -616,8 +636,8 @@ async def attach(
         InputError: bad addresses (``AddrParseError``) or none at all, a non-str ``name``,
             a ``name`` given with a ref, no token, an empty token (``token=""`` does not fall
             back to ``MESHTRIO_TOKEN``), or a token that cannot be sent.
-        ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
-            (only when the body did not raise).
+        ShutdownError: on leaving the block, stopping the procs failed on some hosts (only
+            when the body did not raise).
     """
     if isinstance(addresses, HostMeshRef):
         if name is not None:

@@ -140,8 +140,10 @@ async def hand_started_hosts(
         exit_wait: on a clean exit of the block, how long to wait for the hosts to exit by
             themselves (a host that was shut down exits 0) before killing them.
 
-    Yields the hosts in start (rank) order. When the block ends, hosts still running are
-    killed (at once if the block raised), every process is reaped and its pipe closed.
+    Yields the hosts in start (rank) order. When the block ends cleanly, hosts still serving
+    are shut down (leaving an ``attach`` block leaves them serving) and given ``exit_wait`` to
+    exit; then hosts still running are killed (at once if the block raised), every process is
+    reaped and its pipe closed.
     """
     full_env = {**host_env(token), **(env or {})}
     hosts: list[HandHost | None] = [None] * n
@@ -167,6 +169,10 @@ async def hand_started_hosts(
     finally:
         with trio.CancelScope(shield=True):
             if clean:
+                if token is not None:  # hosts still serving (attach leaves them so): end them
+                    await _shut_down_serving(
+                        [h for h in hosts if h is not None and h.proc.returncode is None], token
+                    )
                 with trio.move_on_after(exit_wait):
                     for proc in procs:
                         await proc.wait()
@@ -176,6 +182,24 @@ async def hand_started_hosts(
                 await proc.wait()
                 if proc.stdout is not None:
                     await proc.stdout.aclose()
+
+
+async def _shut_down_serving(hosts: Sequence[HandHost], token: str) -> None:
+    """Shut each of ``hosts`` down (two phases), one mesh per host, concurrently; a host that
+    is already going away (it refuses the attach) is left to exit by itself."""
+    import meshtrio  # here: this module is imported by tests of the layers below meshes too
+
+    async def one(host: HandHost) -> None:
+        try:
+            with trio.move_on_after(10):
+                async with meshtrio.attach([host.addr], token=token) as mesh:
+                    await mesh.shutdown()
+        except meshtrio.MeshError:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        for host in hosts:
+            nursery.start_soon(one, host)
 
 
 # -- hosts as tasks --------------------------------------------------------------------------------

@@ -220,6 +220,7 @@ async def test_ha5_an_out_of_range_config_value_from_a_peer_does_not_kill_the_ag
             assert host.proc.returncode is None, "HA-5: the host agent process died"
             async with meshtrio.attach([host.addr], token=TOKEN) as mesh:
                 await spawn_one_and_check(mesh, "after-huge")
+                await mesh.shutdown()  # leaving an attach block leaves the host serving
             assert await host.proc.wait() == 0, "the host did not exit cleanly on shutdown"
     # CF-1: the client refuses it where it enters, so no host ever sees it from meshtrio.
     with (
@@ -316,6 +317,7 @@ async def test_ha6_a_client_killed_mid_drain_leaves_the_host_serving() -> None:
                             with suppress(ProcessLookupError):
                                 os.kill(pid, signal.SIGCONT)
                     await spawn_one_and_check(mesh, "after-drain")
+                    await mesh.shutdown()
             assert await host.proc.wait() == 0, "the host did not exit cleanly on shutdown"
 
 
@@ -386,6 +388,7 @@ async def test_ha7_a_proc_credential_cannot_drive_its_host(tmp_path: Path) -> No
                 assert [bool(d) for d in dump.values()] == [True, True], dump
                 info = await only_info(mesh)
                 assert (info.state, info.proc_count) == ("serving", 3)
+                await mesh.shutdown()
             assert await host.proc.wait() == 0, "the host did not exit cleanly on shutdown"
 
 
@@ -401,6 +404,7 @@ async def test_insecure_bind_warns() -> None:
             async with meshtrio.attach([f"tcp:127.0.0.1:{bound.port}"], token=TOKEN) as mesh:
                 info = await only_info(mesh)
                 assert [e.kind for e in info.events].count("insecure_bind") == 1, info.events
+                await mesh.shutdown()
             err = await stderr_after_exit(wide)
             warnings = [line for line in err.splitlines() if "WARNING" in line]
             assert warnings, f"no WARNING on stderr: {err!r}"
@@ -410,6 +414,7 @@ async def test_insecure_bind_warns() -> None:
             async with meshtrio.attach([addr], token=TOKEN) as mesh:
                 info = await only_info(mesh)
                 assert "insecure_bind" not in [e.kind for e in info.events], info.events
+                await mesh.shutdown()
             err = await stderr_after_exit(loop)
             assert "WARNING" not in err, err
             assert "plaintext" not in err, err

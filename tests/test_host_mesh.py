@@ -26,8 +26,9 @@ from hosts import (
 import meshtrio
 from meshtrio import config
 from meshtrio._addr import ChannelAddr
-from meshtrio._host_mesh import ShutdownReport
+from meshtrio._host_mesh import ShutdownReport, mesh_session
 from meshtrio._host_ref import HostMeshRef
+from meshtrio._ids import HostMeshId
 from meshtrio._local_mesh import open_host_mesh_in_process
 from meshtrio._messages import GetInfo, HostInfo, SetClientConfig
 from meshtrio.errors import (
@@ -110,15 +111,41 @@ async def test_stop_keeps_hosts_serving_and_owned_block_still_shuts_down() -> No
         assert task_count() == base, "LM-1: a stopped owned mesh left host tasks behind"
 
 
-async def test_attach_block_exit_shuts_attached_hosts_down() -> None:
-    """Leaving an attach block that neither stopped nor shut down shuts every host down."""
+async def no_procs_and_serving(addrs: list[str]) -> None:
+    """Every host at ``addrs`` still serves (another client attaches) and owns no proc."""
+    async with meshtrio.attach(addrs, token=TOKEN) as again:
+        infos = list((await again.info()).values())
+        assert [i.state for i in infos] == ["serving"] * len(addrs)
+        assert [i.proc_count for i in infos] == [0] * len(addrs), "procs outlived the block"
+
+
+async def test_hm6_attach_block_exit_stops_its_procs_and_leaves_hosts_serving() -> None:
+    """Leaving an attach block stops the procs spawned under its id and leaves every host
+    serving (issue 9: attached hosts are not the client's to end); another client attaches
+    and spawns next."""
     with trio.fail_after(10):
         async with tcp_hosts(2, token=TOKEN) as hosts:
             async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
                 await mesh.spawn("workers", {"procs": 2})
-            for host in hosts:
-                await host.ended.wait()
-            assert all(h.shut_down for h in hosts), "a host was not shut down by the block"
+            assert not any(h.ended.is_set() for h in hosts), "leaving the block ended a host"
+            await no_procs_and_serving([h.addr for h in hosts])
+            async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as next_client:
+                procs = await next_client.spawn("workers", {"procs": 1})
+                assert all(s.status.is_running for s in (await procs.states()).values())
+            assert not any(h.shut_down for h in hosts)
+
+
+async def test_hm6_open_meshes_still_shut_their_hosts_down() -> None:
+    """A mesh that started its hosts (open_*) still shuts them down on leaving its block."""
+    with trio.fail_after(10):
+        async with meshtrio.open_host_mesh_in_process(2, in_process_procs=True) as mesh:
+            await mesh.spawn("workers", {"procs": 1})
+            addrs = [str(a) for a in mesh.addrs]
+        assert mesh.state == "shut_down"
+        for addr in addrs:
+            with pytest.raises(ConfigPushError):
+                async with meshtrio.attach([addr], token="any"):
+                    pass
 
 
 async def test_attach_stop_then_reattach_and_hosts_keep_serving() -> None:
@@ -136,14 +163,16 @@ async def test_attach_stop_then_reattach_and_hosts_keep_serving() -> None:
                 assert [i.state for i in infos] == ["serving", "serving"]
                 procs = await again.spawn("workers", {"procs": 1})
                 assert len(procs.region.base_ranks()) == 2
+                await again.shutdown()  # explicit: leaving an attach block does not end hosts
             for host in hosts:
                 await host.ended.wait()
             assert all(h.shut_down for h in hosts)
 
 
 # -- block exit with errors ------------------------------------------------------------------
-async def test_body_exception_wins_and_shutdown_failures_become_notes() -> None:
-    """If the block raised, that exception (unwrapped) wins; shutdown failures are notes."""
+async def test_body_exception_wins_and_stop_failures_become_notes() -> None:
+    """If the block raised, that exception (unwrapped) wins; failures to stop its procs on
+    leaving are notes; the reachable hosts keep serving (issue 9)."""
     with trio.fail_after(10):
         async with tcp_hosts(3, token=TOKEN) as hosts:
             with pytest.raises(BodyError) as info:
@@ -155,9 +184,7 @@ async def test_body_exception_wins_and_shutdown_failures_become_notes() -> None:
             assert hosts[1].addr in notes, f"the unreachable host is not in the notes: {notes!r}"
             assert hosts[0].addr not in notes
             assert hosts[2].addr not in notes
-            for i in (0, 2):
-                await hosts[i].ended.wait()
-                assert hosts[i].shut_down, f"host {i} was not shut down"
+            await no_procs_and_serving([hosts[0].addr, hosts[2].addr])
 
 
 async def test_body_exception_wins_without_notes_when_shutdown_succeeds() -> None:
@@ -173,8 +200,9 @@ async def test_body_exception_wins_without_notes_when_shutdown_succeeds() -> Non
         assert task_count() == base, "LM-1: host tasks outlived a block that raised"
 
 
-async def test_hm5_clean_exit_raises_shutdown_error_naming_unreachable_host() -> None:
-    """HM-5: a host unreachable at block exit is named in ShutdownError; the others shut down."""
+async def test_clean_exit_raises_shutdown_error_naming_unreachable_host() -> None:
+    """A host unreachable at block exit is named in the ShutdownError of stopping the procs;
+    the others' procs are stopped and they keep serving (issue 9)."""
     with trio.fail_after(10):
         async with tcp_hosts(3, token=TOKEN) as hosts:
             with pytest.raises(ShutdownError) as info:
@@ -185,9 +213,7 @@ async def test_hm5_clean_exit_raises_shutdown_error_naming_unreachable_host() ->
             failed = [f.address for f in info.value.failures]
             assert failed == [hosts[2].addr], f"HM-5: failures {failed}"
             assert hosts[2].addr in str(info.value), f"HM-5: host not named: {info.value}"
-            for i in (0, 1):
-                await hosts[i].ended.wait()
-                assert hosts[i].shut_down, f"host {i} was not shut down"
+            await no_procs_and_serving([hosts[0].addr, hosts[1].addr])
 
 
 # -- cancellation ---------------------------------------------------------------------------
@@ -323,30 +349,27 @@ async def test_ha4_set_client_config_replaces_the_layer_wholesale() -> None:
 
 
 # -- review fixes ------------------------------------------------------------------------------
-async def test_attach_stop_of_a_slice_still_ends_the_rest_on_block_exit() -> None:
-    """Stopping one host's slice does not mark the whole attached mesh stopped: exit ends all."""
+async def test_attach_stop_of_a_slice_still_stops_the_rest_on_block_exit() -> None:
+    """Stopping one host's slice does not mark the whole attached mesh stopped: exit stops
+    the procs on every host."""
     with trio.fail_after(10):
         async with tcp_hosts(2, token=TOKEN) as hosts:
             async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
                 await mesh.spawn("workers", {"procs": 2})
                 await mesh.range("hosts", 0).stop()
                 assert mesh.state == "live", "a slice's stop marked the whole mesh stopped"
-            for host in hosts:
-                await host.ended.wait()
-            assert all(h.shut_down for h in hosts), "host 1's procs outlived the attach block"
+            await no_procs_and_serving([h.addr for h in hosts])  # host 1's procs too
 
 
 async def test_attach_spawn_after_stop_is_ended_by_block_exit() -> None:
-    """Procs spawned after stop() make the mesh live again, so leaving the block ends them."""
+    """Procs spawned after stop() make the mesh live again, so leaving the block stops them."""
     with trio.fail_after(10):
         async with tcp_hosts(2, token=TOKEN) as hosts:
             async with meshtrio.attach([h.addr for h in hosts], token=TOKEN) as mesh:
                 await mesh.stop()
                 await mesh.spawn("workers", {"procs": 1})
                 assert mesh.state == "live"
-            for host in hosts:
-                await host.ended.wait()
-            assert all(h.shut_down for h in hosts), "procs spawned after stop() were left running"
+            await no_procs_and_serving([h.addr for h in hosts])
 
 
 async def test_attach_bad_address_containers_are_input_errors() -> None:
@@ -442,7 +465,8 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
                     max_size=1 << 20,
                 )
             )
-            async with meshtrio.attach([real.addr, str(fake)], token=TOKEN) as mesh:
+            ref = HostMeshRef.from_hosts(HostMeshId.instance("owned"), [real.addr, str(fake)])
+            async with mesh_session(ref, TOKEN, owned=True) as mesh:  # an open_* mesh's path
                 with trio.CancelScope() as scope:
                     async with trio.open_nursery() as shutting:
                         shutting.start_soon(mesh.shutdown)

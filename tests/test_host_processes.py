@@ -67,8 +67,27 @@ async def test_hm5_process_hosts_drain_everywhere_before_any_shutdown() -> None:
 
 
 # -- hand-started hosts ------------------------------------------------------------------------
-async def test_stop_keeps_hand_started_hosts_for_a_new_attach_then_exit_ends_them() -> None:
-    """After stop() the hosts keep serving and can be attached again; a later exit ends them."""
+async def test_hm6_leaving_attach_leaves_a_hand_started_host_serving() -> None:
+    """HM-6 (issue 9): leaving an attach block stops the procs it spawned and leaves a
+    hand-started host serving: the host process lives on, another client attaches to it and
+    finds no proc left; only an explicit shutdown() ends it."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with hand_started_hosts(1, token=TOKEN) as (host,):
+            async with meshtrio.attach([host.addr], token=TOKEN) as mesh:
+                procs = await mesh.spawn("workers", {"procs": 2})
+                pids = [s.pid for s in (await procs.states()).values()]
+            assert host.proc.returncode is None, "HM-6: leaving the attach block ended the host"
+            assert not [p for p in pids if p is not None and alive(p)], "HM-6: procs outlived it"
+            async with meshtrio.attach([host.addr], token=TOKEN) as other:
+                (info,) = (await other.info()).values()
+                assert (info.state, info.proc_count) == ("serving", 0)
+                await other.shutdown()
+            assert await host.proc.wait() == 0
+
+
+async def test_stop_keeps_hand_started_hosts_for_a_new_attach_then_shutdown_ends_them() -> None:
+    """After stop() the hosts keep serving and can be attached again; an explicit shutdown()
+    ends them (leaving an attach block does not, issue 9)."""
     with no_leaked_processes(), trio.fail_after(30):
         async with hand_started_hosts(2, token=TOKEN) as hosts:
             addrs = [h.addr for h in hosts]
@@ -81,6 +100,7 @@ async def test_stop_keeps_hand_started_hosts_for_a_new_attach_then_exit_ends_the
             assert all(h.proc.returncode is None for h in hosts), "stop ended a host process"
             async with meshtrio.attach(addrs, token=TOKEN) as again:
                 assert [i.address for i in (await again.info()).values()] == addrs
+                await again.shutdown()
             for host in hosts:
                 assert await host.proc.wait() == 0, "a host did not exit cleanly on shutdown"
 
@@ -135,6 +155,7 @@ async def test_cancel_during_attach_to_hand_started_hosts_leaves_them_serving() 
             assert scope.cancelled_caught
             async with meshtrio.attach([hosts[0].addr], token=TOKEN) as mesh:
                 assert (await mesh.info()).values()[0].state == "serving"
+                await mesh.shutdown()
             assert await hosts[0].proc.wait() == 0
 
 
@@ -198,6 +219,7 @@ async def test_host_cli_token_file_is_the_token(tmp_path: Path) -> None:
             assert got == [(hosts[0].addr, "auth")], f"HM-4: failures {got}"
             async with meshtrio.attach([hosts[0].addr], token="from-a-file") as mesh:
                 assert (await mesh.info()).values()[0].address == hosts[0].addr
+                await mesh.shutdown()
             assert await hosts[0].proc.wait() == 0
 
 

@@ -4,9 +4,9 @@ One hand-started host agent process (``python -m meshtrio host --listen tcp:127.
 per test, on loopback only, and many clients in this process: 1000 honest ones at once, or
 300 raw TCP sockets that connect and never send a byte (held open, or reconnected as soon as
 the host drops them) while an honest client attaches. An honest client attaches, awaits
-``info()``, then ``stop()`` (so that leaving the block does not shut the host down) and
-leaves. Every wait is bounded with ``trio.fail_after`` (real clock) and every test checks that
-no process outlives it (:func:`meshtrio.testing.no_leaked_processes`). The whole file takes
+``info()``, then ``stop()``, and leaves (which leaves the host serving). Every wait is
+bounded with ``trio.fail_after`` (real clock) and every test checks that no process outlives
+it (:func:`meshtrio.testing.no_leaked_processes`). The whole file takes
 about 30 s on 2 cores (each test is bounded well under a minute).
 
 The host agents run with ``MESHTRIO_MESH_BOOTSTRAP_ENABLE_PDEATHSIG=false``: trio starts a
@@ -166,7 +166,7 @@ async def test_tr2_1000_concurrent_honest_clients_all_attach(many_fds: None) -> 
                 f"TR-2: {sum(failures.values())} of {CLIENTS} honest clients failed: "
                 f"{failures.most_common(3)}"
             )
-            async with meshtrio.attach([addr], token=TOKEN) as mesh:  # leaving shuts it down
+            async with meshtrio.attach([addr], token=TOKEN) as mesh:  # the host is still serving
                 assert [i.state for i in (await mesh.info()).values()] == ["serving"]
 
 
@@ -218,5 +218,5 @@ async def test_tr2_reconnecting_idle_attacker_does_not_lock_out(many_fds: None) 
             )
             assert len(results) >= 3, f"only {len(results)} honest attaches in {window} s"
             assert stats.dropped > 0, f"the attacker was never dropped ({stats})"
-            async with meshtrio.attach([addr], token=TOKEN) as mesh:  # leaving shuts it down
+            async with meshtrio.attach([addr], token=TOKEN) as mesh:  # the host is still serving
                 assert [i.state for i in (await mesh.info()).values()] == ["serving"]

@@ -675,3 +675,39 @@ async def test_tr5_a_flood_of_bad_clients_does_not_flood_the_log(
             nursery.cancel_scope.cancel()
     assert len(refused) == 5, refused
     assert sum("client" in r.getMessage() for r in caplog.records if r.levelname == "WARNING") == 5
+
+
+@pytest.mark.parametrize(
+    ("when", "attempts"),
+    [
+        ("at once", net.HANDSHAKE_ATTEMPTS),
+        ("after reading", net.HANDSHAKE_ATTEMPTS),
+        ("answered", 1),
+    ],
+)
+async def test_tr2_a_client_evicted_before_it_was_answered_connects_again(
+    when: str, attempts: int
+) -> None:
+    """TR-2: a server that hangs up without answering a byte (a full server evicting a client
+    whose process was too busy to send its request in time looks just like that) is tried
+    HANDSHAKE_ATTEMPTS times within the timeout; one that answered something is not."""
+    accepted = 0
+
+    async def hang_up(stream: trio.SocketStream) -> None:
+        nonlocal accepted
+        accepted += 1
+        if when != "at once":
+            await stream.receive_some()
+        if when == "answered":
+            await stream.send_all(b"HTTP/1.1 503 Busy\r\n")
+        await stream.aclose()
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+            target = ChannelAddr.tcp("127.0.0.1", listeners[0].socket.getsockname()[1])
+            await nursery.start(trio.serve_listeners, hang_up, listeners)
+            with pytest.raises(ConnectionLostError, match="hung up during the handshake"):
+                await connect(nursery, target, token=TOKEN, timeout=5.0)
+            assert accepted == attempts
+            nursery.cancel_scope.cancel()

@@ -18,7 +18,9 @@ Invariants owned here:
   while a client waits in the backlog it makes room by evicting the oldest pending handshake
   whose client has sent nothing for :data:`IDLE_EVICT_AFTER`. So idle sockets cannot lock an
   honest client out (it waits about that long at most), and many honest clients at once are
-  all served. Not promised: a client that sends part of its
+  all served: one whose own process was too busy to send its request in time, and was
+  evicted before the server read a byte, connects again (:data:`HANDSHAKE_ATTEMPTS` times
+  in all, within its connect timeout). Not promised: a client that sends part of its
   request and then stalls holds its slot for up to ``handshake_timeout``.
 * TR-5 (reports are bounded): refused and misbehaving clients are logged and reported at
   most :data:`REPORT_BURST` at once and :data:`REPORT_RATE` per second after that; the ones
@@ -225,31 +227,36 @@ async def connect(
     try:
         async with trio.open_nursery() as nursery:
             with trio.fail_after(timeout):
-                raw = await _open_raw(addr)
                 host = _tcp(addr)[0] if addr.transport == "tcp" else "localhost"
-                try:
-                    ws = await _unless_hung_up(
-                        raw,
-                        functools.partial(
-                            trio_websocket.wrap_client_stream,
-                            nursery,
-                            raw,  # type: ignore[arg-type]  # any trio Stream works
-                            host,
-                            "/meshtrio",
-                            extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
-                            max_message_size=max_size,
-                        ),
-                    )
-                except BaseException:  # timed out, cancelled or refused: don't leak the socket
+                for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
+                    raw = await _open_raw(addr)
+                    try:
+                        ws = await _unless_hung_up(
+                            raw,
+                            functools.partial(
+                                trio_websocket.wrap_client_stream,
+                                nursery,
+                                raw,  # type: ignore[arg-type]  # any trio Stream works
+                                host,
+                                "/meshtrio",
+                                extra_headers=Offer(PROTOCOL_VERSION, token).headers(),
+                                max_message_size=max_size,
+                            ),
+                        )
+                    except BaseException:  # timed out, cancelled or refused: close the socket
+                        await trio.aclose_forcefully(raw)
+                        raise
+                    if ws is not None:
+                        break
                     await trio.aclose_forcefully(raw)
-                    raise
-                if ws is None:
-                    await trio.aclose_forcefully(raw)
+                    if raw.received == 0 and attempt < HANDSHAKE_ATTEMPTS:
+                        continue  # TR-2: a full server evicted us before reading: try again
                     how = f" ({raw.broke})" if raw.broke else ""
                     raise ConnectionLostError(
                         f"{address}: the server hung up during the handshake{how}",
                         address=address,
                     )
+            assert ws is not None  # the loop above breaks only with a websocket, else raises
             peer = Peer(WsMessageStream(ws, address, max_size, raw), handler)
             task_status.started(peer)
             del task_status  # it holds trio's temporary start nursery for as long as we run
@@ -455,6 +462,10 @@ class _Throttle:
         skipped, self._skipped = self._skipped, 0
         return f"{reason} (and {skipped} more not reported)" if skipped else reason
 
+
+HANDSHAKE_ATTEMPTS = 3
+"""Times a client opens a connection when the server hangs up before answering a byte (a
+full server evicts a client whose request it has not read, TR-2; all within ``timeout``)."""
 
 MAX_PENDING_HANDSHAKES = 256
 """Most clients a server lets sit in their opening handshake at once (TR-2): while that many
