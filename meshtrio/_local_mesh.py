@@ -39,20 +39,17 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._contract import LISTEN_ENV, PARENT_PID_ENV, TOKEN_ENV
 from meshtrio._errors import AddrParseError, HostUnreachableError, InputError, MeshError
 from meshtrio._host.agent import serve_host_agent
 from meshtrio._host.launcher import ProcessHandle, launch
 from meshtrio._host_mesh import HostMesh, mesh_session
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
-from meshtrio._proc.runtime import PARENT_PID_ENV
 from meshtrio._slicing import Extent
-from meshtrio._transport.handshake import TOKEN_ENV, new_token
+from meshtrio._transport.handshake import new_token
 
-__all__ = ["LISTEN_ENV", "open_host_mesh_in_process", "open_host_mesh_processes"]
-
-LISTEN_ENV = "MESHTRIO_LISTEN"
-"""Where a host process started by a client mesh listens (read by ``meshtrio host``)."""
+__all__ = ["open_host_mesh_in_process", "open_host_mesh_processes"]
 
 
 @asynccontextmanager
