@@ -101,8 +101,8 @@ def test_the_contract_imports_nothing_from_agents_or_meshes() -> None:
     assert not bad
 
 
-@pytest.mark.parametrize("module", ["_host_mesh.py", "_proc_mesh.py"])
+@pytest.mark.parametrize("module", ["_host_mesh.py", "_proc_mesh.py", "_local_mesh.py"])
 def test_client_meshes_do_not_import_agent_internals(module: str) -> None:
-    internals = ("meshtrio._host.procs", "meshtrio._host.launcher")
+    internals = ("meshtrio._host.procs", "meshtrio._host.launcher", "meshtrio._proc.runtime")
     bad = {n for n in _imports(PACKAGE / module) if n.startswith(internals)}
     assert not bad
