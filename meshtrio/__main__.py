@@ -23,7 +23,7 @@ __all__ = ["main"]
 
 
 def _parent_pid() -> int | None:
-    from meshtrio._proc.runtime import PARENT_PID_ENV
+    from meshtrio._contract import PARENT_PID_ENV
 
     text = os.environ.get(PARENT_PID_ENV, "")
     return int(text) if text.isdigit() else None
@@ -61,8 +61,8 @@ def _sole(exc: BaseException) -> BaseException:
 
 def _cmd_host(args: argparse.Namespace) -> int:
     from meshtrio._addr import ChannelAddr
+    from meshtrio._contract import LISTEN_ENV
     from meshtrio._host.agent import INSECURE_BIND_WARNING, is_loopback, serve_host_agent
-    from meshtrio._local_mesh import LISTEN_ENV
     from meshtrio._transport.handshake import token_from_env
 
     token: str | None
@@ -103,8 +103,8 @@ def _cmd_host(args: argparse.Namespace) -> int:
 
 
 def _cmd_proc(_args: argparse.Namespace) -> int:
-    from meshtrio._proc.runtime import BOOTSTRAP_ENV, ProcBootstrap, run_proc
-    from meshtrio._transport.handshake import PROC_TOKEN_ENV
+    from meshtrio._contract import BOOTSTRAP_ENV, PROC_TOKEN_ENV, ProcBootstrap
+    from meshtrio._proc.runtime import run_proc
 
     text = os.environ.get(BOOTSTRAP_ENV)
     token = os.environ.get(PROC_TOKEN_ENV)

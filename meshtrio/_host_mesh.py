@@ -46,6 +46,7 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._contract import DRAIN_SLACK, stop_bound
 from meshtrio._errors import (
     ConfigPushError,
     HostFailure,
@@ -55,7 +56,6 @@ from meshtrio._errors import (
     MeshError,
     ShutdownError,
 )
-from meshtrio._host.procs import KILL_TIMEOUT
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
 from meshtrio._messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
@@ -380,10 +380,10 @@ class HostMesh:
     # -- stop and shutdown ------------------------------------------------------------------
     def _drain_bound(self) -> tuple[float, int, float]:
         """(grace, concurrency, idle bound): a host reports each proc it stopped, and one
-        proc's ladder takes at most ``2*grace + KILL_TIMEOUT``; 30 s more for slack."""
+        proc's ladder takes at most ``2*grace + KILL_TIMEOUT``; :data:`DRAIN_SLACK` more (PC-3)."""
         grace = config.get(config.MESH_TERMINATE_TIMEOUT)
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
-        return grace, conc, 2 * grace + KILL_TIMEOUT + 30.0
+        return grace, conc, stop_bound(grace, slack=DRAIN_SLACK)
 
     async def _drain_all(
         self, host_mesh_id: str | None, addrs: Sequence[ChannelAddr] | None = None

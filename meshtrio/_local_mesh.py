@@ -28,8 +28,6 @@ Invariant owned here:
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -39,20 +37,16 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
-from meshtrio._errors import AddrParseError, HostUnreachableError, InputError, MeshError
+from meshtrio._errors import InputError, MeshError
 from meshtrio._host.agent import serve_host_agent
-from meshtrio._host.launcher import ProcessHandle, launch
+from meshtrio._host.process import HostProcess, end_host_processes, start_host_process
 from meshtrio._host_mesh import HostMesh, mesh_session
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
-from meshtrio._proc.runtime import PARENT_PID_ENV
 from meshtrio._slicing import Extent
-from meshtrio._transport.handshake import TOKEN_ENV, new_token
+from meshtrio._transport.handshake import new_token
 
-__all__ = ["LISTEN_ENV", "open_host_mesh_in_process", "open_host_mesh_processes"]
-
-LISTEN_ENV = "MESHTRIO_LISTEN"
-"""Where a host process started by a client mesh listens (read by ``meshtrio host``)."""
+__all__ = ["open_host_mesh_in_process", "open_host_mesh_processes"]
 
 
 @asynccontextmanager
@@ -122,79 +116,6 @@ async def open_host_mesh_in_process(
         raise body_exc
 
 
-async def _start_host_process(
-    command: BootstrapCommand,
-    nursery: trio.Nursery,
-    token: str,
-    rank: int,
-    timeout: float,
-    handles: list[ProcessHandle],
-) -> tuple[ProcessHandle, ChannelAddr]:
-    """Start one host process; wait (bounded) for the address it prints first.
-
-    The handle is appended to ``handles`` as soon as the process exists, so the caller ends
-    it on every exit path, cancellation during this wait included (LM-1).
-    """
-    read_fd, write_fd = os.pipe()
-    try:
-        handle = await launch(
-            command,
-            nursery=nursery,
-            extra_env={TOKEN_ENV: token, PARENT_PID_ENV: str(os.getpid()), LISTEN_ENV: "unix:"},
-            tail_lines=config.get(config.MESH_TAIL_LOG_LINES),
-            stdout_fd=write_fd,
-        )
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
-    handles.append(handle)
-    stdout = trio.lowlevel.FdStream(read_fd)
-    buf = b""
-    try:
-        with trio.move_on_after(timeout):
-            while b"\n" not in buf:
-                chunk = await stdout.receive_some(4096)
-                if not chunk:
-                    break
-                buf += chunk
-    finally:
-        stdout.close()
-    line = buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    if b"\n" not in buf:
-        handle.signal_group(signal.SIGKILL)
-        with trio.move_on_after(5):
-            info = await handle.wait()
-            raise HostUnreachableError(
-                f"host rank {rank} did not come up: {info.describe()}", address=f"rank {rank}"
-            )
-        raise HostUnreachableError(
-            f"host rank {rank} did not print its address within {timeout:g}s",
-            address=f"rank {rank}",
-        )
-    try:
-        return handle, ChannelAddr.parse(line)
-    except AddrParseError:
-        handle.signal_group(signal.SIGKILL)
-        raise HostUnreachableError(
-            f"host rank {rank} printed {line[:80]!r} instead of its address", address=f"rank {rank}"
-        ) from None
-
-
-async def _end_processes(handles: Sequence[ProcessHandle], grace: float) -> None:
-    """Wait up to ``grace`` for host processes to exit, then SIGKILL their groups (LM-1)."""
-    with trio.move_on_after(grace):
-        for h in handles:
-            await h.wait()
-    for h in handles:
-        if not h.exited:
-            h.signal_group(signal.SIGKILL)
-    with trio.move_on_after(5.0):
-        for h in handles:
-            await h.wait()
-
-
 @asynccontextmanager
 async def open_host_mesh_processes(
     extent: Extent | int, *, command: BootstrapCommand | None = None, name: str = "process"
@@ -235,7 +156,7 @@ async def open_host_mesh_processes(
     command = command or BootstrapCommand(sys.executable, ("-m", "meshtrio", "host"))
     token = new_token()
     timeout = config.get(config.HOST_SPAWN_READY_TIMEOUT)
-    handles: list[ProcessHandle] = []
+    handles: list[HostProcess] = []
     body_exc: BaseException | None = None
     async with trio.open_nursery() as nursery:
         try:
@@ -244,7 +165,7 @@ async def open_host_mesh_processes(
 
             async def start(rank: int) -> None:
                 try:
-                    _, addr = await _start_host_process(
+                    _, addr = await start_host_process(
                         command, nursery, token, rank, timeout, handles
                     )
                 except MeshError as exc:
@@ -264,12 +185,12 @@ async def open_host_mesh_processes(
             )
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh
-            await _end_processes(handles, config.get(config.MESH_TERMINATE_TIMEOUT))
+            await end_host_processes(handles, config.get(config.MESH_TERMINATE_TIMEOUT))
         except BaseException as exc:  # re-raised below, outside the nursery (no group wrap)
             body_exc = exc
         finally:
             with trio.CancelScope(shield=True):
-                await _end_processes(handles, 0.0)
+                await end_host_processes(handles, 0.0)
             nursery.cancel_scope.cancel()
     if body_exc is not None:
         raise body_exc

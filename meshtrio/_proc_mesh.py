@@ -40,6 +40,7 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._contract import PROC_MESH_STOP_SLACK, check_proc_bind, stop_bound
 from meshtrio._errors import (
     InputError,
     MeshError,
@@ -49,8 +50,6 @@ from meshtrio._errors import (
     RequestTimeoutError,
     SpawnConfigurationError,
 )
-from meshtrio._host.launcher import check_proc_bind
-from meshtrio._host.procs import KILL_TIMEOUT
 from meshtrio._ids import Label, ProcMeshId, proc_id
 from meshtrio._messages import (
     GetProcStates,
@@ -347,11 +346,11 @@ async def _cleanup(mesh: ProcMesh) -> None:
     """PM-3: stop what a failed spawn started, on every reachable host.
 
     Idle-bounded like :meth:`ProcMesh.stop`: each host reports every proc it stopped, and
-    may stay quiet at most one proc's ladder (``2*grace + KILL_TIMEOUT``) plus 10 s.
+    may stay quiet at most one proc's ladder plus a slack (:func:`~meshtrio._contract.stop_bound`).
     """
     grace = config.get(config.MESH_TERMINATE_TIMEOUT)
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
-    idle = 2 * grace + KILL_TIMEOUT + 10.0
+    idle = stop_bound(grace, slack=PROC_MESH_STOP_SLACK)
     pool = mesh.host_mesh._session.pool
     request = StopProcs(str(mesh.id), "spawn failed", grace, conc)
 
@@ -510,7 +509,7 @@ class ProcMesh:
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
         idle = config.get(config.PROC_STOP_MAX_IDLE)
         # Idle-bounded: each host reports every proc it stopped (PM-3's ladder per proc).
-        timeout = max(idle, 2 * grace + KILL_TIMEOUT + 10.0)
+        timeout = max(idle, stop_bound(grace, slack=PROC_MESH_STOP_SLACK))
         replies = await self._per_host(
             lambda _a: StopProcs(str(self.id), reason, grace, conc), timeout, idle=True
         )

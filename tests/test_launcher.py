@@ -23,6 +23,7 @@ import trio.testing
 from hosts import closed_port
 
 from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._contract import ProcBootstrap
 from meshtrio._host import launcher
 from meshtrio._host.launcher import (
     MAX_LINE_CHARS,
@@ -32,7 +33,6 @@ from meshtrio._host.launcher import (
     launch,
     stop_ladder,
 )
-from meshtrio._proc.runtime import ProcBootstrap
 from meshtrio.errors import LaunchError, SpawnConfigurationError
 
 PY = sys.executable

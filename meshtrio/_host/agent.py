@@ -54,6 +54,13 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._contract import (
+    BOOTSTRAP_ENV,
+    PARENT_PID_ENV,
+    PROC_TOKEN_ENV,
+    TOKEN_ENV,
+    ProcBootstrap,
+)
 from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio._host import launcher
 from meshtrio._host.inprocess import launch_in_process
@@ -79,15 +86,8 @@ from meshtrio._messages import (
     SpawnProcs,
     StopProcs,
 )
-from meshtrio._proc.runtime import BOOTSTRAP_ENV, PARENT_PID_ENV, ProcBootstrap
 from meshtrio._transport import net
-from meshtrio._transport.handshake import (
-    PROC_TOKEN_ENV,
-    TOKEN_ENV,
-    Credentials,
-    check_token,
-    proc_credential,
-)
+from meshtrio._transport.handshake import Credentials, check_token, proc_credential
 from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 from meshtrio._transport.streams import MessageStream
 from meshtrio._wire import PROTOCOL_VERSION

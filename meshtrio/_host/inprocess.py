@@ -16,8 +16,9 @@ import signal
 import trio
 
 from meshtrio import _config as config
+from meshtrio._contract import ProcBootstrap
 from meshtrio._host.launcher import ExitInfo
-from meshtrio._proc.runtime import ProcBootstrap, run_proc
+from meshtrio._proc.runtime import run_proc
 
 __all__ = ["InProcessHandle", "launch_in_process"]
 

@@ -33,6 +33,7 @@ import attrs
 import trio
 
 from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._contract import NUMA_BIND_KEYS, check_proc_bind
 from meshtrio._errors import LaunchError, SpawnConfigurationError
 from meshtrio._util import is_int
 
@@ -42,7 +43,6 @@ __all__ = [
     "ExitInfo",
     "ProcessHandle",
     "apply_proc_bind",
-    "check_proc_bind",
     "launch",
     "stop_ladder",
 ]
@@ -418,28 +418,6 @@ def _numa_sysfs_present() -> bool:
     return os.path.exists("/sys/devices/system/node/node0")
 
 
-_NUMA_KEYS = ("cpunodebind", "membind", "physcpubind")
-_BIND_KEYS = (*_NUMA_KEYS, "cpus")
-
-
-def check_proc_bind(bind: Mapping[str, str]) -> None:
-    """SpawnConfigurationError unless ``bind`` has only known keys with non-empty text values.
-
-    Clients run this before a spawn (PM-1), so a bad binding starts nothing.
-    """
-    unknown = sorted(str(k) for k in bind if k not in _BIND_KEYS)
-    if unknown:
-        raise SpawnConfigurationError(
-            f"proc_bind has unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(_BIND_KEYS)}"
-        )
-    for key, value in bind.items():
-        if not isinstance(value, str) or not value.strip():
-            raise SpawnConfigurationError(
-                f"proc_bind[{key!r}] must be non-empty text, got {value!r}"
-            )
-
-
 def apply_proc_bind(
     command: BootstrapCommand, bind: Mapping[str, str] | None
 ) -> tuple[BootstrapCommand, str | None]:
@@ -468,7 +446,7 @@ def apply_proc_bind(
     check_proc_bind(bind)
     if not _is_linux():
         return command, f"proc_bind {dict(bind)} ignored: CPU/NUMA binding needs Linux"
-    numa_flags = [f"--{k}={bind[k]}" for k in _NUMA_KEYS if k in bind]
+    numa_flags = [f"--{k}={bind[k]}" for k in NUMA_BIND_KEYS if k in bind]
     if numa_flags and _numa_sysfs_present():
         tool, prefix = "numactl", numa_flags
     elif "cpus" in bind:

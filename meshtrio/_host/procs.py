@@ -13,8 +13,8 @@ Invariants owned here:
   ``unkillable`` after SIGKILL and the kill timeout).
 * PS-2 (status order): a record's status only moves forward through
   NotExist, Initializing, Running, Stopping, then one terminated status.
-* PS-3 (bounded stop): stopping takes at most ``grace + grace + kill_timeout`` per proc plus
-  the wait for a limiter slot.
+* PS-3 (bounded stop): stopping takes at most ``grace + grace + KILL_TIMEOUT`` per proc plus
+  the wait for a limiter slot (clients rely on it: PC-3, :func:`meshtrio._contract.stop_bound`).
 * PS-4 (contained): whatever goes wrong while launching or watching one proc (a bug, a value
   the launcher cannot take) ends as that proc's ``Failed`` status, logged; it never escapes
   the supervising task, so it can neither take down the proc nursery nor the host agent.
@@ -33,6 +33,7 @@ import attrs
 import trio
 
 from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._contract import KILL_TIMEOUT
 from meshtrio._errors import LaunchError, MeshError, TransportError
 from meshtrio._host.inprocess import InProcessHandle
 from meshtrio._host.launcher import ExitInfo, ProcessHandle, stop_ladder
@@ -40,10 +41,7 @@ from meshtrio._messages import ProcStop
 from meshtrio._status import ProcState, Status
 from meshtrio._transport.rpc import Peer
 
-__all__ = ["KILL_TIMEOUT", "ProcRecord", "supervise"]
-
-KILL_TIMEOUT = 5.0
-"""Seconds to wait for a process to disappear after SIGKILL."""
+__all__ = ["ProcRecord", "supervise"]
 
 Handle = ProcessHandle | InProcessHandle
 

@@ -1,12 +1,13 @@
-"""The code that runs inside a proc: bootstrap payload, readiness, and serving its host.
+"""The code that runs inside a proc: readiness, and serving its host.
 
-A proc is started by its host agent with a :class:`ProcBootstrap` payload in the environment
-variable ``MESHTRIO_BOOTSTRAP`` and its own credential in ``MESHTRIO_PROC_TOKEN`` (scoped to
-this proc, AU-1; a proc never holds the client token). It installs the
-client's config snapshot as its ClientOverride layer (its own ``MESHTRIO_*`` env vars still
-win), connects back to its host agent, says :class:`~meshtrio._messages.ProcHello` (that is its
-readiness signal), and then answers :class:`~meshtrio._messages.ProcStop` and
-:class:`~meshtrio._messages.ProcGetConfig` until it is asked to stop or loses its host.
+A proc is started by its host agent with a :class:`~meshtrio._contract.ProcBootstrap` payload
+in the environment variable ``MESHTRIO_BOOTSTRAP`` and its own credential in
+``MESHTRIO_PROC_TOKEN`` (scoped to this proc, AU-1; a proc never holds the client token; the
+process contract, PC-1). It installs the client's config snapshot as its ClientOverride layer
+(its own ``MESHTRIO_*`` env vars still win), connects back to its host agent, says
+:class:`~meshtrio._messages.ProcHello` (that is its readiness signal), and then answers
+:class:`~meshtrio._messages.ProcStop` and :class:`~meshtrio._messages.ProcGetConfig` until it
+is asked to stop or loses its host.
 
 Invariants owned here:
 
@@ -18,73 +19,24 @@ Invariants owned here:
 
 from __future__ import annotations
 
-import base64
 import functools
 import os
 from typing import Any
 
-import attrs
-import msgpack
 import trio
 
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
-from meshtrio._errors import InputError, MeshError
+from meshtrio._contract import ProcBootstrap
+from meshtrio._errors import MeshError
 from meshtrio._messages import Ack, ConfigDump, ProcGetConfig, ProcHello, ProcStop
 from meshtrio._transport import net
 from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 
-__all__ = ["BOOTSTRAP_ENV", "EXIT_HOST_LOST", "ProcBootstrap", "run_proc"]
-
-BOOTSTRAP_ENV = "MESHTRIO_BOOTSTRAP"
-"""The environment variable that carries a proc's bootstrap payload."""
-
-PARENT_PID_ENV = "MESHTRIO_PARENT_PID"
-"""The pid of the process that started this one (for the parent-death check)."""
+__all__ = ["EXIT_HOST_LOST", "run_proc"]
 
 EXIT_HOST_LOST = 3
 """A proc's exit code when it lost its host agent instead of being asked to stop."""
-
-
-@attrs.frozen
-class ProcBootstrap:
-    """What a proc needs to know to start.
-
-    Attributes:
-        proc_id: its id (text form).
-        host_addr: the host agent's address to connect back to.
-        create_rank: its rank in the proc mesh.
-        proc_mesh_id: its proc mesh's id (text form).
-        config: the client's propagatable config snapshot.
-    """
-
-    proc_id: str
-    host_addr: str
-    create_rank: int
-    proc_mesh_id: str
-    config: dict[str, Any]
-
-    def to_env(self) -> str:
-        """Encode as the value of ``MESHTRIO_BOOTSTRAP``."""
-        raw = msgpack.packb(attrs.asdict(self), use_bin_type=True)
-        return base64.b64encode(raw).decode("ascii")
-
-    @classmethod
-    def from_env(cls, text: str) -> ProcBootstrap:
-        """Decode a ``MESHTRIO_BOOTSTRAP`` value; InputError if it is not one."""
-        try:
-            data = msgpack.unpackb(base64.b64decode(text, validate=True), raw=False)
-            return cls(
-                proc_id=str(data["proc_id"]),
-                host_addr=str(data["host_addr"]),
-                create_rank=int(data["create_rank"]),
-                proc_mesh_id=str(data["proc_mesh_id"]),
-                config=dict(data["config"]),
-            )
-        except Exception as exc:
-            raise InputError(
-                f"{BOOTSTRAP_ENV} is not a valid bootstrap payload: {type(exc).__name__}"
-            ) from None
 
 
 async def run_proc(

@@ -34,12 +34,12 @@ import secrets
 
 import attrs
 
+from meshtrio._contract import TOKEN_ENV
 from meshtrio._errors import AuthRejectedError, InputError, ProtocolError, TransportError
 from meshtrio._wire import PROTOCOL_VERSION
 
 __all__ = [
     "CLIENT",
-    "PROC_TOKEN_ENV",
     "Credentials",
     "Offer",
     "Principal",
@@ -51,12 +51,6 @@ __all__ = [
     "refusal_error",
     "token_from_env",
 ]
-
-TOKEN_ENV = "MESHTRIO_TOKEN"
-"""The environment variable that carries the client token to host agents."""
-
-PROC_TOKEN_ENV = "MESHTRIO_PROC_TOKEN"
-"""The environment variable that carries a proc's own credential to it (AU-1)."""
 
 _PROC_PREFIX = "proc."
 
