@@ -137,6 +137,7 @@ from meshtrio._errors import (
 from meshtrio._errors import (
     TransportError as TransportError,
 )
+from meshtrio._util import fixup_module_metadata
 
 __all__ = [
     "AddrParseError",
@@ -172,3 +173,6 @@ __all__ = [
     "SpawnConfigurationError",
     "TransportError",
 ]
+
+fixup_module_metadata(__name__, __all__)
+del fixup_module_metadata

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 from meshtrio._host_mesh import HostMesh
 from meshtrio._local_mesh import open_host_mesh_in_process
+from meshtrio._util import fixup_module_metadata
 
 __all__ = [
     "alive",
@@ -137,3 +138,7 @@ async def in_process_mesh(n: int = 2) -> AsyncIterator[HostMesh]:
     """
     async with open_host_mesh_in_process(n, in_process_procs=True) as mesh:
         yield mesh
+
+
+fixup_module_metadata(__name__, __all__)
+del fixup_module_metadata
