@@ -1,6 +1,7 @@
 """The public surface: ``meshtrio.__all__`` is sorted and complete; errors keep their contract."""
 
 from __future__ import annotations
+import __future__
 
 import inspect
 import pickle
@@ -178,10 +179,19 @@ def test_namespace_all_is_importable(ns: types.ModuleType) -> None:
 @pytest.mark.parametrize("ns", NAMESPACES, ids=_namespace_ids())
 def test_namespace_exports_every_public_object(ns: types.ModuleType) -> None:
     """Every class or function a public namespace binds under a public name is in its
-    ``__all__``, unless it is another public namespace's export used there."""
+    ``__all__``, unless it is another public namespace's export used there; so is every
+    public constant."""
     for name, value in _own_objects(ns).items():
         if value.__module__ == ns.__name__ or value.__module__.startswith("meshtrio._"):  # type: ignore[union-attr]
             assert name in ns.__all__, f"{ns.__name__}.{name} is public but not in __all__"
+    constants = {
+        name
+        for name, value in vars(ns).items()
+        if not name.startswith("_")
+        and not isinstance(value, type | types.FunctionType | types.ModuleType)
+        and value is not __future__.annotations  # the `from __future__` import
+    }
+    assert constants <= set(ns.__all__), sorted(constants - set(ns.__all__))
 
 
 @pytest.mark.parametrize("ns", NAMESPACES, ids=_namespace_ids())
