@@ -58,8 +58,7 @@ from benchmarks.core import (
     timed_gc,
 )
 from meshtrio import _wire as wire
-from meshtrio import config
-from meshtrio._local_mesh import open_host_mesh_in_process, open_host_mesh_processes
+from meshtrio import config, open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio._messages import SetClientConfig
 
 __all__ = ["BENCHMARKS", "push_payload"]

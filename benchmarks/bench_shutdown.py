@@ -17,8 +17,7 @@ import time
 from typing import Any
 
 from benchmarks.core import Benchmark, Ctx, Result, row
-from meshtrio._host_mesh import ShutdownReport
-from meshtrio._local_mesh import open_host_mesh_processes
+from meshtrio import ShutdownReport, open_host_mesh_processes
 
 __all__ = ["BENCHMARKS"]
 

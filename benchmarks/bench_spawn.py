@@ -18,9 +18,7 @@ import time
 import trio
 
 from benchmarks.core import ROOT, Benchmark, Ctx, Result, alternate, child_env, median, row
-from meshtrio import config
-from meshtrio._host_mesh import HostMesh
-from meshtrio._local_mesh import open_host_mesh_processes
+from meshtrio import HostMesh, config, open_host_mesh_processes
 
 __all__ = ["BENCHMARKS"]
 

@@ -22,11 +22,8 @@ from contextlib import asynccontextmanager
 import trio
 
 from benchmarks.core import Benchmark, Ctx, Result, median, row
-from meshtrio import config
-from meshtrio._host.agent import serve_host_agent
-from meshtrio._host_mesh import attach, mesh_session
-from meshtrio._host_ref import HostMeshRef
-from meshtrio._ids import HostMeshId
+from meshtrio import HostMeshId, HostMeshRef, attach, config, serve_host_agent
+from meshtrio._host_mesh import mesh_session
 from meshtrio._transport.handshake import new_token
 from meshtrio.errors import ConfigPushError
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.core import Benchmark, Ctx, Result, rates, row
-from meshtrio._addr import ChannelAddr
-from meshtrio._host_ref import HostMeshRef
-from meshtrio._ids import HostMeshId
-from meshtrio._slicing import Extent, Region
+from meshtrio import ChannelAddr, Extent, HostMeshId, HostMeshRef, Region
 
 __all__ = ["BENCHMARKS"]
 

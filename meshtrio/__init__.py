@@ -18,39 +18,6 @@ lifecycle. Layers, bottom to top (each imports only from those below it):
 from meshtrio import config as config
 from meshtrio._addr import ChannelAddr as ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand as BootstrapCommand
-from meshtrio._errors import (
-    ConfigPushError as ConfigPushError,
-)
-from meshtrio._errors import (
-    HostFailure as HostFailure,
-)
-from meshtrio._errors import (
-    HostMeshRefParseError as HostMeshRefParseError,
-)
-from meshtrio._errors import (
-    HostsError as HostsError,
-)
-from meshtrio._errors import (
-    MeshError as MeshError,
-)
-from meshtrio._errors import (
-    PointParseError as PointParseError,
-)
-from meshtrio._errors import (
-    ProcCreationError as ProcCreationError,
-)
-from meshtrio._errors import (
-    ProcMeshStopError as ProcMeshStopError,
-)
-from meshtrio._errors import (
-    ProcSpawnError as ProcSpawnError,
-)
-from meshtrio._errors import (
-    RegionParseError as RegionParseError,
-)
-from meshtrio._errors import (
-    ShutdownError as ShutdownError,
-)
 from meshtrio._host.agent import serve_host_agent as serve_host_agent
 from meshtrio._host_mesh import HostMesh as HostMesh
 from meshtrio._host_mesh import ShutdownReport as ShutdownReport
@@ -73,14 +40,55 @@ from meshtrio._slicing import Region as Region
 from meshtrio._slicing import ValueMesh as ValueMesh
 from meshtrio._status import ProcState as ProcState
 from meshtrio._status import Status as Status
+from meshtrio._util import fixup_module_metadata
+from meshtrio.errors import AddrParseError as AddrParseError
+from meshtrio.errors import AuthRejectedError as AuthRejectedError
+from meshtrio.errors import CardinalityError as CardinalityError
+from meshtrio.errors import ConfigError as ConfigError
+from meshtrio.errors import ConfigPushError as ConfigPushError
+from meshtrio.errors import ConnectionLostError as ConnectionLostError
+from meshtrio.errors import DimensionError as DimensionError
+from meshtrio.errors import EmptyRangeError as EmptyRangeError
+from meshtrio.errors import ExtentError as ExtentError
+from meshtrio.errors import HostFailure as HostFailure
+from meshtrio.errors import HostMeshRefParseError as HostMeshRefParseError
+from meshtrio.errors import HostsError as HostsError
+from meshtrio.errors import HostUnreachableError as HostUnreachableError
+from meshtrio.errors import IdParseError as IdParseError
+from meshtrio.errors import InputError as InputError
+from meshtrio.errors import LaunchError as LaunchError
+from meshtrio.errors import MeshClosedError as MeshClosedError
+from meshtrio.errors import MeshError as MeshError
+from meshtrio.errors import MessageBodyError as MessageBodyError
+from meshtrio.errors import PointParseError as PointParseError
+from meshtrio.errors import ProcCreationError as ProcCreationError
+from meshtrio.errors import ProcMeshStopError as ProcMeshStopError
+from meshtrio.errors import ProcSpawnError as ProcSpawnError
+from meshtrio.errors import ProtocolError as ProtocolError
+from meshtrio.errors import RankIndexError as RankIndexError
+from meshtrio.errors import RegionParseError as RegionParseError
+from meshtrio.errors import RemoteError as RemoteError
+from meshtrio.errors import RequestTimeoutError as RequestTimeoutError
+from meshtrio.errors import ShutdownError as ShutdownError
+from meshtrio.errors import SliceError as SliceError
+from meshtrio.errors import SpawnConfigurationError as SpawnConfigurationError
+from meshtrio.errors import TransportError as TransportError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AddrParseError",
+    "AuthRejectedError",
     "BootstrapCommand",
+    "CardinalityError",
     "ChannelAddr",
+    "ConfigError",
     "ConfigPushError",
+    "ConnectionLostError",
+    "DimensionError",
+    "EmptyRangeError",
     "Extent",
+    "ExtentError",
     "HostFailure",
     "HostInfo",
     "HostMesh",
@@ -88,9 +96,15 @@ __all__ = [
     "HostMeshRef",
     "HostMeshRefParseError",
     "HostRef",
+    "HostUnreachableError",
     "HostsError",
+    "IdParseError",
+    "InputError",
     "Label",
+    "LaunchError",
+    "MeshClosedError",
     "MeshError",
+    "MessageBodyError",
     "Point",
     "PointParseError",
     "ProcCreationError",
@@ -101,12 +115,19 @@ __all__ = [
     "ProcRef",
     "ProcSpawnError",
     "ProcState",
+    "ProtocolError",
+    "RankIndexError",
     "Region",
     "RegionParseError",
+    "RemoteError",
+    "RequestTimeoutError",
     "ShutdownError",
     "ShutdownReport",
+    "SliceError",
+    "SpawnConfigurationError",
     "Status",
     "StopReport",
+    "TransportError",
     "ValueMesh",
     "attach",
     "config",
@@ -114,3 +135,6 @@ __all__ = [
     "open_host_mesh_processes",
     "serve_host_agent",
 ]
+
+fixup_module_metadata(__name__, __all__)
+del fixup_module_metadata

@@ -1,44 +1,7 @@
-"""The errors meshtrio raises, by meaning.
+"""The error classes meshtrio raises; :mod:`meshtrio.errors` is their public namespace.
 
-Every error that bad input or a failing host can cause is a :class:`MeshError`, and also
-subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexError``,
-``KeyError``, ``TimeoutError``, ``ConnectionError``, ``RuntimeError``) still catches it::
-
-    MeshError
-    ├── InputError (ValueError)               bad text or arguments
-    │   ├── RegionParseError                  region text (position and token in the message)
-    │   ├── PointParseError                   point text (position and token in the message)
-    │   ├── HostMeshRefParseError             host mesh ref text
-    │   ├── IdParseError                      labels, host/proc mesh ids
-    │   ├── AddrParseError                    channel addresses
-    │   ├── SliceError                        offset/sizes/strides that are not a valid slice
-    │   ├── ExtentError                       duplicate or overlapping labels, bad sizes,
-    │   │                                     a point of another extent
-    │   ├── EmptyRangeError                   a selection that selects nothing
-    │   ├── CardinalityError                  host count differs from region rank count
-    │   ├── ConfigError                       a bad config key or value (names the env var)
-    │   └── SpawnConfigurationError           a spawn rejected before anything started
-    ├── DimensionError (KeyError)             an unknown dimension label
-    ├── RankIndexError (IndexError)           an index or rank out of range (names dim, size)
-    ├── TransportError (ConnectionError)      talking to a host or proc failed
-    │   ├── HostUnreachableError              refused, no such socket, DNS, ...
-    │   ├── AuthRejectedError                 the host refused our token
-    │   ├── ProtocolError                     version mismatch, undecodable or oversized frame
-    │   │   └── MessageBodyError              a message body that does not fit its type
-    │   └── ConnectionLostError               the connection broke while a request waited
-    ├── RequestTimeoutError (TimeoutError)    no reply within the request's deadline
-    ├── RemoteError                           the peer handled the request and reported an error
-    ├── HostsError                            a mesh-wide request failed on some hosts (.failures)
-    │   ├── ConfigPushError                   attach/push_config failed (HM-2, HM-4)
-    │   └── ShutdownError                     stop, drain or shutdown failed
-    ├── ProcCreationError                     a spawned proc reported a terminating status
-    ├── ProcSpawnError (TimeoutError)         the spawn status fence timed out
-    ├── ProcMeshStopError                     a proc mesh did not fully stop
-    ├── LaunchError (OSError)                 an OS process could not be started
-    └── MeshClosedError (RuntimeError)        use of a mesh after shutdown
-
-Errors are short: they name what was wrong and where, never dump payloads. They pickle, so
-they survive crossing a process boundary. ``trio.Cancelled`` is never wrapped.
+The tree, and what each error means, is drawn in :mod:`meshtrio.errors`' docstring. Each class
+here says when it is raised and what it is not.
 """
 
 from __future__ import annotations
@@ -94,6 +57,11 @@ def _rebuild(cls: type[MeshError], message: str, fields: dict[str, Any]) -> Mesh
 class MeshError(Exception):
     """Base class of every error meshtrio raises on purpose.
 
+    ``except MeshError`` catches everything in the tree of :mod:`meshtrio.errors`; each error
+    also subclasses the nearest builtin, so ``except ValueError`` etc. keep working. It is not
+    raised for bugs in meshtrio (those are plain ``AssertionError``/``TypeError``...) and never
+    wraps ``trio.Cancelled``.
+
     ``str(err)`` is the message. Structured details live in attributes that each subclass
     documents; they survive pickling.
     """
@@ -116,11 +84,22 @@ class MeshError(Exception):
 
 
 class InputError(MeshError, ValueError):
-    """Bad text or arguments: nothing was done."""
+    """Bad text or arguments, found before anything was done: fix the call and try again.
+
+    Raised by the check that refused the input, before it was used. Not a failure of a host
+    or proc (those are :class:`TransportError`, :class:`RemoteError`, :class:`HostsError` and
+    the proc errors), and not raised for an unknown dimension (:class:`DimensionError`) or an
+    index out of range (:class:`RankIndexError`), which subclass ``KeyError`` and
+    ``IndexError`` instead.
+    """
 
 
 class RegionParseError(InputError):
-    """Region text that does not parse.
+    """Region text (``label=size/stride,...+offset``) that does not parse
+    (``Region.parse``).
+
+    Not :class:`PointParseError` (point text), nor :class:`SliceError` (a region's numbers
+    that parse but do not describe a valid slice).
 
     Attributes:
         text: the input.
@@ -134,7 +113,10 @@ class RegionParseError(InputError):
 
 
 class PointParseError(InputError):
-    """Point text (``label=coord/size,...``) that does not parse or names no point.
+    """Point text (``label=index/size,...``) that does not parse or names no point.
+
+    Not :class:`RegionParseError`: in a region ``a/b`` is size/stride, in a point it is
+    index/size.
 
     Attributes:
         text: the input.
@@ -148,52 +130,117 @@ class PointParseError(InputError):
 
 
 class HostMeshRefParseError(InputError):
-    """Host mesh ref text (``id:host,host@region``) that does not parse."""
+    """Host mesh ref text (``id:host,host@region``) that does not parse
+    (``HostMeshRef.parse``).
+
+    A bad id, address or region inside it is reported as this error, naming the part. Not
+    raised when the text parses but the host count differs from the region's rank count
+    (:class:`CardinalityError`).
+    """
 
 
 class IdParseError(InputError):
-    """An invalid label or host/proc mesh id."""
+    """An invalid label or host/proc mesh id (``Label``, ``HostMeshId.parse``,
+    ``ProcMeshId.parse``). Names given to ``attach`` or ``spawn`` are sanitised instead.
+
+    Not :class:`DimensionError`: that is a valid label the region does not have.
+    """
 
 
 class AddrParseError(InputError):
-    """An invalid channel address."""
+    """Channel address text that is not a valid ``tcp:``, ``unix:`` or ``local:`` address
+    (``ChannelAddr.parse``).
+
+    Only the text is checked: an address that parses but where nothing listens is a
+    :class:`HostUnreachableError` when connecting.
+    """
 
 
 class SliceError(InputError):
-    """Offset, sizes and strides that do not describe a valid slice."""
+    """Offset, sizes and strides that do not describe a valid slice (not ints in 0..2**64-1,
+    as many sizes as strides, rectangular, unique strides), or a selection whose result could
+    not be represented as one.
+
+    Not :class:`RegionParseError` (text that does not parse) nor :class:`ExtentError` (labels).
+    """
 
 
 class ExtentError(InputError):
     """An extent with duplicate or overlapping labels, or sizes of the wrong shape; or a point
-    of another extent where a point of this one is needed."""
+    of another extent where a point of this one is needed.
+
+    Not :class:`DimensionError` (one unknown label looked up) nor :class:`RankIndexError` (a
+    coordinate out of range in the right extent).
+    """
 
 
 class EmptyRangeError(InputError):
-    """A selection (``range``) that would select nothing."""
+    """A selection (``range``) that would select nothing, such as an empty slice.
+
+    Not :class:`RankIndexError`: an index outside the dimension is an ``IndexError``, an empty
+    but in-range selection is this ``ValueError``.
+    """
 
 
 class CardinalityError(InputError):
-    """The number of hosts differs from the number of ranks of the region."""
+    """A count that differs from the region's number of ranks: hosts given for a host mesh
+    ref, values given for a ``ValueMesh`` (or a region too large to hold a value per rank).
+
+    Not :class:`ExtentError`: the shape itself is fine, the number of things given is not.
+    """
 
 
 class ConfigError(InputError):
-    """An unknown config key, or a value that does not parse (names the env var and value)."""
+    """An unknown config key, or a value that does not parse or is out of range (CF-1), or a
+    config snapshot of the wrong shape (CF-2); the message names the key, and the env var and
+    value where it came from the environment.
+
+    Raised where the value enters (``configured``, the environment, a pushed snapshot), never
+    later by the code that reads it. Not :class:`ConfigPushError`: that is a push that failed
+    on hosts; a host that refuses a pushed value shows up there as one host's failure.
+    """
 
 
 class SpawnConfigurationError(InputError):
-    """A spawn rejected by the up-front checks; nothing was started."""
+    """A spawn rejected by the up-front checks (PM-1: a bad ``per_host``, labels that overlap
+    the host labels, a bad ``proc_bind``; or, starting an OS process, argument or environment
+    text that cannot be passed); nothing was started.
+
+    Not :class:`LaunchError` (the arguments were fine but the OS could not start the program),
+    nor :class:`ProcCreationError` or :class:`ProcSpawnError` (procs were started and failed
+    or did not report). Raised on a host while starting a proc, it reaches the client as that
+    proc's Failed status, so as a :class:`ProcCreationError`.
+    """
 
 
 class DimensionError(MeshError, KeyError):
-    """A dimension label that the region or extent does not have."""
+    """A dimension label that the region or extent does not have (in ``range``, ``at``, ...).
+
+    A ``KeyError``, not an :class:`InputError`: the label is well formed (a malformed one is an
+    :class:`IdParseError`), only absent here. ``str(err)`` is the message, without quotes.
+    """
 
 
 class RankIndexError(MeshError, IndexError):
-    """An index or rank outside its dimension or mesh; the message names the dimension and size."""
+    """An index or rank outside its dimension or mesh; the message names the dimension and
+    its size.
+
+    An ``IndexError``, so Python's indexing rules apply as usual (negative indices count from
+    the end). Not :class:`EmptyRangeError` (in range but selecting nothing) nor
+    :class:`DimensionError` (no such dimension).
+    """
 
 
 class TransportError(MeshError, ConnectionError):
-    """Talking to a host or proc failed.
+    """Talking to a host or proc failed at the transport: the request may or may not have
+    been handled.
+
+    Catch this for "the peer is not there or the link is broken". Not :class:`RemoteError`
+    (the peer received the request and answered with an error), nor
+    :class:`RequestTimeoutError` (the link worked, the answer did not come in time), nor
+    :class:`MeshClosedError` (this client's own mesh or connections were already closed).
+    The lower library's exception (trio-websocket, ``OSError``) never escapes; it is
+    translated into one of the subclasses.
 
     Attributes:
         address: the peer's channel address, as text.
@@ -205,19 +252,40 @@ class TransportError(MeshError, ConnectionError):
 
 
 class HostUnreachableError(TransportError):
-    """The peer could not be reached (connection refused, no such socket or name)."""
+    """The peer could not be reached: connection refused, no such socket, name or ``local:``
+    listener. Nothing was sent.
+
+    Not :class:`ConnectionLostError` (a connection existed, or was being set up, and broke),
+    nor :class:`RequestTimeoutError` (connecting took longer than ``connect_timeout``), nor
+    :class:`AddrParseError` (the address text itself is invalid).
+    """
 
 
 class AuthRejectedError(TransportError):
-    """The peer refused our credentials."""
+    """The peer refused our credentials: a wrong or missing token in the handshake.
+
+    Not :class:`HostUnreachableError`: the host is there and answered; retrying with the same
+    token fails again. A proc whose credential does not allow a request sees that as a
+    :class:`RemoteError` (``kind`` ``AuthRejectedError``), since the host answered it.
+    """
 
 
 class ProtocolError(TransportError):
-    """The peer spoke a different protocol version or sent a frame we cannot accept."""
+    """The peer spoke a different protocol version, refused the handshake for another reason,
+    or sent a frame we cannot accept (undecodable or larger than ``max_message_size``); the
+    connection is closed.
+
+    Not :class:`ConnectionLostError` (the link broke, whatever was on it) nor
+    :class:`RemoteError` (a well-formed error answer).
+    """
 
 
 class MessageBodyError(ProtocolError):
     """A well-framed message whose body does not fit its type; the connection stays usable.
+
+    Unlike the other :class:`ProtocolError` cases only one request fails (a bad request body
+    is answered with an error; a bad reply body fails the call waiting for it); the
+    connection and other requests on it go on.
 
     Attributes:
         corr: the correlation id of the envelope.
@@ -231,11 +299,24 @@ class MessageBodyError(ProtocolError):
 
 
 class ConnectionLostError(TransportError):
-    """The connection broke while a request was waiting for its reply."""
+    """The connection broke (or closed during the handshake) while a request was being sent
+    or waited for its reply. Each request waiting on that connection gets this error (RPC-1).
+
+    The request may have been handled before the break: do not assume it was not. Not
+    :class:`HostUnreachableError` (there was never a connection), nor
+    :class:`RequestTimeoutError` (the connection stayed up, the reply was late).
+    """
 
 
 class RequestTimeoutError(MeshError, TimeoutError):
-    """No reply arrived within the request's deadline.
+    """No reply arrived within the request's deadline, or connecting (connect plus handshake)
+    took longer than ``connect_timeout``.
+
+    A ``TimeoutError`` raised by meshtrio's own deadlines (``request_timeout``,
+    ``connect_timeout``, a method's ``timeout``); a cancel scope of the caller's that ends
+    first cancels the call instead (``trio.fail_after`` raises its ``trio.TooSlowError``).
+    Not :class:`ConnectionLostError` (the connection broke), nor :class:`ProcSpawnError` (the
+    spawn status fence: per proc, not per request).
 
     Attributes:
         address: the peer's channel address, as text.
@@ -249,7 +330,13 @@ class RequestTimeoutError(MeshError, TimeoutError):
 
 
 class RemoteError(MeshError):
-    """The peer handled the request and answered with an error.
+    """The peer received the request and answered with an error: it was handled there and
+    refused or failed.
+
+    The peer's error is not re-raised here as its own class: ``kind`` names it and the message
+    carries its text. Not a local error (this process checked nothing wrong with the request)
+    and not a :class:`TransportError` (the link worked); retrying the same request usually
+    fails the same way.
 
     Attributes:
         address: the peer's channel address.
@@ -265,6 +352,9 @@ class RemoteError(MeshError):
 @attrs.frozen
 class HostFailure:
     """What went wrong on one host during a mesh-wide operation (HM-4).
+
+    A record, not an exception: :class:`HostsError` and its subclasses hold one per failing
+    host in ``.failures``, classified from the error that host raised.
 
     Attributes:
         address: the host's channel address, as text.
@@ -306,6 +396,10 @@ def _host_lines(failures: Sequence[HostFailure]) -> str:
 class HostsError(MeshError):
     """A mesh-wide request failed on some hosts; the message lists every one (HM-4).
 
+    Raised after every host was tried, never at the first failure: the hosts not listed
+    succeeded. Not a :class:`TransportError` or :class:`RemoteError` itself: those are the
+    per-host causes, kept as text in each :class:`HostFailure`.
+
     Attributes:
         failures: one :class:`HostFailure` per failing host, in host rank order.
         report: the full per-host report where there is one, else None.
@@ -332,7 +426,11 @@ class HostsError(MeshError):
 
 class ConfigPushError(HostsError):
     """Config push failed on at least one host: from :func:`attach` (no mesh was returned,
-    HM-2; the message says "during attach") or from ``HostMesh.push_config``."""
+    HM-2; the message says "during attach") or from ``HostMesh.push_config``.
+
+    Not :class:`ConfigError`: the config given was valid here (bad keys or values are refused
+    locally before anything is sent); the hosts listed could not be reached or refused it.
+    """
 
     what = "config push failed"
 
@@ -340,14 +438,20 @@ class ConfigPushError(HostsError):
 class ShutdownError(HostsError):
     """Stop, drain or shutdown failed on some hosts; the others completed.
 
-    ``report`` is the ``ShutdownReport`` or ``StopReport`` with every host's outcome.
+    ``report`` is the ``ShutdownReport`` or ``StopReport`` with every host's outcome. Not
+    :class:`ProcMeshStopError` (stopping one proc mesh, judged by its procs' statuses).
     """
 
     what = "shutdown failed"
 
 
 class ProcCreationError(MeshError):
-    """A spawned proc reported a terminating status before the mesh was up.
+    """A spawned proc reported a terminating status (Stopping, Stopped, Failed) before the
+    mesh was up, a proc that could not be launched on its host included; the message names the
+    proc, its host and its status.
+
+    Not :class:`ProcSpawnError` (procs that did not report in time), nor
+    :class:`SpawnConfigurationError` (refused by the client before anything started).
 
     Attributes:
         state: the failing proc's state record (status, proc id, create rank, ...).
@@ -361,7 +465,11 @@ class ProcCreationError(MeshError):
 
 
 class ProcSpawnError(MeshError, TimeoutError):
-    """The spawn status fence timed out before every proc reported.
+    """The spawn status fence timed out before every proc reported Running.
+
+    A ``TimeoutError`` about procs, with one status per rank; not
+    :class:`RequestTimeoutError` (one request to one peer had no reply), nor
+    :class:`ProcCreationError` (a proc reported that it failed).
 
     Attributes:
         statuses: one ``Status`` per rank of the proc mesh, ``Timeout`` where nothing was
@@ -374,7 +482,10 @@ class ProcSpawnError(MeshError, TimeoutError):
 
 
 class ProcMeshStopError(MeshError):
-    """Some procs of a proc mesh did not reach a terminated status.
+    """Some procs of a proc mesh did not reach a terminated status after ``ProcMesh.stop``, or
+    some of its hosts could not be asked (the message lists them).
+
+    Not :class:`ShutdownError` (hosts failing to stop or shut down as a whole).
 
     Attributes:
         statuses: one ``Status`` per rank.
@@ -386,7 +497,13 @@ class ProcMeshStopError(MeshError):
 
 
 class LaunchError(MeshError, OSError):
-    """An OS process (a proc or a host agent) could not be started.
+    """An OS process (a proc or a host agent) could not be started: the operating system
+    refused (no such file, permission denied, ...).
+
+    An ``OSError``. Clients see it from :func:`~meshtrio.open_host_mesh_processes` (a host
+    agent's program); a proc that cannot be started is reported as its Failed status, so as a
+    :class:`ProcCreationError`. Not :class:`SpawnConfigurationError` (arguments refused
+    before trying).
 
     Attributes:
         program: the program that was to be run.
@@ -400,4 +517,10 @@ class LaunchError(MeshError, OSError):
 
 
 class MeshClosedError(MeshError, RuntimeError):
-    """The mesh (or connection) was already shut down or closed."""
+    """Use of a mesh (or of its connections) after it was shut down or closed, by this client.
+
+    A ``RuntimeError``: a mistake in the calling code's order, like trio's
+    ``ClosedResourceError``. Not :class:`ConnectionLostError` or :class:`HostUnreachableError`
+    (something outside broke the link, like ``BrokenResourceError``). A mesh that was only
+    stopped (``stop()``) is still usable.
+    """

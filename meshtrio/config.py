@@ -149,6 +149,7 @@ from meshtrio._config import (
 from meshtrio._config import (
     test_override as test_override,
 )
+from meshtrio._util import fixup_module_metadata
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -191,3 +192,6 @@ __all__ = [
     "split_known",
     "test_override",
 ]
+
+fixup_module_metadata(__name__, __all__)
+del fixup_module_metadata

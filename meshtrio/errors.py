@@ -2,32 +2,34 @@
 
 Every error that bad input or a failing host can cause is a :class:`MeshError`, and also
 subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexError``,
-``KeyError``, ``TimeoutError``, ``ConnectionError``, ``RuntimeError``) still catches it::
+``KeyError``, ``TimeoutError``, ``ConnectionError``, ``OSError``, ``RuntimeError``) still
+catches it. Every class here is also exported from :mod:`meshtrio`::
 
     MeshError
-    ├── InputError (ValueError)               bad text or arguments
+    ├── InputError (ValueError)               bad text or arguments; nothing was done
     │   ├── RegionParseError                  region text (position and token in the message)
     │   ├── PointParseError                   point text (position and token in the message)
     │   ├── HostMeshRefParseError             host mesh ref text
     │   ├── IdParseError                      labels, host/proc mesh ids
-    │   ├── AddrParseError                    channel addresses
+    │   ├── AddrParseError                    channel address text
     │   ├── SliceError                        offset/sizes/strides that are not a valid slice
     │   ├── ExtentError                       duplicate or overlapping labels, bad sizes,
     │   │                                     a point of another extent
     │   ├── EmptyRangeError                   a selection that selects nothing
-    │   ├── CardinalityError                  host count differs from region rank count
-    │   ├── ConfigError                       a bad config key or value (names the env var)
-    │   └── SpawnConfigurationError           a spawn rejected before anything started
+    │   ├── CardinalityError                  hosts or values not one per rank of the region
+    │   ├── ConfigError                       a bad config key, value or snapshot (CF-1, CF-2)
+    │   └── SpawnConfigurationError           a spawn rejected before anything started (PM-1)
     ├── DimensionError (KeyError)             an unknown dimension label
     ├── RankIndexError (IndexError)           an index or rank out of range (names dim, size)
-    ├── TransportError (ConnectionError)      talking to a host or proc failed
-    │   ├── HostUnreachableError              refused, no such socket, DNS, ...
+    ├── TransportError (ConnectionError)      talking to a host or proc failed on the way
+    │   ├── HostUnreachableError              refused, no such socket, name or local listener
     │   ├── AuthRejectedError                 the host refused our token
-    │   ├── ProtocolError                     version mismatch, undecodable or oversized frame
-    │   │   └── MessageBodyError              a message body that does not fit its type
-    │   └── ConnectionLostError               the connection broke while a request waited
-    ├── RequestTimeoutError (TimeoutError)    no reply within the request's deadline
-    ├── RemoteError                           the peer handled the request and reported an error
+    │   ├── ProtocolError                     version mismatch, refused handshake, undecodable
+    │   │   │                                 or oversized frame (the connection is closed)
+    │   │   └── MessageBodyError              a body that does not fit its type (one request)
+    │   └── ConnectionLostError               the connection broke while a request was on it
+    ├── RequestTimeoutError (TimeoutError)    no reply (or no connection) within the deadline
+    ├── RemoteError                           the peer handled the request and answered an error
     ├── HostsError                            a mesh-wide request failed on some hosts (.failures)
     │   ├── ConfigPushError                   attach/push_config failed (HM-2, HM-4)
     │   └── ShutdownError                     stop, drain or shutdown failed
@@ -35,7 +37,25 @@ subclasses the nearest builtin so that plain ``except ValueError`` (or ``IndexEr
     ├── ProcSpawnError (TimeoutError)         the spawn status fence timed out
     ├── ProcMeshStopError                     a proc mesh did not fully stop
     ├── LaunchError (OSError)                 an OS process could not be started
-    └── MeshClosedError (RuntimeError)        use of a mesh after shutdown
+    └── MeshClosedError (RuntimeError)        use of a mesh after this client shut it down
+
+:class:`HostFailure` is not an error: it is the record of one host's failure that
+:class:`HostsError` holds, one per failing host.
+
+Neighbours that are easy to confuse (each class's docstring says more):
+
+- the link versus the answer: a :class:`TransportError` means the request did not get
+  through (or its reply did not get back); a :class:`RemoteError` means the peer got it and
+  answered with an error; a :class:`RequestTimeoutError` means nothing came back in time.
+- :class:`HostUnreachableError` (there never was a connection) versus
+  :class:`ConnectionLostError` (there was one and it broke: the request may have been handled).
+- :class:`MeshClosedError` (this client closed the mesh, like trio's ``ClosedResourceError``)
+  versus a :class:`TransportError` (something outside broke it, like ``BrokenResourceError``).
+- :class:`ConfigError` (a bad key or value, refused before sending) versus
+  :class:`ConfigPushError` (valid config that hosts could not be given).
+- :class:`SpawnConfigurationError` (refused before starting) versus
+  :class:`ProcCreationError` (a proc started, or was to be started, and failed) versus
+  :class:`ProcSpawnError` (procs that did not report in time).
 
 Errors are short: they name what was wrong and where, never dump payloads. They pickle, so
 they survive crossing a process boundary. ``trio.Cancelled`` is never wrapped.
@@ -137,6 +157,7 @@ from meshtrio._errors import (
 from meshtrio._errors import (
     TransportError as TransportError,
 )
+from meshtrio._util import fixup_module_metadata
 
 __all__ = [
     "AddrParseError",
@@ -172,3 +193,6 @@ __all__ = [
     "SpawnConfigurationError",
     "TransportError",
 ]
+
+fixup_module_metadata(__name__, __all__)
+del fixup_module_metadata

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 from meshtrio._host_mesh import HostMesh
 from meshtrio._local_mesh import open_host_mesh_in_process
+from meshtrio._util import fixup_module_metadata
 
 __all__ = [
     "alive",
@@ -29,7 +30,7 @@ __all__ = [
     "no_leaked_processes",
 ]
 
-PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_CHILD_SUBREAPER = 36
 """The ``prctl`` option number from ``<linux/prctl.h>``."""
 
 
@@ -86,7 +87,7 @@ def become_subreaper() -> bool:
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 
@@ -137,3 +138,7 @@ async def in_process_mesh(n: int = 2) -> AsyncIterator[HostMesh]:
     """
     async with open_host_mesh_in_process(n, in_process_procs=True) as mesh:
         yield mesh
+
+
+fixup_module_metadata(__name__, __all__)
+del fixup_module_metadata

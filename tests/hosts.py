@@ -32,10 +32,7 @@ import pytest
 import trio
 import trio_websocket
 
-from meshtrio import config
-from meshtrio._addr import ChannelAddr
-from meshtrio._host.agent import serve_host_agent
-from meshtrio._host_mesh import HostMesh, ShutdownReport
+from meshtrio import ChannelAddr, HostMesh, ShutdownReport, config, serve_host_agent
 from meshtrio._messages import LifecycleEvent
 from meshtrio._transport import net
 from meshtrio._transport.rpc import Peer

@@ -9,18 +9,9 @@ from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from meshtrio._addr import ChannelAddr
-from meshtrio._bootstrap import BootstrapCommand
-from meshtrio._ids import (
-    B58_ALPHABET,
-    U64_MAX,
-    UID_B58_WIDTH,
-    HostMeshId,
-    Label,
-    ProcId,
-    ProcMeshId,
-)
-from meshtrio._status import Status, StatusKind
+from meshtrio import BootstrapCommand, ChannelAddr, HostMeshId, Label, ProcId, ProcMeshId, Status
+from meshtrio._ids import B58_ALPHABET, U64_MAX, UID_B58_WIDTH
+from meshtrio._status import StatusKind
 
 __all__ = [
     "abstract_unix_addrs",

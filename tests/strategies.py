@@ -13,10 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 from id_strategies import channel_addrs, host_mesh_ids
 
-from meshtrio._addr import ChannelAddr
-from meshtrio._host_ref import HostMeshRef
-from meshtrio._ids import HostMeshId
-from meshtrio._slicing import Extent, Region
+from meshtrio import ChannelAddr, Extent, HostMeshId, HostMeshRef, Region
 
 __all__ = [
     "GRAMMAR_ALPHABET",

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from id_strategies import abstract_unix_addrs, channel_addrs, tcp_addrs
 
-from meshtrio._addr import ChannelAddr
+from meshtrio import ChannelAddr
 from meshtrio.errors import AddrParseError
 
 CONVERTER = cattrs.Converter()

@@ -22,16 +22,13 @@ import trio.testing
 import trio_websocket
 from hosts import connect, open_raw, read_until_eof, rejected_handshake, tcp_hosts
 
-from meshtrio import config
-from meshtrio._addr import ChannelAddr
-from meshtrio._host.agent import MAX_EVENT_DETAIL, MAX_EVENTS, HostAgent, serve_host_agent
-from meshtrio._ids import ProcMeshId
+from meshtrio import ChannelAddr, HostInfo, ProcMeshId, config, serve_host_agent
+from meshtrio._host.agent import MAX_EVENT_DETAIL, MAX_EVENTS, HostAgent
 from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
     GetProcStates,
-    HostInfo,
     ProcConfigDump,
     Shutdown,
     SpawnProcs,

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from id_strategies import bootstrap_commands
 
-from meshtrio._bootstrap import BootstrapCommand, FrozenEnv
+from meshtrio import BootstrapCommand
+from meshtrio._bootstrap import FrozenEnv
 from meshtrio.errors import InputError
 
 CONVERTER = cattrs.Converter()

@@ -19,10 +19,7 @@ import trio
 from hosts import black_hole, closed_port, hand_started_hosts, tcp_hosts
 
 import meshtrio
-from meshtrio import config
-from meshtrio._host_mesh import HostMesh
-from meshtrio._local_mesh import open_host_mesh_in_process, open_host_mesh_processes
-from meshtrio._messages import HostInfo
+from meshtrio import HostInfo, HostMesh, config, open_host_mesh_in_process, open_host_mesh_processes
 from meshtrio.errors import ConfigError, ConfigPushError, ShutdownError
 from meshtrio.testing import no_leaked_processes
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import extents
 
-from meshtrio._slicing import Extent, Point, Region
+from meshtrio import Extent, Point, Region
 from meshtrio.errors import DimensionError, ExtentError, InputError, RankIndexError
 
 

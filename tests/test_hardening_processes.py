@@ -39,17 +39,12 @@ from hosts import (
 )
 
 import meshtrio
-from meshtrio import config
-from meshtrio._addr import ChannelAddr
-from meshtrio._bootstrap import BootstrapCommand
-from meshtrio._host_mesh import HostMesh
-from meshtrio._ids import ProcMeshId
+from meshtrio import BootstrapCommand, ChannelAddr, HostInfo, HostMesh, ProcMeshId, config
 from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
     GetProcStates,
-    HostInfo,
     ProcConfigDump,
     ProcHello,
     SetClientConfig,

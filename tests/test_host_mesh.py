@@ -24,13 +24,17 @@ from hosts import (
 )
 
 import meshtrio
-from meshtrio import config
-from meshtrio._addr import ChannelAddr
-from meshtrio._host_mesh import ShutdownReport, mesh_session
-from meshtrio._host_ref import HostMeshRef
-from meshtrio._ids import HostMeshId
-from meshtrio._local_mesh import open_host_mesh_in_process
-from meshtrio._messages import GetInfo, HostInfo, SetClientConfig
+from meshtrio import (
+    ChannelAddr,
+    HostInfo,
+    HostMeshId,
+    HostMeshRef,
+    ShutdownReport,
+    config,
+    open_host_mesh_in_process,
+)
+from meshtrio._host_mesh import mesh_session
+from meshtrio._messages import GetInfo, SetClientConfig
 from meshtrio.errors import (
     ConfigPushError,
     HostsError,
@@ -432,7 +436,7 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
     """A shutdown cancelled after some hosts acknowledged it is completed when the block is
     left: only the hosts that had not acknowledged are asked again, and nothing is reported
     as failed (the hosts already shut down no longer serve, which is expected)."""
-    from meshtrio._addr import ChannelAddr
+    from meshtrio import ChannelAddr
     from meshtrio._messages import Ack, Drain, DrainReport, Shutdown
     from meshtrio._transport import net
     from meshtrio._transport.rpc import Emit, Peer
@@ -488,7 +492,7 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
 async def test_serve_host_agent_startup_errors_are_plain_mesh_errors() -> None:
     """A bad token or an address already in use comes out of serve_host_agent as the plain
     meshtrio error (InputError, TransportError), not wrapped in an ExceptionGroup."""
-    from meshtrio._host.agent import serve_host_agent
+    from meshtrio import serve_host_agent
     from meshtrio.errors import TransportError
 
     with trio.fail_after(10):

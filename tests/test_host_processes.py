@@ -25,10 +25,13 @@ from hosts import (
 )
 
 import meshtrio
-from meshtrio import config
-from meshtrio._bootstrap import BootstrapCommand
-from meshtrio._host_mesh import StopReport
-from meshtrio._local_mesh import open_host_mesh_in_process, open_host_mesh_processes
+from meshtrio import (
+    BootstrapCommand,
+    StopReport,
+    config,
+    open_host_mesh_in_process,
+    open_host_mesh_processes,
+)
 from meshtrio.errors import ConfigPushError, MeshClosedError, ShutdownError
 from meshtrio.testing import alive, descendants, no_leaked_processes
 

@@ -8,11 +8,7 @@ from hypothesis import strategies as st
 from id_strategies import bootstrap_commands
 from strategies import GRAMMAR_ALPHABET, apply_op, host_mesh_refs, ops, regions
 
-from meshtrio._addr import ChannelAddr
-from meshtrio._bootstrap import BootstrapCommand
-from meshtrio._host_ref import HostMeshRef, HostRef
-from meshtrio._ids import HostMeshId
-from meshtrio._slicing import Extent, Region
+from meshtrio import BootstrapCommand, ChannelAddr, Extent, HostMeshId, HostMeshRef, HostRef, Region
 from meshtrio.errors import (
     AddrParseError,
     CardinalityError,

@@ -21,16 +21,8 @@ from id_strategies import (
     uids,
 )
 
-from meshtrio._ids import (
-    U64_MAX,
-    HostMeshId,
-    Label,
-    ProcId,
-    ProcMeshId,
-    base58_decode,
-    base58_encode,
-    proc_id,
-)
+from meshtrio import HostMeshId, Label, ProcId, ProcMeshId
+from meshtrio._ids import U64_MAX, base58_decode, base58_encode, proc_id
 from meshtrio.errors import IdParseError, InputError, RankIndexError
 
 CONVERTER = cattrs.Converter()

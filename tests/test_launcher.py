@@ -22,7 +22,7 @@ import trio
 import trio.testing
 from hosts import closed_port
 
-from meshtrio._bootstrap import BootstrapCommand
+from meshtrio import BootstrapCommand
 from meshtrio._contract import ProcBootstrap
 from meshtrio._host import launcher
 from meshtrio._host.launcher import (

@@ -41,13 +41,9 @@ from hosts import assert_drains_before_shutdowns, task_count
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from meshtrio import config
-from meshtrio._host_mesh import HostMesh
-from meshtrio._ids import Label, proc_id
-from meshtrio._messages import HostInfo
-from meshtrio._proc_mesh import ProcMesh
-from meshtrio._slicing import ValueMesh
-from meshtrio._status import ProcState, StatusKind
+from meshtrio import HostInfo, HostMesh, Label, ProcMesh, ProcState, ValueMesh, config
+from meshtrio._ids import proc_id
+from meshtrio._status import StatusKind
 from meshtrio.errors import ConfigError, ExtentError, SpawnConfigurationError
 from meshtrio.testing import in_process_mesh
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import GRAMMAR_ALPHABET, extents, odd_labels
 
-from meshtrio._slicing import Extent, Point
+from meshtrio import Extent, Point
 from meshtrio._slicing.grammar import parse_point_text
 from meshtrio.errors import InputError, MeshError, PointParseError, RegionParseError
 

@@ -13,9 +13,8 @@ import trio.testing
 from hosts import tcp_hosts, wait_for_event
 
 import meshtrio
-from meshtrio import Extent, ProcMesh, config
-from meshtrio._ids import ProcMeshId, proc_id
-from meshtrio._proc_mesh import ProcRef
+from meshtrio import Extent, ProcMesh, ProcMeshId, ProcRef, config
+from meshtrio._ids import proc_id
 from meshtrio._status import StatusKind
 from meshtrio.errors import InputError, MeshClosedError, ProcMeshStopError, ShutdownError
 from meshtrio.testing import in_process_mesh

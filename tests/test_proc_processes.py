@@ -27,9 +27,18 @@ import pytest
 import trio
 from hosts import hand_started_hosts, read_first_line, wait_for_event
 
-from meshtrio import BootstrapCommand, Extent, Point, ProcMesh, attach, config
-from meshtrio._local_mesh import open_host_mesh_in_process, open_host_mesh_processes
-from meshtrio._status import ProcState, StatusKind
+from meshtrio import (
+    BootstrapCommand,
+    Extent,
+    Point,
+    ProcMesh,
+    ProcState,
+    attach,
+    config,
+    open_host_mesh_in_process,
+    open_host_mesh_processes,
+)
+from meshtrio._status import StatusKind
 from meshtrio._transport.handshake import new_token
 from meshtrio.errors import ProcCreationError, ProcSpawnError, ShutdownError
 from meshtrio.testing import alive, descendants, no_leaked_processes

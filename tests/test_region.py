@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import apply_op, extents, ops, region_parts, regions, sliced_regions
 
-from meshtrio._slicing import Extent, Region
+from meshtrio import Extent, Region
 from meshtrio.errors import (
     DimensionError,
     EmptyRangeError,

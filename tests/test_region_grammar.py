@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import GRAMMAR_ALPHABET, extents, odd_labels, regions, sliced_regions
 
-from meshtrio._slicing import Extent, Region
+from meshtrio import Extent, Region
 from meshtrio._slicing.grammar import quote_label, tokenize
 from meshtrio.errors import RegionParseError, SliceError
 

@@ -17,8 +17,8 @@ import pytest
 import trio
 import trio.testing
 
+from meshtrio import Status
 from meshtrio._messages import Ack, ProcStop, ProcUpdate
-from meshtrio._status import Status
 from meshtrio._transport.rpc import Emit, Handler, Peer, ReplyThen
 from meshtrio._transport.streams import MemoryMessageStream, MessageStream, memory_stream_pair
 from meshtrio._wire import Envelope, Kind, decode, encode

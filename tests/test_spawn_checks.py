@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 import trio
 
-from meshtrio import BootstrapCommand, Extent, HostMesh, Point
-from meshtrio._local_mesh import open_host_mesh_in_process
+from meshtrio import BootstrapCommand, Extent, HostMesh, Point, open_host_mesh_in_process
 from meshtrio.errors import InputError, SpawnConfigurationError
 from meshtrio.testing import in_process_mesh
 

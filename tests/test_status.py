@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from id_strategies import statuses
 
-from meshtrio._status import ProcState, Status, StatusKind
+from meshtrio import ProcState, Status
+from meshtrio._status import StatusKind
 from meshtrio.errors import InputError
 
 CONVERTER = cattrs.Converter()

@@ -24,7 +24,7 @@ import trio
 import trio_websocket
 from hosts import closed_port, connect, open_raw, read_until_eof, rejected_handshake
 
-from meshtrio._addr import ChannelAddr
+from meshtrio import ChannelAddr
 from meshtrio._messages import ProcStop
 from meshtrio._transport import net
 from meshtrio._transport.handshake import Offer

@@ -31,7 +31,7 @@ import pytest
 from hypothesis import given
 from strategies import extents
 
-from meshtrio._slicing import Extent, Point, Region
+from meshtrio import Extent, Point, Region
 from meshtrio._slicing.grammar import is_safe_label, quote_label
 from meshtrio.errors import (
     ExtentError,

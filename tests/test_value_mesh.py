@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import sliced_regions
 
-from meshtrio._slicing import Extent, Region, ValueMesh
+from meshtrio import Extent, Region, ValueMesh
 from meshtrio.errors import CardinalityError, InputError, RankIndexError
 
 

@@ -32,19 +32,24 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from meshtrio._addr import ChannelAddr
-from meshtrio._bootstrap import BootstrapCommand, FrozenEnv
-from meshtrio._host_ref import HostMeshRef, HostRef
-from meshtrio._ids import (
+from meshtrio import (
+    BootstrapCommand,
+    ChannelAddr,
+    Extent,
     HostMeshId,
+    HostMeshRef,
+    HostRef,
     Label,
+    Point,
     ProcId,
     ProcMeshId,
-    base58_decode,
-    base58_encode,
-    proc_id,
+    ProcState,
+    Region,
+    Status,
+    ValueMesh,
 )
-from meshtrio._slicing import Extent, Point, Region, ValueMesh
+from meshtrio._bootstrap import FrozenEnv
+from meshtrio._ids import base58_decode, base58_encode, proc_id
 from meshtrio._slicing.extent import row_major_strides
 from meshtrio._slicing.grammar import (
     ParsedPoint,
@@ -58,7 +63,7 @@ from meshtrio._slicing.grammar import (
     tokenize,
 )
 from meshtrio._slicing.region import check_slice
-from meshtrio._status import ProcState, Status, StatusKind
+from meshtrio._status import StatusKind
 from meshtrio.errors import MeshError
 
 Strategy = st.SearchStrategy[Any]

@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from id_strategies import statuses
 
+from meshtrio import ProcState, Status
 from meshtrio import _messages as messages
 from meshtrio import _wire as wire
 from meshtrio._messages import SetClientConfig, SpawnProcs
-from meshtrio._status import ProcState, Status, StatusKind
+from meshtrio._status import StatusKind
 from meshtrio._wire import Envelope, Kind, WireError, decode, encode
 from meshtrio.errors import ProtocolError
 
