@@ -7,6 +7,12 @@
   was killed) children of this process instead of init, so that the two above still see them.
 * :func:`in_process_mesh` is :func:`~meshtrio.open_host_mesh_in_process` with procs as tasks:
   a whole mesh without a single OS process, for fast tests.
+* :class:`MemoryTransport` is the in-memory transport behind ``local:`` addresses, and
+  :func:`local_listeners` lists the ones listening in this Trio run: a host agent served on
+  ``ChannelAddr.local(0)`` (:func:`~meshtrio.serve_host_agent`) and clients that
+  :func:`~meshtrio.attach` to the address it reports talk over memory channels, with the same
+  handshake and errors as over a socket, and no socket at all. Its listeners belong to one
+  ``trio.run``: two runs (two tests, two threads) never see each other's.
 """
 
 from __future__ import annotations
@@ -18,15 +24,20 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+from meshtrio._addr import ChannelAddr
 from meshtrio._host_mesh import HostMesh
 from meshtrio._local_mesh import open_host_mesh_in_process
+from meshtrio._transport.memory import MemoryTransport
+from meshtrio._transport.net import MEMORY as _MEMORY
 from meshtrio._util import fixup_module_metadata
 
 __all__ = [
+    "MemoryTransport",
     "alive",
     "become_subreaper",
     "descendants",
     "in_process_mesh",
+    "local_listeners",
     "no_leaked_processes",
 ]
 
@@ -138,6 +149,16 @@ async def in_process_mesh(n: int = 2) -> AsyncIterator[HostMesh]:
     """
     async with open_host_mesh_in_process(n, in_process_procs=True) as mesh:
         yield mesh
+
+
+def local_listeners() -> list[ChannelAddr]:
+    """The ``local:`` addresses listening in the current Trio run (:class:`MemoryTransport`),
+    in index order; other runs' listeners are never listed.
+
+    Raises:
+        RuntimeError: called outside a Trio run.
+    """
+    return _MEMORY.listening()
 
 
 fixup_module_metadata(__name__, __all__)

@@ -26,7 +26,7 @@ from hosts import closed_port, connect, open_raw, read_until_eof, rejected_hands
 
 from meshtrio import ChannelAddr
 from meshtrio._messages import ProcStop
-from meshtrio._transport import net
+from meshtrio._transport import net, websocket
 from meshtrio._transport.handshake import Offer
 from meshtrio._transport.rpc import Emit, Peer
 from meshtrio._transport.streams import MessageStream, memory_stream_pair
@@ -323,6 +323,31 @@ async def test_tr3_connect_to_nothing_fails_fast_with_host_unreachable(addr: str
         assert info.value.address == str(target)
 
 
+async def test_tr3_translated_errors_keep_the_library_error_as_their_cause(
+    tmp_path: Path,
+) -> None:
+    """TR-3: a translated error keeps what the OS said as its ``__cause__`` (as httpx does),
+    for connecting and for listening."""
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(HostUnreachableError) as info:
+                await connect(nursery, ChannelAddr.parse(closed_port()), token=TOKEN)
+        assert isinstance(info.value.__cause__, OSError)
+        async with serving(ChannelAddr.parse("tcp:127.0.0.1:0")) as first:
+            with pytest.raises(TransportError, match="cannot listen") as bound:
+                await net.serve(first.addr, Server().on_connection, token=TOKEN, max_size=1 << 20)
+        assert isinstance(bound.value.__cause__, OSError)
+
+
+def test_each_address_kind_has_one_transport() -> None:
+    """The transport is chosen in one place, by the address kind: WebSocket for tcp and
+    unix, memory channels for local."""
+    assert net.transport_for("tcp") is websocket.TCP
+    assert net.transport_for("unix") is websocket.UNIX
+    assert net.transport_for("local") is net.MEMORY
+    assert net.transport_for("udp") is None
+
+
 @pytest.mark.parametrize("kind", ["tcp", "unix-abstract"])
 async def test_tr2_connect_to_a_black_hole_times_out(kind: str) -> None:
     """TR-2: a listener that accepts and never answers makes connect raise RequestTimeoutError after
@@ -479,7 +504,7 @@ async def test_rpc3_calls_to_a_peer_that_stopped_reading_stay_bounded(
     """RPC-3/SK-1: once a server stops reading, the client's sends fill the socket buffer;
     a send that cannot even start is bounded by the send timeout, after which the connection
     is closed and the call fails with ConnectionLostError saying why (no call hangs)."""
-    monkeypatch.setattr(net, "SEND_TIMEOUT", 0.3)
+    monkeypatch.setattr(websocket, "SEND_TIMEOUT", 0.3)
     accepted = trio.Event()
 
     async def never_read(stream: MessageStream) -> None:
@@ -514,8 +539,8 @@ async def test_tr2_a_full_server_evicts_the_oldest_idle_handshake_for_a_waiting_
     accepting; a client waiting in the backlog makes it evict the oldest silent one (once it
     has been idle for IDLE_EVICT_AFTER), and an honest client is served long before the 30 s
     handshake timeout. The younger silent client keeps its slot."""
-    monkeypatch.setattr(net, "MAX_PENDING_HANDSHAKES", 2)
-    monkeypatch.setattr(net, "IDLE_EVICT_AFTER", 0.2)
+    monkeypatch.setattr(websocket, "MAX_PENDING_HANDSHAKES", 2)
+    monkeypatch.setattr(websocket, "IDLE_EVICT_AFTER", 0.2)
     with trio.fail_after(LIMIT):
         async with serving(ChannelAddr.parse("tcp:127.0.0.1:0"), handshake_timeout=30) as server:
             oldest = await open_raw(server.addr)
@@ -540,8 +565,8 @@ async def test_tr2_a_full_server_waits_for_a_slot_instead_of_dropping(
 ) -> None:
     """TR-2: clients that are busy handshaking are never evicted: a further client waits in
     the backlog until a slot frees, then is served (backpressure, not loss)."""
-    monkeypatch.setattr(net, "MAX_PENDING_HANDSHAKES", 1)
-    monkeypatch.setattr(net, "IDLE_EVICT_AFTER", 0.05)
+    monkeypatch.setattr(websocket, "MAX_PENDING_HANDSHAKES", 1)
+    monkeypatch.setattr(websocket, "IDLE_EVICT_AFTER", 0.05)
     with trio.fail_after(LIMIT):
         async with serving(ChannelAddr.parse("tcp:127.0.0.1:0"), handshake_timeout=30) as server:
             partial = await open_raw(server.addr)
@@ -606,12 +631,12 @@ async def test_accept_loop_retries_when_out_of_file_descriptors(
     listener = FakeListener([OSError(errno.EMFILE, "Too many open files"), "conn-1"])
     async with trio.open_nursery() as nursery:
         nursery.start_soon(
-            net._accept_loop,
+            websocket._accept_loop,
             listener,  # type: ignore[arg-type]
             nursery,
             handle,
             "tcp:test",
-            net._Handshakes(256),
+            websocket._Handshakes(256),
         )
         t0 = trio.current_time()
         await got.wait()
@@ -623,7 +648,7 @@ async def test_accept_loop_retries_when_out_of_file_descriptors(
 
     bad = FakeListener([OSError(errno.EBADF, "Bad file descriptor")])
     with pytest.raises(OSError, match="Bad file descriptor"):
-        await net._accept_loop(bad, nursery, handle, "tcp:test", net._Handshakes(256))  # type: ignore[arg-type]
+        await websocket._accept_loop(bad, nursery, handle, "tcp:test", websocket._Handshakes(256))  # type: ignore[arg-type]
     assert bad.closed
 
 
@@ -632,7 +657,7 @@ async def test_tr5_bad_client_reports_are_rate_limited_and_counted(
 ) -> None:
     """TR-5: a burst of bad clients is reported REPORT_BURST at once, then REPORT_RATE per
     second; every one left out is counted in the next report, so none goes unrecorded."""
-    throttle = net._Throttle(rate=10.0, burst=3)
+    throttle = websocket._Throttle(rate=10.0, burst=3)
     assert [throttle.admit(f"bad {i}") for i in range(5)] == ["bad 0", "bad 1", "bad 2", None, None]
     await trio.sleep(0.1)  # one token back (virtual time)
     assert throttle.admit("bad 5") == "bad 5 (and 2 more not reported)"
@@ -651,8 +676,8 @@ async def test_tr5_a_flood_of_bad_clients_does_not_flood_the_log(
 ) -> None:
     """TR-5: 30 garbage clients in a row against a server with a burst of 5 give at most a few
     warnings, not 30; a good client is still served."""
-    monkeypatch.setattr(net, "REPORT_BURST", 5)
-    monkeypatch.setattr(net, "REPORT_RATE", 0.001)
+    monkeypatch.setattr(websocket, "REPORT_BURST", 5)
+    monkeypatch.setattr(websocket, "REPORT_RATE", 0.001)
     refused: list[str] = []
     with trio.fail_after(LIMIT):
         async with trio.open_nursery() as nursery:
@@ -680,8 +705,8 @@ async def test_tr5_a_flood_of_bad_clients_does_not_flood_the_log(
 @pytest.mark.parametrize(
     ("when", "attempts"),
     [
-        ("at once", net.HANDSHAKE_ATTEMPTS),
-        ("after reading", net.HANDSHAKE_ATTEMPTS),
+        ("at once", websocket.HANDSHAKE_ATTEMPTS),
+        ("after reading", websocket.HANDSHAKE_ATTEMPTS),
         ("answered", 1),
     ],
 )
