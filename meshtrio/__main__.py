@@ -130,13 +130,42 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return trio.run(run_demo, args.hosts, args.procs_per_host)
 
 
+HOST_HELP = """\
+Run a host agent: it serves one host, starting procs (worker processes) for the clients that
+attach to it (meshtrio.attach([ADDR], token=...) in a Trio program).
+
+It prints the address it is bound to as the first line on stdout (useful with port 0), then
+serves until a client shuts it down (exit status 0).
+
+The auth token comes from --token-file or the MESHTRIO_TOKEN environment variable; without
+one the host refuses to start. Whoever holds the token can spawn any command on this host
+as this user, stop or drain every proc, and shut the host down: keep it secret. Procs get a
+credential of their own that cannot do any of that.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m meshtrio``."""
     parser = argparse.ArgumentParser(prog="meshtrio", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    host = sub.add_parser("host", help="run a host agent")
-    host.add_argument("--listen", help="address to listen on (default tcp:127.0.0.1:0)")
-    host.add_argument("--token-file", help="file holding the auth token")
+    host = sub.add_parser(
+        "host",
+        help="run a host agent",
+        description=HOST_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    host.add_argument(
+        "--listen",
+        metavar="ADDR",
+        help="address to listen on: tcp:IP:PORT, unix:/path, unix:@name or unix: (default "
+        "tcp:127.0.0.1:0, loopback with a free port; a non-loopback tcp address is warned "
+        "about: traffic is plaintext)",
+    )
+    host.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="file holding the auth token (default: the MESHTRIO_TOKEN environment variable)",
+    )
     host.set_defaults(fn=_cmd_host)
     proc = sub.add_parser("proc", help="run a proc (started by host agents)")
     proc.set_defaults(fn=_cmd_proc)

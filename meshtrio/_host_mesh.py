@@ -62,6 +62,7 @@ from meshtrio._messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetCl
 from meshtrio._pool import ConnectionPool, Outcome, fan_out
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._transport.handshake import check_token, token_from_env
+from meshtrio._util import async_context_manager
 from meshtrio._wire import Prepared
 
 if TYPE_CHECKING:
@@ -594,7 +595,7 @@ def _resolve_token(token: str | None) -> str:
     return check_token(token)  # a bad token fails here, not as one failure per host
 
 
-@asynccontextmanager
+@async_context_manager
 async def attach(
     addresses: HostMeshRef | Sequence[ChannelAddr | str],
     *,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 
 import trio
 
@@ -45,11 +44,12 @@ from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
 from meshtrio._slicing import Extent
 from meshtrio._transport.handshake import new_token
+from meshtrio._util import async_context_manager
 
 __all__ = ["open_host_mesh_in_process", "open_host_mesh_processes"]
 
 
-@asynccontextmanager
+@async_context_manager
 async def open_host_mesh_in_process(
     n_or_addrs: int | Sequence[ChannelAddr | str],
     *,
@@ -116,7 +116,7 @@ async def open_host_mesh_in_process(
         raise body_exc
 
 
-@asynccontextmanager
+@async_context_manager
 async def open_host_mesh_processes(
     extent: Extent | int, *, command: BootstrapCommand | None = None, name: str = "process"
 ) -> AsyncIterator[HostMesh]:

@@ -564,3 +564,17 @@ async def test_attach_refuses_zero_hosts() -> None:
     with pytest.raises(InputError, match="at least one host"):
         async with meshtrio.attach([], token="t"):
             pass
+
+
+async def test_awaiting_a_mesh_context_by_mistake_says_async_with() -> None:
+    """`await meshtrio.attach(...)` (or an open_* mesh) is a TypeError that says to use
+    `async with`, and connects to nothing; the context managers read as such in their repr."""
+    for make in (
+        lambda: meshtrio.attach(["tcp:127.0.0.1:9"], token=TOKEN),
+        lambda: meshtrio.open_host_mesh_in_process(1),
+        lambda: meshtrio.open_host_mesh_processes(1),
+    ):
+        cm = make()
+        assert "async with" in repr(cm)
+        with pytest.raises(TypeError, match=r"use `async with meshtrio\.\w+\(\.\.\.\) as mesh:`"):
+            await cm  # type: ignore[misc]

@@ -318,3 +318,17 @@ async def test_host_cli_startup_error_is_one_line_not_a_traceback(problem: str) 
         assert "Traceback" not in err, err
         assert err.startswith(f"meshtrio host: {expected}: "), err
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_host_help_says_what_a_user_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m meshtrio host --help` names the token variable, says the bound address is
+    printed as the first line, and what a token holder may do to the host (issue 9)."""
+    from meshtrio.__main__ import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["host", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "MESHTRIO_TOKEN" in text
+    assert "first line on stdout" in text
+    assert "Whoever holds the token can spawn any command on this host" in text
