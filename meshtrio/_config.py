@@ -49,9 +49,9 @@ from meshtrio._config_values import (
     parse_bool,
     parse_duration,
     parse_int,
-    short,
 )
 from meshtrio._errors import ConfigError
+from meshtrio._util import show
 
 __all__ = [
     "DURATION_MAX",
@@ -145,7 +145,7 @@ class Key(Generic[T]):
 
     def _error(self, value: object, reason: str) -> ConfigError:
         return ConfigError(
-            f"config key {self.name} (env {self.env_var}): bad value {short(value)}: {reason}"
+            f"config key {self.name} (env {self.env_var}): bad value {show(value)}: {reason}"
         )
 
     def _convert(self, value: object) -> Any:
@@ -350,7 +350,7 @@ def check_snapshot(snapshot: object) -> Mapping[str, Any]:
     for name, value in snapshot.items():
         if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
             raise ConfigError(
-                f"config snapshot key {short(name)}: names are text of at most "
+                f"config snapshot key {show(name)}: names are text of at most "
                 f"{MAX_NAME_CHARS} characters"
             )
         if not isinstance(value, _SCALARS):
@@ -359,7 +359,7 @@ def check_snapshot(snapshot: object) -> Mapping[str, Any]:
                 f"got {type(value).__name__}"
             )
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-            raise ConfigError(f"config snapshot key {name}: int out of range {short(value)}")
+            raise ConfigError(f"config snapshot key {name}: int out of range {show(value)}")
         if isinstance(value, str) and len(value) > MAX_SNAPSHOT_TEXT:
             raise ConfigError(
                 f"config snapshot key {name}: text longer than {MAX_SNAPSHOT_TEXT} characters"
@@ -412,7 +412,7 @@ class _EnvLayer:
                 try:
                     values[key.name] = key._convert(text)
                 except Invalid as exc:
-                    problems.append(f"{key.env_var}={short(text)}: {exc}")
+                    problems.append(f"{key.env_var}={show(text)}: {exc}")
             if problems:
                 self.error = ConfigError("bad config in the environment: " + "; ".join(problems))
                 raise self.error

@@ -16,7 +16,6 @@ __all__ = [
     "parse_bool",
     "parse_duration",
     "parse_int",
-    "short",
 ]
 
 
@@ -38,17 +37,6 @@ _INT_TEXT = re.compile(r"\s*([+-]?\d+)\s*")
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
 _DURATION_HINT = "expected a duration such as 30s, 500ms, 1m, 1h 30m or plain seconds"
-
-
-def short(value: object) -> str:
-    """``repr(value)`` cut to 60 characters (a huge int is described, not printed: its repr
-    would raise Python's int-digit-limit ValueError)."""
-    if isinstance(value, int) and value.bit_length() > 128:
-        return f"<an int of {value.bit_length()} bits>"
-    if isinstance(value, str) and len(value) > 60:
-        value = value[:60]
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_duration(value: object) -> float:

@@ -543,11 +543,11 @@ async def test_tr2_a_full_server_evicts_the_oldest_idle_handshake_for_a_waiting_
     monkeypatch.setattr(websocket, "IDLE_EVICT_AFTER", 0.2)
     with trio.fail_after(LIMIT):
         async with serving(ChannelAddr.parse("tcp:127.0.0.1:0"), handshake_timeout=30) as server:
+            t0 = trio.current_time()  # the oldest cannot have been accepted before this
             oldest = await open_raw(server.addr)
             await trio.testing.wait_all_tasks_blocked()
             younger = await open_raw(server.addr)
             await trio.testing.wait_all_tasks_blocked()
-            t0 = trio.current_time()
             with trio.fail_after(3):  # far less than the 30 s handshake timeout
                 await assert_serves(server.addr)
             assert trio.current_time() - t0 >= 0.2, "evicted before it was idle long enough"
