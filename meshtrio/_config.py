@@ -1,35 +1,7 @@
-"""Layered, typed configuration: keys, their text formats, and the layers a value comes from.
+"""The implementation of :mod:`meshtrio.config` (keys, layers, snapshots).
 
-A :class:`Key` declares one setting: its name, default, value kind, doc and whether it
-propagates to hosts and procs. A value is looked up through the layers, highest first::
-
-    TestOverride > Env > Runtime > ClientOverride > Default
-
-Invariants this module owns:
-
-- TestOverride, Env and Runtime are process-global; ClientOverride belongs to each
-  :class:`Config` (several in-process host agents each keep their own). :data:`GLOBAL` is this
-  process's own view.
-- Every value stored in any layer has been validated and coerced by its key, so reads never
-  fail on a stored value. Setting several values validates all of them before changing anything.
-- The Env layer is read lazily, on the first read after import or :func:`reload_env`. Only
-  ``MESHTRIO_<KEY>`` variables of known keys are read; a bad one makes every read raise a
-  :class:`~meshtrio.errors.ConfigError` naming the variable and its value until the environment
-  is reloaded (it is never silently ignored).
-- :func:`propagatable` holds the wire values of the *effective* values of the propagating keys,
-  so installing it as a peer's ClientOverride pins the client's values there.
-- CF-1 (usable ranges): every key has a range that the code using it can take: ints a minimum
-  and a maximum, durations at most :data:`DURATION_MAX`. A value outside it is refused with a
-  :class:`~meshtrio.errors.ConfigError` where it enters (:func:`configured`, the environment, a
-  pushed snapshot), never by the code that uses it later. Not promised: clamped keys
-  (concurrencies, ``max_message_size``) are clamped into range rather than refused.
-- CF-2 (bounded snapshots): a snapshot that comes from a peer (checked when its message is
-  decoded, :func:`check_snapshot`) holds at most :data:`MAX_SNAPSHOT_KEYS` names of at most
-  :data:`MAX_NAME_CHARS` characters, each mapped to a scalar (None, bool, an int of at most 64
-  bits, a float, or text of at most :data:`MAX_SNAPSHOT_TEXT` characters); anything else,
-  nested containers included, is refused. Names of keys this version does not know are
-  checked for shape only, then ignored (:func:`split_known`): a host passes its procs only
-  keys it knows.
+Its docstring (the public one) says what the module holds and the invariants it owns
+(CF-1, CF-2 and the layer rules); this module keeps them.
 """
 
 from __future__ import annotations
