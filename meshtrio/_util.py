@@ -3,7 +3,8 @@
 Caller-supplied values in checks and error messages: :func:`show` renders any value safely
 and briefly; :func:`is_int` tells an int from a bool (``True`` is no rank, size or port).
 :func:`fixup_module_metadata` makes the objects a public namespace re-exports say they live
-there (trio's ``_util.fixup_module_metadata``).
+there (trio's ``_util.fixup_module_metadata``). :class:`Captured` holds a block's exception to
+re-raise it outside a nursery.
 
 Invariant owned here: :func:`show` never raises and returns at most ``limit`` characters, even
 for values whose ``repr`` fails (an int of more than 4300 digits, a container holding one, an
@@ -18,7 +19,9 @@ import typing
 from collections.abc import Iterable
 from typing import TypeGuard
 
-__all__ = ["fixup_module_metadata", "is_int", "show"]
+import trio
+
+__all__ = ["Captured", "fixup_module_metadata", "is_int", "show"]
 
 _INT_BITS_SHOWN = 128
 
@@ -69,3 +72,50 @@ def fixup_module_metadata(module_name: str, names: Iterable[str]) -> None:
             hints = typing.get_type_hints(obj, include_extras=True)
             obj.__annotations__ = {key: hints[key] for key in vars(obj)["__annotations__"]}
         obj.__module__ = module_name
+
+
+class Captured:
+    """The exception a block raised, held so it can be re-raised outside a nursery.
+
+    An ``async with`` helper that yields inside its own nursery (``open_*``, the mesh session)
+    must not let the body's exception leave through that nursery, which would wrap it in an
+    ``ExceptionGroup``; it also has cleanup to run whatever the body did. The pattern::
+
+        captured = Captured()
+        async with trio.open_nursery() as nursery:
+            with captured:
+                yield value  # the body's exception stops here
+            ...  # cleanup, which may look at ``captured.exc``
+            nursery.cancel_scope.cancel()
+        captured.reraise()  # outside the nursery: the body's exception as it was raised
+
+    Every :class:`BaseException` is captured (``Cancelled``, ``KeyboardInterrupt``,
+    ``GeneratorExit`` too): the cleanup runs, then it goes on as it came.
+    """
+
+    def __init__(self) -> None:
+        self.exc: BaseException | None = None
+
+    def __enter__(self) -> Captured:
+        return self
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
+        if exc is not None:
+            self.exc = exc
+        return True
+
+    @property
+    def cancelled(self) -> bool:
+        """True if the block was cancelled (a ``trio.Cancelled``, alone or in a group)."""
+        exc = self.exc
+        return isinstance(exc, trio.Cancelled) or (
+            isinstance(exc, BaseExceptionGroup)
+            and exc.subgroup(lambda e: isinstance(e, trio.Cancelled)) is not None
+        )
+
+    def reraise(self) -> None:
+        """Raise the captured exception, if any (call it outside the nursery)."""
+        if self.exc is not None:
+            raise self.exc
