@@ -64,6 +64,7 @@ from meshtrio._contract import (
 )
 from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio._host import launcher
+from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.procs import ProcRecord, supervise
 from meshtrio._ids import ProcMeshId, proc_id
@@ -321,7 +322,7 @@ class HostAgent:
         )
 
     # -- spawning --------------------------------------------------------------------------
-    async def _launch(self, rec: ProcRecord, nursery: trio.Nursery) -> Any:
+    async def _launch(self, rec: ProcRecord, nursery: trio.Nursery) -> ProcHandle:
         boot = ProcBootstrap(
             proc_id=rec.proc_id,
             host_addr=str(self.address),
