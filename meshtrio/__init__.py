@@ -20,6 +20,7 @@ from meshtrio._addr import ChannelAddr as ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand as BootstrapCommand
 from meshtrio._host.agent import serve_host_agent as serve_host_agent
 from meshtrio._host_mesh import HostMesh as HostMesh
+from meshtrio._host_mesh import MeshState as MeshState
 from meshtrio._host_mesh import ShutdownReport as ShutdownReport
 from meshtrio._host_mesh import StopReport as StopReport
 from meshtrio._host_mesh import attach as attach
@@ -104,6 +105,7 @@ __all__ = [
     "LaunchError",
     "MeshClosedError",
     "MeshError",
+    "MeshState",
     "MessageBodyError",
     "Point",
     "PointParseError",

@@ -36,15 +36,18 @@ on through their stop ladder even if the connection then closes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import enum
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import trio
 
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
+from meshtrio._blocks import Captured, async_context_manager
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._contract import DRAIN_SLACK, stop_bound
 from meshtrio._errors import (
@@ -60,15 +63,28 @@ from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
 from meshtrio._messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
 from meshtrio._pool import ConnectionPool, Outcome, fan_out
+from meshtrio._proc_mesh import ProcMesh, spawn_proc_mesh
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._transport.handshake import check_token, token_from_env
-from meshtrio._util import async_context_manager
 from meshtrio._wire import Prepared
 
-if TYPE_CHECKING:
-    from meshtrio._proc_mesh import ProcMesh
+__all__ = ["HostMesh", "HostOutcome", "MeshState", "ShutdownReport", "StopReport", "attach"]
 
-__all__ = ["HostMesh", "HostOutcome", "ShutdownReport", "StopReport", "attach"]
+
+class MeshState(enum.StrEnum):
+    """Where a :class:`HostMesh` (and every slice of it, which shares it) is in its life.
+
+    A ``str``: ``mesh.state == "live"`` holds, and it prints as its value.
+    """
+
+    LIVE = "live"
+    """Usable; leaving the block stops its procs (attach) or shuts its hosts down (open_*)."""
+    STOPPED = "stopped"
+    """The whole mesh's procs were stopped; usable, and a spawn makes it live again. Leaving
+    an attach block sends no second stop; an open_* mesh still shuts its hosts down."""
+    SHUT_DOWN = "shut_down"
+    """Its hosts were shut down and its connections closed; every operation but
+    :meth:`HostMesh.shutdown` (which returns the first report) raises MeshClosedError."""
 
 
 @attrs.frozen
@@ -149,12 +165,17 @@ class _Session:
         self.pool = pool
         self.root = root
         self.owned = owned
-        self.state = "live"  # live | stopped | shut_down
+        self.state = MeshState.LIVE
         self.shutdown_report: ShutdownReport | None = None
         self.shut_hosts: set[str] = set()
         """Hosts that acknowledged Shutdown (a repeated, e.g. once cancelled, shutdown skips
         them: they no longer serve)."""
         self._push: tuple[dict[str, Any], Prepared] | None = None
+
+    def check_live(self, mesh_id: HostMeshId, what: str) -> None:
+        """Raise MeshClosedError if the mesh was shut down."""
+        if self.state is MeshState.SHUT_DOWN:
+            raise MeshClosedError(f"cannot {what}: host mesh {mesh_id} was shut down")
 
     def push_request(self, snapshot: dict[str, Any]) -> Prepared:
         """The SetClientConfig request for ``snapshot``, unstructured once and reused for as
@@ -164,6 +185,40 @@ class _Session:
         request = Prepared.of(SetClientConfig(snapshot))
         self._push = (snapshot, request)
         return request
+
+
+@attrs.frozen
+class _HostLink:
+    """A mesh (slice)'s :class:`~meshtrio._proc_mesh.HostLink`: the narrow view its proc
+    meshes have of it (its ref, over the session's connections)."""
+
+    session: _Session
+    ref: HostMeshRef
+
+    @property
+    def addrs(self) -> tuple[ChannelAddr, ...]:
+        return tuple(self.ref.addrs)
+
+    def check_live(self, what: str) -> None:
+        self.session.check_live(self.ref.id, what)
+
+    async def call(
+        self,
+        addr: ChannelAddr,
+        body: Any,
+        *,
+        timeout: float,
+        idle: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> Any:
+        return await self.session.pool.call(
+            addr, body, timeout=timeout, idle=idle, on_event=on_event
+        )
+
+    async def fan_out(
+        self, fn: Callable[[ChannelAddr], Awaitable[Any]], *, timeout: float = math.inf
+    ) -> list[Outcome]:
+        return await fan_out(self.addrs, fn, timeout=timeout)
 
 
 def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple[HostOutcome, ...]:
@@ -226,8 +281,8 @@ class HostMesh:
         return self._ref.bootstrap_command
 
     @property
-    def state(self) -> str:
-        """``live``, ``stopped`` or ``shut_down``."""
+    def state(self) -> MeshState:
+        """``live``, ``stopped`` or ``shut_down`` (a :class:`MeshState`, equal to its text)."""
         return self._session.state
 
     def __len__(self) -> int:
@@ -265,8 +320,7 @@ class HostMesh:
         return HostMesh(self._ref.with_bootstrap(cmd), self._session)
 
     def _check_live(self, what: str) -> None:
-        if self._session.state == "shut_down":
-            raise MeshClosedError(f"cannot {what}: host mesh {self.id} was shut down")
+        self._session.check_live(self.id, what)
 
     # -- config push (HM-1..HM-4) -----------------------------------------------------------
     async def push_config(self, overrides: Mapping[str, Any] | None = None) -> None:
@@ -369,13 +423,16 @@ class HostMesh:
             ProcCreationError: a proc failed, or its host could not be reached.
             ProcSpawnError: the status fence's idle timeout expired.
         """
-        from meshtrio._proc_mesh import spawn_proc_mesh
-
         self._check_live("spawn")
-        if self._session.state == "stopped":
-            self._session.state = "live"  # new procs: leaving the block must end them again
+        if self._session.state is MeshState.STOPPED:
+            self._session.state = MeshState.LIVE  # new procs: leaving the block ends them again
         return await spawn_proc_mesh(
-            self, name, per_host, proc_bind=proc_bind, per_rank_bootstrap=per_rank_bootstrap
+            self,
+            _HostLink(self._session, self._ref),
+            name,
+            per_host,
+            proc_bind=proc_bind,
+            per_rank_bootstrap=per_rank_bootstrap,
         )
 
     # -- stop and shutdown ------------------------------------------------------------------
@@ -424,8 +481,8 @@ class HostMesh:
         addrs = [a for a in self.addrs if str(a) not in self._session.shut_hosts]
         hosts, elapsed = await self._drain_all(str(self.id), addrs)
         report = StopReport(hosts, elapsed)
-        if self._session.state == "live" and self._ref.region == self._session.root.region:
-            self._session.state = "stopped"  # a slice's stop leaves the other hosts' procs
+        if self._session.state is MeshState.LIVE and self._ref.region == self._session.root.region:
+            self._session.state = MeshState.STOPPED  # a slice's stop leaves others' procs
         if report.failures:
             raise ShutdownError(
                 report.failures,
@@ -465,7 +522,7 @@ class HostMesh:
                 f"cannot shut down a slice ({self._ref.region}) of host mesh {self.id}; "
                 "shut down the whole mesh, or stop() the slice"
             )
-        if self._session.state == "shut_down":
+        if self._session.state is MeshState.SHUT_DOWN:
             assert self._session.shutdown_report is not None
             return self._session.shutdown_report
         start = trio.current_time()
@@ -485,7 +542,7 @@ class HostMesh:
         shut = _outcomes(addrs, results)
         end = trio.current_time()
         report = ShutdownReport(drained, shut, drain_time, end - p2, end - start)
-        self._session.state = "shut_down"
+        self._session.state = MeshState.SHUT_DOWN
         self._session.shutdown_report = report
         await pool.aclose()
         if report.failures:
@@ -509,25 +566,20 @@ async def mesh_session(
     hosts), those under this host mesh id (whoever spawned them) on attached hosts (which keep
     serving).
     """
-    body_exc: BaseException | None = None
+    body = Captured()
     after_exc: MeshError | None = None
     async with trio.open_nursery() as nursery:
         session = _Session(ConnectionPool(nursery, token), ref, owned=owned)
         mesh = HostMesh(ref, session)
         yielded = False  # HM-2: a failed push returns no mesh, so there is none to shut down
-        try:
+        with body:
             if push:
                 await mesh._push(None, what="config push failed during attach")
             yielded = True
             yield mesh
-        except BaseException as exc:
-            body_exc = exc
-        cancelled = isinstance(body_exc, trio.Cancelled) or (
-            isinstance(body_exc, BaseExceptionGroup)
-            and body_exc.subgroup(lambda e: isinstance(e, trio.Cancelled)) is not None
-        )
-        wants_shutdown = owned and yielded and session.state in ("live", "stopped")
-        wants_stop = not owned and yielded and session.state == "live"
+        cancelled = body.cancelled
+        wants_shutdown = owned and yielded and session.state is not MeshState.SHUT_DOWN
+        wants_stop = not owned and yielded and session.state is MeshState.LIVE
         if (wants_shutdown or wants_stop) and not cancelled and len(ref) > 0:
             try:
                 if wants_shutdown:
@@ -536,18 +588,18 @@ async def mesh_session(
                     await mesh.stop()  # attached hosts are not ours to end: they keep serving
             except MeshError as exc:
                 after_exc = exc
-        if cancelled and yielded and session.state != "shut_down" and len(ref) > 0:
+        if cancelled and yielded and session.state is not MeshState.SHUT_DOWN and len(ref) > 0:
             # Owned hosts are about to be ended by their owner, but a proc whose command does
             # not arm PDEATHSIG would outlive a killed host: stop them all first.
             await _drain_on_cancel(ref, token, None if owned else str(ref.id), session.shut_hosts)
-        session.state = "shut_down" if wants_shutdown and not cancelled else session.state
+        if wants_shutdown and not cancelled:
+            session.state = MeshState.SHUT_DOWN
         await session.pool.aclose()
         nursery.cancel_scope.cancel()
-    if body_exc is not None:
-        if after_exc is not None:
-            what = "shutting the mesh down" if owned else "stopping the mesh's procs"
-            body_exc.add_note(f"meshtrio: {what} also failed: {after_exc}")
-        raise body_exc
+    if body.exc is not None and after_exc is not None:
+        what = "shutting the mesh down" if owned else "stopping the mesh's procs"
+        body.exc.add_note(f"meshtrio: {what} also failed: {after_exc}")
+    body.reraise()
     if after_exc is not None:
         raise after_exc
 

@@ -35,6 +35,7 @@ import trio
 
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
+from meshtrio._blocks import Captured, async_context_manager
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._errors import InputError, MeshError
 from meshtrio._host.agent import serve_host_agent
@@ -44,7 +45,6 @@ from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
 from meshtrio._slicing import Extent
 from meshtrio._transport.handshake import new_token
-from meshtrio._util import async_context_manager
 
 __all__ = ["open_host_mesh_in_process", "open_host_mesh_processes"]
 
@@ -94,9 +94,9 @@ async def open_host_mesh_in_process(
     else:
         addrs = [a if isinstance(a, ChannelAddr) else ChannelAddr.parse(a) for a in n_or_addrs]
     token = new_token()
-    body_exc: BaseException | None = None
+    captured = Captured()  # re-raised below, outside the nursery (no group wrap)
     async with trio.open_nursery() as nursery:
-        try:
+        with captured:
             bound: list[ChannelAddr] = []
             for addr in addrs:
                 bound.append(
@@ -109,11 +109,8 @@ async def open_host_mesh_in_process(
             ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), bound)
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh
-        except BaseException as exc:  # re-raised below, outside the nursery (no group wrap)
-            body_exc = exc
         nursery.cancel_scope.cancel()
-    if body_exc is not None:
-        raise body_exc
+    captured.reraise()
 
 
 @async_context_manager
@@ -157,40 +154,38 @@ async def open_host_mesh_processes(
     token = new_token()
     timeout = config.get(config.HOST_SPAWN_READY_TIMEOUT)
     handles: list[HostProcess] = []
-    body_exc: BaseException | None = None
+    captured = Captured()  # re-raised below, outside the nursery (no group wrap)
     async with trio.open_nursery() as nursery:
         try:
-            addrs: list[ChannelAddr | None] = [None] * extent.num_ranks
-            errors: list[MeshError] = []
+            with captured:
+                addrs: list[ChannelAddr | None] = [None] * extent.num_ranks
+                errors: list[MeshError] = []
 
-            async def start(rank: int) -> None:
-                try:
-                    _, addr = await start_host_process(
-                        command, nursery, token, rank, timeout, handles
-                    )
-                except MeshError as exc:
-                    errors.append(exc)
-                    return
-                addrs[rank] = addr
+                async def start(rank: int) -> None:
+                    try:
+                        _, addr = await start_host_process(
+                            command, nursery, token, rank, timeout, handles
+                        )
+                    except MeshError as exc:
+                        errors.append(exc)
+                        return
+                    addrs[rank] = addr
 
-            async with trio.open_nursery() as starters:
-                for rank in range(extent.num_ranks):
-                    starters.start_soon(start, rank)
-            if errors:
-                raise errors[0]
-            ref = HostMeshRef(
-                HostMeshId.instance(Label.strip(name)),
-                extent.region(),
-                [a for a in addrs if a is not None],
-            )
-            async with mesh_session(ref, token, owned=True) as mesh:
-                yield mesh
-            await end_host_processes(handles, config.get(config.MESH_TERMINATE_TIMEOUT))
-        except BaseException as exc:  # re-raised below, outside the nursery (no group wrap)
-            body_exc = exc
+                async with trio.open_nursery() as starters:
+                    for rank in range(extent.num_ranks):
+                        starters.start_soon(start, rank)
+                if errors:
+                    raise errors[0]
+                ref = HostMeshRef(
+                    HostMeshId.instance(Label.strip(name)),
+                    extent.region(),
+                    [a for a in addrs if a is not None],
+                )
+                async with mesh_session(ref, token, owned=True) as mesh:
+                    yield mesh
+                await end_host_processes(handles, config.get(config.MESH_TERMINATE_TIMEOUT))
         finally:
             with trio.CancelScope(shield=True):
                 await end_host_processes(handles, 0.0)
             nursery.cancel_scope.cancel()
-    if body_exc is not None:
-        raise body_exc
+    captured.reraise()

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -50,6 +50,7 @@ from meshtrio._errors import (
     RequestTimeoutError,
     SpawnConfigurationError,
 )
+from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import Label, ProcMeshId, proc_id
 from meshtrio._messages import (
     GetProcStates,
@@ -60,14 +61,52 @@ from meshtrio._messages import (
     SpawnProcs,
     StopProcs,
 )
-from meshtrio._pool import fan_out
+from meshtrio._pool import Outcome
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._status import ProcState, Status
 
-if TYPE_CHECKING:
-    from meshtrio._host_mesh import HostMesh
+__all__ = ["HostLink", "ProcMesh", "ProcRef", "spawn_proc_mesh"]
 
-__all__ = ["ProcMesh", "ProcRef", "spawn_proc_mesh"]
+
+class HostLink(Protocol):
+    """All a proc mesh knows of the host mesh (or slice) it was spawned on.
+
+    :class:`~meshtrio.HostMesh` hands one to each proc mesh it spawns, over its own
+    connections; a proc mesh never reaches into the host mesh (this module does not import
+    it).
+    """
+
+    @property
+    def ref(self) -> HostMeshRef:
+        """The host mesh's id, region, hosts and bootstrap command."""
+        ...
+
+    @property
+    def addrs(self) -> tuple[ChannelAddr, ...]:
+        """The hosts' addresses, in rank order."""
+        ...
+
+    def check_live(self, what: str) -> None:
+        """Raise MeshClosedError (saying it could not ``what``) if the mesh was shut down."""
+        ...
+
+    async def call(
+        self,
+        addr: ChannelAddr,
+        body: Any,
+        *,
+        timeout: float,
+        idle: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """One request to one host (:meth:`~meshtrio._pool.ConnectionPool.call`)."""
+        ...
+
+    async def fan_out(
+        self, fn: Callable[[ChannelAddr], Awaitable[Any]], *, timeout: float = math.inf
+    ) -> list[Outcome]:
+        """``fn(addr)`` for every host at once (:func:`~meshtrio._pool.fan_out`)."""
+        ...
 
 
 @attrs.frozen
@@ -101,7 +140,7 @@ def _as_extent(per_host: Extent | Mapping[str, int]) -> Extent:
 
 
 def _check_spawn(
-    host_mesh: HostMesh,
+    ref: HostMeshRef,
     per_host: Extent,
     proc_bind: Sequence[Mapping[str, str]] | None,
     per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None,
@@ -111,15 +150,15 @@ def _check_spawn(
         raise SpawnConfigurationError(
             f"per_host {per_host}: a dimension needs a non-empty label (e.g. {{'gpus': 2}})"
         )
-    overlap = [label for label in per_host.labels if label in host_mesh.region.labels]
+    overlap = [label for label in per_host.labels if label in ref.region.labels]
     if overlap:
         raise SpawnConfigurationError(
-            f"per_host labels {overlap} overlap with host labels {list(host_mesh.region.labels)}"
+            f"per_host labels {overlap} overlap with host labels {list(ref.region.labels)}"
         )
-    extent = host_mesh.region.extent.concat(per_host)
+    extent = ref.region.extent.concat(per_host)
     if extent.num_ranks == 0:
         raise SpawnConfigurationError(
-            f"spawning zero procs: {len(host_mesh)} host(s) x per_host {per_host}"
+            f"spawning zero procs: {len(ref)} host(s) x per_host {per_host}"
         )
     binds: list[dict[str, str]] | None = None
     if proc_bind is not None:
@@ -141,7 +180,7 @@ def _check_spawn(
                 f"{per_host.num_ranks} ranks"
             )
     commands: list[dict[str, Any] | None] = []
-    default = host_mesh.bootstrap_command
+    default = ref.bootstrap_command
     for rank in range(extent.num_ranks):
         cmd: Any = default
         if per_rank_bootstrap is not None:
@@ -162,7 +201,8 @@ def _check_spawn(
 
 
 async def spawn_proc_mesh(
-    host_mesh: HostMesh,
+    host_mesh: Any,
+    link: HostLink,
     name: str,
     per_host: Extent | Mapping[str, int],
     *,
@@ -171,16 +211,28 @@ async def spawn_proc_mesh(
 ) -> ProcMesh:
     """Spawn ``per_host`` procs on every host of ``host_mesh`` (PM-1..PM-4).
 
-    Each host starts its procs concurrently (at most ``mesh_spawn_concurrency`` at once,
-    each bounded by ``host_spawn_ready_timeout`` on the host) and streams status changes
-    back. The client waits with an idle timeout, ``proc_spawn_max_idle``, re-armed by every
-    status update (PM-2); the config snapshot the procs install is taken when this is called.
+    The algorithm:
 
-    Cancelling the caller (like any failure) stops the procs already started, shielded and
-    bounded (PM-3), before the cancellation propagates.
+    1. Check every argument and lay the ranks out (PM-1, PM-4); a bad one raises before
+       anything is sent. The config snapshot the procs install is taken here.
+    2. Send one :class:`~meshtrio._messages.SpawnProcs` per host, all at once. Each host starts
+       its procs concurrently (at most ``mesh_spawn_concurrency`` at once, each bounded by
+       ``host_spawn_ready_timeout`` on the host) and streams status changes back, which move
+       its ranks on the fence; a host that cannot be reached fails its ranks.
+    3. Wait on the status fence (PM-2) until every rank is Running (return the mesh), a rank
+       reports a terminating status (:class:`ProcCreationError`, with its host's record of
+       it), or no status moves for ``proc_spawn_max_idle`` (:class:`ProcSpawnError`).
+    4. On any failure, and on cancellation, ask every host, shielded and bounded, to stop
+       this proc mesh's procs (PM-3), then raise.
+
+    It does not retry a host or a proc, keep the ranks that did start when others failed (a
+    proc mesh is all or nothing), push config to the hosts (the snapshot travels with the
+    request), or wait for anything after Running.
 
     Args:
-        host_mesh: where to spawn (any slice of a mesh works).
+        host_mesh: where to spawn (any slice of a mesh works); kept as
+            :attr:`ProcMesh.host_mesh`, never called.
+        link: the host mesh's :class:`HostLink`: everything is sent through it.
         name: the proc mesh's label (sanitised with ``Label.strip``).
         per_host: the per-host extent, e.g. ``{"gpus": 4}`` (labels must not overlap the
             host mesh's).
@@ -201,36 +253,26 @@ async def spawn_proc_mesh(
             reached or answered with an error, before the mesh was up.
         ProcSpawnError: the status fence's idle timeout expired (PM-2).
     """
+    # 1. Up-front checks and the rank layout: nothing is sent before this is done.
     per = _as_extent(per_host)
-    extent, commands, binds = _check_spawn(host_mesh, per, proc_bind, per_rank_bootstrap)
+    extent, commands, binds = _check_spawn(link.ref, per, proc_bind, per_rank_bootstrap)
     h = per.num_ranks
     mesh_id = ProcMeshId.instance(Label.strip(name))
-    addrs = host_mesh.addrs
+    addrs = link.addrs
     procs = tuple(
         ProcRef(str(proc_id(mesh_id, rank)), rank, rank // h, addrs[rank // h])
         for rank in range(extent.num_ranks)
     )
-    mesh = ProcMesh(mesh_id, extent.region(), host_mesh, procs, h)
+    mesh = ProcMesh(mesh_id, extent.region(), host_mesh, procs, h, link)
     snapshot = config.propagatable()
     idle = config.get(config.PROC_SPAWN_MAX_IDLE)
-    statuses: list[Status] = [Status.NOT_EXIST] * extent.num_ranks
-    states: dict[int, ProcState] = {}
-    progress = trio.Event()
-    box: dict[str, trio.Event] = {"progress": progress}
+    fence = _Fence(extent.num_ranks)
 
-    def bump() -> None:
-        box["progress"].set()
-        box["progress"] = trio.Event()
-
-    def on_event(ev: Any) -> None:
-        if isinstance(ev, ProcUpdate) and 0 <= ev.create_rank < len(statuses):
-            statuses[ev.create_rank] = ev.status
-            bump()
-
+    # 2. One SpawnProcs per host; its stream and reply move the host's ranks on the fence.
     async def one_host(host_rank: int) -> None:
         msg = SpawnProcs(
             proc_mesh_id=str(mesh_id),
-            host_mesh_id=str(host_mesh.id),
+            host_mesh_id=str(link.ref.id),
             host_rank=host_rank,
             num_per_host=h,
             config=snapshot,
@@ -239,22 +281,14 @@ async def spawn_proc_mesh(
         )
         try:
             # No deadline of its own: the fence below bounds the whole wait (PM-2).
-            reply = await host_mesh._session.pool.call(
-                addrs[host_rank], msg, timeout=math.inf, on_event=on_event
+            reply = await link.call(
+                addrs[host_rank], msg, timeout=math.inf, on_event=fence.on_event
             )
         except MeshError as exc:
-            for slot in range(h):
-                rank = host_rank * h + slot
-                if not statuses[rank].is_terminating:
-                    statuses[rank] = Status.failed(f"host {addrs[host_rank]} failed: {exc}")
-            bump()
+            ranks = range(host_rank * h, (host_rank + 1) * h)
+            fence.fail(ranks, Status.failed(f"host {addrs[host_rank]} failed: {exc}"))
             return
-        if isinstance(reply, ProcStates):
-            for st in reply.states:
-                if 0 <= st.create_rank < len(statuses):
-                    states[st.create_rank] = st
-                    statuses[st.create_rank] = st.status
-        bump()
+        fence.on_reply(reply)
 
     started = trio.current_time()
     failure: MeshError | None = None
@@ -262,38 +296,91 @@ async def spawn_proc_mesh(
         async with trio.open_nursery() as nursery:
             for host_rank in range(len(addrs)):
                 nursery.start_soon(one_host, host_rank)
-            while True:
-                if any(s.is_terminating for s in statuses):
-                    seen = list(statuses)  # the rank reported is the one fetched below
-                    bad = next(r for r, s in enumerate(seen) if s.is_terminating)
-                    if bad not in states:  # ask its host for the full record (spec 8.3 step 4)
-                        with trio.move_on_after(idle):
-                            try:
-                                reply = await host_mesh._session.pool.call(
-                                    addrs[bad // h], GetProcStates(str(mesh_id), None), timeout=idle
-                                )
-                            except MeshError:
-                                reply = None
-                            if isinstance(reply, ProcStates):
-                                states.update({st.create_rank: st for st in reply.states})
-                    failure = _creation_error(mesh, seen, states)
-                    break
-                if all(s.is_running for s in statuses):
-                    break
-                event = box["progress"]
-                with trio.move_on_after(idle) as scope:
-                    await event.wait()
-                if scope.cancelled_caught:
-                    failure = _spawn_timeout(mesh, statuses, trio.current_time() - started)
-                    break
+            # 3. The status fence.
+            failure = await _wait_fence(mesh, fence, idle, started)
             nursery.cancel_scope.cancel()
     finally:
-        if failure is not None or not all(s.is_running for s in statuses):
+        # 4. Nothing started by a spawn that failed or was cancelled is left running (PM-3).
+        if failure is not None or not fence.all_running:
             with trio.CancelScope(shield=True):
                 await _cleanup(mesh)
     if failure is not None:
         raise failure
     return mesh
+
+
+class _Fence:
+    """PM-2's status fence: one status per rank (and the full records hosts sent), moved by
+    the hosts' status streams and replies; every move wakes the waiter."""
+
+    def __init__(self, num_ranks: int) -> None:
+        self.statuses: list[Status] = [Status.NOT_EXIST] * num_ranks
+        self.states: dict[int, ProcState] = {}
+        self.progress = trio.Event()
+        """Set (and replaced) on every move."""
+
+    @property
+    def all_running(self) -> bool:
+        return all(s.is_running for s in self.statuses)
+
+    def _moved(self) -> None:
+        self.progress.set()
+        self.progress = trio.Event()
+
+    def on_event(self, ev: Any) -> None:
+        """A host's status stream."""
+        if isinstance(ev, ProcUpdate) and 0 <= ev.create_rank < len(self.statuses):
+            self.statuses[ev.create_rank] = ev.status
+            self._moved()
+
+    def on_reply(self, reply: Any) -> None:
+        """A host's final reply (every proc Running or terminating)."""
+        if isinstance(reply, ProcStates):
+            self.add_records(reply)
+        self._moved()
+
+    def add_records(self, reply: ProcStates) -> None:
+        for st in reply.states:
+            if 0 <= st.create_rank < len(self.statuses):
+                self.states[st.create_rank] = st
+                self.statuses[st.create_rank] = st.status
+
+    def fail(self, ranks: range, status: Status) -> None:
+        """A host failed: its ranks not terminating already read ``status``."""
+        for rank in ranks:
+            if not self.statuses[rank].is_terminating:
+                self.statuses[rank] = status
+        self._moved()
+
+
+async def _wait_fence(
+    mesh: ProcMesh, fence: _Fence, idle: float, started: float
+) -> MeshError | None:
+    """Wait until every rank is Running (None), a rank is terminating (its
+    ProcCreationError) or nothing moved for ``idle`` seconds (ProcSpawnError)."""
+    link, h = mesh._link, mesh.per_host_ranks
+    while True:
+        if any(s.is_terminating for s in fence.statuses):
+            seen = list(fence.statuses)  # the rank reported is the one fetched below
+            bad = next(r for r, s in enumerate(seen) if s.is_terminating)
+            if bad not in fence.states:  # ask its host for the full record (spec 8.3 step 4)
+                with trio.move_on_after(idle):
+                    try:
+                        reply = await link.call(
+                            link.addrs[bad // h], GetProcStates(str(mesh.id), None), timeout=idle
+                        )
+                    except MeshError:
+                        reply = None
+                    if isinstance(reply, ProcStates):
+                        fence.states.update({st.create_rank: st for st in reply.states})
+            return _creation_error(mesh, seen, fence.states)
+        if fence.all_running:
+            return None
+        event = fence.progress
+        with trio.move_on_after(idle) as scope:
+            await event.wait()
+        if scope.cancelled_caught:
+            return _spawn_timeout(mesh, fence.statuses, trio.current_time() - started)
 
 
 def _creation_error(
@@ -351,13 +438,13 @@ async def _cleanup(mesh: ProcMesh) -> None:
     grace = config.get(config.MESH_TERMINATE_TIMEOUT)
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
     idle = stop_bound(grace, slack=PROC_MESH_STOP_SLACK)
-    pool = mesh.host_mesh._session.pool
+    link = mesh._link
     request = StopProcs(str(mesh.id), "spawn failed", grace, conc)
 
     async def stop(addr: ChannelAddr) -> Any:
-        return await pool.call(addr, request, timeout=idle, idle=True)
+        return await link.call(addr, request, timeout=idle, idle=True)
 
-    await fan_out(mesh.host_mesh.addrs, stop)
+    await link.fan_out(stop)
 
 
 class ProcMesh:
@@ -370,7 +457,7 @@ class ProcMesh:
     Attributes:
         id: the proc mesh id.
         region: the proc region (host extent followed by the per-host extent).
-        host_mesh: the host mesh (slice) it was spawned on.
+        host_mesh: the host mesh (slice) it was spawned on (a :class:`~meshtrio.HostMesh`).
         procs: one :class:`ProcRef` per rank, in create-rank order.
     """
 
@@ -378,15 +465,17 @@ class ProcMesh:
         self,
         id: ProcMeshId,
         region: Region,
-        host_mesh: HostMesh,
+        host_mesh: Any,
         procs: tuple[ProcRef, ...],
         per_host_ranks: int,
+        link: HostLink,
     ) -> None:
         self.id = id
         self.region = region
-        self.host_mesh = host_mesh
+        self.host_mesh = host_mesh  # handed back to the user; requests go through ``link``
         self.procs = procs
         self.per_host_ranks = per_host_ranks
+        self._link = link
 
     def __len__(self) -> int:
         return len(self.procs)
@@ -398,11 +487,10 @@ class ProcMesh:
         self, body: Callable[[ChannelAddr], Any], timeout: float, *, idle: bool = False
     ) -> list[Any]:
         # After shutdown every host would read as unreachable (Timeout); say what happened.
-        self.host_mesh._check_live(f"query proc mesh {self.id}")
-        pool = self.host_mesh._session.pool
-        results = await fan_out(
-            self.host_mesh.addrs,
-            lambda a: pool.call(a, body(a), timeout=timeout, idle=idle),
+        link = self._link
+        link.check_live(f"query proc mesh {self.id}")
+        results = await link.fan_out(
+            lambda a: link.call(a, body(a), timeout=timeout, idle=idle),
             timeout=math.inf if idle else timeout,
         )
         return [r.value if r.ok else r.error for r in results]
@@ -517,7 +605,7 @@ class ProcMesh:
         statuses = [st.status for st in result.values()]
         unreachable = [
             f"{addr}: {reply}"
-            for addr, reply in zip(self.host_mesh.addrs, replies, strict=True)
+            for addr, reply in zip(self._link.addrs, replies, strict=True)
             if isinstance(reply, MeshError)
         ]
         if unreachable or not all(s.is_terminated for s in statuses):

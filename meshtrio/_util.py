@@ -3,9 +3,7 @@
 Caller-supplied values in checks and error messages: :func:`show` renders any value safely
 and briefly; :func:`is_int` tells an int from a bool (``True`` is no rank, size or port).
 :func:`fixup_module_metadata` makes the objects a public namespace re-exports say they live
-there (trio's ``_util.fixup_module_metadata``). :func:`async_context_manager` is
-:func:`contextlib.asynccontextmanager` whose result, awaited by mistake, says to use
-``async with``.
+there (trio's ``_util.fixup_module_metadata``).
 
 Invariant owned here: :func:`show` never raises and returns at most ``limit`` characters, even
 for values whose ``repr`` fails (an int of more than 4300 digits, a container holding one, an
@@ -14,57 +12,13 @@ object whose ``__repr__`` raises) or is enormous.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import sys
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
-from typing import Any, Generic, NoReturn, ParamSpec, TypeGuard, TypeVar
+from collections.abc import Iterable
+from typing import TypeGuard
 
-__all__ = ["async_context_manager", "fixup_module_metadata", "is_int", "show"]
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-class _AsyncContext(Generic[T]):
-    """An async context manager that refuses ``await`` with a message saying ``async with``."""
-
-    __slots__ = ("_cm", "_name")
-
-    def __init__(self, cm: contextlib.AbstractAsyncContextManager[T], name: str) -> None:
-        self._cm = cm
-        self._name = name
-
-    async def __aenter__(self) -> T:
-        return await self._cm.__aenter__()
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        return await self._cm.__aexit__(*exc_info)
-
-    def __await__(self) -> Generator[Any, None, NoReturn]:
-        raise TypeError(
-            f"meshtrio.{self._name}(...) is an async context manager: use "
-            f"`async with meshtrio.{self._name}(...) as mesh:` (not `await`), so that the "
-            "mesh is cleaned up when the block ends"
-        )
-
-    def __repr__(self) -> str:
-        return f"<async context manager meshtrio.{self._name}(...): use it with `async with`>"
-
-
-def async_context_manager(
-    fn: Callable[P, AsyncIterator[T]],
-) -> Callable[P, contextlib.AbstractAsyncContextManager[T]]:
-    """:func:`contextlib.asynccontextmanager`, whose result refuses ``await`` helpfully."""
-    make = contextlib.asynccontextmanager(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> contextlib.AbstractAsyncContextManager[T]:
-        return _AsyncContext(make(*args, **kwargs), fn.__name__)
-
-    return wrapper
+__all__ = ["fixup_module_metadata", "is_int", "show"]
 
 
 _INT_BITS_SHOWN = 128

@@ -249,7 +249,9 @@ async def test_rank_unknown_to_an_answering_host_reads_not_exist() -> None:
                 ProcRef(str(proc_id(ghost_id, r.create_rank)), r.create_rank, r.host_rank, r.host)
                 for r in real.procs
             ]
-            ghost = ProcMesh(ghost_id, real.region, mesh, tuple(refs), real.per_host_ranks)
+            ghost = ProcMesh(
+                ghost_id, real.region, mesh, tuple(refs), real.per_host_ranks, real._link
+            )
             states = await ghost.states()
             assert kinds(states) == ["NOT_EXIST"] * 2, f"unknown ranks read {kinds(states)}"
             assert [s.host for s in states.values()] == [str(a) for a in mesh.addrs]

@@ -40,6 +40,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import collections
+import enum
 import functools
 import ipaddress
 import logging
@@ -63,6 +64,7 @@ from meshtrio._contract import (
 )
 from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio._host import launcher
+from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.procs import ProcRecord, supervise
 from meshtrio._ids import ProcMeshId, proc_id
@@ -92,7 +94,7 @@ from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 from meshtrio._transport.streams import MessageStream
 from meshtrio._wire import PROTOCOL_VERSION
 
-__all__ = ["INSECURE_BIND_WARNING", "HostAgent", "is_loopback", "serve_host_agent"]
+__all__ = ["INSECURE_BIND_WARNING", "HostAgent", "HostState", "is_loopback", "serve_host_agent"]
 
 log = logging.getLogger("meshtrio._host")
 
@@ -111,6 +113,18 @@ INSECURE_BIND_WARNING = (
 
 MAX_EVENT_DETAIL = 1024
 """Characters of an event's detail kept (a failed proc's status carries its stderr tail)."""
+
+
+class HostState(enum.StrEnum):
+    """Where a host agent is in its life. Sent as its text (``HostInfo.state``, a ``str``)."""
+
+    SERVING = "serving"
+    """Answering every request; spawns are accepted."""
+    DRAINING = "draining"
+    """A full drain (all procs) is under way; requests are answered, spawns refused. Back to
+    serving when the last full drain ends (HA-2, HA-6)."""
+    SHUTTING_DOWN = "shutting_down"
+    """A Shutdown is under way: drain everything, acknowledge, stop serving; never left."""
 
 
 def _seconds(what: str, value: float) -> float:
@@ -157,7 +171,7 @@ class HostAgent:
         self.in_process_procs = in_process_procs
         self.address = ChannelAddr.local(0)
         self.started = time.time()
-        self.state = "serving"
+        self.state = HostState.SERVING
         self.procs: dict[str, ProcRecord] = {}
         self.events: collections.deque[LifecycleEvent] = collections.deque(maxlen=MAX_EVENTS)
         self._changed = trio.Event()
@@ -302,13 +316,13 @@ class HostAgent:
             protocol_version=PROTOCOL_VERSION,
             uptime=time.time() - self.started,
             proc_count=sum(1 for r in self.procs.values() if not r.done.is_set()),
-            state=self.state,
+            state=self.state.value,  # the wire carries the text
             events=list(self.events),
             config=self.cfg.dump(),
         )
 
     # -- spawning --------------------------------------------------------------------------
-    async def _launch(self, rec: ProcRecord, nursery: trio.Nursery) -> Any:
+    async def _launch(self, rec: ProcRecord, nursery: trio.Nursery) -> ProcHandle:
         boot = ProcBootstrap(
             proc_id=rec.proc_id,
             host_addr=str(self.address),
@@ -336,7 +350,7 @@ class HostAgent:
     async def spawn(self, msg: SpawnProcs, emit: Emit) -> ProcStates:
         """Start this host's procs of one proc mesh; stream status changes; reply when every
         proc is Running or terminating."""
-        if self.state != "serving" or self.proc_nursery is None:
+        if self.state is not HostState.SERVING or self.proc_nursery is None:
             raise MeshError(f"host {self.address} is {self.state}; not spawning")
         if msg.num_per_host < 1 or len(msg.commands) != msg.num_per_host:
             raise MeshError("malformed SpawnProcs: commands must have one entry per slot")
@@ -488,8 +502,8 @@ class HostAgent:
             return DrainReport(0, 0, 0, started, started, [])
         if full:
             self._full_drains += 1
-            if self.state == "serving":
-                self.state = "draining"
+            if self.state is HostState.SERVING:
+                self.state = HostState.DRAINING
         self.event("drain_begin", "all" if full else f"host mesh {host_mesh_id}")
         try:
             ok, failed = await self._stop_records(
@@ -498,8 +512,8 @@ class HostAgent:
         finally:
             if full:
                 self._full_drains -= 1
-                if self._full_drains == 0 and self.state == "draining":
-                    self.state = "serving"
+                if self._full_drains == 0 and self.state is HostState.DRAINING:
+                    self.state = HostState.SERVING
         self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
         return DrainReport(len(recs), ok, failed, started, time.time(), list(self.events))
 
@@ -507,9 +521,9 @@ class HostAgent:
         self, timeout: float, concurrency: int, emit: Emit | None = None
     ) -> ReplyThen:
         """Drain everything, then acknowledge, then stop serving (HA-3)."""
-        self.state = "shutting_down"
+        self.state = HostState.SHUTTING_DOWN
         report = await self.drain(None, timeout, concurrency, emit)
-        self.state = "shutting_down"
+        self.state = HostState.SHUTTING_DOWN
         self.event("shutdown", "acknowledging, then closing the service side")
         report = DrainReport(
             report.attempted,

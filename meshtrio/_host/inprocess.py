@@ -1,8 +1,8 @@
 """Procs as trio tasks inside the host agent's process (for fast tests and local meshes).
 
-An :class:`InProcessHandle` offers the part of
-:class:`~meshtrio._host.launcher.ProcessHandle` a host agent uses (``pid``, ``exited``,
-``exit_info``, ``wait``, ``stderr_tail``). The proc runs the same
+An :class:`InProcessHandle` is a :class:`~meshtrio._host.handle.ProcHandle`, like
+:class:`~meshtrio._host.launcher.ProcessHandle` (``pid``, ``exited``, ``exit_info``, ``wait``,
+``stderr_tail``, ``stop``). The proc runs the same
 :func:`~meshtrio._proc.runtime.run_proc` as an OS proc, over the same transport, with its own
 config view. Stopping one is: ask it (ProcStop), wait the grace period, then cancel its task;
 no signal is ever sent, so nothing outside the task can be hit.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -58,6 +59,28 @@ class InProcessHandle:
         if self._cancelled_by is None:
             self._cancelled_by = sig
         self._scope.cancel()
+
+    async def stop(
+        self, ask: Callable[[], Awaitable[object]], *, grace: float, kill_timeout: float
+    ) -> tuple[ExitInfo | None, str]:
+        """The :class:`~meshtrio._host.handle.ProcHandle` stop: ``ask()`` (if it raises,
+        cancel as SIGTERM at once), wait ``grace``, then cancel as SIGKILL. A cancelled task
+        ends at its next checkpoint, so ``kill_timeout`` is not waited for.
+
+        Returns:
+            ``(exit info, step)``: step ``graceful`` if the proc ended by itself, else
+            ``cancelled``.
+        """
+        with trio.move_on_after(grace):
+            try:
+                await ask()
+            except Exception:
+                self.cancel(signal.SIGTERM)
+            await self.wait()
+        if not self.exited:
+            self.cancel(signal.SIGKILL)
+        info = await self.wait()
+        return info, "graceful" if info.signal is None else "cancelled"
 
     async def _run(self, boot: ProcBootstrap, token: str) -> None:
         info = ExitInfo(code=None, signal=signal.SIGKILL)

@@ -193,6 +193,32 @@ class ProcessHandle:
                 pass
         return False
 
+    async def stop(
+        self, ask: Callable[[], Awaitable[object]], *, grace: float, kill_timeout: float
+    ) -> tuple[ExitInfo | None, str]:
+        """The :class:`~meshtrio._host.handle.ProcHandle` stop: :func:`stop_ladder` with
+        ``ask`` as its graceful step (if it raises, SIGTERM at once rather than idling out the
+        grace) and ``grace`` after SIGTERM too.
+
+        Returns:
+            ``(exit info, step)`` as :func:`stop_ladder` does.
+        """
+
+        async def ask_or_term() -> None:
+            try:
+                await ask()
+            except Exception:
+                # Nobody to ask: go straight to SIGTERM rather than idling out the grace.
+                self.signal_group(signal.SIGTERM)
+
+        return await stop_ladder(
+            self,
+            request_stop=ask_or_term,
+            grace=grace,
+            term_timeout=grace,
+            kill_timeout=kill_timeout,
+        )
+
     # -- exit watching ------------------------------------------------------------------
 
     async def _drive(self) -> ExitInfo:

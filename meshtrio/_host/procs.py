@@ -4,8 +4,9 @@ Every proc is owned by one supervising task (:func:`supervise`) in the host agen
 nursery, inside the proc's own cancel scope. The task starts the proc, waits for readiness
 (bounded by ``host_spawn_ready_timeout``), watches it exit, and maps what happened to a
 :class:`~meshtrio._status.Status`. Cancelling the scope *is* the stop request: the task then
-runs the ladder (ask the proc, grace period, SIGTERM to its process group, SIGKILL) shielded,
-holding a slot of the drain's :class:`trio.CapacityLimiter`, and only then ends.
+runs the handle's ladder (:meth:`~meshtrio._host.handle.ProcHandle.stop`: ask the proc, a
+grace period, then SIGTERM and SIGKILL to an OS proc's process group, or cancelling a task
+proc) shielded, holding a slot of the drain's :class:`trio.CapacityLimiter`, and only then ends.
 
 Invariants owned here:
 
@@ -24,7 +25,6 @@ Invariants owned here:
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,15 +35,13 @@ import trio
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._contract import KILL_TIMEOUT
 from meshtrio._errors import LaunchError, MeshError, TransportError
-from meshtrio._host.inprocess import InProcessHandle
-from meshtrio._host.launcher import ExitInfo, ProcessHandle, stop_ladder
+from meshtrio._host.handle import ProcHandle
+from meshtrio._host.launcher import ExitInfo
 from meshtrio._messages import ProcStop
 from meshtrio._status import ProcState, Status
 from meshtrio._transport.rpc import Peer
 
 __all__ = ["ProcRecord", "supervise"]
-
-Handle = ProcessHandle | InProcessHandle
 
 log = logging.getLogger("meshtrio._host")
 
@@ -69,7 +67,7 @@ class ProcRecord:
     exit_code: int | None = None
     signal: int | None = None
     stderr_tail: tuple[str, ...] = ()
-    handle: Handle | None = None
+    handle: ProcHandle | None = None
     peer: Peer | None = None
     ready: trio.Event = attrs.field(factory=trio.Event)
     done: trio.Event = attrs.field(factory=trio.Event)
@@ -195,7 +193,7 @@ async def _start_and_watch(
     async with spawn_limiter:
         rec.set_status(Status.INITIALIZING)
         try:
-            handle: Handle = await launch(rec, io)
+            handle: ProcHandle = await launch(rec, io)
         except (LaunchError, MeshError) as exc:
             rec.set_status(Status.failed(f"proc {rec.proc_id} failed to launch: {exc}"))
             return
@@ -250,33 +248,8 @@ async def _stop(
                 raise TransportError("no connection to the proc")
             await peer.call(ProcStop(rec.stop_reason), timeout=grace)
 
-        if isinstance(handle, InProcessHandle):
-            with trio.move_on_after(grace):
-                try:
-                    await ask()
-                except Exception:
-                    handle.cancel(signal.SIGTERM)
-                await handle.wait()
-            if not handle.exited:
-                handle.cancel(signal.SIGKILL)
-            info: ExitInfo | None = await handle.wait()
-            rec.stop_step = "graceful" if info is not None and info.signal is None else "cancelled"
-        else:
-
-            async def ask_or_term() -> None:
-                try:
-                    await ask()
-                except Exception:
-                    # Nobody to ask: go straight to SIGTERM rather than idling out the grace.
-                    handle.signal_group(signal.SIGTERM)
-
-            info, rec.stop_step = await stop_ladder(
-                handle,
-                request_stop=ask_or_term,
-                grace=grace,
-                term_timeout=grace,
-                kill_timeout=KILL_TIMEOUT,
-            )
+        # Each kind of proc has its own ladder (ProcHandle.stop), bounded as PS-3 says.
+        info, rec.stop_step = await handle.stop(ask, grace=grace, kill_timeout=KILL_TIMEOUT)
     if status_fixed:
         if info is not None:
             rec.exit_code, rec.signal = info.code, info.signal
