@@ -108,6 +108,23 @@ class HostOutcome:
         """True if the host succeeded."""
         return self.failure is None
 
+    def __repr__(self) -> str:
+        return f"<HostOutcome {self}>"
+
+    def __str__(self) -> str:
+        took = f"{self.elapsed * 1000:.0f} ms"
+        if self.failure is not None:
+            return f"{self.address}: failed after {took}: {self.failure.kind}: {self.failure.cause}"
+        if self.report is None:
+            return f"{self.address}: ok in {took}"
+        r = self.report
+        unkillable = f", {r.failed} unkillable" if r.failed else ""
+        return f"{self.address}: ok in {took}, stopped {r.ok} of {r.attempted} procs{unkillable}"
+
+
+def _outcome_lines(title: str, outcomes: Sequence[HostOutcome]) -> list[str]:
+    return [title, *(f"  {o}" for o in outcomes)]
+
 
 @attrs.frozen
 class StopReport:
@@ -125,6 +142,17 @@ class StopReport:
     def failures(self) -> tuple[HostFailure, ...]:
         """The failing hosts."""
         return tuple(h.failure for h in self.hosts if h.failure is not None)
+
+    def __repr__(self) -> str:
+        return (
+            f"<StopReport {len(self.hosts)} host(s), {len(self.failures)} failed, "
+            f"{self.elapsed:.3f}s>"
+        )
+
+    def __str__(self) -> str:
+        """One line per host (a table: address, outcome)."""
+        head = f"stop: {len(self.hosts)} host(s) in {self.elapsed:.3f}s"
+        return "\n".join(_outcome_lines(head, self.hosts))
 
 
 @attrs.frozen
@@ -156,6 +184,22 @@ class ShutdownReport:
             if h.failure is not None:
                 seen.setdefault(h.address, h.failure)
         return tuple(seen.values())
+
+    def __repr__(self) -> str:
+        return (
+            f"<ShutdownReport {len(self.drain)} host(s), {len(self.failures)} failed, "
+            f"drain {self.drain_time:.3f}s, shutdown {self.shutdown_time:.3f}s>"
+        )
+
+    def __str__(self) -> str:
+        """Both phases, one line per host."""
+        return "\n".join(
+            [
+                *_outcome_lines(f"phase 1, drain: {self.drain_time:.3f}s", self.drain),
+                *_outcome_lines(f"phase 2, shut down: {self.shutdown_time:.3f}s", self.shutdown),
+                f"total {self.total_time:.3f}s, {len(self.failures)} host(s) failed",
+            ]
+        )
 
 
 class _Session:

@@ -122,6 +122,21 @@ class HostInfo:
     events: list[LifecycleEvent]
     config: ConfigEntries
 
+    def __repr__(self) -> str:
+        return (
+            f"<HostInfo {self.address} pid={self.pid} {self.state} procs={self.proc_count} "
+            f"up {self.uptime:.1f}s, {len(self.events)} events, {len(self.config)} config keys>"
+        )
+
+    def __str__(self) -> str:
+        """A short table: the host, then its recent events, one per line."""
+        lines = [
+            f"{self.address}: {self.state}, pid {self.pid}, {self.proc_count} proc(s), "
+            f"up {self.uptime:.1f}s, protocol {self.protocol_version}"
+        ]
+        lines += [f"  {e.at:.3f} {e.kind} {e.detail}".rstrip() for e in self.events[-10:]]
+        return "\n".join(lines)
+
 
 @message
 @attrs.frozen
@@ -157,6 +172,12 @@ class DrainReport:
     started_at: float
     finished_at: float
     events: list[LifecycleEvent] = attrs.field(factory=list)
+
+    def __repr__(self) -> str:
+        return (
+            f"<DrainReport attempted={self.attempted} ok={self.ok} failed={self.failed} "
+            f"in {self.finished_at - self.started_at:.3f}s, {len(self.events)} events>"
+        )
 
 
 @message

@@ -578,3 +578,24 @@ async def test_awaiting_a_mesh_context_by_mistake_says_async_with() -> None:
         assert "async with" in repr(cm)
         with pytest.raises(TypeError, match=r"use `async with meshtrio\.\w+\(\.\.\.\) as mesh:`"):
             await cm  # type: ignore[misc]
+
+
+async def test_reports_infos_and_value_meshes_read_short() -> None:
+    """Reprs a person can read (issue 9): a shutdown report, a stop report, a host info and
+    a value mesh of states each have a one-line repr of at most 160 characters, however many
+    events the hosts recorded, and a str with one line per host (or per rank)."""
+    with trio.fail_after(10):
+        async with meshtrio.open_host_mesh_in_process(3, in_process_procs=True) as mesh:
+            procs = await mesh.spawn("workers", {"gpus": 2})
+            states = await procs.states()
+            infos = await mesh.info()
+            stop = await mesh.stop()
+            shutdown = await mesh.shutdown()
+    for value in (shutdown, stop, infos.values()[0], states, infos):
+        assert "\n" not in repr(value), repr(value)
+        assert len(repr(value)) <= 160, repr(value)
+    assert len(str(states).splitlines()) == 6
+    assert all("Running" in line for line in str(states).splitlines())
+    assert len(str(stop).splitlines()) == 1 + 3
+    assert len(str(shutdown).splitlines()) == 2 * (1 + 3) + 1
+    assert "stopped 2 of 2 procs" in str(stop)

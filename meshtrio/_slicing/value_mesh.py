@@ -120,6 +120,13 @@ class ValueMesh(Generic[T]):
             raise InputError(f"map needs a callable, got {type(fn).__name__}")
         return ValueMesh(self.region, [fn(v) for v in self._values])
 
+    def __repr__(self) -> str:
+        return f"<ValueMesh {self.region}: {len(self)} value(s)>"
+
+    def __str__(self) -> str:
+        """A table: one ``point: value`` line per rank, in rank order."""
+        return "\n".join(f"{point}: {value}" for point, value in self.items())
+
     def __len__(self) -> int:
         return len(self._values)
 
