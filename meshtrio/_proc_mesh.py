@@ -53,13 +53,13 @@ from meshtrio._errors import (
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import Label, ProcMeshId, proc_id
 from meshtrio._messages import (
+    GetProcMeshConfigs,
     GetProcStates,
-    ProcConfigDump,
-    ProcConfigs,
+    ProcMeshConfigs,
     ProcStates,
     ProcUpdate,
     SpawnProcs,
-    StopProcs,
+    StopProcMesh,
 )
 from meshtrio._pool import Outcome
 from meshtrio._slicing import Extent, Region, ValueMesh
@@ -439,7 +439,7 @@ async def _cleanup(mesh: ProcMesh) -> None:
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
     idle = stop_bound(grace, slack=PROC_MESH_STOP_SLACK)
     link = mesh._link
-    request = StopProcs(str(mesh.id), "spawn failed", grace, conc)
+    request = StopProcMesh(str(mesh.id), "spawn failed", grace, conc)
 
     async def stop(addr: ChannelAddr) -> Any:
         return await link.call(addr, request, timeout=idle, idle=True)
@@ -599,7 +599,7 @@ class ProcMesh:
         # Idle-bounded: each host reports every proc it stopped (PM-3's ladder per proc).
         timeout = max(idle, stop_bound(grace, slack=PROC_MESH_STOP_SLACK))
         replies = await self._per_host(
-            lambda _a: StopProcs(str(self.id), reason, grace, conc), timeout, idle=True
+            lambda _a: StopProcMesh(str(self.id), reason, grace, conc), timeout, idle=True
         )
         result = self._states_mesh(replies, Status.timeout(timeout))
         statuses = [st.status for st in result.values()]
@@ -631,9 +631,11 @@ class ProcMesh:
         # Hosts get less time per proc than we give each host, so one hung proc costs only
         # its own entry, not its whole host's answer.
         per_proc = 0.8 * timeout
-        replies = await self._per_host(lambda _a: ProcConfigDump(str(self.id), per_proc), timeout)
+        replies = await self._per_host(
+            lambda _a: GetProcMeshConfigs(str(self.id), per_proc), timeout
+        )
         merged: dict[int, dict[str, tuple[Any, str]]] = {}
         for reply in replies:
-            if isinstance(reply, ProcConfigs):
+            if isinstance(reply, ProcMeshConfigs):
                 merged.update({int(k): dict(v) for k, v in reply.configs.items()})
         return ValueMesh(self.region, [merged.get(ref.create_rank, {}) for ref in self.procs])

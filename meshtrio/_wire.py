@@ -36,7 +36,7 @@ __all__ = [
     "registered",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped whenever an envelope or message changes incompatibly (checked in the handshake)."""
 
 converter = cattrs.Converter(forbid_extra_keys=False)

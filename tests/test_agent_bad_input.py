@@ -28,11 +28,11 @@ from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
+    GetProcMeshConfigs,
     GetProcStates,
-    ProcConfigDump,
     Shutdown,
     SpawnProcs,
-    StopProcs,
+    StopProcMesh,
 )
 from meshtrio._transport.handshake import Offer
 from meshtrio._wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
@@ -404,8 +404,8 @@ async def test_unusable_durations_are_refused_and_the_agent_survives(
     requests = {
         "keepalive": GetProcStates(mesh_id, keepalive=bad),
         "drain": Drain(None, bad, 1),
-        "stop": StopProcs(mesh_id, "bad", bad, 1),
-        "dump": ProcConfigDump(mesh_id, bad),
+        "stop": StopProcMesh(mesh_id, "bad", bad, 1),
+        "dump": GetProcMeshConfigs(mesh_id, bad),
         "shutdown": Shutdown(bad, 1),
     }
     with trio.fail_after(LIMIT):

@@ -44,13 +44,13 @@ from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
+    GetProcMeshConfigs,
     GetProcStates,
-    ProcConfigDump,
     ProcHello,
     SetClientConfig,
     Shutdown,
     SpawnProcs,
-    StopProcs,
+    StopProcMesh,
 )
 from meshtrio._status import StatusKind
 from meshtrio._transport.handshake import Offer
@@ -348,11 +348,11 @@ async def test_ha7_a_proc_credential_cannot_drive_its_host(tmp_path: Path) -> No
                 refused = [
                     Shutdown(5.0, 4),
                     Drain(None, 5.0, 4),
-                    StopProcs(other_id, "by a proc", 1.0, 4),
+                    StopProcMesh(other_id, "by a proc", 1.0, 4),
                     spawn_request("by-a-proc", {}),
                     GetInfo(),
                     GetProcStates(other_id),
-                    ProcConfigDump(other_id, 1.0),
+                    GetProcMeshConfigs(other_id, 1.0),
                     SetClientConfig({}),
                     ProcHello(states[1].proc_id, os.getpid()),
                 ]

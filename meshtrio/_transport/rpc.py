@@ -59,7 +59,7 @@ class ReplyThen:
     """A handler result: send ``reply``, then call ``then()`` (also if sending failed).
 
     Used where an action must follow the acknowledgement (a proc exits after acking
-    ProcStop; a host stops serving after acking Shutdown).
+    AskProcToExit; a host stops serving after acking Shutdown).
     """
 
     __slots__ = ("reply", "then")
