@@ -21,7 +21,7 @@ from meshtrio import Status
 from meshtrio._messages import Ack, AskProcToExit, ProcUpdate
 from meshtrio._transport.rpc import Emit, Handler, Peer, ReplyThen
 from meshtrio._transport.streams import MemoryMessageStream, MessageStream, memory_stream_pair
-from meshtrio._wire import Envelope, Kind, decode, encode
+from meshtrio._wire import Envelope, EnvelopeKind, decode, encode
 from meshtrio.errors import (
     ConfigError,
     ConnectionLostError,
@@ -361,7 +361,7 @@ async def test_rpc1_undecodable_frame_fails_waiters_with_protocol_error(
 
             async def fake_server() -> None:
                 request = decode(await server_stream.receive())
-                assert request.kind is Kind.REQUEST
+                assert request.kind is EnvelopeKind.REQUEST
                 await server_stream.send(b"\xc1 not msgpack")
 
             nursery.start_soon(fake_server)
@@ -388,7 +388,7 @@ async def test_reply_with_a_bad_body_fails_only_its_call(
                     msgpack.packb([1, first.corr, "AskProcToExit", {"bogus": 5}])
                 )
                 second = decode(await server_stream.receive())
-                await server_stream.send(encode(Envelope(Kind.REPLY, second.corr, Ack())))
+                await server_stream.send(encode(Envelope(EnvelopeKind.REPLY, second.corr, Ack())))
 
             nursery.start_soon(fake_server)
             with pytest.raises(ProtocolError, match="bad AskProcToExit body"):
@@ -471,7 +471,7 @@ class RecordingStream:
     async def send(self, data: bytes) -> None:
         """Log, then send (or fail, for a REPLY when asked to)."""
         kind = decode(data).kind
-        if kind is Kind.REPLY and self.fail_replies:
+        if kind is EnvelopeKind.REPLY and self.fail_replies:
             self.log.append("send failed")
             raise ConnectionLostError("injected send failure")
         await self.inner.send(data)
@@ -590,7 +590,7 @@ async def test_error_frame_without_an_error_body_is_a_protocol_error(
 
             async def fake_server() -> None:
                 request = decode(await server_stream.receive())
-                await server_stream.send(encode(Envelope(Kind.ERROR, request.corr, Ack())))
+                await server_stream.send(encode(Envelope(EnvelopeKind.ERROR, request.corr, Ack())))
 
             nursery.start_soon(fake_server)
             with pytest.raises(ProtocolError, match="malformed error reply"):
