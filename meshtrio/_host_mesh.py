@@ -680,7 +680,7 @@ async def attach(
     Args:
         addresses: the hosts' channel addresses (``ChannelAddr`` or text), or a
             :class:`~meshtrio.HostMeshRef`.
-        name: the host mesh id's label (sanitised with ``Label.strip``; default ``hosts``);
+        name: the host mesh id's label (sanitised with ``Label.sanitize``; default ``hosts``);
             only with addresses (a ref carries its own id).
         token: the auth token (default: ``MESHTRIO_TOKEN``).
 
@@ -699,7 +699,7 @@ async def attach(
     else:
         if isinstance(addresses, Sequence) and not isinstance(addresses, str) and not addresses:
             raise InputError("attach needs at least one host address, got none")
-        label = Label.strip("hosts" if name is None else name)
+        label = Label.sanitize("hosts" if name is None else name)
         ref = HostMeshRef.from_hosts(HostMeshId.instance(label), addresses)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
         yield mesh

@@ -70,7 +70,7 @@ async def open_host_mesh_in_process(
             addresses (a ``local:`` host cannot serve OS procs, which could not reach it).
         in_process_procs: run procs as tasks too (fast tests; no OS processes at all), except
             procs given an explicit bootstrap command, which are still OS processes.
-        name: the host mesh id's label (sanitised with ``Label.strip``).
+        name: the host mesh id's label (sanitised with ``Label.sanitize``).
 
     Raises:
         InputError: a negative number of hosts, ``n_or_addrs`` of the wrong type, an
@@ -106,7 +106,7 @@ async def open_host_mesh_in_process(
                         )
                     )
                 )
-            ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), bound)
+            ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.sanitize(name)), bound)
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh
         nursery.cancel_scope.cancel()
@@ -133,7 +133,7 @@ async def open_host_mesh_processes(
         command: how to start a host (default ``python -m meshtrio host``); it gets its
             listen address, token and parent pid through the environment, and must print
             its bound address as its first line of output.
-        name: the host mesh id's label (sanitised with ``Label.strip``).
+        name: the host mesh id's label (sanitised with ``Label.sanitize``).
 
     Raises:
         InputError: ``extent`` is neither an Extent nor an int (``ExtentError`` for a
@@ -177,7 +177,7 @@ async def open_host_mesh_processes(
                 if errors:
                     raise errors[0]
                 ref = HostMeshRef(
-                    HostMeshId.instance(Label.strip(name)),
+                    HostMeshId.instance(Label.sanitize(name)),
                     extent.region(),
                     [a for a in addrs if a is not None],
                 )

@@ -233,7 +233,7 @@ async def spawn_proc_mesh(
         host_mesh: where to spawn (any slice of a mesh works); kept as
             :attr:`ProcMesh.host_mesh`, never called.
         link: the host mesh's :class:`HostLink`: everything is sent through it.
-        name: the proc mesh's label (sanitised with ``Label.strip``).
+        name: the proc mesh's label (sanitised with ``Label.sanitize``).
         per_host: the per-host extent, e.g. ``{"gpus": 4}`` (labels must not overlap the
             host mesh's).
         proc_bind: one CPU/NUMA binding per per-host slot (keys ``cpus``, ``cpunodebind``,
@@ -257,7 +257,7 @@ async def spawn_proc_mesh(
     per = _as_extent(per_host)
     extent, commands, binds = _check_spawn(link.ref, per, proc_bind, per_rank_bootstrap)
     h = per.num_ranks
-    mesh_id = ProcMeshId.instance(Label.strip(name))
+    mesh_id = ProcMeshId.instance(Label.sanitize(name))
     addrs = link.addrs
     procs = tuple(
         ProcRef(str(proc_id(mesh_id, rank)), rank, rank // h, addrs[rank // h])
