@@ -75,8 +75,7 @@ async def open_host_mesh_in_process(
     Raises:
         InputError: a negative number of hosts, ``n_or_addrs`` of the wrong type, an
             address that does not parse (``AddrParseError``), or a non-str ``name``.
-        ExceptionGroup: a host could not listen (address in use, ...); the group holds the
-            :class:`~meshtrio.errors.TransportError` (raised from the host's own nursery).
+        TransportError: a host could not listen (address in use, ...).
         ConfigPushError: a host did not take the config; no mesh is yielded.
         ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
             (only when the body did not raise).

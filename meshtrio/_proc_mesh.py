@@ -19,7 +19,10 @@ Invariants owned here:
   its ranks the same way.
 * PM-3 (no leak on failure): when spawn fails or is cancelled, every host is asked (shielded)
   to stop the procs of that proc mesh before the error is raised; the client waits for each
-  host at most ``min(2*mesh_terminate_timeout + 10s, 60s)``. A host that received the request
+  host while it reports the procs it stopped, and gives up on a host that stays quiet for
+  ``stop_bound(mesh_terminate_timeout, slack=PROC_MESH_STOP_SLACK)`` seconds
+  (:func:`~meshtrio._contract.stop_bound`: one proc's ladder plus
+  :data:`~meshtrio._contract.PROC_MESH_STOP_SLACK`). A host that received the request
   stops them even if the client stopped waiting; a host that cannot be reached keeps them
   until it is drained or shut down with its mesh.
 * PM-4 (rank layout): the proc region is the host extent followed by ``per_host``, row-major;

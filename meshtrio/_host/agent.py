@@ -626,10 +626,8 @@ async def serve_host_agent(
 
     Raises:
         AddrParseError: ``addr`` is text that does not parse.
-        ExceptionGroup: raised from the agent's service nursery before it is started,
-            holding an :class:`~meshtrio.errors.InputError` for a token that cannot be sent,
-            or a :class:`~meshtrio.errors.TransportError` when ``addr`` cannot be listened on
-            (address in use, ...).
+        InputError: ``token`` cannot be sent (checked before anything starts).
+        TransportError: ``addr`` cannot be listened on (address in use, ...).
     """
     if isinstance(addr, str):
         addr = ChannelAddr.parse(addr)
