@@ -125,7 +125,7 @@ async def open_host_mesh_processes(
     ``mesh_terminate_timeout`` to exit before its process group is killed; after an
     exception or a cancellation (during start-up too) the host processes still running are
     killed at once. Every wait for a host process to be reaped after SIGKILL is bounded
-    (5 s).
+    (:data:`~meshtrio._contract.KILL_TIMEOUT`).
 
     Args:
         extent: the host extent (an int ``n`` means ``Extent(hosts=n)``).

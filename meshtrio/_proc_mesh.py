@@ -580,7 +580,8 @@ class ProcMesh:
         Each host stops its procs of this mesh with the stop ladder (grace
         ``mesh_terminate_timeout`` per step, at most ``mesh_terminate_concurrency`` at once)
         and reports each one as it goes; the client waits for each host with an idle timeout
-        of ``max(proc_stop_max_idle, 2*mesh_terminate_timeout + 15s)``. Cancelling it
+        of ``max(proc_stop_max_idle, stop_bound(mesh_terminate_timeout,
+        slack=PROC_MESH_STOP_SLACK))`` (:func:`~meshtrio._contract.stop_bound`). Cancelling it
         abandons the requests; procs a host was already asked to stop still go through
         their ladder.
 

@@ -607,10 +607,11 @@ async def serve_host_agent(
     is acknowledged, and then this returns (HA-3).
 
     Cancelling it stops every proc it still owns through the stop ladder, shielded (each
-    proc: the ``mesh_terminate_timeout`` in force when it was spawned per step, plus a 5 s
-    kill wait; at most ``mesh_terminate_concurrency`` at once; see
-    :mod:`meshtrio._host.procs`), then closes the server and every connection (requests
-    still waiting on it fail with ``ConnectionLostError``); nothing is left running.
+    proc: the ``mesh_terminate_timeout`` in force when it was spawned per step, plus a
+    :data:`~meshtrio._contract.KILL_TIMEOUT` kill wait; at most
+    ``mesh_terminate_concurrency`` at once; see :mod:`meshtrio._host.procs`), then closes the
+    server and every connection (requests still waiting on it fail with
+    ``ConnectionLostError``); nothing is left running.
 
     Timeouts come from ``cfg`` (``connect_timeout`` bounds each client's opening handshake,
     ``max_message_size`` each message) and, for spawns, from the client's pushed config
