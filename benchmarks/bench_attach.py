@@ -73,7 +73,7 @@ Opener = Callable[[int], AbstractAsyncContextManager[Round]]
 
 def push_payload() -> bytes:
     """Bytes as long as the encoded SetClientConfig request push_config sends each host."""
-    env = wire.Envelope(wire.Kind.REQUEST, 1, SetClientConfig(config.propagatable()))
+    env = wire.Envelope(wire.EnvelopeKind.REQUEST, 1, SetClientConfig(config.propagatable()))
     return bytes(len(wire.encode(env)))
 
 

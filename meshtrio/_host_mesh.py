@@ -506,8 +506,9 @@ class HostMesh:
         Every host drains the procs spawned under this host mesh id (through any slice of it, or by
         any client attached to the same ref) with the stop ladder (``mesh_terminate_timeout`` per
         step, at most ``mesh_terminate_concurrency`` at once) and can be attached again. Each host
-        is idle-bounded: it may stay quiet for at most ``2*mesh_terminate_timeout + 35s`` (it
-        reports every proc it stopped). Stopping the whole mesh (not a slice) marks it stopped, so
+        is idle-bounded: it may stay quiet for at most ``stop_bound(mesh_terminate_timeout,
+        slack=DRAIN_SLACK)`` seconds (:func:`~meshtrio._contract.stop_bound`; it reports every
+        proc it stopped). Stopping the whole mesh (not a slice) marks it stopped, so
         leaving an :func:`attach` block sends no second stop (an ``open_*`` mesh still shuts its
         hosts down on leaving). A drain is per host address: a
         slice's stop also stops this mesh's procs on ranks outside the slice that share an address
@@ -542,7 +543,8 @@ class HostMesh:
         Phase 1 drains every host concurrently; phase 2, once phase 1 ended everywhere, asks
         every host to shut down concurrently (phase 2 goes to every host, including those
         whose drain failed). Each phase's request is idle-bounded per host by
-        ``2*mesh_terminate_timeout + 35s``, with the ladder's grace ``mesh_terminate_timeout``
+        ``stop_bound(mesh_terminate_timeout, slack=DRAIN_SLACK)``
+        (:func:`~meshtrio._contract.stop_bound`), with the ladder's grace ``mesh_terminate_timeout``
         and ``mesh_terminate_concurrency``. Time is about that of the slowest host.
 
         Once a shutdown has completed, further calls return its report without contacting
@@ -649,7 +651,11 @@ async def mesh_session(
 
 
 CANCEL_DRAIN_BOUND = 10.0
-"""Seconds a cancelled attach block may spend draining its procs (with a 2 s grace each)."""
+"""Seconds a cancelled attach block may spend draining its procs."""
+
+CANCEL_DRAIN_GRACE = 2.0
+"""The most grace per ladder step that drain gives each proc (``mesh_terminate_timeout`` if
+less)."""
 
 
 CANCEL_CONNECT_TIMEOUT = 2.0
@@ -664,7 +670,7 @@ async def _drain_on_cancel(
     bounded by :data:`CANCEL_DRAIN_BOUND`. Hosts in ``skip`` (already shut down) are left
     out."""
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
-    grace = min(config.get(config.MESH_TERMINATE_TIMEOUT), 2.0)
+    grace = min(config.get(config.MESH_TERMINATE_TIMEOUT), CANCEL_DRAIN_GRACE)
     addrs = [a for a in ref.addrs if str(a) not in skip]
     with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_DRAIN_BOUND):
         async with trio.open_nursery() as nursery:
@@ -716,15 +722,15 @@ async def attach(
     stop, which is attached to it as a note.
 
     If the block is cancelled, no stop request is sent over the mesh's connections: the procs
-    under this host mesh id
-    (whoever spawned them) are drained over fresh connections, shielded, with a grace of at
-    most 2 s, within :data:`CANCEL_DRAIN_BOUND` seconds; the hosts keep serving. A cancel
-    during the config push returns no mesh (hosts that already received the push keep it).
+    under this host mesh id (whoever spawned them) are drained over fresh connections,
+    shielded, with a grace of at most :data:`CANCEL_DRAIN_GRACE` seconds, within
+    :data:`CANCEL_DRAIN_BOUND` seconds; the hosts keep serving. A cancel during the config
+    push returns no mesh (hosts that already received the push keep it).
 
     Args:
         addresses: the hosts' channel addresses (``ChannelAddr`` or text), or a
             :class:`~meshtrio.HostMeshRef`.
-        name: the host mesh id's label (sanitised with ``Label.strip``; default ``hosts``);
+        name: the host mesh id's label (sanitised with ``Label.sanitize``; default ``hosts``);
             only with addresses (a ref carries its own id).
         token: the auth token (default: ``MESHTRIO_TOKEN``).
 
@@ -743,7 +749,7 @@ async def attach(
     else:
         if isinstance(addresses, Sequence) and not isinstance(addresses, str) and not addresses:
             raise InputError("attach needs at least one host address, got none")
-        label = Label.strip("hosts" if name is None else name)
+        label = Label.sanitize("hosts" if name is None else name)
         ref = HostMeshRef.from_hosts(HostMeshId.instance(label), addresses)
     async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
         yield mesh

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
-from typing import Any, ClassVar, Self, overload
+from typing import ClassVar, Self
 
 import attrs
 
@@ -135,53 +134,16 @@ def _is_uid_shaped(segment: str) -> bool:
 # --------------------------------------------------------------------------- Label
 
 
-def _sanitise(text: str) -> Label:
-    if not isinstance(text, str):
-        raise InputError(f"Label.strip needs a str, got {type(text).__name__}")
-    lowered = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
-    kept = "".join(c for c in lowered if c in _LABEL_CHARS)
-    start = 0
-    while start < len(kept) and kept[start] not in _LETTERS:
-        start += 1
-    kept = kept[start:].rstrip("_-")
-    if len(kept) > _LABEL_MAX:
-        kept = kept[:_LABEL_MAX].rstrip("_-")
-    return Label(kept or "nil")
-
-
-class _StripAccessor:
-    """``Label.strip`` is the sanitiser; ``some_label.strip(...)`` stays ``str.strip``."""
-
-    @overload
-    def __get__(self, obj: None, owner: type[Any] | None = None) -> Callable[[str], Label]: ...
-
-    @overload
-    def __get__(self, obj: str, owner: type[Any] | None = None) -> Callable[..., str]: ...
-
-    def __get__(self, obj: str | None, owner: type[Any] | None = None) -> Callable[..., Any]:
-        if obj is None:
-            return _sanitise
-        text: str = obj
-
-        def bound_strip(chars: str | None = None) -> str:
-            return str.strip(text, chars)
-
-        return bound_strip
-
-
 class Label(str):
     """A validated name: 1-63 chars of ``[a-z0-9_-]``, a letter first, a letter/digit last.
 
     ``Label(text)`` validates and raises :class:`IdParseError` naming the first broken rule,
     checked in this order: empty, too long, bad first char, bad last char, bad char (with its
-    position). ``Label.strip(text)`` (on the class) is the sanitiser that never fails on a
-    str (it gives ``nil`` when nothing is left; a non-str is an :class:`InputError`), e.g.
-    ``Label.strip("My Mesh!") == "mymesh"``; on an instance ``.strip`` is plain ``str.strip``.
+    position). :meth:`Label.sanitize` is the sanitiser that never fails on a str (upstream's
+    ``Label::strip``, the spec's ``Label.strip``); ``.strip`` on a Label is plain ``str.strip``.
     """
 
     __slots__ = ()
-
-    strip = _StripAccessor()
 
     def __new__(cls, text: str) -> Self:
         """Validate ``text`` and return it as a Label."""
@@ -215,6 +177,26 @@ class Label(str):
 
     def __repr__(self) -> str:
         return f"Label({str.__repr__(self)})"
+
+    @staticmethod
+    def sanitize(text: str) -> Label:
+        """``text`` made into a valid Label, e.g. ``Label.sanitize("My Mesh!") == "mymesh"``.
+
+        Never fails on a str: lowercases ASCII, drops characters outside ``[a-z0-9_-]``, trims
+        to a letter first and a letter/digit last, truncates to 63, and gives ``nil`` when
+        nothing is left. A non-str is an :class:`InputError`.
+        """
+        if not isinstance(text, str):
+            raise InputError(f"Label.sanitize needs a str, got {type(text).__name__}")
+        lowered = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+        kept = "".join(c for c in lowered if c in _LABEL_CHARS)
+        start = 0
+        while start < len(kept) and kept[start] not in _LETTERS:
+            start += 1
+        kept = kept[start:].rstrip("_-")
+        if len(kept) > _LABEL_MAX:
+            kept = kept[:_LABEL_MAX].rstrip("_-")
+        return Label(kept or "nil")
 
 
 # --------------------------------------------------------------------------- mesh ids
@@ -382,9 +364,9 @@ class ProcId(_MeshId):
 def proc_id(mesh: ProcMeshId, rank: int) -> ProcId:
     """The id of the proc with create rank ``rank`` in proc mesh ``mesh`` (spec 8.2).
 
-    The label is ``Label.strip(f"{mesh.label or 'unnamed'}-{rank}")``. A singleton mesh gives
-    a singleton proc id with that label. An instance mesh gives an instance whose uid is the
-    big-endian value of ``blake2b(f"{mesh}/{rank}", digest_size=8)``: stable across processes
+    The label is ``Label.sanitize(f"{mesh.label or 'unnamed'}-{rank}")``. A singleton mesh
+    gives a singleton proc id with that label. An instance mesh gives an instance whose uid is
+    the big-endian value of ``blake2b(f"{mesh}/{rank}", digest_size=8)``: stable across processes
     and Python versions, so the client and every host derive the same id without a round trip.
 
     Raises:
@@ -401,7 +383,7 @@ def proc_id(mesh: ProcMeshId, rank: int) -> ProcId:
         raise RankIndexError(f"proc rank {show(rank)} is negative")
     if rank > U64_MAX:
         raise RankIndexError(f"proc rank {show(rank)} is beyond the u64 range 0..{U64_MAX}")
-    label = Label.strip(f"{mesh.label or 'unnamed'}-{rank}")
+    label = Label.sanitize(f"{mesh.label or 'unnamed'}-{rank}")
     if mesh.is_singleton:
         if not label.endswith(f"-{rank}"):
             raise InputError(

@@ -70,13 +70,12 @@ async def open_host_mesh_in_process(
             addresses (a ``local:`` host cannot serve OS procs, which could not reach it).
         in_process_procs: run procs as tasks too (fast tests; no OS processes at all), except
             procs given an explicit bootstrap command, which are still OS processes.
-        name: the host mesh id's label (sanitised with ``Label.strip``).
+        name: the host mesh id's label (sanitised with ``Label.sanitize``).
 
     Raises:
         InputError: a negative number of hosts, ``n_or_addrs`` of the wrong type, an
             address that does not parse (``AddrParseError``), or a non-str ``name``.
-        ExceptionGroup: a host could not listen (address in use, ...); the group holds the
-            :class:`~meshtrio.errors.TransportError` (raised from the host's own nursery).
+        TransportError: a host could not listen (address in use, ...).
         ConfigPushError: a host did not take the config; no mesh is yielded.
         ShutdownError: on leaving the block, the two-phase shutdown failed on some hosts
             (only when the body did not raise).
@@ -106,7 +105,7 @@ async def open_host_mesh_in_process(
                         )
                     )
                 )
-            ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.strip(name)), bound)
+            ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.sanitize(name)), bound)
             async with mesh_session(ref, token, owned=True) as mesh:
                 yield mesh
         nursery.cancel_scope.cancel()
@@ -126,14 +125,14 @@ async def open_host_mesh_processes(
     ``mesh_terminate_timeout`` to exit before its process group is killed; after an
     exception or a cancellation (during start-up too) the host processes still running are
     killed at once. Every wait for a host process to be reaped after SIGKILL is bounded
-    (5 s).
+    (:data:`~meshtrio._contract.KILL_TIMEOUT`).
 
     Args:
         extent: the host extent (an int ``n`` means ``Extent(hosts=n)``).
         command: how to start a host (default ``python -m meshtrio host``); it gets its
             listen address, token and parent pid through the environment, and must print
             its bound address as its first line of output.
-        name: the host mesh id's label (sanitised with ``Label.strip``).
+        name: the host mesh id's label (sanitised with ``Label.sanitize``).
 
     Raises:
         InputError: ``extent`` is neither an Extent nor an int (``ExtentError`` for a
@@ -177,7 +176,7 @@ async def open_host_mesh_processes(
                 if errors:
                     raise errors[0]
                 ref = HostMeshRef(
-                    HostMeshId.instance(Label.strip(name)),
+                    HostMeshId.instance(Label.sanitize(name)),
                     extent.region(),
                     [a for a in addrs if a is not None],
                 )

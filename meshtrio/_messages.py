@@ -2,9 +2,10 @@
 
 Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`,
 :class:`Shutdown`, :class:`SpawnProcs` (streams :class:`ProcUpdate` events),
-:class:`GetProcStates`, :class:`StopProcs`, :class:`ProcConfigDump`.
-Proc to host agent: :class:`ProcHello`. Host agent to proc: :class:`ProcStop`,
-:class:`ProcGetConfig`.
+:class:`GetProcStates` (reply :class:`ProcStates`), :class:`StopProcMesh`,
+:class:`GetProcMeshConfigs` (reply :class:`ProcMeshConfigs`).
+Proc to host agent: :class:`ProcHello`. Host agent to proc: :class:`AskProcToExit`,
+:class:`GetProcConfig` (reply :class:`ProcConfig`).
 """
 
 from __future__ import annotations
@@ -19,25 +20,25 @@ from meshtrio._wire import converter, message
 
 __all__ = [
     "Ack",
-    "ConfigDump",
+    "AskProcToExit",
     "ConfigEntries",
     "Drain",
     "DrainReport",
     "GetInfo",
+    "GetProcConfig",
+    "GetProcMeshConfigs",
     "GetProcStates",
     "HostInfo",
     "LifecycleEvent",
-    "ProcConfigDump",
-    "ProcConfigs",
-    "ProcGetConfig",
+    "ProcConfig",
     "ProcHello",
+    "ProcMeshConfigs",
     "ProcStates",
-    "ProcStop",
     "ProcUpdate",
     "SetClientConfig",
     "Shutdown",
     "SpawnProcs",
-    "StopProcs",
+    "StopProcMesh",
 ]
 
 ConfigEntries = dict[str, tuple[Any, str]]
@@ -235,7 +236,7 @@ class GetProcStates:
 
 @message
 @attrs.frozen
-class StopProcs:
+class StopProcMesh:
     """Stop one proc mesh's procs on a host (the ladder, ``timeout`` per step)."""
 
     proc_mesh_id: str
@@ -246,8 +247,9 @@ class StopProcs:
 
 @message
 @attrs.frozen
-class ProcConfigDump:
-    """Ask each proc of a proc mesh on this host for its effective config."""
+class GetProcMeshConfigs:
+    """Ask each proc of a proc mesh on this host for its effective config (reply
+    :class:`ProcMeshConfigs`)."""
 
     proc_mesh_id: str
     timeout: float
@@ -255,7 +257,7 @@ class ProcConfigDump:
 
 @message
 @attrs.frozen
-class ProcConfigs:
+class ProcMeshConfigs:
     """Per create rank, a proc's effective config (empty when the proc did not answer)."""
 
     configs: dict[int, ConfigEntries]
@@ -272,7 +274,7 @@ class ProcHello:
 
 @message
 @attrs.frozen
-class ProcStop:
+class AskProcToExit:
     """The host asks a proc to exit cleanly."""
 
     reason: str
@@ -280,13 +282,13 @@ class ProcStop:
 
 @message
 @attrs.frozen
-class ProcGetConfig:
-    """The host asks a proc for its effective config."""
+class GetProcConfig:
+    """The host asks a proc for its effective config (reply :class:`ProcConfig`)."""
 
 
 @message
 @attrs.frozen
-class ConfigDump:
+class ProcConfig:
     """A proc's effective config, key to (value, source layer)."""
 
     config: ConfigEntries

@@ -19,7 +19,10 @@ Invariants owned here:
   its ranks the same way.
 * PM-3 (no leak on failure): when spawn fails or is cancelled, every host is asked (shielded)
   to stop the procs of that proc mesh before the error is raised; the client waits for each
-  host at most ``min(2*mesh_terminate_timeout + 10s, 60s)``. A host that received the request
+  host while it reports the procs it stopped, and gives up on a host that stays quiet for
+  ``stop_bound(mesh_terminate_timeout, slack=PROC_MESH_STOP_SLACK)`` seconds
+  (:func:`~meshtrio._contract.stop_bound`: one proc's ladder plus
+  :data:`~meshtrio._contract.PROC_MESH_STOP_SLACK`). A host that received the request
   stops them even if the client stopped waiting; a host that cannot be reached keeps them
   until it is drained or shut down with its mesh.
 * PM-4 (rank layout): the proc region is the host extent followed by ``per_host``, row-major;
@@ -53,13 +56,13 @@ from meshtrio._errors import (
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import Label, ProcMeshId, proc_id
 from meshtrio._messages import (
+    GetProcMeshConfigs,
     GetProcStates,
-    ProcConfigDump,
-    ProcConfigs,
+    ProcMeshConfigs,
     ProcStates,
     ProcUpdate,
     SpawnProcs,
-    StopProcs,
+    StopProcMesh,
 )
 from meshtrio._pool import Outcome
 from meshtrio._slicing import Extent, Region, ValueMesh
@@ -233,7 +236,7 @@ async def spawn_proc_mesh(
         host_mesh: where to spawn (any slice of a mesh works); kept as
             :attr:`ProcMesh.host_mesh`, never called.
         link: the host mesh's :class:`HostLink`: everything is sent through it.
-        name: the proc mesh's label (sanitised with ``Label.strip``).
+        name: the proc mesh's label (sanitised with ``Label.sanitize``).
         per_host: the per-host extent, e.g. ``{"gpus": 4}`` (labels must not overlap the
             host mesh's).
         proc_bind: one CPU/NUMA binding per per-host slot (keys ``cpus``, ``cpunodebind``,
@@ -257,7 +260,7 @@ async def spawn_proc_mesh(
     per = _as_extent(per_host)
     extent, commands, binds = _check_spawn(link.ref, per, proc_bind, per_rank_bootstrap)
     h = per.num_ranks
-    mesh_id = ProcMeshId.instance(Label.strip(name))
+    mesh_id = ProcMeshId.instance(Label.sanitize(name))
     addrs = link.addrs
     procs = tuple(
         ProcRef(str(proc_id(mesh_id, rank)), rank, rank // h, addrs[rank // h])
@@ -439,7 +442,7 @@ async def _cleanup(mesh: ProcMesh) -> None:
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
     idle = stop_bound(grace, slack=PROC_MESH_STOP_SLACK)
     link = mesh._link
-    request = StopProcs(str(mesh.id), "spawn failed", grace, conc)
+    request = StopProcMesh(str(mesh.id), "spawn failed", grace, conc)
 
     async def stop(addr: ChannelAddr) -> Any:
         return await link.call(addr, request, timeout=idle, idle=True)
@@ -577,7 +580,8 @@ class ProcMesh:
         Each host stops its procs of this mesh with the stop ladder (grace
         ``mesh_terminate_timeout`` per step, at most ``mesh_terminate_concurrency`` at once)
         and reports each one as it goes; the client waits for each host with an idle timeout
-        of ``max(proc_stop_max_idle, 2*mesh_terminate_timeout + 15s)``. Cancelling it
+        of ``max(proc_stop_max_idle, stop_bound(mesh_terminate_timeout,
+        slack=PROC_MESH_STOP_SLACK))`` (:func:`~meshtrio._contract.stop_bound`). Cancelling it
         abandons the requests; procs a host was already asked to stop still go through
         their ladder.
 
@@ -599,7 +603,7 @@ class ProcMesh:
         # Idle-bounded: each host reports every proc it stopped (PM-3's ladder per proc).
         timeout = max(idle, stop_bound(grace, slack=PROC_MESH_STOP_SLACK))
         replies = await self._per_host(
-            lambda _a: StopProcs(str(self.id), reason, grace, conc), timeout, idle=True
+            lambda _a: StopProcMesh(str(self.id), reason, grace, conc), timeout, idle=True
         )
         result = self._states_mesh(replies, Status.timeout(timeout))
         statuses = [st.status for st in result.values()]
@@ -631,9 +635,11 @@ class ProcMesh:
         # Hosts get less time per proc than we give each host, so one hung proc costs only
         # its own entry, not its whole host's answer.
         per_proc = 0.8 * timeout
-        replies = await self._per_host(lambda _a: ProcConfigDump(str(self.id), per_proc), timeout)
+        replies = await self._per_host(
+            lambda _a: GetProcMeshConfigs(str(self.id), per_proc), timeout
+        )
         merged: dict[int, dict[str, tuple[Any, str]]] = {}
         for reply in replies:
-            if isinstance(reply, ProcConfigs):
+            if isinstance(reply, ProcMeshConfigs):
                 merged.update({int(k): dict(v) for k, v in reply.configs.items()})
         return ValueMesh(self.region, [merged.get(ref.create_rank, {}) for ref in self.procs])

@@ -27,7 +27,7 @@ from meshtrio._util import is_int
 
 __all__ = [
     "Envelope",
-    "Kind",
+    "EnvelopeKind",
     "Prepared",
     "converter",
     "decode",
@@ -36,7 +36,7 @@ __all__ = [
     "registered",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped whenever an envelope or message changes incompatibly (checked in the handshake)."""
 
 converter = cattrs.Converter(forbid_extra_keys=False)
@@ -61,7 +61,7 @@ def registered() -> dict[str, type[Any]]:
     return dict(_REGISTRY)
 
 
-class Kind(enum.IntEnum):
+class EnvelopeKind(enum.IntEnum):
     """What an envelope is."""
 
     REQUEST = 0
@@ -77,7 +77,7 @@ class Envelope:
     For ``ERROR`` envelopes ``body`` is a :class:`WireError`.
     """
 
-    kind: Kind
+    kind: EnvelopeKind
     corr: int
     body: Any
 
@@ -146,8 +146,8 @@ def decode(data: bytes) -> Envelope:
     kind_raw, corr, name, body = raw
     try:
         if not is_int(kind_raw):
-            raise TypeError  # Kind(True) and Kind(1.0) would otherwise be accepted
-        kind = Kind(kind_raw)
+            raise TypeError  # EnvelopeKind(True) and EnvelopeKind(1.0) would otherwise be accepted
+        kind = EnvelopeKind(kind_raw)
     except (ValueError, TypeError):
         raise ProtocolError(f"undecodable frame: unknown envelope kind {kind_raw!r:.20}") from None
     if not is_int(corr) or corr < 0:

@@ -28,14 +28,14 @@ from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
+    GetProcMeshConfigs,
     GetProcStates,
-    ProcConfigDump,
     Shutdown,
     SpawnProcs,
-    StopProcs,
+    StopProcMesh,
 )
 from meshtrio._transport.handshake import Offer
-from meshtrio._wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
+from meshtrio._wire import PROTOCOL_VERSION, Envelope, EnvelopeKind, WireError, decode, encode
 from meshtrio.errors import AuthRejectedError, RemoteError
 
 TOKEN = "agent-token"
@@ -250,14 +250,14 @@ async def test_request_with_a_bad_body_is_answered_and_the_connection_stays() ->
         async with running_agent() as addr, raw_ws(addr) as ws:
             await ws.send_message(msgpack.packb([0, 7, "SpawnProcs", {"proc_mesh_id": 3}]))
             env = decode(await ws.get_message())
-            assert env.kind is Kind.ERROR
+            assert env.kind is EnvelopeKind.ERROR
             assert env.corr == 7
             assert isinstance(env.body, WireError)
             assert env.body.kind == "ProtocolError"
             assert "bad SpawnProcs body" in env.body.message
-            await ws.send_message(encode(Envelope(Kind.REQUEST, 8, GetInfo())))
+            await ws.send_message(encode(Envelope(EnvelopeKind.REQUEST, 8, GetInfo())))
             env = decode(await ws.get_message())
-            assert env.kind is Kind.REPLY
+            assert env.kind is EnvelopeKind.REPLY
             assert env.corr == 8
 
 
@@ -267,17 +267,17 @@ async def test_unhandled_message_type_is_answered_with_an_error() -> None:
     with trio.fail_after(LIMIT):
         async with running_agent() as addr:
             async with raw_ws(addr) as ws:
-                await ws.send_message(encode(Envelope(Kind.REQUEST, 1, Ack())))
+                await ws.send_message(encode(Envelope(EnvelopeKind.REQUEST, 1, Ack())))
                 env = decode(await ws.get_message())
-                assert env.kind is Kind.ERROR
+                assert env.kind is EnvelopeKind.ERROR
                 assert env.corr == 1
                 assert isinstance(env.body, WireError)
                 assert env.body.kind == "RemoteError"
                 assert "does not handle Ack" in env.body.message
-                await ws.send_message(encode(Envelope(Kind.REPLY, 999, Ack())))
-                await ws.send_message(encode(Envelope(Kind.REQUEST, 2, GetInfo())))
+                await ws.send_message(encode(Envelope(EnvelopeKind.REPLY, 999, Ack())))
+                await ws.send_message(encode(Envelope(EnvelopeKind.REQUEST, 2, GetInfo())))
                 env = decode(await ws.get_message())
-                assert env.kind is Kind.REPLY
+                assert env.kind is EnvelopeKind.REPLY
                 assert env.corr == 2
                 assert isinstance(env.body, HostInfo)
                 assert bad_client_events(env.body) == []
@@ -404,8 +404,8 @@ async def test_unusable_durations_are_refused_and_the_agent_survives(
     requests = {
         "keepalive": GetProcStates(mesh_id, keepalive=bad),
         "drain": Drain(None, bad, 1),
-        "stop": StopProcs(mesh_id, "bad", bad, 1),
-        "dump": ProcConfigDump(mesh_id, bad),
+        "stop": StopProcMesh(mesh_id, "bad", bad, 1),
+        "dump": GetProcMeshConfigs(mesh_id, bad),
         "shutdown": Shutdown(bad, 1),
     }
     with trio.fail_after(LIMIT):
@@ -433,7 +433,7 @@ async def test_long_event_details_are_capped_so_host_info_fits_one_message() -> 
     for _ in range(MAX_EVENTS):
         agent.event("proc_exit", "a failed proc's stderr tail " + "x" * 100_000)
     assert all(len(e.detail) <= MAX_EVENT_DETAIL for e in agent.events)
-    size = len(encode(Envelope(Kind.REPLY, 1, agent.info())))
+    size = len(encode(Envelope(EnvelopeKind.REPLY, 1, agent.info())))
     assert size < config.Config().get(config.MAX_MESSAGE_SIZE)
 
 

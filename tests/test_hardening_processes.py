@@ -44,17 +44,17 @@ from meshtrio._messages import (
     Ack,
     Drain,
     GetInfo,
+    GetProcMeshConfigs,
     GetProcStates,
-    ProcConfigDump,
     ProcHello,
     SetClientConfig,
     Shutdown,
     SpawnProcs,
-    StopProcs,
+    StopProcMesh,
 )
 from meshtrio._status import StatusKind
 from meshtrio._transport.handshake import Offer
-from meshtrio._wire import PROTOCOL_VERSION, Envelope, Kind, WireError, decode, encode
+from meshtrio._wire import PROTOCOL_VERSION, Envelope, EnvelopeKind, WireError, decode, encode
 from meshtrio.errors import (
     AuthRejectedError,
     ConfigError,
@@ -129,7 +129,7 @@ async def raw_ws(addr: str) -> AsyncIterator[trio_websocket.WebSocketConnection]
 
 async def ws_call(ws: trio_websocket.WebSocketConnection, corr: int, body: Any) -> Envelope:
     """Send one well-formed request; return the envelope that ends it (events skipped)."""
-    await ws.send_message(encode(Envelope(Kind.REQUEST, corr, body)))
+    await ws.send_message(encode(Envelope(EnvelopeKind.REQUEST, corr, body)))
     return await ws_outcome(ws, corr)
 
 
@@ -137,7 +137,7 @@ async def ws_outcome(ws: trio_websocket.WebSocketConnection, corr: int) -> Envel
     """The REPLY or ERROR envelope that ends request ``corr`` (events skipped)."""
     while True:
         env = decode(await ws.get_message())
-        if env.corr == corr and env.kind in (Kind.REPLY, Kind.ERROR):
+        if env.corr == corr and env.kind in (EnvelopeKind.REPLY, EnvelopeKind.ERROR):
             return env
 
 
@@ -252,22 +252,22 @@ async def test_ha5_a_deeply_nested_config_value_is_refused_at_decode() -> None:
                 ):
                     await ws.send_message(msgpack.packb([0, corr, name, payload]))
                     env = await ws_outcome(ws, corr)
-                    assert env.kind is Kind.ERROR, f"HA-5: {name} was accepted: {env}"
+                    assert env.kind is EnvelopeKind.ERROR, f"HA-5: {name} was accepted: {env}"
                     assert isinstance(env.body, WireError)
                     assert "from_the_future" in env.body.message, env.body
                 served = await ws_call(ws, 3, GetInfo())
-                assert served.kind is Kind.REPLY, "the connection is not usable any more"
+                assert served.kind is EnvelopeKind.REPLY, "the connection is not usable any more"
                 assert isinstance(served.body, HostInfo)
                 assert (served.body.state, served.body.proc_count) == ("serving", 0)
                 ack = await ws_call(ws, 4, SetClientConfig({"from_the_future": 1}))
-                assert (ack.kind, ack.body) == (Kind.REPLY, Ack()), ack
+                assert (ack.kind, ack.body) == (EnvelopeKind.REPLY, Ack()), ack
                 info = (await ws_call(ws, 5, GetInfo())).body
                 assert isinstance(info, HostInfo)
                 ignored = [e.detail for e in info.events if e.kind == "config_ignored"]
                 assert ignored == ["unknown keys: from_the_future"], info.events
                 assert "from_the_future" not in info.config
                 assert host.proc.returncode is None, "HA-5: the host agent process died"
-                assert (await ws_call(ws, 6, Shutdown(5.0, 4))).kind is Kind.REPLY
+                assert (await ws_call(ws, 6, Shutdown(5.0, 4))).kind is EnvelopeKind.REPLY
             assert await host.proc.wait() == 0, "the host did not exit cleanly on shutdown"
 
 
@@ -348,11 +348,11 @@ async def test_ha7_a_proc_credential_cannot_drive_its_host(tmp_path: Path) -> No
                 refused = [
                     Shutdown(5.0, 4),
                     Drain(None, 5.0, 4),
-                    StopProcs(other_id, "by a proc", 1.0, 4),
+                    StopProcMesh(other_id, "by a proc", 1.0, 4),
                     spawn_request("by-a-proc", {}),
                     GetInfo(),
                     GetProcStates(other_id),
-                    ProcConfigDump(other_id, 1.0),
+                    GetProcMeshConfigs(other_id, 1.0),
                     SetClientConfig({}),
                     ProcHello(states[1].proc_id, os.getpid()),
                 ]

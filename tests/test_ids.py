@@ -96,25 +96,25 @@ def test_label_on_any_text_is_valid_or_idparseerror(text: str) -> None:
         ("İx", "x"),
     ],
 )
-def test_label_strip_examples(text: str, expected: str) -> None:
-    """Label.strip sanitises as in spec 2.1 (ASCII lowercasing only, truncation to 63)."""
-    result = Label.strip(text)
+def test_label_sanitize_examples(text: str, expected: str) -> None:
+    """Label.sanitize sanitises as in spec 2.1 (ASCII lowercasing only, truncation to 63)."""
+    result = Label.sanitize(text)
     assert result == expected
     assert isinstance(result, Label)
 
 
 @given(st.text(max_size=100))
-def test_label_strip_never_fails_and_is_idempotent(text: str) -> None:
-    """Label.strip accepts any text, returns a valid Label, and is a fixed point on its output."""
-    label = Label.strip(text)
+def test_label_sanitize_never_fails_and_is_idempotent(text: str) -> None:
+    """Label.sanitize takes any text, gives a valid Label, and is a fixed point on its output."""
+    label = Label.sanitize(text)
     assert _VALID_LABEL.fullmatch(label)
-    assert Label.strip(label) == label
+    assert Label.sanitize(label) == label
 
 
 @given(labels())
-def test_label_strip_keeps_valid_labels(label: Label) -> None:
-    """Label.strip leaves a valid label unchanged."""
-    assert Label.strip(label) == label
+def test_label_sanitize_keeps_valid_labels(label: Label) -> None:
+    """Label.sanitize leaves a valid label unchanged."""
+    assert Label.sanitize(label) == label
 
 
 def test_label_instance_strip_is_str_strip() -> None:

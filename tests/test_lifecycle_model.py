@@ -292,7 +292,7 @@ def check_layout(
     assert pm.region.sizes == (len(part), *per_host.values()), f"PM-4: sizes {pm.region}"
     assert pm.region.offset == 0, f"PM-4: the proc region is not dense from 0: {pm.region}"
     assert len(pm.procs) == len(part) * h, f"PM-4: {len(pm.procs)} procs on {len(part)} x {h}"
-    assert str(pm.id).rsplit("-", 1)[0] == Label.strip(name), f"PM-4: id {pm.id} for {name!r}"
+    assert str(pm.id).rsplit("-", 1)[0] == Label.sanitize(name), f"PM-4: id {pm.id} for {name!r}"
     assert str(pm.id) not in seen, f"PM-4: proc mesh id {pm.id} reused"
     for rank, ref in enumerate(pm.procs):
         assert (ref.create_rank, ref.host_rank) == (rank, rank // h), f"PM-4: rank {rank}: {ref}"

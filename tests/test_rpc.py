@@ -18,10 +18,10 @@ import trio
 import trio.testing
 
 from meshtrio import Status
-from meshtrio._messages import Ack, ProcStop, ProcUpdate
+from meshtrio._messages import Ack, AskProcToExit, ProcUpdate
 from meshtrio._transport.rpc import Emit, Handler, Peer, ReplyThen
 from meshtrio._transport.streams import MemoryMessageStream, MessageStream, memory_stream_pair
-from meshtrio._wire import Envelope, Kind, decode, encode
+from meshtrio._wire import Envelope, EnvelopeKind, decode, encode
 from meshtrio.errors import (
     ConfigError,
     ConnectionLostError,
@@ -67,24 +67,30 @@ async def peer_pair(
 
 
 async def echo(peer: Peer, msg: Any, emit: Emit) -> Any:
-    """Reply to ProcStop(reason) with ProcStop('re: ' + reason)."""
-    return ProcStop(f"re: {msg.reason}")
+    """Reply to AskProcToExit(reason) with AskProcToExit('re: ' + reason)."""
+    return AskProcToExit(f"re: {msg.reason}")
 
 
 async def test_call_gets_its_reply(autojump_clock: trio.testing.MockClock) -> None:
     """A call returns the handler's reply body."""
     with trio.fail_after(LIMIT):
         async with peer_pair(echo) as pair:
-            assert await pair.client.call(ProcStop("hi"), timeout=5) == ProcStop("re: hi")
-            assert await pair.client.call(ProcStop("again"), timeout=5) == ProcStop("re: again")
+            assert await pair.client.call(AskProcToExit("hi"), timeout=5) == AskProcToExit("re: hi")
+            assert await pair.client.call(AskProcToExit("again"), timeout=5) == AskProcToExit(
+                "re: again"
+            )
 
 
 async def test_either_side_may_call_the_other(autojump_clock: trio.testing.MockClock) -> None:
     """The server side can call the client side over the same connection."""
     with trio.fail_after(LIMIT):
         async with peer_pair(echo, client_handler=echo) as pair:
-            assert await pair.server.call(ProcStop("back"), timeout=5) == ProcStop("re: back")
-            assert await pair.client.call(ProcStop("fwd"), timeout=5) == ProcStop("re: fwd")
+            assert await pair.server.call(AskProcToExit("back"), timeout=5) == AskProcToExit(
+                "re: back"
+            )
+            assert await pair.client.call(AskProcToExit("fwd"), timeout=5) == AskProcToExit(
+                "re: fwd"
+            )
 
 
 async def test_events_reach_on_event_in_order_before_the_reply(
@@ -100,11 +106,11 @@ async def test_events_reach_on_event_in_order_before_the_reply(
     seen: list[Any] = []
     with trio.fail_after(LIMIT):
         async with peer_pair(handler) as pair:
-            reply = await pair.client.call(ProcStop("go"), timeout=5, on_event=seen.append)
+            reply = await pair.client.call(AskProcToExit("go"), timeout=5, on_event=seen.append)
             assert reply == Ack()
             assert seen == [ProcUpdate(i, Status.RUNNING) for i in range(4)]
             # Without on_event, events are simply not delivered; the reply still arrives.
-            assert await pair.client.call(ProcStop("go"), timeout=5) == Ack()
+            assert await pair.client.call(AskProcToExit("go"), timeout=5) == Ack()
 
 
 async def ticking(peer: Peer, msg: Any, emit: Emit) -> Any:
@@ -129,11 +135,11 @@ async def test_rpc3_total_timeout_fires_exactly_despite_events(
         async with peer_pair(ticking) as pair:
             t0 = trio.current_time()
             with pytest.raises(RequestTimeoutError) as info:
-                await pair.client.call(ProcStop("5 reply"), timeout=1.0, on_event=seen.append)
+                await pair.client.call(AskProcToExit("5 reply"), timeout=1.0, on_event=seen.append)
             assert trio.current_time() - t0 == pytest.approx(1.0, abs=1e-9)
             assert info.value.timeout == 1.0
             assert info.value.address == "test-server"
-            assert "ProcStop" in str(info.value)
+            assert "AskProcToExit" in str(info.value)
             assert len(seen) == 1
 
 
@@ -146,7 +152,7 @@ async def test_rpc3_idle_timeout_is_rearmed_by_every_event(
         async with peer_pair(ticking) as pair:
             t0 = trio.current_time()
             reply = await pair.client.call(
-                ProcStop("5 reply"), timeout=1.0, idle=True, on_event=seen.append
+                AskProcToExit("5 reply"), timeout=1.0, idle=True, on_event=seen.append
             )
             assert reply == Ack()
             assert len(seen) == 5
@@ -161,7 +167,7 @@ async def test_rpc3_idle_timeout_fires_exactly_after_the_last_event(
         async with peer_pair(ticking) as pair:
             t0 = trio.current_time()
             with pytest.raises(RequestTimeoutError, match="idle") as info:
-                await pair.client.call(ProcStop("2 hang"), timeout=1.0, idle=True)
+                await pair.client.call(AskProcToExit("2 hang"), timeout=1.0, idle=True)
             assert trio.current_time() - t0 == pytest.approx(1.2 + 1.0, abs=1e-9)
             assert info.value.timeout == 1.0
 
@@ -182,7 +188,7 @@ async def test_concurrent_calls_get_their_own_replies_out_of_order(
         if len(started) == n:
             all_started.set()
         await gates[i].wait()
-        return ProcStop(f"reply {i}")
+        return AskProcToExit(f"reply {i}")
 
     results: dict[int, Any] = {}
     done = [trio.Event() for _ in range(n)]
@@ -192,7 +198,7 @@ async def test_concurrent_calls_get_their_own_replies_out_of_order(
         async with peer_pair(handler) as pair:
 
             async def one(i: int) -> None:
-                results[i] = await pair.client.call(ProcStop(str(i)), timeout=math.inf)
+                results[i] = await pair.client.call(AskProcToExit(str(i)), timeout=math.inf)
                 order.append(i)
                 done[i].set()
 
@@ -204,7 +210,7 @@ async def test_concurrent_calls_get_their_own_replies_out_of_order(
                     gates[i].set()
                     await done[i].wait()
     assert order == list(reversed(range(n)))
-    assert results == {i: ProcStop(f"reply {i}") for i in range(n)}
+    assert results == {i: AskProcToExit(f"reply {i}") for i in range(n)}
 
 
 async def test_rpc2_handler_mesh_error_comes_back_as_remote_error_with_kind(
@@ -218,7 +224,7 @@ async def test_rpc2_handler_mesh_error_comes_back_as_remote_error_with_kind(
     with trio.fail_after(LIMIT):
         async with peer_pair(handler) as pair:
             with pytest.raises(RemoteError) as info:
-                await pair.client.call(ProcStop("x"), timeout=5)
+                await pair.client.call(AskProcToExit("x"), timeout=5)
             assert info.value.kind == "ConfigError"
             assert "bad value 'zz' for key max_message_size" in str(info.value)
             assert info.value.address == "test-server"
@@ -238,10 +244,10 @@ async def test_rpc2_handler_crash_comes_back_as_remote_error_and_peer_survives(
     with trio.fail_after(LIMIT):
         async with peer_pair(handler) as pair:
             with pytest.raises(RemoteError) as info:
-                await pair.client.call(ProcStop("crash"), timeout=5)
+                await pair.client.call(AskProcToExit("crash"), timeout=5)
             assert info.value.kind == "ZeroDivisionError"
             assert "internal error" in str(info.value)
-            assert await pair.client.call(ProcStop("fine"), timeout=5) == Ack()
+            assert await pair.client.call(AskProcToExit("fine"), timeout=5) == Ack()
             assert pair.server.close_reason is None
             assert pair.client.close_reason is None
 
@@ -253,7 +259,7 @@ async def test_a_peer_without_handler_refuses_requests(
     with trio.fail_after(LIMIT):
         async with peer_pair(None) as pair:
             with pytest.raises(RemoteError, match="does not accept requests"):
-                await pair.client.call(ProcStop("x"), timeout=5)
+                await pair.client.call(AskProcToExit("x"), timeout=5)
             assert pair.client.close_reason is None
 
 
@@ -276,7 +282,7 @@ async def test_rpc1_lost_stream_fails_exactly_its_waiters(
     async def handler_b(peer: Peer, msg: Any, emit: Emit) -> Any:
         in_b.set()
         await gate_b.wait()
-        return ProcStop("b ok")
+        return AskProcToExit("b ok")
 
     outcomes_a: list[BaseException] = []
     reply_b: list[Any] = []
@@ -285,12 +291,12 @@ async def test_rpc1_lost_stream_fails_exactly_its_waiters(
 
             async def call_a() -> None:
                 try:
-                    await a.client.call(ProcStop("a"), timeout=math.inf)
+                    await a.client.call(AskProcToExit("a"), timeout=math.inf)
                 except ConnectionLostError as exc:
                     outcomes_a.append(exc)
 
             async def call_b() -> None:
-                reply_b.append(await b.client.call(ProcStop("b"), timeout=math.inf))
+                reply_b.append(await b.client.call(AskProcToExit("b"), timeout=math.inf))
 
             async with trio.open_nursery() as nursery:
                 for _ in range(3):
@@ -306,13 +312,13 @@ async def test_rpc1_lost_stream_fails_exactly_its_waiters(
                 gate_b.set()
             assert len(outcomes_a) == 3
             assert all(e.address == "test-server" for e in outcomes_a)
-            assert reply_b == [ProcStop("b ok")]
+            assert reply_b == [AskProcToExit("b ok")]
             # A closed peer refuses new calls at once.
             t0 = trio.current_time()
             with pytest.raises(ConnectionLostError):
-                await a.client.call(ProcStop("late"), timeout=50)
+                await a.client.call(AskProcToExit("late"), timeout=50)
             assert trio.current_time() == t0
-            assert await b.client.call(ProcStop("b"), timeout=5) == ProcStop("b ok")
+            assert await b.client.call(AskProcToExit("b"), timeout=5) == AskProcToExit("b ok")
 
 
 async def test_rpc1_local_aclose_fails_waiting_calls(
@@ -331,7 +337,7 @@ async def test_rpc1_local_aclose_fails_waiting_calls(
 
             async def waiter() -> None:
                 with pytest.raises(ConnectionLostError) as info:
-                    await pair.client.call(ProcStop("x"), timeout=math.inf)
+                    await pair.client.call(AskProcToExit("x"), timeout=math.inf)
                 failures.append(info.value)
 
             async with trio.open_nursery() as nursery:
@@ -355,12 +361,12 @@ async def test_rpc1_undecodable_frame_fails_waiters_with_protocol_error(
 
             async def fake_server() -> None:
                 request = decode(await server_stream.receive())
-                assert request.kind is Kind.REQUEST
+                assert request.kind is EnvelopeKind.REQUEST
                 await server_stream.send(b"\xc1 not msgpack")
 
             nursery.start_soon(fake_server)
             with pytest.raises(ProtocolError, match="undecodable"):
-                await client.call(ProcStop("x"), timeout=math.inf)
+                await client.call(AskProcToExit("x"), timeout=math.inf)
             await client.closed.wait()
             assert isinstance(client.close_reason, ProtocolError)
 
@@ -378,14 +384,16 @@ async def test_reply_with_a_bad_body_fails_only_its_call(
 
             async def fake_server() -> None:
                 first = decode(await server_stream.receive())
-                await server_stream.send(msgpack.packb([1, first.corr, "ProcStop", {"bogus": 5}]))
+                await server_stream.send(
+                    msgpack.packb([1, first.corr, "AskProcToExit", {"bogus": 5}])
+                )
                 second = decode(await server_stream.receive())
-                await server_stream.send(encode(Envelope(Kind.REPLY, second.corr, Ack())))
+                await server_stream.send(encode(Envelope(EnvelopeKind.REPLY, second.corr, Ack())))
 
             nursery.start_soon(fake_server)
-            with pytest.raises(ProtocolError, match="bad ProcStop body"):
-                await client.call(ProcStop("x"), timeout=math.inf)
-            assert await client.call(ProcStop("y"), timeout=5) == Ack()
+            with pytest.raises(ProtocolError, match="bad AskProcToExit body"):
+                await client.call(AskProcToExit("x"), timeout=math.inf)
+            assert await client.call(AskProcToExit("y"), timeout=5) == Ack()
             assert client.close_reason is None
             nursery.cancel_scope.cancel()
 
@@ -401,16 +409,16 @@ async def test_rpc3_late_reply_after_timeout_is_dropped(
     async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
         if msg.reason == "slow":
             await gate.wait()
-            return ReplyThen(ProcStop("late"), late_sent.set)
-        return ProcStop("fresh")
+            return ReplyThen(AskProcToExit("late"), late_sent.set)
+        return AskProcToExit("fresh")
 
     with trio.fail_after(LIMIT):
         async with peer_pair(handler) as pair:
             with pytest.raises(RequestTimeoutError):
-                await pair.client.call(ProcStop("slow"), timeout=1.0)
+                await pair.client.call(AskProcToExit("slow"), timeout=1.0)
             gate.set()
             await late_sent.wait()
-            assert await pair.client.call(ProcStop("now"), timeout=5) == ProcStop("fresh")
+            assert await pair.client.call(AskProcToExit("now"), timeout=5) == AskProcToExit("fresh")
             assert pair.client.close_reason is None
             assert pair.server.close_reason is None
 
@@ -429,26 +437,26 @@ async def test_max_in_flight_refuses_extra_requests(
         if len(entered) == 2:
             two_in.set()
         await gate.wait()
-        return ProcStop(msg.reason)
+        return AskProcToExit(msg.reason)
 
     replies: list[Any] = []
     with trio.fail_after(LIMIT):
         async with peer_pair(handler, max_in_flight=2) as pair:
 
             async def one(tag: str) -> None:
-                replies.append(await pair.client.call(ProcStop(tag), timeout=50))
+                replies.append(await pair.client.call(AskProcToExit(tag), timeout=50))
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(one, "a")
                 nursery.start_soon(one, "b")
                 await two_in.wait()
                 with pytest.raises(RemoteError) as info:
-                    await pair.client.call(ProcStop("c"), timeout=50)
+                    await pair.client.call(AskProcToExit("c"), timeout=50)
                 assert info.value.kind == "Overloaded"
                 assert len(entered) == 2
                 gate.set()
             assert sorted(r.reason for r in replies) == ["a", "b"]
-            assert await pair.client.call(ProcStop("d"), timeout=50) == ProcStop("d")
+            assert await pair.client.call(AskProcToExit("d"), timeout=50) == AskProcToExit("d")
 
 
 @attrs.define
@@ -463,7 +471,7 @@ class RecordingStream:
     async def send(self, data: bytes) -> None:
         """Log, then send (or fail, for a REPLY when asked to)."""
         kind = decode(data).kind
-        if kind is Kind.REPLY and self.fail_replies:
+        if kind is EnvelopeKind.REPLY and self.fail_replies:
             self.log.append("send failed")
             raise ConnectionLostError("injected send failure")
         await self.inner.send(data)
@@ -491,11 +499,11 @@ async def test_reply_then_runs_its_callback_after_the_reply_was_sent(
 
     async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
         await emit(ProcUpdate(0, Status.RUNNING))
-        return ReplyThen(ProcStop("bye"), then)
+        return ReplyThen(AskProcToExit("bye"), then)
 
     with trio.fail_after(LIMIT):
         async with peer_pair(handler, wrap_server=lambda s: RecordingStream(s, log)) as pair:
-            assert await pair.client.call(ProcStop("x"), timeout=5) == ProcStop("bye")
+            assert await pair.client.call(AskProcToExit("x"), timeout=5) == AskProcToExit("bye")
             await ran.wait()
     assert log == ["sent EVENT", "sent REPLY", "then"]
 
@@ -512,14 +520,14 @@ async def test_reply_then_runs_its_callback_when_sending_failed(
         ran.set()
 
     async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
-        return ReplyThen(ProcStop("bye"), then)
+        return ReplyThen(AskProcToExit("bye"), then)
 
     with trio.fail_after(LIMIT):
         async with peer_pair(
             handler, wrap_server=lambda s: RecordingStream(s, log, fail_replies=True)
         ) as pair:
             with pytest.raises(RequestTimeoutError):
-                await pair.client.call(ProcStop("x"), timeout=2)
+                await pair.client.call(AskProcToExit("x"), timeout=2)
             await ran.wait()
     assert log == ["send failed", "then"]
 
@@ -530,23 +538,25 @@ async def test_rpc2_oversized_reply_or_event_comes_back_as_an_error_not_a_timeou
 ) -> None:
     """RPC-2: a reply or event too large to send ends the call at once with a RemoteError naming
     max_message_size (not a silent timeout), and the connection keeps working."""
-    big = ProcStop("x" * (2 << 20))  # the pair's max_message_size is 1 MiB
+    big = AskProcToExit("x" * (2 << 20))  # the pair's max_message_size is 1 MiB
 
     async def handler(peer: Peer, msg: Any, emit: Emit) -> Any:
         if msg.reason == "big":
             if where == "event":
                 await emit(big)
             return big
-        return ProcStop("small")
+        return AskProcToExit("small")
 
     with trio.fail_after(LIMIT):
         async with peer_pair(handler) as pair:
             start = trio.current_time()
             with pytest.raises(RemoteError, match="max_message_size") as info:
-                await pair.client.call(ProcStop("big"), timeout=50)
+                await pair.client.call(AskProcToExit("big"), timeout=50)
             assert info.value.kind == "ProtocolError"
             assert trio.current_time() - start < 1
-            assert await pair.client.call(ProcStop("next"), timeout=5) == ProcStop("small")
+            assert await pair.client.call(AskProcToExit("next"), timeout=5) == AskProcToExit(
+                "small"
+            )
 
 
 async def test_rpc2_transport_error_from_another_peer_is_answered_not_dropped(
@@ -562,7 +572,7 @@ async def test_rpc2_transport_error_from_another_peer_is_answered_not_dropped(
         async with peer_pair(handler) as pair:
             start = trio.current_time()
             with pytest.raises(RemoteError, match="local:7") as info:
-                await pair.client.call(ProcStop("x"), timeout=50)
+                await pair.client.call(AskProcToExit("x"), timeout=50)
             assert info.value.kind == "ConnectionLostError"
             assert trio.current_time() - start < 1
 
@@ -580,9 +590,9 @@ async def test_error_frame_without_an_error_body_is_a_protocol_error(
 
             async def fake_server() -> None:
                 request = decode(await server_stream.receive())
-                await server_stream.send(encode(Envelope(Kind.ERROR, request.corr, Ack())))
+                await server_stream.send(encode(Envelope(EnvelopeKind.ERROR, request.corr, Ack())))
 
             nursery.start_soon(fake_server)
             with pytest.raises(ProtocolError, match="malformed error reply"):
-                await client.call(ProcStop("x"), timeout=50)
+                await client.call(AskProcToExit("x"), timeout=50)
             nursery.cancel_scope.cancel()

@@ -25,7 +25,7 @@ import trio_websocket
 from hosts import closed_port, connect, open_raw, read_until_eof, rejected_handshake
 
 from meshtrio import ChannelAddr
-from meshtrio._messages import ProcStop
+from meshtrio._messages import AskProcToExit
 from meshtrio._transport import net, websocket
 from meshtrio._transport.handshake import Offer
 from meshtrio._transport.rpc import Emit, Peer
@@ -61,8 +61,8 @@ def listen_addr(kind: str, tmp_path: Path) -> ChannelAddr:
 
 
 async def echo(peer: Peer, msg: Any, emit: Emit) -> Any:
-    """Reply to ProcStop(reason) with ProcStop('re: ' + reason)."""
-    return ProcStop(f"re: {msg.reason}")
+    """Reply to AskProcToExit(reason) with AskProcToExit('re: ' + reason)."""
+    return AskProcToExit(f"re: {msg.reason}")
 
 
 class Server:
@@ -106,7 +106,7 @@ async def assert_serves(addr: ChannelAddr) -> None:
     """A good client connects to ``addr`` and gets an answer."""
     async with trio.open_nursery() as nursery:
         peer = await connect(nursery, addr, token=TOKEN)
-        assert await peer.call(ProcStop("ping"), timeout=5) == ProcStop("re: ping")
+        assert await peer.call(AskProcToExit("ping"), timeout=5) == AskProcToExit("re: ping")
         nursery.cancel_scope.cancel()
 
 
@@ -122,7 +122,7 @@ async def test_connect_and_call(kind: str, tmp_path: Path) -> None:
             async with trio.open_nursery() as nursery:
                 peer = await connect(nursery, server.addr, token=TOKEN)
                 assert peer.address == str(server.addr)
-                assert await peer.call(ProcStop("a"), timeout=5) == ProcStop("re: a")
+                assert await peer.call(AskProcToExit("a"), timeout=5) == AskProcToExit("re: a")
                 nursery.cancel_scope.cancel()
 
 
@@ -250,9 +250,11 @@ async def test_tr2_oversized_message_closes_that_connection(kind: str, tmp_path:
         async with serving(listen_addr(kind, tmp_path), max_size=4096) as server:
             async with trio.open_nursery() as nursery:
                 peer = await connect(nursery, server.addr, token=TOKEN, max_size=1 << 20)
-                assert await peer.call(ProcStop("small"), timeout=5) == ProcStop("re: small")
+                assert await peer.call(AskProcToExit("small"), timeout=5) == AskProcToExit(
+                    "re: small"
+                )
                 with pytest.raises((ProtocolError, ConnectionLostError)):
-                    await peer.call(ProcStop("x" * 10_000), timeout=5)
+                    await peer.call(AskProcToExit("x" * 10_000), timeout=5)
                 await peer.closed.wait()
                 await server.peers[0].closed.wait()
                 assert isinstance(server.peers[0].close_reason, ProtocolError)
@@ -274,9 +276,9 @@ async def test_tr2_sender_refuses_oversized_message_and_keeps_connection(
         ):
             peer = await connect(nursery, server.addr, token=TOKEN, max_size=4096)
             with pytest.raises(ProtocolError, match="exceeds max_message_size"):
-                await peer.call(ProcStop("x" * 10_000), timeout=5)
+                await peer.call(AskProcToExit("x" * 10_000), timeout=5)
             assert peer.close_reason is None
-            assert await peer.call(ProcStop("ok"), timeout=5) == ProcStop("re: ok")
+            assert await peer.call(AskProcToExit("ok"), timeout=5) == AskProcToExit("re: ok")
             nursery.cancel_scope.cancel()
 
 
@@ -481,7 +483,7 @@ async def test_cancelled_large_send_does_not_corrupt_the_connection(
     """A caller cancelled while a large message is being written leaves the connection
     usable: the frame is written whole (a half-written frame would garble every later one),
     and later calls on the same peer still work."""
-    big = ProcStop("x" * (12 << 20))  # far larger than a socket buffer: written in many rounds
+    big = AskProcToExit("x" * (12 << 20))  # far larger than a socket buffer: written in many rounds
     with trio.fail_after(LIMIT):
         async with (
             serving(listen_addr(kind, tmp_path), max_size=16 << 20) as server,
@@ -491,8 +493,8 @@ async def test_cancelled_large_send_does_not_corrupt_the_connection(
             for delay in (0.005, 0.015, 0.02, 0.025, 0.03, 0.04, 0.06):
                 with trio.move_on_after(delay):
                     await peer.call(big, timeout=5)
-                reply = await peer.call(ProcStop("after"), timeout=5)
-                assert reply == ProcStop("re: after")
+                reply = await peer.call(AskProcToExit("after"), timeout=5)
+                assert reply == AskProcToExit("re: after")
             assert peer.close_reason is None
             nursery.cancel_scope.cancel()
 
@@ -527,7 +529,7 @@ async def test_rpc3_calls_to_a_peer_that_stopped_reading_stay_bounded(
             with pytest.raises(ConnectionLostError, match=r"did not read for 0\.3s") as info:
                 for _ in range(1_000):  # each call times out until the buffers are full
                     with contextlib.suppress(RequestTimeoutError):
-                        await peer.call(ProcStop("x" * 400_000), timeout=0.05)
+                        await peer.call(AskProcToExit("x" * 400_000), timeout=0.05)
             assert info.value.address == str(addr)
             nursery.cancel_scope.cancel()
 

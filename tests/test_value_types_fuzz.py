@@ -497,7 +497,7 @@ def _id_cases() -> list[Case]:
         case("base58_encode", base58_encode, j(5, UIDS), j(11, st.integers(0, 12))),
         case("base58_decode", base58_decode, j("ZH2a", TEXT)),
         case("Label", Label, j("web", ID_LABELS)),
-        case("Label.strip", Label.strip, j("My Mesh!", TEXT)),
+        case("Label.sanitize", Label.sanitize, j("My Mesh!", TEXT)),
         case("proc_id", proc_id, j(PROC_MESH_IDS[1], st.sampled_from(PROC_MESH_IDS)), j(3, SMALL)),
     ]
     for cls in (HostMeshId, ProcMeshId, ProcId):

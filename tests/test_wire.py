@@ -19,7 +19,7 @@ from meshtrio import _messages as messages
 from meshtrio import _wire as wire
 from meshtrio._messages import SetClientConfig, SpawnProcs
 from meshtrio._status import StatusKind
-from meshtrio._wire import Envelope, Kind, WireError, decode, encode
+from meshtrio._wire import Envelope, EnvelopeKind, WireError, decode, encode
 from meshtrio.errors import ProtocolError
 
 MSGPACK_INT = st.integers(-(2**63), 2**64 - 1)
@@ -116,9 +116,9 @@ def test_every_registered_message_has_a_strategy(name: str) -> None:
 
 @pytest.mark.parametrize("name", message_names())
 @PER_MESSAGE
-@given(data=st.data(), kind=st.sampled_from(Kind), corr=CORRS)
+@given(data=st.data(), kind=st.sampled_from(EnvelopeKind), corr=CORRS)
 def test_registered_message_round_trips(
-    name: str, data: st.DataObject, kind: Kind, corr: int
+    name: str, data: st.DataObject, kind: EnvelopeKind, corr: int
 ) -> None:
     """decode(encode(env)) == env for every registered message, kind and correlation id."""
     body = data.draw(strategy_for(wire.registered()[name]))
@@ -128,8 +128,8 @@ def test_registered_message_round_trips(
     assert decode(raw) == env
 
 
-@given(kind=st.sampled_from(Kind), corr=CORRS, err_kind=st.text(), message=st.text())
-def test_wire_error_round_trips(kind: Kind, corr: int, err_kind: str, message: str) -> None:
+@given(kind=st.sampled_from(EnvelopeKind), corr=CORRS, err_kind=st.text(), message=st.text())
+def test_wire_error_round_trips(kind: EnvelopeKind, corr: int, err_kind: str, message: str) -> None:
     """An ERROR envelope's WireError body survives encoding."""
     env = Envelope(kind, corr, WireError(err_kind, message))
     assert decode(encode(env)) == env
@@ -158,13 +158,15 @@ def test_every_status_kind_round_trips_in_proc_states(status_kind: StatusKind) -
         stderr_tail=("line one", "line two"),
     )
     for env in (
-        Envelope(Kind.REPLY, 7, messages.ProcStates([state, state])),
-        Envelope(Kind.EVENT, 8, messages.ProcUpdate(3, status)),
+        Envelope(EnvelopeKind.REPLY, 7, messages.ProcStates([state, state])),
+        Envelope(EnvelopeKind.EVENT, 8, messages.ProcUpdate(3, status)),
     ):
         back = decode(encode(env))
         assert back == env
     assert (
-        decode(encode(Envelope(Kind.REPLY, 7, messages.ProcStates([state])))).body.states[0].status
+        decode(encode(Envelope(EnvelopeKind.REPLY, 7, messages.ProcStates([state]))))
+        .body.states[0]
+        .status
         == status
     )
 
@@ -177,7 +179,7 @@ def test_encode_refuses_unregistered_classes() -> None:
         pass
 
     with pytest.raises(TypeError, match="not a registered"):
-        encode(Envelope(Kind.REQUEST, 1, GetInfo()))
+        encode(Envelope(EnvelopeKind.REQUEST, 1, GetInfo()))
 
 
 # -- decode rejects malformed input ---------------------------------------------------------
@@ -228,7 +230,7 @@ def test_decode_of_arbitrary_msgpack_raises_only_protocol_error(value: Any) -> N
 
 @given(
     data=st.data(),
-    kind=st.sampled_from(Kind) | MSGPACK_VALUES,
+    kind=st.sampled_from(EnvelopeKind) | MSGPACK_VALUES,
     corr=CORRS | MSGPACK_VALUES,
     name=st.sampled_from([*message_names(), "!error"]),
 )
@@ -243,7 +245,9 @@ def test_decode_of_envelopes_with_arbitrary_bodies_raises_only_protocol_error(
     body: Any = {k: data.draw(MSGPACK_VALUES) for k in keys}
     if data.draw(st.booleans()):
         body = data.draw(MSGPACK_VALUES)
-    check_decode(envelope_bytes(int(kind) if isinstance(kind, Kind) else kind, corr, name, body))
+    check_decode(
+        envelope_bytes(int(kind) if isinstance(kind, EnvelopeKind) else kind, corr, name, body)
+    )
 
 
 def test_decode_of_deeply_nested_msgpack_raises_protocol_error() -> None:
@@ -315,7 +319,7 @@ def test_decode_rejects_malformed_error_bodies(body: object) -> None:
 def test_decode_accepts_an_error_body_without_kind() -> None:
     """An error body without a kind decodes with an empty kind."""
     env = decode(envelope_bytes(3, 4, "!error", {"message": "boom"}))
-    assert env == Envelope(Kind.ERROR, 4, WireError("", "boom"))
+    assert env == Envelope(EnvelopeKind.ERROR, 4, WireError("", "boom"))
 
 
 @pytest.mark.parametrize(

@@ -70,23 +70,23 @@ from meshtrio._host.procs import ProcRecord, supervise
 from meshtrio._ids import ProcMeshId, proc_id
 from meshtrio._messages import (
     Ack,
-    ConfigDump,
     Drain,
     DrainReport,
     GetInfo,
+    GetProcConfig,
+    GetProcMeshConfigs,
     GetProcStates,
     HostInfo,
     LifecycleEvent,
-    ProcConfigDump,
-    ProcConfigs,
-    ProcGetConfig,
+    ProcConfig,
     ProcHello,
+    ProcMeshConfigs,
     ProcStates,
     ProcUpdate,
     SetClientConfig,
     Shutdown,
     SpawnProcs,
-    StopProcs,
+    StopProcMesh,
 )
 from meshtrio._transport import net
 from meshtrio._transport.handshake import Credentials, check_token, proc_credential
@@ -242,13 +242,13 @@ class HostAgent:
                 if msg.keepalive is not None:
                     _seconds("GetProcStates.keepalive", msg.keepalive)
                 return self.proc_states(msg.proc_mesh_id, msg.keepalive)
-            case StopProcs():
-                timeout = _seconds("StopProcs.timeout", msg.timeout)
+            case StopProcMesh():
+                timeout = _seconds("StopProcMesh.timeout", msg.timeout)
                 recs = [r for r in self.procs.values() if r.proc_mesh_id == msg.proc_mesh_id]
                 await self._stop_records(recs, msg.reason, timeout, msg.concurrency, emit)
                 return ProcStates([r.state(str(self.address)) for r in recs])
-            case ProcConfigDump():
-                timeout = _seconds("ProcConfigDump.timeout", msg.timeout)
+            case GetProcMeshConfigs():
+                timeout = _seconds("GetProcMeshConfigs.timeout", msg.timeout)
                 return await self.config_dump(msg.proc_mesh_id, timeout)
             case Drain():
                 timeout = _seconds("Drain.timeout", msg.timeout)
@@ -432,7 +432,7 @@ class HostAgent:
                 self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
 
-    async def config_dump(self, proc_mesh_id: str, timeout: float) -> ProcConfigs:
+    async def config_dump(self, proc_mesh_id: str, timeout: float) -> ProcMeshConfigs:
         """Ask each live proc of a proc mesh for its effective config, concurrently."""
         out: dict[int, Any] = {}
         recs = [r for r in self.procs.values() if r.proc_mesh_id == proc_mesh_id]
@@ -441,16 +441,16 @@ class HostAgent:
             if rec.peer is None:
                 return
             try:
-                reply = await rec.peer.call(ProcGetConfig(), timeout=timeout)
+                reply = await rec.peer.call(GetProcConfig(), timeout=timeout)
             except MeshError:
                 return
-            if isinstance(reply, ConfigDump):
+            if isinstance(reply, ProcConfig):
                 out[rec.create_rank] = reply.config
 
         async with trio.open_nursery() as nursery:
             for rec in recs:
                 nursery.start_soon(one, rec)
-        return ProcConfigs(out)
+        return ProcMeshConfigs(out)
 
     # -- stopping ----------------------------------------------------------------------------
     async def _stop_records(
@@ -607,10 +607,11 @@ async def serve_host_agent(
     is acknowledged, and then this returns (HA-3).
 
     Cancelling it stops every proc it still owns through the stop ladder, shielded (each
-    proc: the ``mesh_terminate_timeout`` in force when it was spawned per step, plus a 5 s
-    kill wait; at most ``mesh_terminate_concurrency`` at once; see
-    :mod:`meshtrio._host.procs`), then closes the server and every connection (requests
-    still waiting on it fail with ``ConnectionLostError``); nothing is left running.
+    proc: the ``mesh_terminate_timeout`` in force when it was spawned per step, plus a
+    :data:`~meshtrio._contract.KILL_TIMEOUT` kill wait; at most
+    ``mesh_terminate_concurrency`` at once; see :mod:`meshtrio._host.procs`), then closes the
+    server and every connection (requests still waiting on it fail with
+    ``ConnectionLostError``); nothing is left running.
 
     Timeouts come from ``cfg`` (``connect_timeout`` bounds each client's opening handshake,
     ``max_message_size`` each message) and, for spawns, from the client's pushed config
@@ -626,10 +627,8 @@ async def serve_host_agent(
 
     Raises:
         AddrParseError: ``addr`` is text that does not parse.
-        ExceptionGroup: raised from the agent's service nursery before it is started,
-            holding an :class:`~meshtrio.errors.InputError` for a token that cannot be sent,
-            or a :class:`~meshtrio.errors.TransportError` when ``addr`` cannot be listened on
-            (address in use, ...).
+        InputError: ``token`` cannot be sent (checked before anything starts).
+        TransportError: ``addr`` cannot be listened on (address in use, ...).
     """
     if isinstance(addr, str):
         addr = ChannelAddr.parse(addr)

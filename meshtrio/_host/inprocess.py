@@ -4,7 +4,7 @@ An :class:`InProcessHandle` is a :class:`~meshtrio._host.handle.ProcHandle`, lik
 :class:`~meshtrio._host.launcher.ProcessHandle` (``pid``, ``exited``, ``exit_info``, ``wait``,
 ``stderr_tail``, ``stop``). The proc runs the same
 :func:`~meshtrio._proc.runtime.run_proc` as an OS proc, over the same transport, with its own
-config view. Stopping one is: ask it (ProcStop), wait the grace period, then cancel its task;
+config view. Stopping one is: ask it (AskProcToExit), wait the grace period, then cancel its task;
 no signal is ever sent, so nothing outside the task can be hit.
 """
 

@@ -20,7 +20,7 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
-from meshtrio._contract import LISTEN_ENV, PARENT_PID_ENV, TOKEN_ENV
+from meshtrio._contract import KILL_TIMEOUT, LISTEN_ENV, PARENT_PID_ENV, TOKEN_ENV
 from meshtrio._errors import AddrParseError, HostUnreachableError
 from meshtrio._host.launcher import ProcessHandle, launch
 
@@ -98,6 +98,6 @@ async def end_host_processes(handles: Sequence[HostProcess], grace: float) -> No
     for h in handles:
         if not h.exited:
             h.signal_group(signal.SIGKILL)
-    with trio.move_on_after(5.0):
+    with trio.move_on_after(KILL_TIMEOUT):
         for h in handles:
             await h.wait()

@@ -37,7 +37,7 @@ from meshtrio._contract import KILL_TIMEOUT
 from meshtrio._errors import LaunchError, MeshError, TransportError
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.launcher import ExitInfo
-from meshtrio._messages import ProcStop
+from meshtrio._messages import AskProcToExit
 from meshtrio._status import ProcState, Status
 from meshtrio._transport.rpc import Peer
 
@@ -246,7 +246,7 @@ async def _stop(
         async def ask() -> None:
             if peer is None or peer.close_reason is not None:
                 raise TransportError("no connection to the proc")
-            await peer.call(ProcStop(rec.stop_reason), timeout=grace)
+            await peer.call(AskProcToExit(rec.stop_reason), timeout=grace)
 
         # Each kind of proc has its own ladder (ProcHandle.stop), bounded as PS-3 says.
         info, rec.stop_step = await handle.stop(ask, grace=grace, kill_timeout=KILL_TIMEOUT)

@@ -6,7 +6,7 @@ in the environment variable ``MESHTRIO_BOOTSTRAP`` and its own credential in
 process contract, PC-1). It installs the client's config snapshot as its ClientOverride layer
 (its own ``MESHTRIO_*`` env vars still win), connects back to its host agent, says
 :class:`~meshtrio._messages.ProcHello` (that is its readiness signal), and then answers
-:class:`~meshtrio._messages.ProcStop` and :class:`~meshtrio._messages.ProcGetConfig` until it
+:class:`~meshtrio._messages.AskProcToExit` and :class:`~meshtrio._messages.GetProcConfig` until it
 is asked to stop or loses its host.
 
 Invariants owned here:
@@ -29,7 +29,7 @@ from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._contract import ProcBootstrap
 from meshtrio._errors import MeshError
-from meshtrio._messages import Ack, ConfigDump, ProcGetConfig, ProcHello, ProcStop
+from meshtrio._messages import Ack, AskProcToExit, GetProcConfig, ProcConfig, ProcHello
 from meshtrio._transport import net
 from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 
@@ -66,10 +66,10 @@ async def run_proc(
     stop = trio.Event()
 
     async def handle(_peer: Peer, msg: Any, _emit: Emit) -> Any:
-        if isinstance(msg, ProcStop):
+        if isinstance(msg, AskProcToExit):
             return ReplyThen(Ack(), stop.set)
-        if isinstance(msg, ProcGetConfig):
-            return ConfigDump(cfg.dump())
+        if isinstance(msg, GetProcConfig):
+            return ProcConfig(cfg.dump())
         raise MeshError(f"a proc does not handle {type(msg).__name__}")
 
     addr = ChannelAddr.parse(boot.host_addr)

@@ -38,7 +38,7 @@ from meshtrio._errors import (
     TransportError,
 )
 from meshtrio._transport.streams import MessageStream
-from meshtrio._wire import Envelope, Kind, Prepared, WireError, decode, encode
+from meshtrio._wire import Envelope, EnvelopeKind, Prepared, WireError, decode, encode
 
 __all__ = ["Emit", "Handler", "Peer", "ReplyThen"]
 
@@ -59,7 +59,7 @@ class ReplyThen:
     """A handler result: send ``reply``, then call ``then()`` (also if sending failed).
 
     Used where an action must follow the acknowledgement (a proc exits after acking
-    ProcStop; a host stops serving after acking Shutdown).
+    AskProcToExit; a host stops serving after acking Shutdown).
     """
 
     __slots__ = ("reply", "then")
@@ -150,7 +150,7 @@ class Peer:
         pending = _Pending()
         self._pending[corr] = pending
         try:
-            await self._send(Envelope(Kind.REQUEST, corr, body))
+            await self._send(Envelope(EnvelopeKind.REQUEST, corr, body))
             deadline = trio.current_time() + timeout
             while True:
                 item: Envelope | TransportError | None = None
@@ -171,13 +171,13 @@ class Peer:
                     item = await pending.get()
                 if isinstance(item, TransportError):
                     raise type(item)(str(item), address=self.address)
-                if item.kind is Kind.EVENT:
+                if item.kind is EnvelopeKind.EVENT:
                     if on_event is not None:
                         on_event(item.body)
                     if idle:
                         deadline = trio.current_time() + timeout
                     continue
-                if item.kind is Kind.REPLY:
+                if item.kind is EnvelopeKind.REPLY:
                     return item.body
                 err = item.body
                 if not isinstance(err, WireError):  # a registered message in an ERROR frame
@@ -247,7 +247,7 @@ class Peer:
     def _bad_body(self, exc: MessageBodyError) -> None:
         """Answer a request whose body does not fit its type; fail a call whose reply doesn't."""
         assert self._nursery is not None
-        if exc.kind == Kind.REQUEST:
+        if exc.kind == EnvelopeKind.REQUEST:
             if self._in_flight < self._max_in_flight:
                 self._in_flight += 1
                 self._nursery.start_soon(self._refuse_body, exc)
@@ -263,7 +263,7 @@ class Peer:
             self._in_flight -= 1
 
     def _dispatch(self, env: Envelope) -> None:
-        if env.kind is Kind.REQUEST:
+        if env.kind is EnvelopeKind.REQUEST:
             assert self._nursery is not None
             if self._in_flight >= 2 * self._max_in_flight:
                 # Not even reading the Overloaded answers: give up on this peer.
@@ -292,7 +292,7 @@ class Peer:
 
     async def _reply_error(self, corr: int, kind: str, message: str) -> None:
         try:
-            await self._send(Envelope(Kind.ERROR, corr, WireError(kind, message)))
+            await self._send(Envelope(EnvelopeKind.ERROR, corr, WireError(kind, message)))
         except TransportError:
             pass
 
@@ -308,7 +308,7 @@ class Peer:
         corr = env.corr
 
         async def emit(event: Any) -> None:
-            await self._send(Envelope(Kind.EVENT, corr, event))
+            await self._send(Envelope(EnvelopeKind.EVENT, corr, event))
 
         try:
             if self._handler is None:
@@ -326,7 +326,7 @@ class Peer:
         if isinstance(result, ReplyThen):
             result, then = result.reply, result.then
         try:
-            await self._send(Envelope(Kind.REPLY, corr, result))
+            await self._send(Envelope(EnvelopeKind.REPLY, corr, result))
         except ProtocolError as exc:  # the reply is too large; the connection is still fine
             await self._reply_error(corr, type(exc).__name__, str(exc))
         except TransportError:

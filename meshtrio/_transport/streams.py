@@ -49,6 +49,9 @@ SEND_TIMEOUT = 30.0
 """Longest a message may wait to start being written, and then to be written, before the
 connection is given up."""
 
+CLOSE_HANDSHAKE_TIMEOUT = 1.0
+"""Longest a graceful close waits for the websocket closing handshake."""
+
 
 def _check_size(data: bytes, max_size: int, address: str) -> None:
     """ProtocolError if ``data`` is larger than the connection's message size bound."""
@@ -131,11 +134,12 @@ class WsMessageStream:
     async def aclose(self, *, graceful: bool = True) -> None:
         """Close the websocket (bounded; never raises).
 
-        ``graceful`` runs the closing handshake (at most 1 s); otherwise, or if that does not
-        finish, the underlying stream is closed at once.
+        ``graceful`` runs the closing handshake (at most :data:`CLOSE_HANDSHAKE_TIMEOUT`
+        seconds); otherwise, or if that does not finish, the underlying stream is closed at
+        once.
         """
         if graceful and not self._ws.closed:
-            with trio.move_on_after(1.0) as cs:
+            with trio.move_on_after(CLOSE_HANDSHAKE_TIMEOUT) as cs:
                 cs.shield = True
                 try:
                     await self._ws.aclose()

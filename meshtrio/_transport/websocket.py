@@ -263,6 +263,9 @@ class WebSocketTransport:
 ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 """accept() failures that mean "out of resources for now": wait a moment and try again."""
 
+ACCEPT_RETRY_DELAY = 0.1
+"""Seconds the accept loop waits before it tries again after one of those."""
+
 
 async def _accept_loop(
     listener: trio.SocketListener,
@@ -292,8 +295,13 @@ async def _accept_loop(
             except OSError as exc:
                 if exc.errno not in ACCEPT_RETRY_ERRNOS:
                     raise
-                log.error("%s: cannot accept a connection (%s); retrying in 0.1 s", address, exc)
-                await trio.sleep(0.1)
+                log.error(
+                    "%s: cannot accept a connection (%s); retrying in %s s",
+                    address,
+                    exc,
+                    ACCEPT_RETRY_DELAY,
+                )
+                await trio.sleep(ACCEPT_RETRY_DELAY)
                 continue
             nursery.start_soon(handle, stream, handshakes.add(stream))
 
