@@ -32,9 +32,9 @@ from meshtrio._ids import ProcId as ProcId
 from meshtrio._ids import ProcMeshId as ProcMeshId
 from meshtrio._local_mesh import open_host_mesh_in_process as open_host_mesh_in_process
 from meshtrio._local_mesh import open_host_mesh_processes as open_host_mesh_processes
-from meshtrio._messages import HostInfo as HostInfo
 from meshtrio._proc_mesh import ProcMesh as ProcMesh
 from meshtrio._proc_mesh import ProcRef as ProcRef
+from meshtrio._records import HostInfo as HostInfo
 from meshtrio._slicing import Extent as Extent
 from meshtrio._slicing import Point as Point
 from meshtrio._slicing import Region as Region

@@ -61,9 +61,10 @@ from meshtrio._errors import (
 )
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
-from meshtrio._messages import Ack, Drain, DrainReport, GetInfo, HostInfo, SetClientConfig, Shutdown
+from meshtrio._messages import Ack, Drain, DrainReport, GetInfo, SetClientConfig, Shutdown
 from meshtrio._pool import ConnectionPool, Outcome, fan_out
 from meshtrio._proc_mesh import ProcMesh, spawn_proc_mesh
+from meshtrio._records import HostInfo
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._transport.handshake import check_token, token_from_env
 from meshtrio._wire import Prepared
@@ -416,7 +417,7 @@ class HostMesh:
 
     # -- info ----------------------------------------------------------------------------------
     async def info(self) -> ValueMesh[HostInfo]:
-        """One :class:`~meshtrio._messages.HostInfo` per host (address, pid, protocol version,
+        """One :class:`~meshtrio.HostInfo` per host (address, pid, protocol version,
         uptime, proc count, recent lifecycle events, effective config with sources).
 
         Each host is bounded by ``request_timeout`` (connect included). Cancelling it
@@ -443,7 +444,7 @@ class HostMesh:
                 message=f"info failed on {len(failures)} host(s):"
                 + "".join(f"\n  - {f}" for f in failures),
             )
-        return ValueMesh(self.region, [r.value for r in results])
+        return ValueMesh(self.region, [HostInfo.from_reply(r.value) for r in results])
 
     # -- spawning -------------------------------------------------------------------------------
     async def spawn(

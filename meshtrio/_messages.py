@@ -28,7 +28,7 @@ __all__ = [
     "GetProcConfig",
     "GetProcMeshConfigs",
     "GetProcStates",
-    "HostInfo",
+    "HostInfoReply",
     "LifecycleEvent",
     "ProcConfig",
     "ProcHello",
@@ -99,20 +99,9 @@ converter.register_structure_hook(LifecycleEvent, _structure_event)
 
 @message
 @attrs.frozen
-class HostInfo:
-    """What a host agent says about itself.
-
-    Attributes:
-        address: the host's bound channel address.
-        pid: the host agent's OS process id.
-        protocol_version: the wire protocol version it speaks.
-        uptime: seconds since the agent was created (just before it started listening).
-        proc_count: procs it owns whose supervising task has not ended (starting, running
-            or stopping).
-        state: ``serving``, ``draining`` or ``shutting_down``.
-        events: recent lifecycle events, oldest first.
-        config: its effective config, key to (value, source layer).
-    """
+class HostInfoReply:
+    """A host agent's answer to :class:`GetInfo` (the wire form of :class:`meshtrio.HostInfo`,
+    the public record a client builds from it; the fields are the same)."""
 
     address: str
     pid: int
@@ -122,21 +111,6 @@ class HostInfo:
     state: str
     events: list[LifecycleEvent]
     config: ConfigEntries
-
-    def __repr__(self) -> str:
-        return (
-            f"<HostInfo {self.address} pid={self.pid} {self.state} procs={self.proc_count} "
-            f"up {self.uptime:.1f}s, {len(self.events)} events, {len(self.config)} config keys>"
-        )
-
-    def __str__(self) -> str:
-        """A short table: the host, then its recent events, one per line."""
-        lines = [
-            f"{self.address}: {self.state}, pid {self.pid}, {self.proc_count} proc(s), "
-            f"up {self.uptime:.1f}s, protocol {self.protocol_version}"
-        ]
-        lines += [f"  {e.at:.3f} {e.kind} {e.detail}".rstrip() for e in self.events[-10:]]
-        return "\n".join(lines)
 
 
 @message

@@ -22,7 +22,7 @@ import trio.testing
 import trio_websocket
 from hosts import connect, open_raw, read_until_eof, rejected_handshake, tcp_hosts
 
-from meshtrio import ChannelAddr, HostInfo, ProcMeshId, config, serve_host_agent
+from meshtrio import ChannelAddr, ProcMeshId, config, serve_host_agent
 from meshtrio._host.agent import MAX_EVENT_DETAIL, MAX_EVENTS, HostAgent
 from meshtrio._messages import (
     Ack,
@@ -30,6 +30,7 @@ from meshtrio._messages import (
     GetInfo,
     GetProcMeshConfigs,
     GetProcStates,
+    HostInfoReply,
     Shutdown,
     SpawnProcs,
     StopProcMesh,
@@ -55,19 +56,19 @@ async def running_agent() -> AsyncIterator[ChannelAddr]:
         yield agent.channel
 
 
-async def good_info(addr: ChannelAddr) -> HostInfo:
-    """A good client connects with net.connect and gets the agent's HostInfo."""
+async def good_info(addr: ChannelAddr) -> HostInfoReply:
+    """A good client connects with net.connect and gets the agent's HostInfoReply."""
     async with trio.open_nursery() as nursery:
         peer = await connect(nursery, addr, token=TOKEN)
         info = await peer.call(GetInfo(), timeout=5.0)
         nursery.cancel_scope.cancel()
-    assert isinstance(info, HostInfo)
+    assert isinstance(info, HostInfoReply)
     assert info.address == str(addr)
     assert info.state == "serving"
     return info
 
 
-def bad_client_events(info: HostInfo) -> list[str]:
+def bad_client_events(info: HostInfoReply) -> list[str]:
     """The details of the agent's bad_client events."""
     return [e.detail for e in info.events if e.kind == "bad_client"]
 
@@ -115,7 +116,7 @@ async def closed_by_agent(ws: trio_websocket.WebSocketConnection) -> trio_websoc
 
 
 async def test_good_client_control() -> None:
-    """A good client gets HostInfo, and a fresh agent has no bad_client event."""
+    """A good client gets HostInfoReply, and a fresh agent has no bad_client event."""
     with trio.fail_after(LIMIT):
         async with running_agent() as addr:
             info = await good_info(addr)
@@ -279,7 +280,7 @@ async def test_unhandled_message_type_is_answered_with_an_error() -> None:
                 env = decode(await ws.get_message())
                 assert env.kind is EnvelopeKind.REPLY
                 assert env.corr == 2
-                assert isinstance(env.body, HostInfo)
+                assert isinstance(env.body, HostInfoReply)
                 assert bad_client_events(env.body) == []
             await good_info(addr)
 
@@ -428,7 +429,7 @@ async def test_unusable_durations_are_refused_and_the_agent_survives(
 
 async def test_long_event_details_are_capped_so_host_info_fits_one_message() -> None:
     """Lifecycle event details are capped (a failed proc's status carries its stderr tail), so
-    a host whose event log is full of long details still fits its HostInfo in one message."""
+    a host whose event log is full of long details still fits its HostInfoReply in one message."""
     agent = HostAgent(token=TOKEN, cfg=config.Config())
     for _ in range(MAX_EVENTS):
         agent.event("proc_exit", "a failed proc's stderr tail " + "x" * 100_000)

@@ -46,6 +46,7 @@ from meshtrio._messages import (
     GetInfo,
     GetProcMeshConfigs,
     GetProcStates,
+    HostInfoReply,
     ProcHello,
     SetClientConfig,
     Shutdown,
@@ -208,7 +209,7 @@ async def test_ha5_an_out_of_range_config_value_from_a_peer_does_not_kill_the_ag
                 with pytest.raises(RemoteError, match="mesh_tail_log_lines"):
                     await peer.call(SetClientConfig({"mesh_tail_log_lines": huge}), timeout=5.0)
                 info = await peer.call(GetInfo(), timeout=5.0)
-                assert isinstance(info, HostInfo)
+                assert isinstance(info, HostInfoReply)
                 assert (info.state, info.proc_count) == ("serving", 0)
                 assert info.config["mesh_tail_log_lines"] == (100, "Default"), info.config
                 nursery.cancel_scope.cancel()
@@ -257,12 +258,12 @@ async def test_ha5_a_deeply_nested_config_value_is_refused_at_decode() -> None:
                     assert "from_the_future" in env.body.message, env.body
                 served = await ws_call(ws, 3, GetInfo())
                 assert served.kind is EnvelopeKind.REPLY, "the connection is not usable any more"
-                assert isinstance(served.body, HostInfo)
+                assert isinstance(served.body, HostInfoReply)
                 assert (served.body.state, served.body.proc_count) == ("serving", 0)
                 ack = await ws_call(ws, 4, SetClientConfig({"from_the_future": 1}))
                 assert (ack.kind, ack.body) == (EnvelopeKind.REPLY, Ack()), ack
                 info = (await ws_call(ws, 5, GetInfo())).body
-                assert isinstance(info, HostInfo)
+                assert isinstance(info, HostInfoReply)
                 ignored = [e.detail for e in info.events if e.kind == "config_ignored"]
                 assert ignored == ["unknown keys: from_the_future"], info.events
                 assert "from_the_future" not in info.config

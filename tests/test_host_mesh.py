@@ -26,7 +26,6 @@ from hosts import (
 import meshtrio
 from meshtrio import (
     ChannelAddr,
-    HostInfo,
     HostMeshId,
     HostMeshRef,
     ShutdownReport,
@@ -34,7 +33,7 @@ from meshtrio import (
     open_host_mesh_in_process,
 )
 from meshtrio._host_mesh import mesh_session
-from meshtrio._messages import GetInfo, SetClientConfig
+from meshtrio._messages import GetInfo, HostInfoReply, SetClientConfig
 from meshtrio.errors import (
     ConfigPushError,
     HostsError,
@@ -330,7 +329,7 @@ async def test_ha4_set_client_config_replaces_the_layer_wholesale() -> None:
 
             async def entry(name: str) -> tuple[object, str]:
                 info = await peer.call(GetInfo(), timeout=5.0)
-                assert isinstance(info, HostInfo)
+                assert isinstance(info, HostInfoReply)
                 return info.config[name]
 
             await peer.call(SetClientConfig({"mesh_spawn_concurrency": 3}), timeout=5.0)

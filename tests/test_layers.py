@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     # 5. meshes
     "meshtrio._pool": 5,
     "meshtrio._blocks": 5,
+    "meshtrio._records": 5,
     "meshtrio._host_mesh": 5,
     "meshtrio._proc_mesh": 5,
     "meshtrio._local_mesh": 5,

@@ -76,7 +76,7 @@ from meshtrio._messages import (
     GetProcConfig,
     GetProcMeshConfigs,
     GetProcStates,
-    HostInfo,
+    HostInfoReply,
     LifecycleEvent,
     ProcConfig,
     ProcHello,
@@ -116,7 +116,7 @@ MAX_EVENT_DETAIL = 1024
 
 
 class HostState(enum.StrEnum):
-    """Where a host agent is in its life. Sent as its text (``HostInfo.state``, a ``str``)."""
+    """Where a host agent is in its life. Sent as its text (``HostInfoReply.state``, a ``str``)."""
 
     SERVING = "serving"
     """Answering every request; spawns are accepted."""
@@ -308,9 +308,9 @@ class HostAgent:
         return result[0]
 
     # -- info ------------------------------------------------------------------------------
-    def info(self) -> HostInfo:
-        """This host's :class:`HostInfo`."""
-        return HostInfo(
+    def info(self) -> HostInfoReply:
+        """This host's :class:`HostInfoReply`."""
+        return HostInfoReply(
             address=str(self.address),
             pid=os.getpid(),
             protocol_version=PROTOCOL_VERSION,
