@@ -49,7 +49,9 @@ from typing import Any
 import attrs
 import msgpack
 
+from meshtrio._addr import ChannelAddr
 from meshtrio._errors import InputError, SpawnConfigurationError
+from meshtrio._ids import ProcId, ProcMeshId
 from meshtrio._wire import converter
 
 __all__ = [
@@ -94,17 +96,17 @@ class ProcBootstrap:
     """What a proc needs to know to start.
 
     Attributes:
-        proc_id: its id (text form).
+        proc_id: its id.
         host_addr: the host agent's address to connect back to.
         create_rank: its rank in the proc mesh.
-        proc_mesh_id: its proc mesh's id (text form).
+        proc_mesh_id: its proc mesh's id.
         config: the client's propagatable config snapshot.
     """
 
-    proc_id: str
-    host_addr: str
+    proc_id: ProcId
+    host_addr: ChannelAddr
     create_rank: int
-    proc_mesh_id: str
+    proc_mesh_id: ProcMeshId
     config: dict[str, Any]
 
     def to_env(self) -> str:

@@ -489,7 +489,7 @@ class HostMesh:
         return grace, conc, stop_bound(grace, slack=DRAIN_SLACK)
 
     async def _drain_all(
-        self, host_mesh_id: str | None, addrs: Sequence[ChannelAddr] | None = None
+        self, host_mesh_id: HostMeshId | None, addrs: Sequence[ChannelAddr] | None = None
     ) -> tuple[tuple[HostOutcome, ...], float]:
         addrs = self.addrs if addrs is None else addrs
         grace, conc, bound = self._drain_bound()
@@ -525,7 +525,7 @@ class HostMesh:
         self._check_live("stop")
         # A host this mesh already shut down drained everything and no longer serves.
         addrs = [a for a in self.addrs if str(a) not in self._session.shut_hosts]
-        hosts, elapsed = await self._drain_all(str(self.id), addrs)
+        hosts, elapsed = await self._drain_all(self.id, addrs)
         report = StopReport(hosts, elapsed)
         if self._session.state is MeshState.LIVE and self._ref.region == self._session.root.region:
             self._session.state = MeshState.STOPPED  # a slice's stop leaves others' procs
@@ -638,7 +638,7 @@ async def mesh_session(
         if cancelled and yielded and session.state is not MeshState.SHUT_DOWN and len(ref) > 0:
             # Owned hosts are about to be ended by their owner, but a proc whose command does
             # not arm PDEATHSIG would outlive a killed host: stop them all first.
-            await _drain_on_cancel(ref, token, None if owned else str(ref.id), session.shut_hosts)
+            await _drain_on_cancel(ref, token, None if owned else ref.id, session.shut_hosts)
         if wants_shutdown and not cancelled:
             session.state = MeshState.SHUT_DOWN
         await session.pool.aclose()
@@ -664,7 +664,7 @@ CANCEL_CONNECT_TIMEOUT = 2.0
 
 
 async def _drain_on_cancel(
-    ref: HostMeshRef, token: str, host_mesh_id: str | None, skip: set[str]
+    ref: HostMeshRef, token: str, host_mesh_id: HostMeshId | None, skip: set[str]
 ) -> None:
     """Stop procs on every host of ``ref`` (all, or those of one host mesh) although the
     caller was cancelled: shielded, over fresh connections (the block's own died with it),

@@ -15,7 +15,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
@@ -80,16 +80,19 @@ def _short(text: str, limit: int = 80) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
-def _region_separator(rest: str) -> int:
-    """The index of the ``@`` that starts the region in ``rest`` (the text after ``id:``).
+def _region_separators(rest: str) -> Iterator[int]:
+    """The indices of the ``@`` that may start the region in ``rest`` (the text after ``id:``),
+    best first.
 
-    That is the leftmost ``@`` after which the text has no ``@`` outside double-quoted labels
-    and no unterminated quote; if none qualifies, the last ``@``; -1 if there is none.
-    Host addresses may contain ``@`` (``unix:@name``) and region labels may too (quoted).
+    First every ``@`` after which the text has no ``@`` outside double-quoted labels and no
+    unterminated quote, leftmost first; then the last ``@``. Host addresses may contain ``@``
+    and ``"`` (``unix:@name``), and region labels may too (quoted), so a candidate can still
+    be wrong: :meth:`HostMeshRef.parse` takes the first one whose parts parse.
     """
     n = len(rest)
     at = rest.find("@")
     last = -1
+    yielded: set[int] = set()
     while at != -1:
         last = at
         i = at + 1
@@ -108,9 +111,11 @@ def _region_separator(rest: str) -> int:
                     break
             i += 1
         if clean:
-            return at
+            yielded.add(at)
+            yield at
         at = rest.find("@", at + 1)
-    return last
+    if last >= 0 and last not in yielded:
+        yield last
 
 
 @attrs.frozen
@@ -184,12 +189,20 @@ class HostMeshRef:
             raise HostMeshRefParseError(
                 f"host mesh ref {_short(text)}: bad host mesh id {_short(id_text)}: {exc}"
             ) from exc
-        sep = _region_separator(rest)
-        if sep < 0:
-            raise HostMeshRefParseError(
-                f"host mesh ref {_short(text)} has no '@' before the region"
-            )
-        hosts_text, region_text = rest[:sep], rest[sep + 1 :]
+        first_error: HostMeshRefParseError | None = None
+        for sep in _region_separators(rest):
+            try:
+                return cls._from_parts(text, mesh_id, rest[:sep], rest[sep + 1 :])
+            except HostMeshRefParseError as exc:
+                first_error = first_error or exc  # the best candidate's error is the one shown
+        if first_error is not None:
+            raise first_error
+        raise HostMeshRefParseError(f"host mesh ref {_short(text)} has no '@' before the region")
+
+    @classmethod
+    def _from_parts(
+        cls, text: str, mesh_id: HostMeshId, hosts_text: str, region_text: str
+    ) -> HostMeshRef:
         hosts: list[HostRef] = []
         if hosts_text.strip():
             for k, part in enumerate(hosts_text.split(",")):

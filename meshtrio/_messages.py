@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 
 from meshtrio import _config as config
+from meshtrio._bootstrap import BootstrapCommand
+from meshtrio._ids import HostMeshId, ProcId, ProcMeshId
 from meshtrio._status import ProcState, Status
 from meshtrio._wire import converter, message
 
@@ -122,7 +124,7 @@ class Drain:
     most ``concurrency`` procs stopping at once. The host keeps serving.
     """
 
-    host_mesh_id: str | None
+    host_mesh_id: HostMeshId | None
     timeout: float
     concurrency: int
 
@@ -173,12 +175,12 @@ class SpawnProcs:
     resolved by the client (per-rank callback, then the mesh's bootstrap command).
     """
 
-    proc_mesh_id: str
-    host_mesh_id: str
+    proc_mesh_id: ProcMeshId
+    host_mesh_id: HostMeshId
     host_rank: int
     num_per_host: int
     config: dict[str, Any] = attrs.field(validator=_snapshot)
-    commands: list[dict[str, Any] | None]
+    commands: list[BootstrapCommand | None]
     proc_bind: list[dict[str, str]] | None = None
 
 
@@ -204,7 +206,7 @@ class ProcStates:
 class GetProcStates:
     """Ask for the states of one proc mesh's procs on a host; optionally extend keepalive."""
 
-    proc_mesh_id: str
+    proc_mesh_id: ProcMeshId
     keepalive: float | None = None
 
 
@@ -213,7 +215,7 @@ class GetProcStates:
 class StopProcMesh:
     """Stop one proc mesh's procs on a host (the ladder, ``timeout`` per step)."""
 
-    proc_mesh_id: str
+    proc_mesh_id: ProcMeshId
     reason: str
     timeout: float
     concurrency: int
@@ -225,7 +227,7 @@ class GetProcMeshConfigs:
     """Ask each proc of a proc mesh on this host for its effective config (reply
     :class:`ProcMeshConfigs`)."""
 
-    proc_mesh_id: str
+    proc_mesh_id: ProcMeshId
     timeout: float
 
 
@@ -242,7 +244,7 @@ class ProcMeshConfigs:
 class ProcHello:
     """A proc tells its host agent it is up (its readiness signal)."""
 
-    proc_id: str
+    proc_id: ProcId
     pid: int
 
 

@@ -147,7 +147,7 @@ def _check_spawn(
     per_host: Extent,
     proc_bind: Sequence[Mapping[str, str]] | None,
     per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None,
-) -> tuple[Extent, list[dict[str, Any] | None], list[dict[str, str]] | None]:
+) -> tuple[Extent, list[BootstrapCommand | None], list[dict[str, str]] | None]:
     """PM-1: every check before anything is sent. Returns (extent, commands, binds)."""
     if "" in per_host.labels:
         raise SpawnConfigurationError(
@@ -182,7 +182,7 @@ def _check_spawn(
                 f"proc_bind has {len(binds)} entries but per_host {per_host} has "
                 f"{per_host.num_ranks} ranks"
             )
-    commands: list[dict[str, Any] | None] = []
+    commands: list[BootstrapCommand | None] = []
     default = ref.bootstrap_command
     for rank in range(extent.num_ranks):
         cmd: Any = default
@@ -199,7 +199,7 @@ def _check_spawn(
                     f"per-rank bootstrap callable returned {type(cmd).__name__} for rank "
                     f"{rank}, not a BootstrapCommand"
                 )
-        commands.append(None if cmd is None else cmd.to_wire())
+        commands.append(cmd)
     return extent, commands, binds
 
 
@@ -274,8 +274,8 @@ async def spawn_proc_mesh(
     # 2. One SpawnProcs per host; its stream and reply move the host's ranks on the fence.
     async def one_host(host_rank: int) -> None:
         msg = SpawnProcs(
-            proc_mesh_id=str(mesh_id),
-            host_mesh_id=str(link.ref.id),
+            proc_mesh_id=mesh_id,
+            host_mesh_id=link.ref.id,
             host_rank=host_rank,
             num_per_host=h,
             config=snapshot,
@@ -370,7 +370,7 @@ async def _wait_fence(
                 with trio.move_on_after(idle):
                     try:
                         reply = await link.call(
-                            link.addrs[bad // h], GetProcStates(str(mesh.id), None), timeout=idle
+                            link.addrs[bad // h], GetProcStates(mesh.id, None), timeout=idle
                         )
                     except MeshError:
                         reply = None
@@ -442,7 +442,7 @@ async def _cleanup(mesh: ProcMesh) -> None:
     conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
     idle = stop_bound(grace, slack=PROC_MESH_STOP_SLACK)
     link = mesh._link
-    request = StopProcMesh(str(mesh.id), "spawn failed", grace, conc)
+    request = StopProcMesh(mesh.id, "spawn failed", grace, conc)
 
     async def stop(addr: ChannelAddr) -> Any:
         return await link.call(addr, request, timeout=idle, idle=True)
@@ -571,7 +571,7 @@ class ProcMesh:
         ):
             raise InputError(f"keepalive must be None or finite seconds >= 0, got {keepalive!r}")
         timeout = config.get(config.GET_PROC_STATE_MAX_IDLE)
-        replies = await self._per_host(lambda _a: GetProcStates(str(self.id), keepalive), timeout)
+        replies = await self._per_host(lambda _a: GetProcStates(self.id, keepalive), timeout)
         return self._states_mesh(replies, Status.timeout(timeout), say_why=True)
 
     async def stop(self, reason: str = "stopped by client") -> ValueMesh[ProcState]:
@@ -603,7 +603,7 @@ class ProcMesh:
         # Idle-bounded: each host reports every proc it stopped (PM-3's ladder per proc).
         timeout = max(idle, stop_bound(grace, slack=PROC_MESH_STOP_SLACK))
         replies = await self._per_host(
-            lambda _a: StopProcMesh(str(self.id), reason, grace, conc), timeout, idle=True
+            lambda _a: StopProcMesh(self.id, reason, grace, conc), timeout, idle=True
         )
         result = self._states_mesh(replies, Status.timeout(timeout))
         statuses = [st.status for st in result.values()]
@@ -635,9 +635,7 @@ class ProcMesh:
         # Hosts get less time per proc than we give each host, so one hung proc costs only
         # its own entry, not its whole host's answer.
         per_proc = 0.8 * timeout
-        replies = await self._per_host(
-            lambda _a: GetProcMeshConfigs(str(self.id), per_proc), timeout
-        )
+        replies = await self._per_host(lambda _a: GetProcMeshConfigs(self.id, per_proc), timeout)
         merged: dict[int, dict[str, tuple[Any, str]]] = {}
         for reply in replies:
             if isinstance(reply, ProcMeshConfigs):

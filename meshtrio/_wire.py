@@ -22,7 +22,10 @@ import attrs
 import cattrs
 import msgpack
 
+from meshtrio._addr import ChannelAddr
+from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._errors import MeshError, MessageBodyError, ProtocolError
+from meshtrio._ids import HostMeshId, ProcId, ProcMeshId
 from meshtrio._util import is_int
 
 __all__ = [
@@ -40,7 +43,19 @@ PROTOCOL_VERSION = 2
 """Bumped whenever an envelope or message changes incompatibly (checked in the handshake)."""
 
 converter = cattrs.Converter(forbid_extra_keys=False)
-"""The one converter used for every message body."""
+"""The one converter used for every message body (and the proc bootstrap payload)."""
+
+# The value types that cross a process travel as their text (ids, addresses) or plain-dict
+# (bootstrap command) form, so the bytes are what they were when fields were plain str/dict.
+# Structuring parses; a bad value raises the parser's MeshError, which decode() turns into a
+# MessageBodyError naming it.
+for _text_type in (HostMeshId, ProcMeshId, ProcId, ChannelAddr):
+    converter.register_unstructure_hook(_text_type, str)
+    converter.register_structure_hook(_text_type, lambda raw, cls: cls.parse(raw))
+converter.register_unstructure_hook(BootstrapCommand, BootstrapCommand.to_wire)
+converter.register_structure_hook(
+    BootstrapCommand, lambda raw, _cls: BootstrapCommand.from_wire(raw)
+)
 
 _REGISTRY: dict[str, type[Any]] = {}
 

@@ -22,7 +22,7 @@ import trio.testing
 import trio_websocket
 from hosts import connect, open_raw, read_until_eof, rejected_handshake, tcp_hosts
 
-from meshtrio import ChannelAddr, ProcMeshId, config, serve_host_agent
+from meshtrio import ChannelAddr, HostMeshId, ProcMeshId, config, serve_host_agent
 from meshtrio._host.agent import MAX_EVENT_DETAIL, MAX_EVENTS, HostAgent
 from meshtrio._messages import (
     Ack,
@@ -397,10 +397,10 @@ async def test_unusable_durations_are_refused_and_the_agent_survives(
 ) -> None:
     """A NaN, infinite or negative timeout/keepalive from a peer is refused with a RemoteError
     naming the field; the agent (which holds a running proc) keeps serving and spawning."""
-    mesh_id = str(ProcMeshId.instance("bad-durations"))
+    mesh_id = ProcMeshId.instance("bad-durations")
 
     def spawn(rank: int) -> SpawnProcs:
-        return SpawnProcs(mesh_id, "hosts", rank, 1, {}, [None])
+        return SpawnProcs(mesh_id, HostMeshId.singleton("hosts"), rank, 1, {}, [None])
 
     requests = {
         "keepalive": GetProcStates(mesh_id, keepalive=bad),

@@ -6,21 +6,23 @@ import ast
 import base64
 from pathlib import Path
 
-import attrs
 import msgpack
 import pytest
 
 from meshtrio import _contract as contract
+from meshtrio._addr import ChannelAddr
 from meshtrio._contract import ProcBootstrap, check_proc_bind, stop_bound
+from meshtrio._ids import ProcId, ProcMeshId
+from meshtrio._wire import converter
 from meshtrio.errors import InputError, SpawnConfigurationError
 
 PACKAGE = Path(contract.__file__).parent
 
 BOOT = ProcBootstrap(
-    proc_id="pm.0",
-    host_addr="unix:@h",
+    proc_id=ProcId.singleton("pm-0"),
+    host_addr=ChannelAddr.parse("unix:@h"),
     create_rank=3,
-    proc_mesh_id="pm",
+    proc_mesh_id=ProcMeshId.singleton("pm"),
     config={"request_timeout": 2.5, "mesh_tail_log_lines": 4},
 )
 
@@ -38,7 +40,7 @@ def test_bootstrap_payload_round_trips_and_is_base64_msgpack_of_its_fields() -> 
     text = BOOT.to_env()
     assert ProcBootstrap.from_env(text) == BOOT
     assert msgpack.unpackb(base64.b64decode(text), raw=False) == {
-        "proc_id": "pm.0",
+        "proc_id": "pm-0",
         "host_addr": "unix:@h",
         "create_rank": 3,
         "proc_mesh_id": "pm",
@@ -58,8 +60,10 @@ def _env(obj: object) -> str:
         base64.b64encode(b"\xc1").decode("ascii"),  # not msgpack
         _env([1, 2]),
         _env({"proc_id": "p"}),  # fields missing
-        _env({**attrs.asdict(BOOT), "create_rank": "three"}),
-        _env({**attrs.asdict(BOOT), "config": [1]}),
+        _env({**converter.unstructure(BOOT), "create_rank": "three"}),
+        _env({**converter.unstructure(BOOT), "proc_id": "pm.0"}),  # not an id
+        _env({**converter.unstructure(BOOT), "host_addr": "h"}),  # not an address
+        _env({**converter.unstructure(BOOT), "config": [1]}),
     ],
 )
 def test_a_bad_bootstrap_payload_is_an_input_error_naming_the_variable(text: str) -> None:

@@ -39,7 +39,16 @@ from hosts import (
 )
 
 import meshtrio
-from meshtrio import BootstrapCommand, ChannelAddr, HostInfo, HostMesh, ProcMeshId, config
+from meshtrio import (
+    BootstrapCommand,
+    ChannelAddr,
+    HostInfo,
+    HostMesh,
+    HostMeshId,
+    ProcId,
+    ProcMeshId,
+    config,
+)
 from meshtrio._messages import (
     Ack,
     Drain,
@@ -74,7 +83,7 @@ PY = sys.executable
 # -- helpers -------------------------------------------------------------------------------------
 def spawn_request(name: str, cfg: dict[str, Any]) -> SpawnProcs:
     """A SpawnProcs of one proc (the host's default command) on host rank 0."""
-    return SpawnProcs(str(ProcMeshId.instance(name)), "hosts", 0, 1, cfg, [None])
+    return SpawnProcs(ProcMeshId.instance(name), HostMeshId.singleton("hosts"), 0, 1, cfg, [None])
 
 
 async def only_info(mesh: HostMesh) -> HostInfo:
@@ -345,7 +354,7 @@ async def test_ha7_a_proc_credential_cannot_drive_its_host(tmp_path: Path) -> No
                 with pytest.raises(ConfigPushError, match="SetClientConfig"):
                     async with meshtrio.attach([host.addr], token=cred):
                         pytest.fail("HA-7: a proc credential attached as a client")
-                other_id = str(other.id)
+                other_id = other.id
                 refused = [
                     Shutdown(5.0, 4),
                     Drain(None, 5.0, 4),
@@ -355,7 +364,7 @@ async def test_ha7_a_proc_credential_cannot_drive_its_host(tmp_path: Path) -> No
                     GetProcStates(other_id),
                     GetProcMeshConfigs(other_id, 1.0),
                     SetClientConfig({}),
-                    ProcHello(states[1].proc_id, os.getpid()),
+                    ProcHello(ProcId.parse(states[1].proc_id), os.getpid()),
                 ]
                 async with trio.open_nursery() as nursery:
                     peer = await connect(nursery, host.addr, token=cred)

@@ -8,7 +8,16 @@ from hypothesis import strategies as st
 from id_strategies import bootstrap_commands
 from strategies import GRAMMAR_ALPHABET, apply_op, host_mesh_refs, ops, regions
 
-from meshtrio import BootstrapCommand, ChannelAddr, Extent, HostMeshId, HostMeshRef, HostRef, Region
+from meshtrio import (
+    BootstrapCommand,
+    ChannelAddr,
+    Extent,
+    HostMeshId,
+    HostMeshRef,
+    HostRef,
+    Label,
+    Region,
+)
 from meshtrio.errors import (
     AddrParseError,
     CardinalityError,
@@ -196,3 +205,15 @@ def test_mutated_ref_text_raises_only_parse_error(ref: HostMeshRef, data: st.Dat
     i = data.draw(st.integers(0, len(text) - 1))
     c = data.draw(st.sampled_from(GRAMMAR_ALPHABET))
     _check_only_parse_error(text[:i] + c + text[i + 1 :])
+
+
+def test_a_quote_in_a_unix_address_does_not_hide_the_region() -> None:
+    """Found by Hypothesis: an abstract unix address holding a double quote (``unix:@"``) next
+    to a quoted region label made the parser split at the address's ``@``; the ref now
+    round-trips (the first split whose parts parse is taken)."""
+    ref = HostMeshRef(
+        HostMeshId.singleton(Label("a")),
+        Region(('"',), 0, (1,), (1,)),
+        (HostRef(ChannelAddr.unix_abstract('"')),),
+    )
+    assert HostMeshRef.parse(str(ref)) == ref

@@ -23,6 +23,7 @@ import trio.testing
 from hosts import closed_port
 
 from meshtrio import BootstrapCommand
+from meshtrio._addr import ChannelAddr
 from meshtrio._contract import ProcBootstrap
 from meshtrio._host import launcher
 from meshtrio._host.launcher import (
@@ -33,6 +34,7 @@ from meshtrio._host.launcher import (
     launch,
     stop_ladder,
 )
+from meshtrio._ids import ProcId, ProcMeshId
 from meshtrio.errors import LaunchError, SpawnConfigurationError
 
 PY = sys.executable
@@ -641,7 +643,11 @@ async def test_proc_started_through_a_forking_wrapper_is_not_killed_by_the_paren
     live parent) goes on to reach its host instead of exiting 0 at once: here the host is
     gone, so it fails with HostUnreachableError (exit 1)."""
     boot = ProcBootstrap(
-        proc_id="p", host_addr=closed_port(), create_rank=0, proc_mesh_id="m", config={}
+        proc_id=ProcId.singleton("p"),
+        host_addr=ChannelAddr.parse(closed_port()),
+        create_rank=0,
+        proc_mesh_id=ProcMeshId.singleton("m"),
+        config={},
     )
     script = '"$0" -m meshtrio proc; status=$?; exit $status'  # sh forks python, no exec
     wrapper = BootstrapCommand(program="sh", args=("-c", script, PY))

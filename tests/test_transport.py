@@ -291,9 +291,9 @@ async def test_tr2_silent_client_is_dropped_after_the_handshake_timeout(
     handshake_timeout; the server keeps serving meanwhile and after."""
     with trio.fail_after(LIMIT):
         async with serving(listen_addr(kind, tmp_path), handshake_timeout=0.3) as server:
+            t0 = trio.current_time()  # the server cannot have accepted it before this
             silent = await open_raw(server.addr)
             await silent.send_all(said)
-            t0 = trio.current_time()
             await assert_serves(server.addr)  # not blocked by the silent client
             assert await read_until_eof(silent) == b""
             assert trio.current_time() - t0 >= 0.25

@@ -12,15 +12,30 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from id_strategies import statuses
+from id_strategies import (
+    bootstrap_commands,
+    channel_addrs,
+    host_mesh_ids,
+    proc_ids,
+    proc_mesh_ids,
+    statuses,
+)
 
-from meshtrio import ProcState, Status
+from meshtrio import (
+    BootstrapCommand,
+    ChannelAddr,
+    HostMeshId,
+    ProcId,
+    ProcMeshId,
+    ProcState,
+    Status,
+)
 from meshtrio import _messages as messages
 from meshtrio import _wire as wire
 from meshtrio._messages import SetClientConfig, SpawnProcs
 from meshtrio._status import StatusKind
 from meshtrio._wire import Envelope, EnvelopeKind, WireError, decode, encode
-from meshtrio.errors import ProtocolError
+from meshtrio.errors import MessageBodyError, ProtocolError
 
 MSGPACK_INT = st.integers(-(2**63), 2**64 - 1)
 CORRS = st.integers(0, 2**64 - 1)
@@ -41,6 +56,15 @@ PER_MESSAGE = settings(max_examples=max(30, settings.default.max_examples // 5))
 a fifth of the profile's examples."""
 
 
+_VALUE_STRATEGIES: dict[Any, Any] = {
+    HostMeshId: host_mesh_ids,
+    ProcMeshId: proc_mesh_ids,
+    ProcId: proc_ids,
+    ChannelAddr: channel_addrs,
+    BootstrapCommand: bootstrap_commands,
+}
+
+
 def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
     """A small strategy for a message field type; LookupError for a type it does not know."""
     if tp is Any:
@@ -55,6 +79,8 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         return st.floats(allow_nan=False)
     if tp is Status:
         return statuses()
+    if tp in _VALUE_STRATEGIES:  # the value types that travel as text or a plain dict
+        return _VALUE_STRATEGIES[tp]()
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (types.UnionType, typing.Union):
         return st.one_of(*(strategy_for(a) for a in args))
@@ -351,3 +377,44 @@ def test_every_message_class_of_messages_module_is_exported() -> None:
     }
     assert defined
     assert defined <= set(messages.__all__), sorted(defined - set(messages.__all__))
+
+
+# -- the value types on the wire --------------------------------------------------------------
+def test_ids_addresses_and_commands_travel_as_their_text_and_plain_dict() -> None:
+    """Typed fields put the same bytes on the wire as the plain str/dict fields did."""
+    mesh, host = ProcMeshId.instance("w"), HostMeshId.singleton("hosts")
+    cmd = BootstrapCommand("prog", ("a",), {"K": "v"})
+    msg = messages.SpawnProcs(mesh, host, 0, 2, {}, [cmd, None])
+    body = msgpack.unpackb(encode(Envelope(EnvelopeKind.REQUEST, 1, msg)))[3]
+    assert body["proc_mesh_id"] == str(mesh)
+    assert body["host_mesh_id"] == "hosts"
+    assert body["commands"] == [cmd.to_wire(), None]
+    hello = msgpack.unpackb(
+        encode(Envelope(EnvelopeKind.REQUEST, 1, messages.ProcHello(ProcId.singleton("p-0"), 5)))
+    )[3]
+    assert hello == {"proc_id": "p-0", "pid": 5}
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("GetProcStates", {"proc_mesh_id": "Not An Id"}),
+        ("ProcHello", {"proc_id": "p.0", "pid": 1}),
+        ("Drain", {"host_mesh_id": "x-", "timeout": 1.0, "concurrency": 1}),
+        (
+            "SpawnProcs",
+            {
+                "proc_mesh_id": "m",
+                "host_mesh_id": "h",
+                "host_rank": 0,
+                "num_per_host": 1,
+                "config": {},
+                "commands": [{"program": ""}],
+            },
+        ),
+    ],
+)
+def test_a_bad_id_or_command_is_a_message_body_error(name: str, body: object) -> None:
+    """A value that does not parse is refused at decode, naming the message."""
+    with pytest.raises(MessageBodyError, match=f"bad {name} body"):
+        decode(envelope_bytes(0, 3, name, body))

@@ -67,7 +67,7 @@ from meshtrio._host import launcher
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.procs import ProcRecord, supervise
-from meshtrio._ids import ProcMeshId, proc_id
+from meshtrio._ids import HostMeshId, ProcMeshId, proc_id
 from meshtrio._messages import (
     Ack,
     Drain,
@@ -193,7 +193,7 @@ class HostAgent:
         if rec.status.is_terminated:
             self.event("proc_exit", f"{rec.proc_id} {rec.status}")
         elif rec.status.is_running:
-            self.event("proc_running", rec.proc_id)
+            self.event("proc_running", str(rec.proc_id))
         self._changed.set()
         self._changed = trio.Event()
 
@@ -214,10 +214,10 @@ class HostAgent:
     async def handle_proc(self, proc_id: str, peer: Peer, msg: Any, emit: Emit) -> Any:
         """Requests from a connection that presented ``proc_id``'s credential (HA-7)."""
         if isinstance(msg, ProcHello):
-            if msg.proc_id != proc_id:
+            if str(msg.proc_id) != proc_id:
                 self.event("bad_proc", f"{proc_id} said hello as {msg.proc_id}"[:200])
                 raise AuthRejectedError(f"proc {proc_id} cannot say hello for another proc")
-            rec = self.procs.get(msg.proc_id)
+            rec = self.procs.get(proc_id)
             if rec is None or rec.done.is_set():
                 raise MeshError(f"unknown proc {msg.proc_id}")
             rec.peer = peer
@@ -325,12 +325,12 @@ class HostAgent:
     async def _launch(self, rec: ProcRecord, nursery: trio.Nursery) -> ProcHandle:
         boot = ProcBootstrap(
             proc_id=rec.proc_id,
-            host_addr=str(self.address),
+            host_addr=self.address,
             create_rank=rec.create_rank,
             proc_mesh_id=rec.proc_mesh_id,
             config=rec.config,
         )
-        credential = proc_credential(self._proc_secret, rec.proc_id)
+        credential = proc_credential(self._proc_secret, str(rec.proc_id))
         if self.in_process_procs and rec.command is None:
             return launch_in_process(boot, token=credential, nursery=nursery)
         env = {
@@ -356,7 +356,6 @@ class HostAgent:
             raise MeshError("malformed SpawnProcs: commands must have one entry per slot")
         if msg.proc_bind is not None and len(msg.proc_bind) != msg.num_per_host:
             raise MeshError("malformed SpawnProcs: proc_bind must have one entry per slot")
-        mesh_id = ProcMeshId.parse(msg.proc_mesh_id)
         snapshot = config.split_known(msg.config)[0]  # HA-4: procs get only keys we know
         view = config.Config(client_override=snapshot)
         spawn_limiter = trio.CapacityLimiter(view.get(config.MESH_SPAWN_CONCURRENCY))
@@ -368,19 +367,19 @@ class HostAgent:
         recs: list[ProcRecord] = []
         for slot in range(msg.num_per_host):
             rank = msg.host_rank * msg.num_per_host + slot
-            pid_text = str(proc_id(mesh_id, rank))
+            pid = proc_id(msg.proc_mesh_id, rank)
+            pid_text = str(pid)
             existing = self.procs.get(pid_text)
             if existing is not None:  # a repeated request: report the existing proc
                 recs.append(existing)
                 continue
-            raw_cmd = msg.commands[slot]
             rec = ProcRecord(
-                proc_id=pid_text,
+                proc_id=pid,
                 proc_mesh_id=msg.proc_mesh_id,
                 host_mesh_id=msg.host_mesh_id,
                 create_rank=rank,
                 host_rank=msg.host_rank,
-                command=None if raw_cmd is None else BootstrapCommand.from_wire(raw_cmd),
+                command=msg.commands[slot],
                 bind=None if msg.proc_bind is None else dict(msg.proc_bind[slot]),
                 config=snapshot,  # shared, read-only: the same snapshot for every slot
                 tail_lines=tail_lines,
@@ -418,7 +417,7 @@ class HostAgent:
         for key in finished[: max(0, len(finished) - MAX_FINISHED_RECORDS)]:
             del self.procs[key]
 
-    def proc_states(self, proc_mesh_id: str, keepalive: float | None) -> ProcStates:
+    def proc_states(self, proc_mesh_id: ProcMeshId, keepalive: float | None) -> ProcStates:
         """States of one proc mesh's procs here; ``keepalive`` extends their expiry."""
         recs = [r for r in self.procs.values() if r.proc_mesh_id == proc_mesh_id]
         if keepalive is not None:
@@ -432,7 +431,7 @@ class HostAgent:
                 self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
 
-    async def config_dump(self, proc_mesh_id: str, timeout: float) -> ProcMeshConfigs:
+    async def config_dump(self, proc_mesh_id: ProcMeshId, timeout: float) -> ProcMeshConfigs:
         """Ask each live proc of a proc mesh for its effective config, concurrently."""
         out: dict[int, Any] = {}
         recs = [r for r in self.procs.values() if r.proc_mesh_id == proc_mesh_id]
@@ -481,7 +480,7 @@ class HostAgent:
 
     async def drain(
         self,
-        host_mesh_id: str | None,
+        host_mesh_id: HostMeshId | None,
         timeout: float,
         concurrency: int,
         emit: Emit | None = None,
@@ -563,7 +562,7 @@ class HostAgent:
             ]
             for rec in expired:
                 rec.expiry = None
-                self.event("orphaned", rec.proc_id)
+                self.event("orphaned", str(rec.proc_id))
                 rec.request_stop(
                     "orphaned", self.cfg.get(config.PROCESS_EXIT_TIMEOUT), self._stop_limiter
                 )

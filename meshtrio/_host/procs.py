@@ -37,6 +37,7 @@ from meshtrio._contract import KILL_TIMEOUT
 from meshtrio._errors import LaunchError, MeshError, TransportError
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.launcher import ExitInfo
+from meshtrio._ids import HostMeshId, ProcId, ProcMeshId
 from meshtrio._messages import AskProcToExit
 from meshtrio._status import ProcState, Status
 from meshtrio._transport.rpc import Peer
@@ -50,9 +51,9 @@ log = logging.getLogger("meshtrio._host")
 class ProcRecord:
     """A host agent's record of one proc."""
 
-    proc_id: str
-    proc_mesh_id: str
-    host_mesh_id: str
+    proc_id: ProcId
+    proc_mesh_id: ProcMeshId
+    host_mesh_id: HostMeshId
     create_rank: int
     host_rank: int
     command: BootstrapCommand | None
@@ -99,7 +100,7 @@ class ProcRecord:
         """The state record users see."""
         return ProcState(
             status=self.status,
-            proc_id=self.proc_id,
+            proc_id=str(self.proc_id),
             create_rank=self.create_rank,
             host_rank=self.host_rank,
             host=host,

@@ -26,7 +26,6 @@ from typing import Any
 import trio
 
 from meshtrio import _config as config
-from meshtrio._addr import ChannelAddr
 from meshtrio._contract import ProcBootstrap
 from meshtrio._errors import MeshError
 from meshtrio._messages import Ack, AskProcToExit, GetProcConfig, ProcConfig, ProcHello
@@ -72,7 +71,7 @@ async def run_proc(
             return ProcConfig(cfg.dump())
         raise MeshError(f"a proc does not handle {type(msg).__name__}")
 
-    addr = ChannelAddr.parse(boot.host_addr)
+    addr = boot.host_addr
     failure: MeshError | None = None
     async with trio.open_nursery() as nursery:
         try:
