@@ -23,7 +23,7 @@ import trio
 
 from benchmarks.core import Benchmark, Ctx, Result, median, row
 from meshtrio import HostMeshId, HostMeshRef, attach, config, serve_host_agent
-from meshtrio._host_mesh import mesh_session
+from meshtrio._host_mesh import open_session
 from meshtrio._transport.handshake import new_token
 from meshtrio.errors import ConfigPushError
 
@@ -82,7 +82,7 @@ async def _push_once(limit: float) -> float:
     async with _hosts(token) as (addrs, _ended):
         ref = HostMeshRef.from_hosts(HostMeshId.instance("bench"), addrs)
         with trio.CancelScope() as scope:  # cancelled: skip the session's graceful shutdown
-            async with mesh_session(ref, token, owned=False, push=False) as mesh:
+            async with open_session(ref, token, owned=False, push=False) as mesh:
                 start = time.perf_counter()
                 with trio.move_on_after(limit):
                     try:

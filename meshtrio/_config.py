@@ -208,79 +208,6 @@ def _register(key: Key[T]) -> Key[T]:
     return key
 
 
-DURATION_MAX = 365 * 86400.0
-"""The longest duration any key accepts (a year): deadlines, grace periods and keepalives all
-work with it, and its text form (``8760h``) reads back."""
-
-
-def _duration(name: str, seconds: float, doc: str) -> Key[float]:
-    return _register(Key(name, float(seconds), Kind.DURATION, doc, maximum=DURATION_MAX))
-
-
-def _int(name: str, default: int, doc: str, low: int, high: int, clamp: bool) -> Key[int]:
-    return _register(Key(name, default, Kind.INT, doc, minimum=low, maximum=high, clamp=clamp))
-
-
-MAX_TAIL_LOG_LINES = 1000
-"""The most stderr lines a proc's tail may keep (each line is cut at 4096 characters, and the
-tail travels in status replies, which ``max_message_size`` bounds)."""
-
-PROC_SPAWN_MAX_IDLE = _duration(
-    "proc_spawn_max_idle", 30, "How long a spawn waits without news from its procs."
-)
-PROC_STOP_MAX_IDLE = _duration(
-    "proc_stop_max_idle", 30, "How long a proc mesh stop waits without news from its procs."
-)
-GET_PROC_STATE_MAX_IDLE = _duration(
-    "get_proc_state_max_idle", 60, "How long a proc state query waits without news."
-)
-MESH_ATTACH_CONFIG_TIMEOUT = _duration(
-    "mesh_attach_config_timeout", 10, "How long attach waits for hosts to take the config."
-)
-MESH_TERMINATE_TIMEOUT = _duration(
-    "mesh_terminate_timeout", 10, "Grace per proc in each step of the drain/stop ladder."
-)
-MESH_TERMINATE_CONCURRENCY = _int(
-    "mesh_terminate_concurrency", 16, "How many procs a host stops at once.", 1, 256, True
-)
-MESH_TAIL_LOG_LINES = _int(
-    "mesh_tail_log_lines",
-    100,
-    "Lines of proc stderr kept for failure messages.",
-    0,
-    MAX_TAIL_LOG_LINES,
-    False,
-)
-HOST_SPAWN_READY_TIMEOUT = _duration(
-    "host_spawn_ready_timeout", 30, "How long a host waits for a new proc to report ready."
-)
-MESH_ORPHAN_TIMEOUT: Key[float | None] = _register(
-    Key(
-        "mesh_orphan_timeout",
-        60.0,
-        Kind.OPTIONAL_DURATION,
-        "The keepalive states(keepalive=True) asks for: procs not renewed within it are stopped.",
-        maximum=DURATION_MAX,
-    )
-)
-MAX_MESSAGE_SIZE = _int(
-    "max_message_size", 4 << 20, "Largest wire message in bytes.", 1 << 10, 1 << 30, True
-)
-CONNECT_TIMEOUT = _duration(
-    "connect_timeout", 5, "Time to open a connection and finish the handshake."
-)
-REQUEST_TIMEOUT = _duration("request_timeout", 30, "Default deadline of a simple request.")
-PROCESS_EXIT_TIMEOUT = _duration(
-    "process_exit_timeout", 10, "Grace a single proc Stop gives the proc to exit."
-)
-MESH_BOOTSTRAP_ENABLE_PDEATHSIG: Key[bool] = _register(
-    Key("mesh_bootstrap_enable_pdeathsig", True, Kind.BOOL, "Procs die when their host dies.")
-)
-MESH_SPAWN_CONCURRENCY = _int(
-    "mesh_spawn_concurrency", 16, "How many procs a host starts at once.", 1, 256, True
-)
-
-
 def resolve(key: Key[T] | str) -> Key[T]:
     """The :class:`Key` for ``key`` (a key or its name); ConfigError if there is none."""
     if isinstance(key, Key):
@@ -646,3 +573,78 @@ def isolated() -> Iterator[None]:
         GLOBAL._client = saved[2]
         GLOBAL._client_raw = None
         reload_env()
+
+
+# -- the keys -------------------------------------------------------------------------------
+# Declared last, after every class and function they use; each registers itself in _REGISTRY.
+DURATION_MAX = 365 * 86400.0
+"""The longest duration any key accepts (a year): deadlines, grace periods and keepalives all
+work with it, and its text form (``8760h``) reads back."""
+
+
+def _duration(name: str, seconds: float, doc: str) -> Key[float]:
+    return _register(Key(name, float(seconds), Kind.DURATION, doc, maximum=DURATION_MAX))
+
+
+def _int(name: str, default: int, doc: str, low: int, high: int, clamp: bool) -> Key[int]:
+    return _register(Key(name, default, Kind.INT, doc, minimum=low, maximum=high, clamp=clamp))
+
+
+MAX_TAIL_LOG_LINES = 1000
+"""The most stderr lines a proc's tail may keep (each line is cut at 4096 characters, and the
+tail travels in status replies, which ``max_message_size`` bounds)."""
+
+PROC_SPAWN_MAX_IDLE = _duration(
+    "proc_spawn_max_idle", 30, "How long a spawn waits without news from its procs."
+)
+PROC_STOP_MAX_IDLE = _duration(
+    "proc_stop_max_idle", 30, "How long a proc mesh stop waits without news from its procs."
+)
+GET_PROC_STATE_MAX_IDLE = _duration(
+    "get_proc_state_max_idle", 60, "How long a proc state query waits without news."
+)
+MESH_ATTACH_CONFIG_TIMEOUT = _duration(
+    "mesh_attach_config_timeout", 10, "How long attach waits for hosts to take the config."
+)
+MESH_TERMINATE_TIMEOUT = _duration(
+    "mesh_terminate_timeout", 10, "Grace per proc in each step of the drain/stop ladder."
+)
+MESH_TERMINATE_CONCURRENCY = _int(
+    "mesh_terminate_concurrency", 16, "How many procs a host stops at once.", 1, 256, True
+)
+MESH_TAIL_LOG_LINES = _int(
+    "mesh_tail_log_lines",
+    100,
+    "Lines of proc stderr kept for failure messages.",
+    0,
+    MAX_TAIL_LOG_LINES,
+    False,
+)
+HOST_SPAWN_READY_TIMEOUT = _duration(
+    "host_spawn_ready_timeout", 30, "How long a host waits for a new proc to report ready."
+)
+MESH_ORPHAN_TIMEOUT: Key[float | None] = _register(
+    Key(
+        "mesh_orphan_timeout",
+        60.0,
+        Kind.OPTIONAL_DURATION,
+        "The keepalive states(keepalive=True) asks for: procs not renewed within it are stopped.",
+        maximum=DURATION_MAX,
+    )
+)
+MAX_MESSAGE_SIZE = _int(
+    "max_message_size", 4 << 20, "Largest wire message in bytes.", 1 << 10, 1 << 30, True
+)
+CONNECT_TIMEOUT = _duration(
+    "connect_timeout", 5, "Time to open a connection and finish the handshake."
+)
+REQUEST_TIMEOUT = _duration("request_timeout", 30, "Default deadline of a simple request.")
+PROCESS_EXIT_TIMEOUT = _duration(
+    "process_exit_timeout", 10, "Grace a single proc Stop gives the proc to exit."
+)
+MESH_BOOTSTRAP_ENABLE_PDEATHSIG: Key[bool] = _register(
+    Key("mesh_bootstrap_enable_pdeathsig", True, Kind.BOOL, "Procs die when their host dies.")
+)
+MESH_SPAWN_CONCURRENCY = _int(
+    "mesh_spawn_concurrency", 16, "How many procs a host starts at once.", 1, 256, True
+)

@@ -203,7 +203,7 @@ class ShutdownReport:
         )
 
 
-class _Session:
+class MeshSession:
     """State shared by a mesh and its slices: connections, lifecycle, ownership."""
 
     def __init__(self, pool: ConnectionPool, root: HostMeshRef, *, owned: bool) -> None:
@@ -237,7 +237,7 @@ class _HostLink:
     """A mesh (slice)'s :class:`~meshtrio._proc_mesh.HostLink`: the narrow view its proc
     meshes have of it (its ref, over the session's connections)."""
 
-    session: _Session
+    session: MeshSession
     ref: HostMeshRef
 
     @property
@@ -285,7 +285,7 @@ class HostMesh:
     with kind ``closed``.
     """
 
-    def __init__(self, ref: HostMeshRef, session: _Session) -> None:
+    def __init__(self, ref: HostMeshRef, session: MeshSession) -> None:
         self._ref = ref
         self._session = session
 
@@ -598,7 +598,7 @@ class HostMesh:
 
 
 @asynccontextmanager
-async def mesh_session(
+async def open_session(
     ref: HostMeshRef, token: str, *, owned: bool, push: bool = True
 ) -> AsyncIterator[HostMesh]:
     """Connections for ``ref`` for the block; config pushed on entry; cleanup on exit.
@@ -616,7 +616,7 @@ async def mesh_session(
     body = Captured()
     after_exc: MeshError | None = None
     async with trio.open_nursery() as nursery:
-        session = _Session(ConnectionPool(nursery, token), ref, owned=owned)
+        session = MeshSession(ConnectionPool(nursery, token), ref, owned=owned)
         mesh = HostMesh(ref, session)
         yielded = False  # HM-2: a failed push returns no mesh, so there is none to shut down
         with body:
@@ -752,5 +752,5 @@ async def attach(
             raise InputError("attach needs at least one host address, got none")
         label = Label.sanitize("hosts" if name is None else name)
         ref = HostMeshRef.from_hosts(HostMeshId.instance(label), addresses)
-    async with mesh_session(ref, _resolve_token(token), owned=False) as mesh:
+    async with open_session(ref, _resolve_token(token), owned=False) as mesh:
         yield mesh

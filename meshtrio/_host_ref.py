@@ -15,6 +15,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
@@ -24,6 +25,7 @@ from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._errors import CardinalityError, HostMeshRefParseError, InputError, MeshError
 from meshtrio._ids import HostMeshId
 from meshtrio._slicing import Extent, Region
+from meshtrio._util import show
 
 __all__ = ["HostMeshRef", "HostRef"]
 
@@ -76,8 +78,8 @@ def _to_hosts(values: Iterable[HostRef | ChannelAddr | str]) -> tuple[HostRef, .
     return tuple(_to_host(v) for v in items)
 
 
-def _short(text: str, limit: int = 80) -> str:
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+_short = functools.partial(show, limit=83)
+"""Caller text quoted in a parse error: its repr, cut to 80 characters and an ellipsis."""
 
 
 def _region_separators(rest: str) -> Iterator[int]:

@@ -40,7 +40,7 @@ from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._errors import InputError, MeshError
 from meshtrio._host.agent import serve_host_agent
 from meshtrio._host.process import HostProcess, end_host_processes, start_host_process
-from meshtrio._host_mesh import HostMesh, mesh_session
+from meshtrio._host_mesh import HostMesh, open_session
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
 from meshtrio._slicing import Extent
@@ -106,7 +106,7 @@ async def open_host_mesh_in_process(
                     )
                 )
             ref = HostMeshRef.from_hosts(HostMeshId.instance(Label.sanitize(name)), bound)
-            async with mesh_session(ref, token, owned=True) as mesh:
+            async with open_session(ref, token, owned=True) as mesh:
                 yield mesh
         nursery.cancel_scope.cancel()
     captured.reraise()
@@ -180,7 +180,7 @@ async def open_host_mesh_processes(
                     extent.region(),
                     [a for a in addrs if a is not None],
                 )
-                async with mesh_session(ref, token, owned=True) as mesh:
+                async with open_session(ref, token, owned=True) as mesh:
                     yield mesh
                 await end_host_processes(handles, config.get(config.MESH_TERMINATE_TIMEOUT))
         finally:

@@ -20,7 +20,7 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import MeshClosedError, MeshError, RequestTimeoutError
-from meshtrio._transport import net
+from meshtrio._transport import endpoints as net
 from meshtrio._transport.rpc import Peer
 
 __all__ = ["ConnectionPool", "Outcome", "fan_out"]

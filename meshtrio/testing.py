@@ -27,8 +27,8 @@ from contextlib import asynccontextmanager, contextmanager
 from meshtrio._addr import ChannelAddr
 from meshtrio._host_mesh import HostMesh
 from meshtrio._local_mesh import open_host_mesh_in_process
+from meshtrio._transport.endpoints import MEMORY as _MEMORY
 from meshtrio._transport.memory import MemoryTransport
-from meshtrio._transport.net import MEMORY as _MEMORY
 from meshtrio._util import fixup_module_metadata
 
 __all__ = [

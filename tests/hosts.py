@@ -34,7 +34,7 @@ import trio_websocket
 
 from meshtrio import ChannelAddr, HostMesh, ShutdownReport, config, serve_host_agent
 from meshtrio._messages import LifecycleEvent
-from meshtrio._transport import net
+from meshtrio._transport import endpoints as net
 from meshtrio._transport.rpc import Peer
 
 HOST_ARGV = [sys.executable, "-m", "meshtrio", "host", "--listen", "tcp:127.0.0.1:0"]

@@ -185,7 +185,7 @@ DRAIN_CLIENT = """
 import functools, os, sys, trio
 from meshtrio._addr import ChannelAddr
 from meshtrio._messages import Drain
-from meshtrio._transport import net
+from meshtrio._transport import endpoints as net
 
 async def main():
     async with trio.open_nursery() as nursery:

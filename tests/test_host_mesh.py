@@ -32,7 +32,7 @@ from meshtrio import (
     config,
     open_host_mesh_in_process,
 )
-from meshtrio._host_mesh import mesh_session
+from meshtrio._host_mesh import open_session
 from meshtrio._messages import GetInfo, HostInfoReply, SetClientConfig
 from meshtrio.errors import (
     ConfigPushError,
@@ -437,7 +437,7 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
     as failed (the hosts already shut down no longer serve, which is expected)."""
     from meshtrio import ChannelAddr
     from meshtrio._messages import Ack, Drain, DrainReport, Shutdown
-    from meshtrio._transport import net
+    from meshtrio._transport import endpoints as net
     from meshtrio._transport.rpc import Emit, Peer
 
     shutdowns: list[int] = []
@@ -469,7 +469,7 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
                 )
             )
             ref = HostMeshRef.from_hosts(HostMeshId.instance("owned"), [real.addr, str(fake)])
-            async with mesh_session(ref, TOKEN, owned=True) as mesh:  # an open_* mesh's path
+            async with open_session(ref, TOKEN, owned=True) as mesh:  # an open_* mesh's path
                 with trio.CancelScope() as scope:
                     async with trio.open_nursery() as shutting:
                         shutting.start_soon(mesh.shutdown)

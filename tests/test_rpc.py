@@ -19,8 +19,12 @@ import trio.testing
 
 from meshtrio import Status
 from meshtrio._messages import Ack, AskProcToExit, ProcUpdate
+from meshtrio._transport.message_streams import (
+    MemoryMessageStream,
+    MessageStream,
+    memory_stream_pair,
+)
 from meshtrio._transport.rpc import Emit, Handler, Peer, ReplyThen
-from meshtrio._transport.streams import MemoryMessageStream, MessageStream, memory_stream_pair
 from meshtrio._wire import Envelope, EnvelopeKind, decode, encode
 from meshtrio.errors import (
     ConfigError,

@@ -1,4 +1,5 @@
-"""FrameStream (meshtrio._transport.sockets): whole writes (SK-1), the cheap path (SK-2), errors.
+"""FrameStream (meshtrio._transport.frame_stream): whole writes (SK-1), the cheap path (SK-2),
+errors.
 
 Each test runs over a connected pair of Unix sockets; no sleeps: a writer blocked on a full
 socket buffer is found with ``wait_all_tasks_blocked``.
@@ -17,7 +18,7 @@ import pytest
 import trio
 import trio.testing
 
-from meshtrio._transport.sockets import FrameStream
+from meshtrio._transport.frame_stream import FrameStream
 
 LIMIT = 10.0
 BIG = 8 << 20  # far larger than a socket buffer

@@ -11,7 +11,7 @@ import trio
 
 import meshtrio
 from meshtrio import ChannelAddr
-from meshtrio._transport import net
+from meshtrio._transport import endpoints as net
 from meshtrio.errors import HostUnreachableError
 from meshtrio.testing import MemoryTransport, local_listeners
 

@@ -1,5 +1,5 @@
-"""Tests for meshtrio._transport.net (serve/connect) and the handshake, over real loopback TCP,
-Unix sockets (abstract and filesystem path) and the in-process ``local:`` transport.
+"""Tests for meshtrio._transport.endpoints (serve/connect) and the handshake, over real loopback
+TCP, Unix sockets (abstract and filesystem path) and the in-process ``local:`` transport.
 
 Every test does real I/O, so each is bounded by ``trio.fail_after`` on the real clock.
 """
@@ -26,10 +26,11 @@ from hosts import closed_port, connect, open_raw, read_until_eof, rejected_hands
 
 from meshtrio import ChannelAddr
 from meshtrio._messages import AskProcToExit
-from meshtrio._transport import net, websocket
+from meshtrio._transport import endpoints as net
+from meshtrio._transport import websocket
 from meshtrio._transport.handshake import Offer
+from meshtrio._transport.message_streams import MessageStream, memory_stream_pair
 from meshtrio._transport.rpc import Emit, Peer
-from meshtrio._transport.streams import MessageStream, memory_stream_pair
 from meshtrio._wire import PROTOCOL_VERSION
 from meshtrio.errors import (
     AuthRejectedError,

@@ -88,10 +88,10 @@ from meshtrio._messages import (
     SpawnProcs,
     StopProcMesh,
 )
-from meshtrio._transport import net
+from meshtrio._transport import endpoints as net
 from meshtrio._transport.handshake import Credentials, check_token, proc_credential
+from meshtrio._transport.message_streams import MessageStream
 from meshtrio._transport.rpc import Emit, Peer, ReplyThen
-from meshtrio._transport.streams import MessageStream
 from meshtrio._wire import PROTOCOL_VERSION
 
 __all__ = ["INSECURE_BIND_WARNING", "HostAgent", "HostState", "is_loopback", "serve_host_agent"]

@@ -29,7 +29,7 @@ from meshtrio import _config as config
 from meshtrio._contract import ProcBootstrap
 from meshtrio._errors import MeshError
 from meshtrio._messages import Ack, AskProcToExit, GetProcConfig, ProcConfig, ProcHello
-from meshtrio._transport import net
+from meshtrio._transport import endpoints as net
 from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 
 __all__ = ["EXIT_HOST_LOST", "run_proc"]

@@ -1,12 +1,13 @@
 """What a transport is: a way to open a message stream to an address and to serve one.
 
-:class:`Transport` is the small interface :mod:`meshtrio._transport.net` talks to; it picks
-one per address kind (``ChannelAddr.transport``) in :func:`~meshtrio._transport.net.transport_for`.
+:class:`Transport` is the small interface :mod:`meshtrio._transport.endpoints` talks to; it
+picks one per address kind (``ChannelAddr.transport``) in
+:func:`~meshtrio._transport.endpoints.transport_for`.
 Two implementations: :class:`~meshtrio._transport.websocket.WebSocketTransport` (``tcp:`` and
 ``unix:``) and :class:`~meshtrio._transport.memory.MemoryTransport` (``local:``).
 
-A transport hands out :class:`~meshtrio._transport.streams.MessageStream` objects and nothing
-per message: once a stream is open, the RPC layer calls its ``send``/``receive`` directly.
+A transport hands out :class:`~meshtrio._transport.message_streams.MessageStream` objects and
+nothing per message: once a stream is open, the RPC layer calls its ``send``/``receive`` directly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import trio
 
 from meshtrio._addr import ChannelAddr
 from meshtrio._transport.handshake import Credentials, Offer
-from meshtrio._transport.streams import MessageStream
+from meshtrio._transport.message_streams import MessageStream
 
 __all__ = ["OnConnection", "OnRefused", "Transport"]
 
@@ -34,7 +35,7 @@ class Transport(Protocol):
     """Connects to and serves addresses of one or more kinds.
 
     Errors: an implementation may raise its library's errors (trio, trio-websocket, OS);
-    :mod:`meshtrio._transport.net` translates them at its edge (TR-3). Errors it raises
+    :mod:`meshtrio._transport.endpoints` translates them at its edge (TR-3). Errors it raises
     itself are meshtrio :class:`~meshtrio.errors.TransportError` subclasses.
     """
 

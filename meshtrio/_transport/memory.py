@@ -5,7 +5,7 @@ A ``local:N`` listener is registered in this Trio run's registry (a
 see each other's listeners, and ``local:0`` numbering starts at 1 in each run. A client is
 authenticated against the listener's credentials as a WebSocket client would be (TR-1:
 wrong tokens and versions are refused with the same errors) and gets one end of a
-:func:`~meshtrio._transport.streams.memory_stream_pair`; the listener's callback gets the
+:func:`~meshtrio._transport.message_streams.memory_stream_pair`; the listener's callback gets the
 other, in the listener's nursery. Messages are bounded by the smaller of the two sides'
 ``max_size``. Nothing here touches a socket.
 """
@@ -22,7 +22,7 @@ from meshtrio._addr import ChannelAddr
 from meshtrio._errors import HostUnreachableError, TransportError
 from meshtrio._transport.handshake import Credentials, Offer, Refusal, check_offer, refusal_error
 from meshtrio._transport.interface import OnConnection, OnRefused
-from meshtrio._transport.streams import MessageStream, memory_stream_pair
+from meshtrio._transport.message_streams import MessageStream, memory_stream_pair
 
 __all__ = ["MemoryTransport"]
 

@@ -1,6 +1,6 @@
 """Request/reply multiplexing over one message stream, in both directions.
 
-A :class:`Peer` wraps a :class:`~meshtrio._transport.streams.MessageStream`. Either side may
+A :class:`Peer` wraps a :class:`~meshtrio._transport.message_streams.MessageStream`. Either side may
 :meth:`Peer.call` the other: each call gets a fresh correlation id, a deadline (total, or
 idle: re-armed on every streamed event; an earlier enclosing deadline, such as a fan-out's,
 takes over), and its own reply channel. Incoming requests run each
@@ -37,7 +37,7 @@ from meshtrio._errors import (
     RequestTimeoutError,
     TransportError,
 )
-from meshtrio._transport.streams import MessageStream
+from meshtrio._transport.message_streams import MessageStream
 from meshtrio._wire import Envelope, EnvelopeKind, Prepared, WireError, decode, encode
 
 __all__ = ["Emit", "Handler", "Peer", "ReplyThen"]

@@ -4,7 +4,7 @@
 family (:class:`_TcpSockets`, :class:`_UnixSockets`) is all that differs between ``tcp:`` and
 ``unix:``: how to open, how to bind, and the ``Host`` the client names. Every client is
 authenticated during the opening handshake (:mod:`meshtrio._transport.handshake`), and each
-accepted connection is handed on as a :class:`~meshtrio._transport.streams.WsMessageStream`.
+accepted connection is handed on as a :class:`~meshtrio._transport.message_streams.WsMessageStream`.
 
 Invariants owned here:
 
@@ -32,7 +32,7 @@ Invariants owned here:
 
 Errors: a failure to listen raises :class:`~meshtrio.errors.TransportError` here (its cause
 is the OS error); a client's connection attempt may raise trio, trio-websocket and OS errors,
-which :mod:`meshtrio._transport.net` translates (TR-3).
+which :mod:`meshtrio._transport.endpoints` translates (TR-3).
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ import trio_websocket
 
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import ConnectionLostError, TransportError
+from meshtrio._transport.frame_stream import FrameStream
 from meshtrio._transport.handshake import Credentials, Offer, Principal, Refusal, check_offer
 from meshtrio._transport.interface import OnConnection, OnRefused
-from meshtrio._transport.sockets import FrameStream
-from meshtrio._transport.streams import SEND_TIMEOUT, MessageStream, WsMessageStream
+from meshtrio._transport.message_streams import SEND_TIMEOUT, MessageStream, WsMessageStream
 from meshtrio._transport.translate import translate as _translate
 
 __all__ = ["TCP", "UNIX", "WebSocketTransport"]

@@ -3,7 +3,8 @@
 :func:`serve` binds a :class:`~meshtrio._addr.ChannelAddr` (port 0, ``unix:`` and ``local:0``
 mean "pick one"), reports the bound address through ``task_status``, authenticates every
 client during the opening handshake (:mod:`meshtrio._transport.handshake`) and hands each
-accepted connection, as a :class:`~meshtrio._transport.streams.MessageStream`, to a callback.
+accepted connection, as a :class:`~meshtrio._transport.message_streams.MessageStream`, to a
+callback.
 :func:`connect` opens a client connection and runs a :class:`~meshtrio._transport.rpc.Peer` on it.
 
 Both pick the :class:`~meshtrio._transport.interface.Transport` for the address in one place,

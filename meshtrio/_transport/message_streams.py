@@ -20,8 +20,8 @@ import trio
 import trio_websocket
 
 from meshtrio._errors import ConnectionLostError, ProtocolError
+from meshtrio._transport.frame_stream import FrameStream
 from meshtrio._transport.handshake import CLIENT, Principal
-from meshtrio._transport.sockets import FrameStream
 
 __all__ = ["MemoryMessageStream", "MessageStream", "WsMessageStream", "memory_stream_pair"]
 
@@ -99,7 +99,7 @@ class WsMessageStream:
         """Send one binary message.
 
         A frame is written whole even if the caller is cancelled meanwhile (the byte stream
-        underneath is a :class:`~meshtrio._transport.sockets.FrameStream`, SK-1): a frame torn
+        underneath is a :class:`~meshtrio._transport.frame_stream.FrameStream`, SK-1): a frame torn
         halfway would corrupt every later frame on the connection.
         """
         _check_size(data, self._max_size, self.address)
