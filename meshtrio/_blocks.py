@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, Generic, NoReturn, ParamSpec, TypeVar
 
@@ -57,6 +58,16 @@ def async_context_manager(
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> contextlib.AbstractAsyncContextManager[T]:
         return _AsyncContext(make(*args, **kwargs), fn.__name__)
 
+    # help() and signatures show what it is: an async context manager, not an iterator.
+    sig = inspect.signature(fn)
+    ret = sig.return_annotation
+    if isinstance(ret, str) and ret.startswith("AsyncIterator["):
+        ret = "AbstractAsyncContextManager[" + ret[len("AsyncIterator[") :]
+    wrapper.__signature__ = sig.replace(return_annotation=ret)  # type: ignore[attr-defined]
+    doc = inspect.cleandoc(fn.__doc__ or "")
+    wrapper.__doc__ = (
+        f"An async context manager: ``async with meshtrio.{fn.__name__}(...) as mesh:``.\n\n" + doc
+    )
     return wrapper
 
 

@@ -9,6 +9,7 @@ tasks of the Trio run before and after.
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 
 import pytest
@@ -575,6 +576,13 @@ async def test_awaiting_a_mesh_context_by_mistake_says_async_with() -> None:
     ):
         cm = make()
         assert "async with" in repr(cm)
+    for fn in (
+        meshtrio.attach,
+        meshtrio.open_host_mesh_in_process,
+        meshtrio.open_host_mesh_processes,
+    ):
+        assert (fn.__doc__ or "").startswith("An async context manager: ``async with meshtrio.")
+        assert "AbstractAsyncContextManager[HostMesh]" in str(inspect.signature(fn))
         with pytest.raises(TypeError, match=r"use `async with meshtrio\.\w+\(\.\.\.\) as mesh:`"):
             await cm  # type: ignore[misc]
 
