@@ -34,6 +34,7 @@ from meshtrio._local_mesh import open_host_mesh_in_process as open_host_mesh_in_
 from meshtrio._local_mesh import open_host_mesh_processes as open_host_mesh_processes
 from meshtrio._proc_mesh import ProcMesh as ProcMesh
 from meshtrio._proc_mesh import ProcRef as ProcRef
+from meshtrio._records import DrainReport as DrainReport
 from meshtrio._records import HostInfo as HostInfo
 from meshtrio._slicing import Extent as Extent
 from meshtrio._slicing import Point as Point
@@ -87,6 +88,7 @@ __all__ = [
     "ConfigPushError",
     "ConnectionLostError",
     "DimensionError",
+    "DrainReport",
     "EmptyRangeError",
     "Extent",
     "ExtentError",

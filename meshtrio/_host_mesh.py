@@ -61,10 +61,10 @@ from meshtrio._errors import (
 )
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import HostMeshId, Label
-from meshtrio._messages import Ack, Drain, DrainReport, GetInfo, SetClientConfig, Shutdown
+from meshtrio._messages import Ack, Drain, DrainReply, GetInfo, SetClientConfig, Shutdown
 from meshtrio._pool import ConnectionPool, Outcome, fan_out
 from meshtrio._proc_mesh import ProcMesh, spawn_proc_mesh
-from meshtrio._records import HostInfo
+from meshtrio._records import DrainReport, HostInfo
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._transport.handshake import check_token, token_from_env
 from meshtrio._wire import Prepared
@@ -270,7 +270,7 @@ def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple
     out = []
     for addr, res in zip(addrs, results, strict=True):
         failure = None if res.error is None else HostFailure.from_exception(str(addr), res.error)
-        report = res.value if isinstance(res.value, DrainReport) else None
+        report = DrainReport.from_reply(res.value) if isinstance(res.value, DrainReply) else None
         out.append(HostOutcome(str(addr), failure, report, res.elapsed))
     return tuple(out)
 

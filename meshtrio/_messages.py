@@ -25,7 +25,7 @@ __all__ = [
     "AskProcToExit",
     "ConfigEntries",
     "Drain",
-    "DrainReport",
+    "DrainReply",
     "GetInfo",
     "GetProcConfig",
     "GetProcMeshConfigs",
@@ -131,17 +131,9 @@ class Drain:
 
 @message
 @attrs.frozen
-class DrainReport:
-    """How a drain went on one host.
-
-    Attributes:
-        attempted: procs the drain asked to stop.
-        ok: of those, procs that are gone (exited or reaped).
-        failed: of those, procs reported ``unkillable`` (still there after SIGKILL).
-        started_at: when the drain began (unix time).
-        finished_at: when it ended (unix time).
-        events: the host's recent lifecycle events, oldest first.
-    """
+class DrainReply:
+    """How a drain went on one host: the wire form of :class:`meshtrio.DrainReport`, the
+    public record a client builds from it (the fields are the same)."""
 
     attempted: int
     ok: int
@@ -149,12 +141,6 @@ class DrainReport:
     started_at: float
     finished_at: float
     events: list[LifecycleEvent] = attrs.field(factory=list)
-
-    def __repr__(self) -> str:
-        return (
-            f"<DrainReport attempted={self.attempted} ok={self.ok} failed={self.failed} "
-            f"in {self.finished_at - self.started_at:.3f}s, {len(self.events)} events>"
-        )
 
 
 @message

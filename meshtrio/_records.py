@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
-from meshtrio._messages import HostInfoReply, LifecycleEvent
+from meshtrio._messages import DrainReply, HostInfoReply, LifecycleEvent
 
-__all__ = ["HostInfo"]
+__all__ = ["DrainReport", "HostInfo"]
 
 
 @attrs.frozen
@@ -66,3 +66,43 @@ class HostInfo:
         ]
         lines += [f"  {e.at:.3f} {e.kind} {e.detail}".rstrip() for e in self.events[-10:]]
         return "\n".join(lines)
+
+
+@attrs.frozen
+class DrainReport:
+    """How a drain went on one host (in :class:`meshtrio.StopReport` and
+    :class:`meshtrio.ShutdownReport`, per host).
+
+    Attributes:
+        attempted: procs the drain asked to stop.
+        ok: of those, procs that are gone (exited or reaped).
+        failed: of those, procs reported ``unkillable`` (still there after SIGKILL).
+        started_at: when the drain began (unix time).
+        finished_at: when it ended (unix time).
+        events: the host's recent lifecycle events, oldest first.
+    """
+
+    attempted: int
+    ok: int
+    failed: int
+    started_at: float
+    finished_at: float
+    events: tuple[LifecycleEvent, ...] = ()
+
+    @classmethod
+    def from_reply(cls, reply: DrainReply) -> DrainReport:
+        """The record for a host's :class:`~meshtrio._messages.DrainReply`."""
+        return cls(
+            reply.attempted,
+            reply.ok,
+            reply.failed,
+            reply.started_at,
+            reply.finished_at,
+            tuple(reply.events),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<DrainReport attempted={self.attempted} ok={self.ok} failed={self.failed} "
+            f"in {self.finished_at - self.started_at:.3f}s, {len(self.events)} events>"
+        )

@@ -437,7 +437,7 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
     left: only the hosts that had not acknowledged are asked again, and nothing is reported
     as failed (the hosts already shut down no longer serve, which is expected)."""
     from meshtrio import ChannelAddr
-    from meshtrio._messages import Ack, Drain, DrainReport, Shutdown
+    from meshtrio._messages import Ack, Drain, DrainReply, Shutdown
     from meshtrio._transport import endpoints as net
     from meshtrio._transport.rpc import Emit, Peer
 
@@ -446,13 +446,13 @@ async def test_shutdown_cancelled_midway_is_finished_by_the_block_without_false_
 
     async def slow_first_shutdown(_peer: Peer, msg: object, _emit: Emit) -> object:
         if isinstance(msg, Drain):
-            return DrainReport(0, 0, 0, time.time(), time.time(), [])
+            return DrainReply(0, 0, 0, time.time(), time.time(), [])
         if isinstance(msg, Shutdown):
             shutdowns.append(1)
             if len(shutdowns) == 1:
                 fake_asked.set()
                 await trio.sleep_forever()  # the first one hangs until cancelled
-            return DrainReport(0, 0, 0, time.time(), time.time(), [])
+            return DrainReply(0, 0, 0, time.time(), time.time(), [])
         return Ack()
 
     async def fake_host(stream: object) -> None:

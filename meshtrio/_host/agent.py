@@ -71,7 +71,7 @@ from meshtrio._ids import HostMeshId, ProcMeshId, proc_id
 from meshtrio._messages import (
     Ack,
     Drain,
-    DrainReport,
+    DrainReply,
     GetInfo,
     GetProcConfig,
     GetProcMeshConfigs,
@@ -484,7 +484,7 @@ class HostAgent:
         timeout: float,
         concurrency: int,
         emit: Emit | None = None,
-    ) -> DrainReport:
+    ) -> DrainReply:
         """Stop all procs, or those of one host mesh; the service side stays up (HA-2).
 
         A drain of one host mesh that finds none of its procs here is a no-op and records no
@@ -498,7 +498,7 @@ class HostAgent:
             if (full or r.host_mesh_id == host_mesh_id) and not r.done.is_set()
         ]
         if not full and not recs:
-            return DrainReport(0, 0, 0, started, started, [])
+            return DrainReply(0, 0, 0, started, started, [])
         if full:
             self._full_drains += 1
             if self.state is HostState.SERVING:
@@ -514,7 +514,7 @@ class HostAgent:
                 if self._full_drains == 0 and self.state is HostState.DRAINING:
                     self.state = HostState.SERVING
         self.event("drain_end", f"attempted={len(recs)} ok={ok} failed={failed}")
-        return DrainReport(len(recs), ok, failed, started, time.time(), list(self.events))
+        return DrainReply(len(recs), ok, failed, started, time.time(), list(self.events))
 
     async def shutdown(
         self, timeout: float, concurrency: int, emit: Emit | None = None
@@ -524,7 +524,7 @@ class HostAgent:
         report = await self.drain(None, timeout, concurrency, emit)
         self.state = HostState.SHUTTING_DOWN
         self.event("shutdown", "acknowledging, then closing the service side")
-        report = DrainReport(
+        report = DrainReply(
             report.attempted,
             report.ok,
             report.failed,
