@@ -247,23 +247,43 @@ def check_snapshot(snapshot: object) -> Mapping[str, Any]:
             f"a config snapshot holds at most {MAX_SNAPSHOT_KEYS} keys, got {len(snapshot)}"
         )
     for name, value in snapshot.items():
-        if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
-            raise ConfigError(
-                f"config snapshot key {show(name)}: names are text of at most "
-                f"{MAX_NAME_CHARS} characters"
+        kind = type(value)
+        if (  # the usual case, exact types from the wire, in one test each
+            type(name) is str
+            and len(name) <= MAX_NAME_CHARS
+            and (
+                kind in _PLAIN_SCALARS
+                or (kind is int and -_INT_LIMIT < value < _INT_LIMIT)
+                or (kind is str and len(value) <= MAX_SNAPSHOT_TEXT)
             )
-        if not isinstance(value, _SCALARS):
-            raise ConfigError(
-                f"config snapshot key {name}: values are None, bool, int, float or text, "
-                f"got {type(value).__name__}"
-            )
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-            raise ConfigError(f"config snapshot key {name}: int out of range {show(value)}")
-        if isinstance(value, str) and len(value) > MAX_SNAPSHOT_TEXT:
-            raise ConfigError(
-                f"config snapshot key {name}: text longer than {MAX_SNAPSHOT_TEXT} characters"
-            )
+        ):
+            continue
+        _check_entry(name, value)
     return snapshot
+
+
+_PLAIN_SCALARS = frozenset({type(None), bool, float})
+_INT_LIMIT = 1 << 64
+
+
+def _check_entry(name: object, value: object) -> None:
+    """The full check of one snapshot entry, naming what is wrong (subclasses pass here)."""
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
+        raise ConfigError(
+            f"config snapshot key {show(name)}: names are text of at most "
+            f"{MAX_NAME_CHARS} characters"
+        )
+    if not isinstance(value, _SCALARS):
+        raise ConfigError(
+            f"config snapshot key {name}: values are None, bool, int, float or text, "
+            f"got {type(value).__name__}"
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        raise ConfigError(f"config snapshot key {name}: int out of range {show(value)}")
+    if isinstance(value, str) and len(value) > MAX_SNAPSHOT_TEXT:
+        raise ConfigError(
+            f"config snapshot key {name}: text longer than {MAX_SNAPSHOT_TEXT} characters"
+        )
 
 
 def split_known(snapshot: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
