@@ -112,17 +112,6 @@ class _Watched:
             await trio.sleep(0.02)
 
 
-async def _first_line(stream: trio.abc.ReceiveStream, timeout: float) -> str:
-    buf = b""
-    with trio.fail_after(timeout):
-        while b"\n" not in buf:
-            chunk = await stream.receive_some(4096)
-            if not chunk:
-                break
-            buf += chunk
-    return buf.split(b"\n", 1)[0].decode("ascii", "replace").strip()
-
-
 @asynccontextmanager
 async def _server(argv: list[str], env: dict[str, str]) -> AsyncIterator[_Watched]:
     """A server process that prints its address first and exits when its stdin closes (or is
@@ -137,7 +126,7 @@ async def _server(argv: list[str], env: dict[str, str]) -> AsyncIterator[_Watche
     )
     try:
         assert proc.stdout is not None
-        addr = await _first_line(proc.stdout, 30.0)
+        addr = await echo._read_line(proc.stdout, 30.0)
         if not addr.startswith("tcp:"):
             raise RuntimeError(f"{argv[2:4]} did not start: printed {addr!r}")
         yield _Watched(proc, addr)
