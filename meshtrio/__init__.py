@@ -6,16 +6,25 @@ lifecycle. Layers, bottom to top (each imports only from those below it):
 
 1. values: :mod:`meshtrio._slicing`, :mod:`meshtrio._ids`, :mod:`meshtrio._addr`,
    :mod:`meshtrio._status`, :mod:`meshtrio._bootstrap`, :mod:`meshtrio._host_ref`,
-   :mod:`meshtrio.errors`;
+   :mod:`meshtrio._actor_class` (Actor, endpoint, context), :mod:`meshtrio.errors`;
 2. :mod:`meshtrio.config`;
 3. wire and transport: :mod:`meshtrio._wire`, :mod:`meshtrio._messages`,
-   :mod:`meshtrio._transport`;
-4. agents: :mod:`meshtrio._host` (agent, launcher), :mod:`meshtrio._proc`;
-5. meshes: :mod:`meshtrio._host_mesh`, :mod:`meshtrio._proc_mesh`, :mod:`meshtrio._local_mesh`;
+   :mod:`meshtrio._actor_messages`, :mod:`meshtrio._payload`, :mod:`meshtrio._transport`,
+   :mod:`meshtrio._pool`;
+4. agents: :mod:`meshtrio._host` (agent, launcher), :mod:`meshtrio._proc` (runtime, actors);
+5. meshes: :mod:`meshtrio._host_mesh`, :mod:`meshtrio._proc_mesh`, :mod:`meshtrio._actor_mesh`,
+   :mod:`meshtrio._local_mesh`;
 6. entry points: ``python -m meshtrio``, :mod:`meshtrio.testing`.
 """
 
 from meshtrio import config as config
+from meshtrio._actor_class import Actor as Actor
+from meshtrio._actor_class import ActorContext as ActorContext
+from meshtrio._actor_class import context as context
+from meshtrio._actor_class import current_rank as current_rank
+from meshtrio._actor_class import endpoint as endpoint
+from meshtrio._actor_mesh import ActorMesh as ActorMesh
+from meshtrio._actor_mesh import Endpoint as Endpoint
 from meshtrio._addr import ChannelAddr as ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand as BootstrapCommand
 from meshtrio._host.agent import serve_host_agent as serve_host_agent
@@ -43,6 +52,8 @@ from meshtrio._slicing import ValueMesh as ValueMesh
 from meshtrio._status import ProcState as ProcState
 from meshtrio._status import Status as Status
 from meshtrio._util import fixup_module_metadata
+from meshtrio.errors import ActorDiedError as ActorDiedError
+from meshtrio.errors import ActorError as ActorError
 from meshtrio.errors import AddrParseError as AddrParseError
 from meshtrio.errors import AuthRejectedError as AuthRejectedError
 from meshtrio.errors import CardinalityError as CardinalityError
@@ -62,6 +73,8 @@ from meshtrio.errors import LaunchError as LaunchError
 from meshtrio.errors import MeshClosedError as MeshClosedError
 from meshtrio.errors import MeshError as MeshError
 from meshtrio.errors import MessageBodyError as MessageBodyError
+from meshtrio.errors import NoActorContextError as NoActorContextError
+from meshtrio.errors import PayloadError as PayloadError
 from meshtrio.errors import PointParseError as PointParseError
 from meshtrio.errors import ProcCreationError as ProcCreationError
 from meshtrio.errors import ProcMeshStopError as ProcMeshStopError
@@ -79,6 +92,11 @@ from meshtrio.errors import TransportError as TransportError
 __version__ = "0.1.0"
 
 __all__ = [
+    "Actor",
+    "ActorContext",
+    "ActorDiedError",
+    "ActorError",
+    "ActorMesh",
     "AddrParseError",
     "AuthRejectedError",
     "BootstrapCommand",
@@ -90,6 +108,7 @@ __all__ = [
     "DimensionError",
     "DrainReport",
     "EmptyRangeError",
+    "Endpoint",
     "Extent",
     "ExtentError",
     "HostFailure",
@@ -109,6 +128,8 @@ __all__ = [
     "MeshError",
     "MeshState",
     "MessageBodyError",
+    "NoActorContextError",
+    "PayloadError",
     "Point",
     "PointParseError",
     "ProcCreationError",
@@ -135,6 +156,9 @@ __all__ = [
     "ValueMesh",
     "attach",
     "config",
+    "context",
+    "current_rank",
+    "endpoint",
     "open_host_mesh_in_process",
     "open_host_mesh_processes",
     "serve_host_agent",

@@ -127,7 +127,7 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from meshtrio._demo import run_demo
 
-    return trio.run(run_demo, args.hosts, args.procs_per_host)
+    return trio.run(run_demo, args.hosts, args.procs_per_host, args.samples)
 
 
 HOST_HELP = """\
@@ -169,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     host.set_defaults(fn=_cmd_host)
     proc = sub.add_parser("proc", help="run a proc (started by host agents)")
     proc.set_defaults(fn=_cmd_proc)
-    demo = sub.add_parser("demo", help="bring up a local mesh, spawn procs, tear it down")
+    demo = sub.add_parser(
+        "demo", help="bring up a local mesh, run actors on its procs (a Monte Carlo pi), tear down"
+    )
     demo.add_argument("--hosts", type=int, default=2)
     demo.add_argument("--procs-per-host", type=int, default=2)
+    demo.add_argument("--samples", type=int, default=200_000, help="points per actor")
     demo.set_defaults(fn=_cmd_demo)
     args = parser.parse_args(argv)
     try:

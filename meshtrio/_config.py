@@ -668,3 +668,22 @@ MESH_BOOTSTRAP_ENABLE_PDEATHSIG: Key[bool] = _register(
 MESH_SPAWN_CONCURRENCY = _int(
     "mesh_spawn_concurrency", 16, "How many procs a host starts at once.", 1, 256, True
 )
+ACTOR_MAILBOX_CAPACITY = _int(
+    "actor_mailbox_capacity",
+    1024,
+    "Calls one caller may have in flight to one actor (more wait: backpressure); also the "
+    "most calls an actor holds queued from one connection, and runs at once when concurrent.",
+    1,
+    65536,
+    True,
+)
+ACTOR_CANCEL_ACK_TIMEOUT = _duration(
+    "actor_cancel_ack_timeout",
+    1,
+    "How long a cancelled actor call waits for the actor to acknowledge the cancel.",
+)
+ACTOR_DEATH_REPORT_TIMEOUT = _duration(
+    "actor_death_report_timeout",
+    0.5,
+    "How long a call whose proc is gone waits for its host to report how the proc ended.",
+)

@@ -101,6 +101,7 @@ class ProcBootstrap:
         create_rank: its rank in the proc mesh.
         proc_mesh_id: its proc mesh's id.
         config: the client's propagatable config snapshot.
+        actor_token: the credential its actor endpoint accepts (empty: it serves no actors).
     """
 
     proc_id: ProcId
@@ -108,6 +109,7 @@ class ProcBootstrap:
     create_rank: int
     proc_mesh_id: ProcMeshId
     config: dict[str, Any]
+    actor_token: str = ""
 
     def to_env(self) -> str:
         """Encode as the value of ``MESHTRIO_BOOTSTRAP``."""

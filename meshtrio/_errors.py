@@ -7,11 +7,13 @@ here says when it is raised and what it is not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 __all__ = [
+    "ActorDiedError",
+    "ActorError",
     "AddrParseError",
     "AuthRejectedError",
     "CardinalityError",
@@ -31,6 +33,8 @@ __all__ = [
     "MeshClosedError",
     "MeshError",
     "MessageBodyError",
+    "NoActorContextError",
+    "PayloadError",
     "PointParseError",
     "ProcCreationError",
     "ProcMeshStopError",
@@ -78,8 +82,15 @@ class MeshError(Exception):
         # KeyError would otherwise print repr(message) with quotes.
         return self.message
 
+    _not_pickled: tuple[str, ...] = ()
+    """Attributes left out when pickling (they may refer back to the error itself)."""
+
     def __reduce__(self) -> tuple[Any, ...]:
-        fields = {k: v for k, v in self.__dict__.items() if not k.startswith("__")}
+        fields = {
+            k: v
+            for k, v in self.__dict__.items()
+            if not k.startswith("__") and k not in self._not_pickled
+        }
         return (_rebuild, (type(self), self.message, fields))
 
 
@@ -211,6 +222,24 @@ class SpawnConfigurationError(InputError):
     or did not report). Raised on a host while starting a proc, it reaches the client as that
     proc's Failed status, so as a :class:`ProcCreationError`.
     """
+
+
+class PayloadError(InputError):
+    """Arguments for an actor (its constructor's or an endpoint's) that cannot be sent: one
+    cannot be pickled, or together they pickle to more than ``max_message_size`` allows.
+    Raised in the caller before anything is sent; the message names the argument.
+
+    Not :class:`ActorError`: a result that cannot be pickled is found on the proc, and reaches
+    the caller as an :class:`ActorError` (``kind`` ``PayloadError``).
+
+    Attributes:
+        argument: the argument's name (``args[0]``, ``by``), or ``""`` when it is all of them
+            together.
+    """
+
+    def __init__(self, message: str, *, argument: str = "") -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class DimensionError(MeshError, KeyError):
@@ -347,6 +376,117 @@ class RemoteError(MeshError):
         super().__init__(message)
         self.address = address
         self.kind = kind
+
+
+class _CallOutcomes:
+    """The ``failures``/``values`` pair an actor call's error carries (see ActorError)."""
+
+    _not_pickled: tuple[str, ...] = ("_failures", "_values")
+    rank: int
+    _failures: dict[int, MeshError] | None = None
+    _values: dict[int, Any] | None = None
+
+    @property
+    def failures(self) -> dict[int, MeshError]:
+        """Every failing rank's error, by rank (from ``call``); else just this one's."""
+        if self._failures is None:
+            return {self.rank: cast(MeshError, self)}
+        return self._failures
+
+    @property
+    def values(self) -> dict[int, Any]:
+        """From ``call``: the values of the ranks that succeeded, by rank; else empty."""
+        return {} if self._values is None else self._values
+
+    def set_outcomes(self, failures: dict[int, MeshError], values: dict[int, Any]) -> None:
+        """Record a ``call``'s per-rank outcomes (not pickled with the error)."""
+        self._failures = failures
+        self._values = values
+
+
+class ActorError(_CallOutcomes, RemoteError):
+    """An actor's code raised: an endpoint (the actor lives on and serves the next call) or
+    its ``__init__`` (no actor mesh was made).
+
+    The remote exception is not re-raised as its own class: ``kind`` names it, the message
+    and :attr:`traceback` carry its text, and it is the ``__cause__`` when it unpickles here.
+    Not :class:`ActorDiedError` (the actor or its proc is gone), nor a
+    :class:`TransportError` (the call did not get through).
+
+    Attributes:
+        rank: the actor's rank in its actor mesh.
+        point: the actor's point in its actor mesh (a :class:`~meshtrio.Point`).
+        actor: the actor mesh's name.
+        endpoint: the endpoint called (``__init__`` for the constructor).
+        traceback: the remote traceback, as text.
+        failures: every failing rank's error when raised by ``call`` (this one included),
+            by rank; else just this one.
+        values: when raised by ``call``, the values of the ranks that succeeded, by rank.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rank: int = 0,
+        point: Any = None,
+        actor: str = "",
+        endpoint: str = "",
+        kind: str = "",
+        traceback: str = "",
+        address: str = "",
+    ) -> None:
+        super().__init__(message, address=address, kind=kind)
+        self.rank = rank
+        self.point = point
+        self.actor = actor
+        self.endpoint = endpoint
+        self.traceback = traceback
+
+
+class ActorDiedError(_CallOutcomes, MeshError):
+    """The actor is gone: its proc died, was stopped or cannot be reached, or the actor was
+    stopped on its proc. Calls in flight to it fail with this as soon as the connection to its
+    proc ends (never by a timeout), and later calls fail at once.
+
+    Not :class:`ActorError` (the actor's code raised and the actor lives on), nor
+    :class:`MeshClosedError` (this client stopped the actor mesh itself, then called it).
+
+    Attributes:
+        rank: the actor's rank in its actor mesh.
+        point: its point in the actor mesh (a :class:`~meshtrio.Point`).
+        actor: the actor mesh's name.
+        proc_id: its proc's id.
+        status: its proc's status as its host reported it (a :class:`~meshtrio.Status`), or
+            None when the host could not say in time.
+        stderr_tail: the last lines its proc wrote to stderr (as its host kept them).
+        failures: as :attr:`ActorError.failures`.
+        values: as :attr:`ActorError.values`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rank: int = 0,
+        point: Any = None,
+        actor: str = "",
+        proc_id: str = "",
+        status: Any = None,
+        stderr_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.point = point
+        self.actor = actor
+        self.proc_id = proc_id
+        self.status = status
+        self.stderr_tail = tuple(stderr_tail)
+
+
+class NoActorContextError(MeshError, LookupError):
+    """:func:`meshtrio.context` or :func:`meshtrio.current_rank` was called outside an
+    actor's code (a ``LookupError``, like an unset context variable)."""
 
 
 @attrs.frozen

@@ -67,6 +67,7 @@ from meshtrio._proc_mesh import ProcMesh, spawn_proc_mesh
 from meshtrio._records import DrainReport, HostInfo
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._transport.handshake import check_token, token_from_env
+from meshtrio._transport.rpc import Peer
 from meshtrio._wire import Prepared
 
 __all__ = ["HostMesh", "HostOutcome", "MeshState", "ShutdownReport", "StopReport", "attach"]
@@ -264,6 +265,9 @@ class _HostLink:
         self, fn: Callable[[ChannelAddr], Awaitable[Any]], *, timeout: float = math.inf
     ) -> list[Outcome]:
         return await fan_out(self.addrs, fn, timeout=timeout)
+
+    async def peer(self, addr: ChannelAddr, token: str) -> Peer:
+        return await self.session.pool.peer(addr, token=token)
 
 
 def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple[HostOutcome, ...]:

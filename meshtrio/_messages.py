@@ -4,6 +4,7 @@ Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`
 :class:`Shutdown`, :class:`SpawnProcs` (streams :class:`ProcUpdate` events),
 :class:`GetProcStates` (reply :class:`ProcStates`), :class:`StopProcMesh`,
 :class:`GetProcMeshConfigs` (reply :class:`ProcMeshConfigs`).
+:class:`AwaitProcExit` (reply :class:`ProcStates`).
 Proc to host agent: :class:`ProcHello`. Host agent to proc: :class:`AskProcToExit`,
 :class:`GetProcConfig` (reply :class:`ProcConfig`).
 """
@@ -15,6 +16,7 @@ from typing import Any
 import attrs
 
 from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._ids import HostMeshId, ProcId, ProcMeshId
 from meshtrio._status import ProcState, Status
@@ -23,6 +25,7 @@ from meshtrio._wire import converter, message
 __all__ = [
     "Ack",
     "AskProcToExit",
+    "AwaitProcExit",
     "ConfigEntries",
     "Drain",
     "DrainReply",
@@ -45,6 +48,16 @@ __all__ = [
 
 ConfigEntries = dict[str, tuple[Any, str]]
 """Effective config: key name to (value, source layer name)."""
+
+
+MAX_TOKEN_CHARS = 256
+"""The longest actor token a host accepts in a SpawnProcs."""
+
+
+def _actor_token(_obj: object, _attr: object, value: str) -> None:
+    """attrs validator: an actor token is empty or sendable text of bounded length."""
+    if value and (len(value) > MAX_TOKEN_CHARS or not all("\x21" <= c <= "\x7e" for c in value)):
+        raise ValueError("actor_token must be printable ASCII of at most 256 characters")
 
 
 def _snapshot(_obj: object, _attr: object, value: object) -> None:
@@ -168,6 +181,9 @@ class SpawnProcs:
     config: dict[str, Any] = attrs.field(validator=_snapshot)
     commands: list[BootstrapCommand | None]
     proc_bind: list[dict[str, str]] | None = None
+    actor_token: str = attrs.field(default="", validator=_actor_token)
+    """The credential the procs accept on their actor endpoint (made by the client for this
+    proc mesh; empty: the procs serve no actors)."""
 
 
 @message
@@ -177,6 +193,8 @@ class ProcUpdate:
 
     create_rank: int
     status: Status
+    address: ChannelAddr | None = None
+    """Where the proc serves actors (sent with Running)."""
 
 
 @message
@@ -194,6 +212,18 @@ class GetProcStates:
 
     proc_mesh_id: ProcMeshId
     keepalive: float | None = None
+
+
+@message
+@attrs.frozen
+class AwaitProcExit:
+    """Answer (with the proc's state, :class:`ProcStates`) once one proc of a proc mesh has
+    ended, or after ``timeout`` seconds: a client whose connection to the proc broke asks
+    how it ended."""
+
+    proc_mesh_id: ProcMeshId
+    create_rank: int
+    timeout: float
 
 
 @message
@@ -232,6 +262,8 @@ class ProcHello:
 
     proc_id: ProcId
     pid: int
+    address: ChannelAddr | None = None
+    """Where the proc serves actors (None: it serves none)."""
 
 
 @message

@@ -5,10 +5,15 @@ address; all requests to that host are multiplexed over it. A broken connection 
 the requests waiting on it (RPC-1) and is replaced by the next request. :func:`fan_out` runs
 one coroutine per host concurrently and gathers per-host outcomes, so one host's failure
 never escapes into another host's task or the caller's nursery (HM-3).
+
+A pool may also hold connections to procs' actor endpoints, each with its own credential
+(``token=`` on :meth:`ConnectionPool.peer`). Inside a proc, :func:`ambient_pool` is the proc's
+own pool, used by actor mesh references that arrived in a message (they have no owner here).
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +28,7 @@ from meshtrio._errors import MeshClosedError, MeshError, RequestTimeoutError
 from meshtrio._transport import endpoints as net
 from meshtrio._transport.rpc import Peer
 
-__all__ = ["ConnectionPool", "Outcome", "fan_out"]
+__all__ = ["ConnectionPool", "Outcome", "ambient_pool", "fan_out", "use_ambient_pool"]
 
 T = TypeVar("T")
 
@@ -43,12 +48,15 @@ class ConnectionPool:
         self._locks: dict[str, trio.Lock] = {}
         self.closed = False
 
-    async def peer(self, addr: ChannelAddr, *, timeout: float | None = None) -> Peer:
+    async def peer(
+        self, addr: ChannelAddr, *, timeout: float | None = None, token: str | None = None
+    ) -> Peer:
         """The live connection to ``addr``, connecting (bounded by ``timeout``) if needed.
 
         Args:
-            addr: the host's address.
+            addr: the host's (or proc's) address.
             timeout: bound on connect plus handshake (default: ``connect_timeout``).
+            token: the credential to present (default: the pool's token).
 
         Raises:
             MeshClosedError: the pool was closed.
@@ -75,7 +83,7 @@ class ConnectionPool:
                 functools.partial(
                     net.connect,
                     addr,
-                    token=self.token,
+                    token=self.token if token is None else token,
                     max_size=config.get(config.MAX_MESSAGE_SIZE),
                     timeout=timeout,
                 )
@@ -124,6 +132,21 @@ class ConnectionPool:
         for peer in list(self._peers.values()):
             await peer.aclose()
         self._peers.clear()
+
+
+_AMBIENT: contextvars.ContextVar[ConnectionPool | None] = contextvars.ContextVar(
+    "meshtrio_ambient_pool", default=None
+)
+
+
+def use_ambient_pool(pool: ConnectionPool) -> None:
+    """Make ``pool`` the ambient pool of this task and the tasks it starts (a proc's)."""
+    _AMBIENT.set(pool)
+
+
+def ambient_pool() -> ConnectionPool | None:
+    """The ambient pool (inside a proc: the proc's own), or None."""
+    return _AMBIENT.get()
 
 
 @attrs.frozen

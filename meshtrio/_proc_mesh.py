@@ -35,12 +35,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import trio
 
 from meshtrio import _config as config
+from meshtrio._actor_mesh import ActorMesh, ProcTarget, spawn_actor_mesh
 from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._contract import PROC_MESH_STOP_SLACK, check_proc_bind, stop_bound
@@ -67,8 +68,12 @@ from meshtrio._messages import (
 from meshtrio._pool import Outcome
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._status import ProcState, Status
+from meshtrio._transport.handshake import new_token
+from meshtrio._transport.rpc import Peer
 
 __all__ = ["HostLink", "ProcMesh", "ProcRef", "spawn_proc_mesh"]
+
+A = TypeVar("A")
 
 
 class HostLink(Protocol):
@@ -111,6 +116,10 @@ class HostLink(Protocol):
         """``fn(addr)`` for every host at once (:func:`~meshtrio._pool.fan_out`)."""
         ...
 
+    async def peer(self, addr: ChannelAddr, token: str) -> Peer:
+        """The mesh's connection to a proc's actor endpoint, presenting ``token``."""
+        ...
+
 
 @attrs.frozen
 class ProcRef:
@@ -121,12 +130,14 @@ class ProcRef:
         create_rank: its rank in the proc mesh.
         host_rank: the (dense) rank of its host in the host mesh it was spawned on.
         host: its host's address.
+        address: where the proc serves actors (None until it is Running).
     """
 
     proc_id: str
     create_rank: int
     host_rank: int
     host: ChannelAddr
+    address: ChannelAddr | None = None
 
 
 def _as_extent(per_host: Extent | Mapping[str, int]) -> Extent:
@@ -266,7 +277,8 @@ async def spawn_proc_mesh(
         ProcRef(str(proc_id(mesh_id, rank)), rank, rank // h, addrs[rank // h])
         for rank in range(extent.num_ranks)
     )
-    mesh = ProcMesh(mesh_id, extent.region(), host_mesh, procs, h, link)
+    actor_token = new_token()  # this proc mesh's actor endpoints accept it, and only it
+    mesh = ProcMesh(mesh_id, extent.region(), host_mesh, procs, h, link, actor_token)
     snapshot = config.propagatable()
     idle = config.get(config.PROC_SPAWN_MAX_IDLE)
     fence = _Fence(extent.num_ranks)
@@ -281,6 +293,7 @@ async def spawn_proc_mesh(
             config=snapshot,
             commands=commands[host_rank * h : (host_rank + 1) * h],
             proc_bind=binds,
+            actor_token=actor_token,
         )
         try:
             # No deadline of its own: the fence below bounds the whole wait (PM-2).
@@ -309,6 +322,9 @@ async def spawn_proc_mesh(
                 await _cleanup(mesh)
     if failure is not None:
         raise failure
+    mesh.procs = tuple(
+        attrs.evolve(ref, address=fence.addresses.get(ref.create_rank)) for ref in mesh.procs
+    )
     return mesh
 
 
@@ -319,6 +335,8 @@ class _Fence:
     def __init__(self, num_ranks: int) -> None:
         self.statuses: list[Status] = [Status.NOT_EXIST] * num_ranks
         self.states: dict[int, ProcState] = {}
+        self.addresses: dict[int, ChannelAddr] = {}
+        """Where each Running proc serves actors."""
         self.progress = trio.Event()
         """Set (and replaced) on every move."""
 
@@ -334,6 +352,8 @@ class _Fence:
         """A host's status stream."""
         if isinstance(ev, ProcUpdate) and 0 <= ev.create_rank < len(self.statuses):
             self.statuses[ev.create_rank] = ev.status
+            if ev.address is not None:
+                self.addresses[ev.create_rank] = ev.address
             self._moved()
 
     def on_reply(self, reply: Any) -> None:
@@ -347,6 +367,8 @@ class _Fence:
             if 0 <= st.create_rank < len(self.statuses):
                 self.states[st.create_rank] = st
                 self.statuses[st.create_rank] = st.status
+                if st.address is not None and st.create_rank not in self.addresses:
+                    self.addresses[st.create_rank] = ChannelAddr.parse(st.address)
 
     def fail(self, ranks: range, status: Status) -> None:
         """A host failed: its ranks not terminating already read ``status``."""
@@ -472,6 +494,7 @@ class ProcMesh:
         procs: tuple[ProcRef, ...],
         per_host_ranks: int,
         link: HostLink,
+        actor_token: str = "",
     ) -> None:
         self.id = id
         self.region = region
@@ -479,12 +502,51 @@ class ProcMesh:
         self.procs = procs
         self.per_host_ranks = per_host_ranks
         self._link = link
+        self._actor_token = actor_token
 
     def __len__(self) -> int:
         return len(self.procs)
 
     def __repr__(self) -> str:
         return f"<ProcMesh {self.id} {self.region}>"
+
+    async def spawn(
+        self, name: str, actor_class: type[A], /, *args: Any, **kwargs: Any
+    ) -> ActorMesh[A]:
+        """Spawn one ``actor_class`` per proc, constructed in each proc with ``*args`` and
+        ``**kwargs``; return once every actor is constructed (AM-9).
+
+        The arguments are pickled with cloudpickle once, checked before anything is sent
+        (:class:`~meshtrio.errors.PayloadError`). Calls then go to each proc directly (AM-1);
+        see :class:`~meshtrio.ActorMesh`.
+
+        Args:
+            name: the actor mesh's name (sanitised with ``Label.sanitize``).
+            actor_class: a subclass of :class:`~meshtrio.Actor`.
+
+        Raises:
+            ActorError: an actor's ``__init__`` raised (the rank, the remote traceback); the
+                actors already built were stopped.
+            ActorDiedError: a proc is gone; the actors already built were stopped.
+            PayloadError: the class or an argument cannot be pickled, or they are too large.
+            InputError: ``actor_class`` is not an Actor subclass, or ``name`` not a str.
+            MeshClosedError: the host mesh was shut down.
+        """
+        self._link.check_live(f"spawn actors on proc mesh {self.id}")
+        targets = [
+            ProcTarget(ref.create_rank, ref.proc_id, ref.address, ref.host) for ref in self.procs
+        ]
+        return await spawn_actor_mesh(
+            link=self._link,
+            proc_mesh_id=self.id,
+            region=self.region,
+            targets=targets,
+            token=self._actor_token,
+            name=name,
+            actor_class=actor_class,
+            args=args,
+            kwargs=kwargs,
+        )
 
     async def _per_host(
         self, body: Callable[[ChannelAddr], Any], timeout: float, *, idle: bool = False

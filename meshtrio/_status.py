@@ -308,6 +308,7 @@ class ProcState:
         stderr_tail: the last lines of its stderr (not shown by ``str()``).
         error: why nothing is known of it (its host could not be asked: refused, connection
             lost, ...), with status ``Unknown``; None when its host answered.
+        address: the channel address the proc serves actors on (text), once it is Running.
     """
 
     status: Status
@@ -322,12 +323,15 @@ class ProcState:
     signal: int | None = None
     stderr_tail: tuple[str, ...] = attrs.field(default=(), converter=_to_lines)
     error: str | None = None
+    address: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.error is not None and not isinstance(self.error, str):
-            raise InputError(
-                f"ProcState.error must be a str or None, got {type(self.error).__name__}"
-            )
+        for name in ("error", "address"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InputError(
+                    f"ProcState.{name} must be a str or None, got {type(value).__name__}"
+                )
         if not isinstance(self.status, Status):
             raise InputError(f"ProcState.status must be a Status, got {type(self.status).__name__}")
         for name in ("proc_id", "host"):

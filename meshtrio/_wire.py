@@ -6,7 +6,8 @@ msgpack as a 4-element array ``[kind, correlation_id, type_name, body]``:
 * ``REQUEST`` asks the peer to handle ``body`` (an instance of a registered message class);
 * ``EVENT`` is an intermediate update for the request with the same correlation id (streamed
   spawn statuses); a request may get any number of them;
-* ``REPLY`` ends the request successfully; ``ERROR`` ends it with ``{"kind", "message"}``.
+* ``REPLY`` ends the request successfully; ``ERROR`` ends it with ``{"kind", "message"}``;
+* ``CANCEL`` says the caller gave up on the request (its body is an empty ``Ack``).
 
 Message classes are attrs classes registered with :func:`message`; they are (un)structured by
 :data:`converter`. Decoding never raises anything but :class:`~meshtrio.errors.ProtocolError`:
@@ -39,7 +40,7 @@ __all__ = [
     "registered",
 ]
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 """Bumped whenever an envelope or message changes incompatibly (checked in the handshake)."""
 
 converter = cattrs.Converter(forbid_extra_keys=False)
@@ -83,6 +84,10 @@ class EnvelopeKind(enum.IntEnum):
     REPLY = 1
     EVENT = 2
     ERROR = 3
+    CANCEL = 4
+    """The caller gave up on the request with this correlation id: cancel its work if the
+    receiver supports that (an actor call does); answered, if at all, by the request's own
+    REPLY or ERROR."""
 
 
 @attrs.frozen

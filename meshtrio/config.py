@@ -33,6 +33,15 @@ Invariants this module owns:
 """
 
 from meshtrio._config import (
+    ACTOR_CANCEL_ACK_TIMEOUT as ACTOR_CANCEL_ACK_TIMEOUT,
+)
+from meshtrio._config import (
+    ACTOR_DEATH_REPORT_TIMEOUT as ACTOR_DEATH_REPORT_TIMEOUT,
+)
+from meshtrio._config import (
+    ACTOR_MAILBOX_CAPACITY as ACTOR_MAILBOX_CAPACITY,
+)
+from meshtrio._config import (
     CONNECT_TIMEOUT as CONNECT_TIMEOUT,
 )
 from meshtrio._config import (
@@ -152,6 +161,9 @@ from meshtrio._config import (
 from meshtrio._util import fixup_module_metadata
 
 __all__ = [
+    "ACTOR_CANCEL_ACK_TIMEOUT",
+    "ACTOR_DEATH_REPORT_TIMEOUT",
+    "ACTOR_MAILBOX_CAPACITY",
     "CONNECT_TIMEOUT",
     "DURATION_MAX",
     "GET_PROC_STATE_MAX_IDLE",

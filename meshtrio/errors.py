@@ -18,7 +18,8 @@ catches it. Every class here is also exported from :mod:`meshtrio`::
     │   ├── EmptyRangeError                   a selection that selects nothing
     │   ├── CardinalityError                  hosts or values not one per rank of the region
     │   ├── ConfigError                       a bad config key, value or snapshot (CF-1, CF-2)
-    │   └── SpawnConfigurationError           a spawn rejected before anything started (PM-1)
+    │   ├── SpawnConfigurationError           a spawn rejected before anything started (PM-1)
+    │   └── PayloadError                      actor arguments that cannot be pickled or sent
     ├── DimensionError (KeyError)             an unknown dimension label
     ├── RankIndexError (IndexError)           an index or rank out of range (names dim, size)
     ├── TransportError (ConnectionError)      talking to a host or proc failed on the way
@@ -30,6 +31,9 @@ catches it. Every class here is also exported from :mod:`meshtrio`::
     │   └── ConnectionLostError               the connection broke while a request was on it
     ├── RequestTimeoutError (TimeoutError)    no reply (or no connection) within the deadline
     ├── RemoteError                           the peer handled the request and answered an error
+    │   └── ActorError                        an actor's endpoint or __init__ raised (.rank, ...)
+    ├── ActorDiedError                        the actor or its proc is gone (.status, .stderr_tail)
+    ├── NoActorContextError (LookupError)     context()/current_rank() outside an actor
     ├── HostsError                            a mesh-wide request failed on some hosts (.failures)
     │   ├── ConfigPushError                   attach/push_config failed (HM-2, HM-4)
     │   └── ShutdownError                     stop, drain or shutdown failed
@@ -53,6 +57,9 @@ Neighbours that are easy to confuse (each class's docstring says more):
   versus a :class:`TransportError` (something outside broke it, like ``BrokenResourceError``).
 - :class:`ConfigError` (a bad key or value, refused before sending) versus
   :class:`ConfigPushError` (valid config that hosts could not be given).
+- :class:`ActorError` (the actor's code raised; the actor lives on) versus
+  :class:`ActorDiedError` (the actor or its proc is gone) versus :class:`MeshClosedError`
+  (this client stopped the actor mesh, then called it).
 - :class:`SpawnConfigurationError` (refused before starting) versus
   :class:`ProcCreationError` (a proc started, or was to be started, and failed) versus
   :class:`ProcSpawnError` (procs that did not report in time).
@@ -61,6 +68,12 @@ Errors are short: they name what was wrong and where, never dump payloads. They 
 they survive crossing a process boundary. ``trio.Cancelled`` is never wrapped.
 """
 
+from meshtrio._errors import (
+    ActorDiedError as ActorDiedError,
+)
+from meshtrio._errors import (
+    ActorError as ActorError,
+)
 from meshtrio._errors import (
     AddrParseError as AddrParseError,
 )
@@ -119,6 +132,12 @@ from meshtrio._errors import (
     MessageBodyError as MessageBodyError,
 )
 from meshtrio._errors import (
+    NoActorContextError as NoActorContextError,
+)
+from meshtrio._errors import (
+    PayloadError as PayloadError,
+)
+from meshtrio._errors import (
     PointParseError as PointParseError,
 )
 from meshtrio._errors import (
@@ -160,6 +179,8 @@ from meshtrio._errors import (
 from meshtrio._util import fixup_module_metadata
 
 __all__ = [
+    "ActorDiedError",
+    "ActorError",
     "AddrParseError",
     "AuthRejectedError",
     "CardinalityError",
@@ -179,6 +200,8 @@ __all__ = [
     "MeshClosedError",
     "MeshError",
     "MessageBodyError",
+    "NoActorContextError",
+    "PayloadError",
     "PointParseError",
     "ProcCreationError",
     "ProcMeshStopError",

@@ -405,6 +405,9 @@ def test_registry_and_env_names() -> None:
         "process_exit_timeout": 10.0,
         "mesh_bootstrap_enable_pdeathsig": True,
         "mesh_spawn_concurrency": 16,
+        "actor_mailbox_capacity": 1024,
+        "actor_cancel_ack_timeout": 1.0,
+        "actor_death_report_timeout": 0.5,
     }
     assert {name: key.default for name, key in config.KEYS.items()} == expected
     for name, key in config.KEYS.items():

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._status": 1,
     "meshtrio._bootstrap": 1,
     "meshtrio._host_ref": 1,
+    "meshtrio._actor_class": 1,
     # 2. config
     "meshtrio._config_values": 2,
     "meshtrio._config": 2,
@@ -35,11 +36,14 @@ LAYERS: dict[str, int] = {
     "meshtrio._messages": 3,
     "meshtrio._contract": 3,
     "meshtrio._transport": 3,
+    "meshtrio._pool": 3,
+    "meshtrio._payload": 3,
+    "meshtrio._actor_messages": 3,
     # 4. agents
     "meshtrio._host": 4,
     "meshtrio._proc": 4,
     # 5. meshes
-    "meshtrio._pool": 5,
+    "meshtrio._actor_mesh": 5,
     "meshtrio._blocks": 5,
     "meshtrio._records": 5,
     "meshtrio._host_mesh": 5,

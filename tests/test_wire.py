@@ -30,6 +30,7 @@ from meshtrio import (
     ProcState,
     Status,
 )
+from meshtrio import _actor_messages as actor_messages  # noqa: F401  (registers them)
 from meshtrio import _messages as messages
 from meshtrio import _wire as wire
 from meshtrio._messages import SetClientConfig, SpawnProcs
@@ -47,6 +48,9 @@ SCALARS: st.SearchStrategy[Any] = st.one_of(
     st.text(max_size=10),
 )
 """Values that survive msgpack unchanged: what config values and ``Any`` fields carry."""
+
+TOKENS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=12)
+"""Actor tokens (empty, or printable ASCII)."""
 
 CONFIG_SNAPSHOTS = st.dictionaries(st.text(max_size=12), SCALARS, max_size=3)
 """Config snapshots as a peer may send them (CF-2: names to scalars)."""
@@ -77,6 +81,10 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         return MSGPACK_INT
     if tp is float:
         return st.floats(allow_nan=False)
+    if tp is bool:
+        return st.booleans()
+    if tp is bytes:
+        return st.binary(max_size=16)
     if tp is Status:
         return statuses()
     if tp in _VALUE_STRATEGIES:  # the value types that travel as text or a plain dict
@@ -97,6 +105,11 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         fields = {f.name: strategy_for(hints[f.name]) for f in attrs.fields(tp)}
         if tp in (SetClientConfig, SpawnProcs):  # CF-2: a snapshot's values are scalars
             fields["config"] = CONFIG_SNAPSHOTS
+        if tp is SpawnProcs:  # a token is printable ASCII
+            fields["actor_token"] = TOKENS
+        for name in ("actor", "name", "endpoint"):  # actor names are 1..256 characters
+            if name in fields and tp.__module__ == "meshtrio._actor_messages":
+                fields[name] = st.text(min_size=1, max_size=12)
         return st.builds(tp, **fields)
     raise LookupError(f"no strategy for field type {tp!r}")
 
@@ -318,9 +331,9 @@ def test_decode_rejects_type_names_that_are_not_text(name: object) -> None:
         decode(envelope_bytes(0, 1, name, {}))
 
 
-@pytest.mark.parametrize("kind", [4, -1, 255, 2**40, True, False, 1.0, 1.5, "REQUEST", None, []])
+@pytest.mark.parametrize("kind", [5, -1, 255, 2**40, True, False, 1.0, 1.5, "REQUEST", None, []])
 def test_decode_rejects_wrong_kinds(kind: object) -> None:
-    """Envelope kinds other than the four integers 0..3 are rejected (bools and floats too)."""
+    """Envelope kinds other than the five integers 0..4 are rejected (bools and floats too)."""
     with pytest.raises(ProtocolError, match="envelope kind"):
         decode(envelope_bytes(kind, 1, "GetInfo", {}))
 
@@ -392,7 +405,7 @@ def test_ids_addresses_and_commands_travel_as_their_text_and_plain_dict() -> Non
     hello = msgpack.unpackb(
         encode(Envelope(EnvelopeKind.REQUEST, 1, messages.ProcHello(ProcId.singleton("p-0"), 5)))
     )[3]
-    assert hello == {"proc_id": "p-0", "pid": 5}
+    assert hello == {"proc_id": "p-0", "pid": 5, "address": None}
 
 
 @pytest.mark.parametrize(

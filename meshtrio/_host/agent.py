@@ -70,6 +70,7 @@ from meshtrio._host.procs import ProcRecord, supervise
 from meshtrio._ids import HostMeshId, ProcMeshId, proc_id
 from meshtrio._messages import (
     Ack,
+    AwaitProcExit,
     Drain,
     DrainReply,
     GetInfo,
@@ -222,6 +223,7 @@ class HostAgent:
                 raise MeshError(f"unknown proc {msg.proc_id}")
             rec.peer = peer
             rec.pid = msg.pid
+            rec.address = msg.address
             rec.ready.set()
             return Ack()
         raise AuthRejectedError(f"a proc's credential does not allow {type(msg).__name__}")
@@ -247,6 +249,9 @@ class HostAgent:
                 recs = [r for r in self.procs.values() if r.proc_mesh_id == msg.proc_mesh_id]
                 await self._stop_records(recs, msg.reason, timeout, msg.concurrency, emit)
                 return ProcStates([r.state(str(self.address)) for r in recs])
+            case AwaitProcExit():
+                timeout = _seconds("AwaitProcExit.timeout", msg.timeout)
+                return await self.await_exit(msg.proc_mesh_id, msg.create_rank, timeout)
             case GetProcMeshConfigs():
                 timeout = _seconds("GetProcMeshConfigs.timeout", msg.timeout)
                 return await self.config_dump(msg.proc_mesh_id, timeout)
@@ -329,6 +334,7 @@ class HostAgent:
             create_rank=rec.create_rank,
             proc_mesh_id=rec.proc_mesh_id,
             config=rec.config,
+            actor_token=rec.actor_token,
         )
         credential = proc_credential(self._proc_secret, str(rec.proc_id))
         if self.in_process_procs and rec.command is None:
@@ -385,6 +391,7 @@ class HostAgent:
                 tail_lines=tail_lines,
                 on_change=self._on_change,
                 stop_timeout=self.cfg.get(config.MESH_TERMINATE_TIMEOUT),
+                actor_token=msg.actor_token,
             )
             self.procs[pid_text] = rec
             recs.append(rec)
@@ -406,7 +413,8 @@ class HostAgent:
             for rec in recs:
                 if sent.get(rec.create_rank) != rec.status:
                     sent[rec.create_rank] = rec.status
-                    await emit(ProcUpdate(rec.create_rank, rec.status))
+                    address = rec.address if rec.status.is_running else None
+                    await emit(ProcUpdate(rec.create_rank, rec.status, address))
             if all(r.status.is_running or r.status.is_terminating for r in recs):
                 break
             await changed.wait()
@@ -430,6 +438,18 @@ class HostAgent:
                 self._reaping = True
                 self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
+
+    async def await_exit(
+        self, proc_mesh_id: ProcMeshId, create_rank: int, timeout: float
+    ) -> ProcStates:
+        """One proc's state once it is terminated, or after ``timeout`` (empty if unknown)."""
+        rec = self.procs.get(str(proc_id(proc_mesh_id, create_rank)))
+        if rec is None or rec.proc_mesh_id != proc_mesh_id:
+            return ProcStates([])
+        with trio.move_on_after(timeout):
+            while not rec.status.is_terminated:
+                await self._changed.wait()
+        return ProcStates([rec.state(str(self.address))])
 
     async def config_dump(self, proc_mesh_id: ProcMeshId, timeout: float) -> ProcMeshConfigs:
         """Ask each live proc of a proc mesh for its effective config, concurrently."""

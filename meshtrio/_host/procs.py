@@ -32,6 +32,7 @@ from typing import Any
 import attrs
 import trio
 
+from meshtrio._addr import ChannelAddr
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._contract import KILL_TIMEOUT
 from meshtrio._errors import LaunchError, MeshError, TransportError
@@ -78,6 +79,9 @@ class ProcRecord:
     limiter: trio.CapacityLimiter | None = None
     stop_step: str = ""
     expiry: float | None = None
+    actor_token: str = ""
+    address: ChannelAddr | None = None
+    """Where the proc serves actors (from its ProcHello)."""
 
     def set_status(self, status: Status) -> None:
         """Move to ``status`` (PS-2: never backwards) and notify the agent."""
@@ -110,6 +114,7 @@ class ProcRecord:
             exit_code=self.exit_code,
             signal=self.signal,
             stderr_tail=self.stderr_tail,
+            address=None if self.address is None else str(self.address),
         )
 
     def record_exit(self, info: ExitInfo | None, *, deliberate: bool) -> None:

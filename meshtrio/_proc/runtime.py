@@ -15,6 +15,10 @@ Invariants owned here:
   process, on Linux) when its host agent process dies (``PR_SET_PDEATHSIG``).
 * PR-2 (client config): a proc's ClientOverride layer is exactly the snapshot the client sent
   with the spawn.
+* PR-3 (its own endpoint): a proc whose bootstrap carries an actor token serves its actors
+  (:mod:`meshtrio._proc.actors`) on an endpoint of its own that accepts only that token, next
+  to its host (:func:`actor_listen_addr`), and reports the bound address in its ProcHello
+  before it is Running; clients call its actors there directly, never through the host.
 """
 
 from __future__ import annotations
@@ -26,16 +30,31 @@ from typing import Any
 import trio
 
 from meshtrio import _config as config
+from meshtrio._addr import ChannelAddr
 from meshtrio._contract import ProcBootstrap
 from meshtrio._errors import MeshError
 from meshtrio._messages import Ack, AskProcToExit, GetProcConfig, ProcConfig, ProcHello
+from meshtrio._pool import ConnectionPool
+from meshtrio._proc.actors import ActorServer
 from meshtrio._transport import endpoints as net
 from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 
-__all__ = ["EXIT_HOST_LOST", "run_proc"]
+__all__ = ["EXIT_HOST_LOST", "actor_listen_addr", "run_proc"]
 
 EXIT_HOST_LOST = 3
 """A proc's exit code when it lost its host agent instead of being asked to stop."""
+
+
+def actor_listen_addr(host_addr: ChannelAddr) -> ChannelAddr:
+    """Where a proc serves actors, given its host's address (PR-3): ``local:`` next to a
+    ``local:`` host, a fresh abstract unix socket next to a unix host, port 0 on the host's
+    interface next to a tcp host."""
+    if host_addr.transport == "local":
+        return ChannelAddr.local(0)
+    if host_addr.transport == "tcp":
+        assert host_addr.host is not None
+        return ChannelAddr.tcp(host_addr.host, 0)
+    return ChannelAddr.unix("")
 
 
 async def run_proc(
@@ -45,7 +64,8 @@ async def run_proc(
     cfg: config.Config,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> int:
-    """Be a proc: connect to the host, say hello, serve until stopped or the host is gone.
+    """Be a proc: serve actors, connect to the host, say hello, serve until stopped or the
+    host is gone.
 
     Args:
         boot: the bootstrap payload.
@@ -57,7 +77,8 @@ async def run_proc(
         The exit code: 0 when asked to stop, :data:`EXIT_HOST_LOST` when the host went away.
 
     Raises:
-        TransportError: the host could not be reached or refused us.
+        TransportError: the host could not be reached or refused us, or the actor endpoint
+            could not listen.
         RemoteError: the host does not know this proc (it answered ProcHello with an error).
         RequestTimeoutError: the host did not answer ProcHello in time.
     """
@@ -72,21 +93,39 @@ async def run_proc(
         raise MeshError(f"a proc does not handle {type(msg).__name__}")
 
     addr = boot.host_addr
+    max_size = cfg.get(config.MAX_MESSAGE_SIZE)
     failure: MeshError | None = None
     async with trio.open_nursery() as nursery:
         try:
+            actor_addr: ChannelAddr | None = None
+            if boot.actor_token:
+                # This proc's outgoing actor connections (references that arrived in a
+                # message use them), and its actor endpoint (PR-3).
+                pool = ConnectionPool(nursery, boot.actor_token)
+                server = ActorServer(str(boot.proc_id), cfg, nursery, pool)
+                actor_addr = await nursery.start(
+                    functools.partial(
+                        net.serve,
+                        actor_listen_addr(addr),
+                        server.on_connection,
+                        token=boot.actor_token,
+                        max_size=max_size,
+                        handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
+                    )
+                )
             peer: Peer = await nursery.start(
                 functools.partial(
                     net.connect,
                     addr,
                     token=token,
                     handler=handle,
-                    max_size=cfg.get(config.MAX_MESSAGE_SIZE),
+                    max_size=max_size,
                     timeout=cfg.get(config.CONNECT_TIMEOUT),
                 )
             )
             await peer.call(
-                ProcHello(boot.proc_id, os.getpid()), timeout=cfg.get(config.REQUEST_TIMEOUT)
+                ProcHello(boot.proc_id, os.getpid(), actor_addr),
+                timeout=cfg.get(config.REQUEST_TIMEOUT),
             )
         except MeshError as exc:  # raised below, outside the nursery (no group wrap)
             failure = exc

@@ -16,6 +16,17 @@ Invariants owned here:
   ``ERROR`` envelope and is raised from ``call`` as :class:`RemoteError`; any other handler
   exception is logged and reported the same way. Nothing a peer sends can crash the other side.
 * RPC-3 (bounded waits): every ``call`` has a deadline; a late reply is dropped.
+* RPC-4 (taken requests, in order): a peer made with an ``intake`` hands every request to it
+  as a :class:`Request`, in the order the requests arrived, from the reading task (the intake
+  may wait: reading waits with it, which is backpressure on the sender). Each taken request
+  is answered at most once (:meth:`Request.reply`, :meth:`Request.fail`); its
+  :attr:`Request.scope` is cancelled when the caller sends ``CANCEL`` for it or when the
+  connection ends, so work run inside that scope stops with its caller.
+* RPC-5 (cancel reaches the peer, bounded): a :class:`PendingCall` whose waiter is cancelled
+  sends ``CANCEL`` and waits for the request's final answer at most ``ack_timeout`` seconds
+  (:meth:`PendingCall.cancel_remote`). Not promised: that the peer stops its work (a peer
+  with a plain ``handler`` ignores ``CANCEL``; a taken request stops only at its next
+  checkpoint, and not inside a shielded scope).
 """
 
 from __future__ import annotations
@@ -37,10 +48,14 @@ from meshtrio._errors import (
     RequestTimeoutError,
     TransportError,
 )
+from meshtrio._messages import Ack
 from meshtrio._transport.message_streams import MessageStream
 from meshtrio._wire import Envelope, EnvelopeKind, Prepared, WireError, decode, encode
 
-__all__ = ["Emit", "Handler", "Peer", "ReplyThen"]
+_ACK = Ack()
+"""The body of every CANCEL frame."""
+
+__all__ = ["Emit", "Handler", "Intake", "Peer", "PendingCall", "ReplyThen", "Request"]
 
 log = logging.getLogger("meshtrio.rpc")
 
@@ -49,6 +64,10 @@ Emit = Callable[[Any], Awaitable[None]]
 
 Handler = Callable[["Peer", Any, Emit], Awaitable[Any]]
 """Handle one request: ``await handler(peer, body, emit)`` returns the reply body."""
+
+Intake = Callable[["Request"], Awaitable[None]]
+"""Take one request, in arrival order (RPC-4): ``await intake(request)``; the taker answers it
+later with :meth:`Request.reply` or :meth:`Request.fail`."""
 
 
 def _name(body: Any) -> str:
@@ -70,17 +89,28 @@ class ReplyThen:
 
 
 class _Pending:
-    """The replies of one call: a queue and a wake-up event (lighter than a memory channel)."""
+    """The replies of one call: a queue and a wake-up event (lighter than a memory channel).
 
-    __slots__ = ("event", "items")
+    ``watcher``, if set, is called (from the reading task) with every item as it arrives.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("ended", "event", "items", "watcher")
+
+    def __init__(self, watcher: Callable[[Envelope | TransportError], None] | None = None) -> None:
         self.items: collections.deque[Envelope | TransportError] = collections.deque()
         self.event = trio.Event()
+        self.watcher = watcher
+        self.ended = False
+        """True once the final item (REPLY, ERROR, or the connection's end) arrived."""
 
     def put(self, item: Envelope | TransportError) -> None:
+        if self.ended:
+            return  # nothing follows a final answer
         self.items.append(item)
+        self.ended = not isinstance(item, Envelope) or item.kind is not EnvelopeKind.EVENT
         self.event.set()
+        if self.watcher is not None:
+            self.watcher(item)
 
     async def get(self) -> Envelope | TransportError:
         while not self.items:
@@ -89,21 +119,159 @@ class _Pending:
         return self.items.popleft()
 
 
+def _outcome(address: str, body: Any, item: Envelope | TransportError) -> Any:
+    """The value of a call's final item (REPLY), or raise what it says (ERROR, a broken link)."""
+    if isinstance(item, TransportError):
+        raise type(item)(str(item), address=address)
+    if item.kind is EnvelopeKind.REPLY:
+        return item.body
+    err = item.body
+    if not isinstance(err, WireError):  # a registered message in an ERROR frame
+        raise ProtocolError(f"{address}: malformed error reply to {_name(body)}", address=address)
+    raise RemoteError(f"{address}: {err.message}", address=address, kind=err.kind)
+
+
+class PendingCall:
+    """A request that was sent and whose answer has not been collected yet (see
+    :meth:`Peer.send_request`). Lets a caller have many requests in flight without a task
+    each, and cancel one on the peer (RPC-5).
+    """
+
+    __slots__ = ("_pending", "body", "corr", "peer")
+
+    def __init__(self, peer: Peer, corr: int, body: Any, pending: _Pending) -> None:
+        self.peer = peer
+        self.corr = corr
+        self.body = body
+        self._pending = pending
+
+    @property
+    def done(self) -> bool:
+        """True once the final answer (or the connection's end) is here."""
+        return self._pending.ended
+
+    async def result(self, on_event: Callable[[Any], None] | None = None) -> Any:
+        """Wait for the answer: the REPLY's body (EVENT bodies go to ``on_event``).
+
+        No deadline of its own: bound it with a cancel scope. The call stays registered
+        until :meth:`forget`.
+
+        Raises:
+            ConnectionLostError: the connection broke (RPC-1).
+            RemoteError: the peer answered with an error.
+            ProtocolError: the answer was malformed.
+        """
+        while True:
+            item = await self._pending.get()
+            if isinstance(item, Envelope) and item.kind is EnvelopeKind.EVENT:
+                if on_event is not None:
+                    on_event(item.body)
+                continue
+            return _outcome(self.peer.address, self.body, item)
+
+    async def cancel_remote(self, ack_timeout: float) -> None:
+        """Tell the peer we gave up (``CANCEL``) and wait, at most ``ack_timeout`` seconds, for
+        the request's final answer (which is then dropped). Never raises a transport error;
+        call it shielded from a cancelled caller (RPC-5)."""
+        if self.done or self.peer.close_reason is not None:
+            return
+        with trio.move_on_after(ack_timeout):
+            await self.send_cancel()
+            await self.wait_final()
+
+    async def send_cancel(self) -> None:
+        """Send ``CANCEL`` for this call (nothing if it is answered or the link is gone)."""
+        if self.done or self.peer.close_reason is not None:
+            return
+        try:
+            await self.peer._send(Envelope(EnvelopeKind.CANCEL, self.corr, _ACK))
+        except TransportError:
+            pass
+
+    async def wait_final(self) -> None:
+        """Wait until the final answer (or the connection's end) is here; no deadline."""
+        while not self.done:
+            await self._pending.event.wait()
+            self._pending.event = trio.Event()
+
+    def forget(self) -> None:
+        """Stop listening for this call's answer (a late one is dropped, RPC-3)."""
+        self.peer._pending.pop(self.corr, None)
+
+
+class Request:
+    """A request handed to a peer's intake (RPC-4): its body, and how to answer it.
+
+    Attributes:
+        body: the request's message.
+        scope: a cancel scope for the work the request asks for; cancelled when the caller
+            sends ``CANCEL`` or the connection ends. Run the work inside it.
+    """
+
+    __slots__ = ("_peer", "answered", "body", "corr", "scope")
+
+    def __init__(self, peer: Peer, corr: int, body: Any) -> None:
+        self._peer = peer
+        self.corr = corr
+        self.body = body
+        self.scope = trio.CancelScope()
+        self.answered = False
+
+    @property
+    def peer(self) -> Peer:
+        """The connection it came on."""
+        return self._peer
+
+    async def reply(self, body: Any) -> None:
+        """Answer with ``body`` (a registered message); once only, later answers are dropped.
+        A reply too large for the connection is answered with its ProtocolError instead; a
+        broken connection is ignored (the caller is gone)."""
+        if self._done():
+            return
+        try:
+            await self._peer._send(Envelope(EnvelopeKind.REPLY, self.corr, body))
+        except ProtocolError as exc:
+            await self._peer._reply_error(self.corr, type(exc).__name__, str(exc))
+        except TransportError:
+            pass
+
+    async def fail(self, kind: str, message: str) -> None:
+        """Answer with an error (``kind``: an error class name); once only."""
+        if not self._done():
+            await self._peer._reply_error(self.corr, kind, message)
+
+    def _done(self) -> bool:
+        if self.answered:
+            return True
+        self.answered = True
+        self._peer._taken.pop(self.corr, None)
+        return False
+
+
 class Peer:
     """One end of an RPC connection.
 
     Args:
         stream: the message stream.
-        handler: handles requests from the other side (None: refuse them).
-        max_in_flight: most requests from the other side handled at once.
+        handler: handles requests from the other side, each in its own task (None: refuse
+            them).
+        max_in_flight: most requests from the other side handled at once by ``handler``.
+        intake: instead of ``handler``, take every request in arrival order (RPC-4).
     """
 
     def __init__(
-        self, stream: MessageStream, handler: Handler | None = None, *, max_in_flight: int = 1024
+        self,
+        stream: MessageStream,
+        handler: Handler | None = None,
+        *,
+        max_in_flight: int = 1024,
+        intake: Intake | None = None,
     ) -> None:
         self.stream = stream
         self.address = stream.address
         self._handler = handler
+        self._intake = intake
+        self._taken: dict[int, Request] = {}
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._in_flight = 0
@@ -119,6 +287,32 @@ class Peer:
         # No lock: a stream's send is atomic per message (trio-websocket serialises frames
         # itself; a memory channel takes whole messages), and frames carry their own ids.
         await self.stream.send(encode(env))
+
+    async def send_request(
+        self, body: Any, *, watcher: Callable[[Envelope | TransportError], None] | None = None
+    ) -> PendingCall:
+        """Send a request and return at once; collect its answer with the returned
+        :class:`PendingCall` (and :meth:`PendingCall.forget` it when done).
+
+        ``watcher`` is called from the reading task with each item for the call as it arrives
+        (a REPLY, ERROR or EVENT envelope, or the TransportError that ended the connection).
+
+        Raises:
+            ConnectionLostError: the connection is closed already, or broke while sending.
+            ProtocolError: the request is larger than the connection allows.
+        """
+        if self.close_reason is not None:
+            raise type(self.close_reason)(str(self.close_reason), address=self.address)
+        corr = next(self._ids)
+        pending = _Pending(watcher)
+        self._pending[corr] = pending
+        call = PendingCall(self, corr, body, pending)
+        try:
+            await self._send(Envelope(EnvelopeKind.REQUEST, corr, body))
+        except BaseException:
+            call.forget()
+            raise
+        return call
 
     async def call(
         self,
@@ -169,25 +363,13 @@ class Peer:
                     # An enclosing deadline (a fan-out's) ends the wait first: a scope of our
                     # own would never fire, and it is the costliest part of a quick call.
                     item = await pending.get()
-                if isinstance(item, TransportError):
-                    raise type(item)(str(item), address=self.address)
-                if item.kind is EnvelopeKind.EVENT:
+                if isinstance(item, Envelope) and item.kind is EnvelopeKind.EVENT:
                     if on_event is not None:
                         on_event(item.body)
                     if idle:
                         deadline = trio.current_time() + timeout
                     continue
-                if item.kind is EnvelopeKind.REPLY:
-                    return item.body
-                err = item.body
-                if not isinstance(err, WireError):  # a registered message in an ERROR frame
-                    raise ProtocolError(
-                        f"{self.address}: malformed error reply to {_name(body)}",
-                        address=self.address,
-                    )
-                raise RemoteError(
-                    f"{self.address}: {err.message}", address=self.address, kind=err.kind
-                )
+                return _outcome(self.address, body, item)
         finally:
             del self._pending[corr]
 
@@ -211,7 +393,12 @@ class Peer:
                         except MessageBodyError as exc:
                             self._bad_body(exc)  # the framing is intact: keep the connection
                             continue
-                        self._dispatch(env)
+                        if self._intake is not None and env.kind is EnvelopeKind.REQUEST:
+                            request = Request(self, env.corr, env.body)
+                            self._taken[env.corr] = request
+                            await self._intake(request)  # may wait: backpressure (RPC-4)
+                        else:
+                            self._dispatch(env)
                 except (ConnectionLostError, ProtocolError) as exc:
                     reason = exc
                 except TransportError as exc:
@@ -223,6 +410,8 @@ class Peer:
             raise
         finally:
             self._fail_all(reason or self._closed_locally())
+            for request in list(self._taken.values()):
+                request.scope.cancel()  # the caller is gone: its work stops (RPC-4)
             await self.stream.aclose(graceful=graceful)
 
     def _closed_locally(self) -> ConnectionLostError:
@@ -234,7 +423,7 @@ class Peer:
         if self.close_reason is None:
             self.close_reason = reason
             self.closed.set()
-        for pending in self._pending.values():
+        for pending in list(self._pending.values()):  # a watcher may forget its call
             pending.put(reason)
 
     async def aclose(self) -> None:
@@ -263,6 +452,11 @@ class Peer:
             self._in_flight -= 1
 
     def _dispatch(self, env: Envelope) -> None:
+        if env.kind is EnvelopeKind.CANCEL:
+            taken = self._taken.get(env.corr)
+            if taken is not None:
+                taken.scope.cancel()
+            return  # a handler's request is not cancellable (RPC-5)
         if env.kind is EnvelopeKind.REQUEST:
             assert self._nursery is not None
             if self._in_flight >= 2 * self._max_in_flight:

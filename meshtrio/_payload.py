@@ -1,0 +1,151 @@
+"""Actor payloads: arguments, results and exceptions as cloudpickle bytes.
+
+cloudpickle (as Ray and Dask use it) pickles classes and functions defined in ``__main__``,
+a test module or a notebook by value, so a proc that cannot import them still gets them.
+
+Invariants owned here:
+
+* PL-1 (checked before sending): :func:`dump_args` raises :class:`~meshtrio.errors.PayloadError`
+  naming the argument when one cannot be pickled, or when the arguments pickle to more than
+  the message size allows (``max_message_size`` less :data:`ENVELOPE_SLACK`), so nothing is
+  sent that the connection would refuse.
+* PL-2 (results and exceptions never break the proc): :func:`dump_result` and
+  :func:`dump_exception` never raise for an object that cannot be pickled; they say so in a
+  :class:`Unsendable` or return empty bytes. Not promised: that a custom exception unpickles on
+  the caller's side (:func:`load_exception` returns None then).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cloudpickle
+
+from meshtrio._errors import PayloadError
+
+__all__ = [
+    "ENVELOPE_SLACK",
+    "Unsendable",
+    "dump_args",
+    "dump_exception",
+    "dump_result",
+    "load",
+    "load_exception",
+]
+
+ENVELOPE_SLACK = 1024
+"""Bytes of a message that are not the payload (envelope, names, numbers), kept free."""
+
+
+class Unsendable(Exception):
+    """A result that cannot be sent back: why, in words."""
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.2f} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def _dumps(obj: Any) -> bytes:
+    data: bytes = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return data
+
+
+def dump_args(
+    args: Sequence[Any], kwargs: Mapping[str, Any], *, max_size: int, what: str, extra: Any = None
+) -> bytes:
+    """Pickle ``(args, kwargs)`` (with ``extra`` in front, when given) for ``what`` (PL-1).
+
+    Raises:
+        PayloadError: an argument cannot be pickled, or they are too large together; the
+            message names the argument and ``what``.
+    """
+    obj = (args, dict(kwargs)) if extra is None else (extra, args, dict(kwargs))
+    limit = max(0, max_size - ENVELOPE_SLACK)
+    try:
+        data = _dumps(obj)
+    except Exception as exc:
+        name, cause = _culprit(args, kwargs, exc)
+        raise PayloadError(
+            f"{what}: {name} cannot be pickled: {type(cause).__name__}: {cause}"[:500],
+            argument=name if name != "the arguments" else "",
+        ) from cause
+    if len(data) > limit:
+        name, size = _largest(args, kwargs)
+        raise PayloadError(
+            f"{what}: the arguments pickle to {_size(len(data))}, more than the "
+            f"{_size(limit)} a message may carry (max_message_size is {_size(max_size)}); "
+            f"the largest is {name} ({_size(size)})",
+            argument=name,
+        )
+    return data
+
+
+def _named(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [(f"args[{i}]", a) for i, a in enumerate(args)] + [
+        (f"argument {k!r}", v) for k, v in kwargs.items()
+    ]
+
+
+def _culprit(
+    args: Sequence[Any], kwargs: Mapping[str, Any], exc: Exception
+) -> tuple[str, Exception]:
+    """The first argument that does not pickle on its own, with its error."""
+    for name, value in _named(args, kwargs):
+        try:
+            _dumps(value)
+        except Exception as own:
+            return name, own
+    return "the arguments", exc
+
+
+def _largest(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[str, int]:
+    sizes = [(name, len(_dumps(value))) for name, value in _named(args, kwargs)]
+    return max(sizes, key=lambda p: p[1]) if sizes else ("", 0)
+
+
+def dump_result(value: Any, *, max_size: int, what: str) -> bytes:
+    """Pickle an endpoint's result (PL-2).
+
+    Raises:
+        Unsendable: it cannot be pickled, or is too large to send; the message says which.
+    """
+    try:
+        data = _dumps(value)
+    except Exception as exc:
+        raise Unsendable(
+            f"the result of {what} cannot be pickled: {type(exc).__name__}: {exc}"[:500]
+        ) from None
+    limit = max(0, max_size - ENVELOPE_SLACK)
+    if len(data) > limit:
+        raise Unsendable(
+            f"the result of {what} pickles to {_size(len(data))}, more than the "
+            f"{_size(limit)} a message may carry (max_message_size {_size(max_size)})"
+        )
+    return data
+
+
+def dump_exception(exc: BaseException, *, max_size: int) -> bytes:
+    """Pickle an exception for the caller, or b"" if it cannot be (PL-2)."""
+    try:
+        data = _dumps(exc)
+    except Exception:
+        return b""
+    return data if len(data) <= max(0, max_size - 64 * 1024) else b""
+
+
+def load(data: bytes) -> Any:
+    """Unpickle a payload (the proc trusts its caller, and the caller its procs)."""
+    return pickle.loads(data)
+
+
+def load_exception(data: bytes) -> BaseException | None:
+    """The exception in ``data``, or None (empty, or it does not unpickle here)."""
+    if not data:
+        return None
+    try:
+        exc = pickle.loads(data)
+    except Exception:
+        return None
+    return exc if isinstance(exc, BaseException) else None
