@@ -1,9 +1,23 @@
-"""A first meshtrio program: two host agent processes, two worker procs on each, a look at
-them, and a clean teardown. Run it with ``python examples/first_mesh.py``."""
+"""A first meshtrio program: two host agent processes, two worker procs on each, an actor on
+every proc, and a clean teardown. Run it with ``python examples/first_mesh.py``."""
+
+import os
 
 import trio
 
 import meshtrio
+
+
+class Greeter(meshtrio.Actor):
+    """Defined right here: it reaches the procs by value (cloudpickle)."""
+
+    def __init__(self, greeting: str) -> None:
+        self.greeting = greeting
+
+    @meshtrio.endpoint
+    async def greet(self, name: str) -> str:
+        ctx = meshtrio.context()  # where this actor runs
+        return f"{self.greeting}, {name}, from rank {ctx.rank} (pid {os.getpid()})"
 
 
 async def main() -> None:
@@ -15,6 +29,9 @@ async def main() -> None:
         print("proc mesh region:", procs.region)  # hosts=2/2,gpus=2/1: size/stride per dim
         for point, state in (await procs.states()).items():
             print(f"  {point}: {state.status} pid={state.pid}")
+        greeters = await procs.spawn("greeters", Greeter, "hello")  # one actor per proc
+        for point, text in (await greeters.greet.call("world")).items():
+            print(f"  {point}: {text}")
         await procs.stop()
 
 

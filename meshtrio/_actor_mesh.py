@@ -389,10 +389,11 @@ class ActorMesh(Generic[A]):
         """
         shared = self._shared
         ranks = [r for r in self._ranks if r not in shared.stopped and r not in shared.deaths]
-        shared.stopped.update(ranks)
-        timeout = config.get(config.REQUEST_TIMEOUT)
-        with trio.move_on_after(timeout):
-            await _gather_replies(shared, ranks, StopActor(shared.key), quiet=True)
+        try:
+            with trio.move_on_after(config.get(config.REQUEST_TIMEOUT)):
+                await _gather_replies(shared, ranks, StopActor(shared.key), quiet=True)
+        finally:
+            shared.stopped.update(ranks)
 
 
 def _rebuild(state: tuple[Any, ...], token: str, region: Region) -> ActorMesh[Any]:

@@ -43,7 +43,8 @@ def test_readme_starts_with_the_three_commands() -> None:
 @pytest.mark.processes
 async def test_readme_first_program_runs() -> None:
     """The README's third command's program runs as written: it prints the proc mesh region
-    and four Running procs, exits 0, and leaves no process behind."""
+    and four Running procs, gets a greeting from the actor on each, exits 0, and leaves no
+    process behind."""
     import sys
 
     import trio
@@ -56,3 +57,4 @@ async def test_readme_first_program_runs() -> None:
     out = done.stdout.decode()
     assert "proc mesh region: hosts=2/2,gpus=2/1" in out, out
     assert out.count(": Running pid=") == 4, out
+    assert out.count("hello, world, from rank") == 4, out
