@@ -79,7 +79,6 @@ from meshtrio._pool import ConnectionPool, ambient_pool
 from meshtrio._slicing import Point, Region, ValueMesh
 from meshtrio._status import ProcState
 from meshtrio._transport.rpc import Peer, PendingCall
-from meshtrio._util import is_int
 from meshtrio._wire import Envelope, EnvelopeKind, Prepared
 
 __all__ = ["ActorMesh", "Endpoint", "ProcTarget", "spawn_actor_mesh"]
@@ -361,17 +360,7 @@ class ActorMesh(Generic[A]):
                 ``at``/``range`` raise them.
             InputError: a selector of another type.
         """
-        region = self.region
-        for label, sel in selectors.items():
-            if is_int(sel):
-                region = region.at(label, sel)
-            elif isinstance(sel, slice | range):
-                region = region.range(label, sel)
-            else:
-                raise InputError(
-                    f"slice({label}=...) takes an int, a slice or a range, got {type(sel).__name__}"
-                )
-        return ActorMesh(self._shared, region)
+        return ActorMesh(self._shared, self.region.select(**selectors))
 
     def __reduce__(self) -> tuple[Any, ...]:
         s = self._shared
@@ -579,22 +568,7 @@ class Endpoint(Generic[A]):
                 actor=shared.name,
                 proc_id=target.proc_id,
             )
-        where = f"actor {shared.name} rank {rank} ({shared.point(rank)})"
-        err = ActorError(
-            f"{where}: {shared.class_name}.{self._info.name} raised {reply.kind}: {reply.message}",
-            rank=rank,
-            point=shared.point(rank),
-            actor=shared.name,
-            endpoint=self._info.name,
-            kind=reply.kind,
-            traceback=reply.traceback,
-        )
-        if reply.traceback:
-            err.add_note(f"remote traceback ({where}):\n{reply.traceback.rstrip()}")
-        cause = load_exception(reply.payload)
-        if cause is not None:
-            err.__cause__ = cause
-        return err
+        return _remote_error(shared, rank, self._info.name, reply)
 
     async def _finish(self, rank: int, reply: Any) -> Any:
         """:meth:`_value`, except that an answer saying the caller's deadline passed waits for
@@ -855,13 +829,19 @@ async def spawn_actor_mesh(
 def _init_error(shared: _Shared, rank: int, reply: Any) -> MeshError:
     if not isinstance(reply, ActorReply):
         return ActorError(f"unexpected reply {type(reply).__name__}", rank=rank)
+    return _remote_error(shared, rank, "__init__", reply)
+
+
+def _remote_error(shared: _Shared, rank: int, endpoint: str, reply: ActorReply) -> ActorError:
+    """The ActorError for a failure an actor's code reported: the remote traceback as a note
+    and as ``.traceback``, the original exception as ``__cause__`` when it unpickles here."""
     where = f"actor {shared.name} rank {rank} ({shared.point(rank)})"
     err = ActorError(
-        f"{where}: {shared.class_name}.__init__ raised {reply.kind}: {reply.message}",
+        f"{where}: {shared.class_name}.{endpoint} raised {reply.kind}: {reply.message}",
         rank=rank,
         point=shared.point(rank),
         actor=shared.name,
-        endpoint="__init__",
+        endpoint=endpoint,
         kind=reply.kind,
         traceback=reply.traceback,
     )

@@ -31,6 +31,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
@@ -471,3 +472,31 @@ class Region:
         strides = list(self.strides)
         del sizes[drop], strides[drop]
         return Region(labels, offset, sizes, strides)
+
+    def select(self, **selectors: int | slice | builtins.range) -> Region:
+        """Apply one selector per label, in the order given: an int fixes its dimension and
+        removes it (:meth:`at`), a ``slice`` or ``range`` keeps it, restricted (:meth:`range`).
+        With no selectors, the region itself. (``ValueMesh.slice`` and ``ActorMesh.slice``
+        select with it.)
+
+        Raises:
+            DimensionError: a label the region (as selected so far) lacks.
+            RankIndexError: an int outside its dimension.
+            EmptyRangeError: a slice or range that selects nothing.
+            SliceError: a stepped selection that no valid region can represent.
+            InputError: a selector that is not an int, slice or range.
+        """
+        region = self
+        for label, sel in selectors.items():
+            if is_int(sel):
+                region = region.at(label, sel)
+            elif isinstance(sel, slice | builtins.range):  # ``range`` is the method here
+                region = region.range(label, sel)
+            elif label not in region.labels:
+                raise DimensionError(f"no dimension {show(label)} in region {region}")
+            else:
+                raise InputError(
+                    f"selector for dimension {label!r} must be an int, slice or range, "
+                    f"got {show(sel)}"
+                )
+        return region

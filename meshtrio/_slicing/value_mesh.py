@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from meshtrio._errors import CardinalityError, DimensionError, InputError, RankIndexError
+from meshtrio._errors import CardinalityError, InputError, RankIndexError
 from meshtrio._slicing.extent import Point
 from meshtrio._slicing.region import Region
 from meshtrio._util import is_int, show
@@ -153,19 +153,7 @@ class ValueMesh(Generic[T]):
         """
         if not selectors:
             return self
-        region = self.region
-        for label, sel in selectors.items():
-            if is_int(sel):
-                region = region.at(label, sel)
-            elif isinstance(sel, slice | range):
-                region = region.range(label, sel)
-            elif label not in region.labels:
-                raise DimensionError(f"no dimension {show(label)} in region {region}")
-            else:
-                raise InputError(
-                    f"selector for dimension {label!r} must be an int, slice or range, "
-                    f"got {show(sel)}"
-                )
+        region = self.region.select(**selectors)
         dense = self.region.remap(region)
         # at/range only ever narrow the region, so every selected rank is one of ours.
         assert dense is not None, (self.region, region)
