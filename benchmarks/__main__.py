@@ -24,6 +24,7 @@ import trio
 
 from benchmarks import (
     bench_accept,
+    bench_actors,
     bench_attach,
     bench_demo,
     bench_shutdown,
@@ -43,6 +44,7 @@ ALL: list[Benchmark] = [
     *bench_shutdown.BENCHMARKS,
     *bench_spawn.BENCHMARKS,
     *bench_demo.BENCHMARKS,
+    *bench_actors.BENCHMARKS,
 ]
 
 

@@ -4,7 +4,9 @@
 * :func:`servers_in_subprocesses` starts n ``python -m benchmarks.echo`` processes, each on a
   fresh abstract unix socket (like host processes started by a client mesh).
 * :func:`clients` opens one persistent websocket per server; :meth:`Clients.round` sends one
-  message to every server at once and waits for every echo.
+  message to every server at once and waits for every echo; :meth:`Clients.one` is one round
+  trip over the first connection (no task started) and :meth:`Clients.pipelined` keeps a
+  window of messages in flight over it.
 
 Invariants owned here: servers and clients never outlive their ``async with`` block; an
 echo subprocess also exits when its stdin closes (so it dies with a crashed parent).
@@ -171,6 +173,29 @@ class Clients:
         async with trio.open_nursery() as nursery:
             for ws in self._conns:
                 nursery.start_soon(self._one, ws, payload)
+
+    async def one(self, payload: bytes) -> None:
+        """Send ``payload`` over the first connection and wait for its echo, in this task."""
+        await self._one(self._conns[0], payload)
+
+    async def pipelined(self, payload: bytes, count: int, window: int) -> None:
+        """Send ``payload`` ``count`` times over the first connection, at most ``window``
+        unanswered at once (one sending task, one receiving task); return at the last echo."""
+        ws = self._conns[0]
+        slots = trio.Semaphore(window)
+
+        async def receive() -> None:
+            for _ in range(count):
+                reply = await ws.get_message()
+                if len(reply) != len(payload):
+                    raise RuntimeError("echo server sent back something else")
+                slots.release()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            for _ in range(count):
+                await slots.acquire()
+                await ws.send_message(payload)
 
 
 @asynccontextmanager

@@ -132,6 +132,7 @@ class _Shared:
         self.stopped: set[int] = set()
         self.in_flight: collections.Counter[int] = collections.Counter()
         self._windows: dict[int, trio.Semaphore] = {}
+        self._peers: dict[int, Peer] = {}
         self.next_choice = 0
         self.broadcast_failures = 0
         self.recent_broadcast_errors: collections.deque[MeshError] = collections.deque(
@@ -156,6 +157,14 @@ class _Shared:
             raise _copy_death(death)
 
     async def peer(self, rank: int) -> Peer:
+        known = self._peers.get(rank)
+        if known is not None and known.close_reason is None:
+            return known  # the hot path: no lookup through the owner's pool
+        peer = await self._connect(rank)
+        self._peers[rank] = peer
+        return peer
+
+    async def _connect(self, rank: int) -> Peer:
         target = self.targets[rank]
         if target.address is None:
             raise ActorDiedError(
@@ -298,6 +307,7 @@ class ActorMesh(Generic[A]):
         self._shared = shared
         self.region = region
         self._ranks = tuple(region.base_ranks())
+        self._endpoints: dict[str, Endpoint[Any]] = {}
 
     @property
     def name(self) -> str:
@@ -326,15 +336,19 @@ class ActorMesh(Generic[A]):
         return f"<ActorMesh {self._shared.name} ({self._shared.class_name}) {self.region}>"
 
     def __getattr__(self, name: str) -> Endpoint[Any]:
-        if name.startswith("__"):
-            raise AttributeError(name)
+        if name.startswith("__") or name in ("_shared", "_endpoints"):
+            raise AttributeError(name)  # not an endpoint (and not yet set, if unpickling)
+        known = self._endpoints.get(name)
+        if known is not None:
+            return known
         info = self._shared.endpoints.get(name)
         if info is None:
-            known = ", ".join(sorted(self._shared.endpoints)) or "none"
+            names = ", ".join(sorted(self._shared.endpoints)) or "none"
             raise AttributeError(
-                f"{self._shared.class_name} has no endpoint {name!r} (endpoints: {known})"
+                f"{self._shared.class_name} has no endpoint {name!r} (endpoints: {names})"
             )
-        return Endpoint(self, info)
+        endpoint = self._endpoints[name] = Endpoint(self, info)
+        return endpoint
 
     def endpoint(self, name: str) -> Endpoint[Any]:
         """The endpoint called ``name`` (as ``mesh.<name>``).
@@ -527,7 +541,9 @@ class Endpoint(Generic[A]):
         shared = self._mesh._shared
         what = f"{shared.class_name}.{self._info.name}"
         payload = dump_args(args, kwargs, max_size=config.get(config.MAX_MESSAGE_SIZE), what=what)
-        return Prepared.of(CallActor(shared.key, self._info.name, payload, _deadline_left()))
+        msg = CallActor(shared.key, self._info.name, payload, _deadline_left())
+        # A call to many actors is unstructured once; one to a single actor need not be.
+        return msg if len(self._mesh._ranks) == 1 else Prepared.of(msg)
 
     def _value(self, rank: int, reply: Any) -> Any:
         """The value an ActorReply carries, or the error it stands for."""

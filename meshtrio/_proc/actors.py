@@ -118,7 +118,10 @@ class ActorServer:
                 timeout = body.timeout if math.isfinite(body.timeout) else math.inf
                 request.scope.deadline = trio.current_time() + max(0.0, timeout)
             try:
-                await actor.send.send(request)
+                try:
+                    actor.send.send_nowait(request)  # the usual case: room, no extra yield
+                except trio.WouldBlock:
+                    await actor.send.send(request)  # full: reading waits (AS-2)
             except (trio.ClosedResourceError, trio.BrokenResourceError):  # stopped meanwhile
                 await request.reply(_failure("ActorStopped", f"actor {body.actor} was stopped"))
         elif isinstance(body, SpawnActor):
