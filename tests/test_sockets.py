@@ -159,13 +159,39 @@ async def test_send_all_counts_bytes_not_items() -> None:
             await ours.send_all(b"")
 
 
-async def test_sk2_small_write_and_ready_read_are_checkpoints() -> None:
-    """SK-2: the fast paths (data fits; data waiting) are still full checkpoints."""
+class _Steps(trio.abc.Instrument):
+    """Counts the times one task is stepped (resumed by the scheduler)."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.count = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.count += 1
+
+
+async def test_sk2_small_write_does_not_yield_and_ready_read_is_a_checkpoint() -> None:
+    """SK-2: a write that fits is one system call and no yield (its caller, trio-websocket's
+    send, checkpointed when it took its lock), yet a cancelled writer writes nothing; a read
+    of data that is waiting is still a full checkpoint."""
+    me = trio.lowlevel.current_task()
+    steps = _Steps(me)
     with trio.fail_after(LIMIT):
         async with pair() as (ours, theirs):
-            with trio.testing.assert_checkpoints():
+            trio.lowlevel.add_instrument(steps)
+            try:
                 await ours.send_all(b"ping")
+            finally:
+                trio.lowlevel.remove_instrument(steps)
+            assert steps.count == 0  # the writer was never rescheduled: it did not yield
             assert await read_exactly(theirs, 4) == b"ping"
+            with trio.CancelScope() as cancelled:
+                cancelled.cancel()
+                await ours.send_all(b"lost")
+            assert cancelled.cancelled_caught
+            await ours.send_all(b"!")
+            assert await read_exactly(theirs, 1) == b"!"  # "lost" was never written
             await theirs.send_all(b"pong")
             await trio.testing.wait_all_tasks_blocked()
             with trio.testing.assert_checkpoints():

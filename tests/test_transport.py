@@ -739,3 +739,58 @@ async def test_tr2_a_client_evicted_before_it_was_answered_connects_again(
                 await connect(nursery, target, token=TOKEN, timeout=5.0)
             assert accepted == attempts
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+async def test_ms1_pushed_messages_keep_their_order_with_a_backlog(
+    kind: str, tmp_path: Path
+) -> None:
+    """MS-1: messages queued before ``deliver_to`` still come out of ``receive()``, first;
+    every later one goes to the consumer, in order, after them; the end is ``receive()``'s."""
+    n_before, n_after = 6, 40
+    sent_before = trio.Event()
+    go_on = trio.Event()
+
+    async def on_connection(stream: MessageStream) -> None:
+        for i in range(n_before):
+            await stream.send(b"%d" % i)
+        sent_before.set()
+        await go_on.wait()
+        for i in range(n_before, n_before + n_after):
+            await stream.send(b"%d" % i)
+        await stream.aclose()
+
+    got: list[tuple[str, int]] = []
+
+    async def consumer(message: Any) -> None:
+        got.append(("pushed", int(message)))
+        await trio.lowlevel.checkpoint()  # a consumer may wait; order must hold anyway
+
+    transport = websocket.TCP if kind == "tcp" else websocket.UNIX
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(
+                functools.partial(
+                    net.serve,
+                    listen_addr(kind, tmp_path),
+                    on_connection,
+                    token=TOKEN,
+                    max_size=1 << 20,
+                )
+            )
+            async with transport.open_stream(
+                bound, offer=Offer(PROTOCOL_VERSION, TOKEN), max_size=1 << 20, timeout=5
+            ) as stream:
+                await sent_before.wait()
+                await trio.testing.wait_all_tasks_blocked()  # the backlog is queued
+                stream.deliver_to(consumer)  # type: ignore[attr-defined]
+                go_on.set()
+                with pytest.raises(ConnectionLostError):
+                    while True:
+                        got.append(("received", int(await stream.receive())))
+                await stream.aclose()
+            nursery.cancel_scope.cancel()
+    assert [i for _, i in got] == list(range(n_before + n_after))
+    received = [i for how, i in got if how == "received"]
+    assert received == list(range(len(received)))
+    assert 0 < len(received) < n_before + n_after

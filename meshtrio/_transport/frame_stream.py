@@ -10,9 +10,11 @@ trio-websocket reads and writes. It differs from the stream it wraps in two ways
   bounded by ``send_timeout``; a peer that does not take the data within that (it stopped
   reading, or reads too slowly) gets its connection closed (:class:`trio.BrokenResourceError`).
 * SK-2 (cheap when nothing blocks): data that fits in the socket's buffer is written with one
-  non-blocking system call and one checkpoint, with no cancel scope, so that the usual small
-  request or reply costs as little as possible. Reads likewise try the socket once before
-  waiting.
+  non-blocking system call, with no cancel scope and without yielding to the scheduler, so
+  that the usual small request or reply costs as little as possible. Reads likewise try the
+  socket once before waiting. Not promised: that :meth:`FrameStream.send_all` is a
+  checkpoint when the data fit at once; its one caller, trio-websocket's send, takes its
+  lock first, which is one (so every message sent still yields once, not twice).
 
 It also sets :attr:`FrameStream.gone` once the stream reached end of file, broke (a reset) or
 was closed, so that nobody waits out a timeout for a peer that is gone:
@@ -89,8 +91,7 @@ class FrameStream(trio.abc.Stream):
             sent = (self._write(view) or 0) if view.nbytes else 0
             if sent < view.nbytes:
                 await self._finish(view[sent:], started=sent > 0)
-            else:
-                await trio.lowlevel.cancel_shielded_checkpoint()
+            # else: no yield here (SK-2): the caller's lock acquisition was the checkpoint.
         finally:
             self._sending = False
 

@@ -10,11 +10,24 @@ invalid UTF-8: close codes 1002, 1003, 1007, 1008, 1009), :class:`ProtocolError`
 
 Every stream a server hands out carries the :class:`~meshtrio._transport.handshake.Principal`
 its peer authenticated as.
+
+A :class:`WsMessageStream` can also *push* (:meth:`WsMessageStream.deliver_to`): each message
+is handed to a consumer in trio-websocket's own reading task, instead of crossing a channel
+to a task that calls :meth:`~WsMessageStream.receive`. That saves one task switch per message
+in each direction, which is most of what separates an RPC from a bare echo.
+
+Invariant owned here:
+
+* MS-1 (push keeps order): after :meth:`WsMessageStream.deliver_to`, the messages that were
+  already queued are still returned by :meth:`~WsMessageStream.receive`, first; every later
+  message is handed to the consumer, in order, and only once those queued ones were taken.
+  The end of the stream (and why it ended) is still reported by ``receive`` alone.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import trio
 import trio_websocket
@@ -78,6 +91,42 @@ def _describe_close(reason: trio_websocket.CloseReason | None) -> str:
     return f"{text}: {reason.reason}" if reason.reason else text
 
 
+Consumer = Callable[[Any], Awaitable[None]]
+"""Takes one pushed message (``bytes``; ``str`` for a text frame, which is the consumer's to
+refuse)."""
+
+
+class _Pusher:
+    """Stands in for trio-websocket's message channel, into which its reading task ``send``s
+    each message (MS-1): to the consumer, once the messages queued before it are taken."""
+
+    def __init__(self, channel: Any, consumer: Consumer, backlog: int) -> None:
+        self._channel = channel  # the real channel: closing it still ends receive()
+        self._consumer = consumer
+        self.backlog = backlog
+        self.caught_up = trio.Event()
+        if backlog == 0:
+            self.caught_up.set()
+
+    async def send(self, message: Any) -> None:
+        if not self.caught_up.is_set():
+            await self.caught_up.wait()
+        await self._consumer(message)
+
+    def took_one(self) -> None:
+        """receive() returned one of the queued messages."""
+        if self.backlog > 0:
+            self.backlog -= 1
+            if self.backlog == 0:
+                self.caught_up.set()
+
+    async def aclose(self) -> None:
+        await self._channel.aclose()
+
+    def __getattr__(self, name: str) -> Any:  # anything else trio-websocket may ask of it
+        return getattr(self._channel, name)
+
+
 class WsMessageStream:
     """A :class:`MessageStream` over a trio-websocket connection."""
 
@@ -94,6 +143,20 @@ class WsMessageStream:
         self.address = address
         self.principal = principal
         self._max_size = max_size
+        self._pusher: _Pusher | None = None
+
+    def deliver_to(self, consumer: Consumer) -> None:
+        """Push every message that arrives from now on to ``await consumer(message)``, in the
+        connection's reading task (MS-1); the messages queued already are still returned by
+        :meth:`receive`, first, and so is the stream's end. Once per stream.
+
+        The consumer may wait (reading waits with it: backpressure); it must not raise.
+        """
+        ws: Any = self._ws
+        stats = ws._recv_channel.statistics()
+        backlog = stats.current_buffer_used + stats.tasks_waiting_send
+        self._pusher = _Pusher(ws._send_channel, consumer, backlog)
+        ws._send_channel = self._pusher
 
     async def send(self, data: bytes) -> None:
         """Send one binary message.
@@ -125,6 +188,8 @@ class WsMessageStream:
                 ) from None
             why = self._raw.gave_up or _describe_close(exc.reason)
             raise ConnectionLostError(f"{self.address}: {why}", address=self.address) from None
+        if self._pusher is not None:
+            self._pusher.took_one()
         if isinstance(msg, str):
             raise ProtocolError(
                 f"{self.address}: text frame where binary expected", address=self.address
