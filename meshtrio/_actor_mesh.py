@@ -124,6 +124,9 @@ class _Shared:
         self.endpoints = dict(endpoints)
         self.region = region
         self.targets = {t.rank: t for t in targets}
+        # Procs in this very process (local:) share our modules; others get local code by
+        # value (PL-3).
+        self.by_value = any(t.address is None or t.address.transport != "local" for t in targets)
         self.proc_mesh_id = proc_mesh_id
         self.token = token
         self.link = link  # a host mesh link (client side), or None (inside a proc)
@@ -428,6 +431,7 @@ async def _start(
         sem.acquire_nowait()
     except trio.WouldBlock:
         await sem.acquire()
+        body = _with_time_left(body)  # the wait used some of the caller's time (AM-4)
     call = _Call(shared, rank, sem)
     try:
         peer = await shared.peer(rank)
@@ -442,6 +446,59 @@ async def _start(
     if call.finished:  # answered (and finished by its watcher) while we were sending
         call.pending.forget()
     return call
+
+
+FAN_OUT_TASKS_FROM = 3
+"""From this many ranks on, a fan-out of a small message sends from a task per rank: each
+send yields once (the connection's write lock), and tasks share their yields, where a loop
+would pay one each."""
+
+FAN_OUT_TASKS_MAX_BYTES = 64 * 1024
+"""Larger messages are sent one rank after another: writing them is copying, which tasks
+would only interleave (and split into more system calls)."""
+
+
+async def _start_all(
+    shared: _Shared,
+    ranks: Sequence[int],
+    body_for: Callable[[int], Any],
+    calls: list[_Call],
+    watcher: Callable[[_Call, Any], None] | None = None,
+) -> dict[int, MeshError]:
+    """Start ``body_for(rank)`` on every rank; the calls started are appended to ``calls`` in
+    rank order (also when this is cancelled midway, so the caller can CANCEL them); returns
+    the error of each rank that could not be started."""
+    started: dict[int, _Call] = {}
+    errors: dict[int, MeshError] = {}
+
+    async def one(rank: int) -> None:
+        try:
+            started[rank] = await _start(shared, rank, body_for(rank), watcher)
+        except MeshError as exc:
+            errors[rank] = exc
+
+    try:
+        if len(ranks) < FAN_OUT_TASKS_FROM or _payload_size(body_for(ranks[0])) > (
+            FAN_OUT_TASKS_MAX_BYTES
+        ):
+            for rank in ranks:
+                await one(rank)
+        else:
+            async with trio.open_nursery() as nursery:
+                for rank in ranks:
+                    nursery.start_soon(one, rank)
+    finally:
+        calls.extend(started[r] for r in ranks if r in started)
+    return errors
+
+
+def _payload_size(body: Any) -> int:
+    """The size of the pickled payload a request carries."""
+    if isinstance(body, Prepared):
+        payload = body.raw.get("payload", b"") if isinstance(body.raw, dict) else b""
+    else:
+        payload = getattr(body, "payload", b"")
+    return len(payload) if isinstance(payload, bytes) else 0
 
 
 async def _wait(call: _Call) -> Any:
@@ -483,12 +540,9 @@ async def _gather_replies(
     calls: list[_Call] = []
     out: dict[int, Any] = {}
     try:
-        for rank in ranks:
-            try:
-                calls.append(await _start(shared, rank, body))
-            except MeshError as exc:
-                if not quiet:
-                    out[rank] = exc
+        errors = await _start_all(shared, ranks, lambda _rank: body, calls)
+        if not quiet:
+            out.update(errors)
         for call in calls:
             try:
                 out[call.rank] = await _wait_plain(call)
@@ -511,6 +565,15 @@ async def _wait_plain(call: _Call) -> Any:
         return await call.pending.result()
     except (ConnectionLostError, TransportError) as exc:
         raise await call.shared.died(call.rank, exc) from None
+
+
+def _with_time_left(body: Any) -> Any:
+    """``body`` (a CallActor, maybe prepared) with the time left of the caller's deadline now."""
+    if isinstance(body, Prepared) and body.name == "CallActor" and isinstance(body.raw, dict):
+        return Prepared(body.name, {**body.raw, "timeout": _deadline_left()})
+    if isinstance(body, CallActor):
+        return attrs.evolve(body, timeout=_deadline_left())
+    return body
 
 
 def _deadline_left() -> float | None:
@@ -540,7 +603,13 @@ class Endpoint(Generic[A]):
         """The CallActor for these arguments, pickled and checked once (AM-2)."""
         shared = self._mesh._shared
         what = f"{shared.class_name}.{self._info.name}"
-        payload = dump_args(args, kwargs, max_size=config.get(config.MAX_MESSAGE_SIZE), what=what)
+        payload = dump_args(
+            args,
+            kwargs,
+            max_size=config.get(config.MAX_MESSAGE_SIZE),
+            what=what,
+            by_value=shared.by_value,
+        )
         msg = CallActor(shared.key, self._info.name, payload, _deadline_left())
         # A call to many actors is unstructured once; one to a single actor need not be.
         return msg if len(self._mesh._ranks) == 1 else Prepared.of(msg)
@@ -679,14 +748,11 @@ class Endpoint(Generic[A]):
         """
         mesh = self._mesh
         body = self._request(args, kwargs)
-        first: MeshError | None = None
-        for rank in mesh._ranks:
-            try:
-                await _start(mesh._shared, rank, body, watcher=self._on_broadcast_reply)
-            except MeshError as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+        errors = await _start_all(
+            mesh._shared, mesh._ranks, lambda _rank: body, [], self._on_broadcast_reply
+        )
+        if errors:
+            raise errors[min(errors)]
 
     def _on_broadcast_reply(self, call: _Call, item: Any) -> None:
         """A broadcast call's answer, in the reading task (AM-7)."""
@@ -727,8 +793,10 @@ class Endpoint(Generic[A]):
         :attr:`ActorMesh.region`'s extent, as in ``call(...).items()``).
 
         The first failure is raised when it arrives, and the calls still in flight are
-        cancelled (AM-4); so are they when the loop is left early (close the iterator, e.g.
-        with :func:`contextlib.aclosing`, to do that at once).
+        cancelled (AM-4). To leave the loop early, iterate inside
+        ``async with contextlib.aclosing(endpoint.stream(...)) as replies:`` so the calls
+        still in flight are cancelled at once (otherwise that waits for the generator to be
+        collected, and trio warns about it, as for any async generator).
 
         Raises:
             ActorError, ActorDiedError: an actor failed.
@@ -750,8 +818,9 @@ class Endpoint(Generic[A]):
         dense = {rank: i for i, rank in enumerate(mesh._ranks)}
         extent = mesh.region.extent
         try:
-            for rank in mesh._ranks:
-                calls.append(await _start(shared, rank, body, watcher=on_item))
+            errors = await _start_all(shared, mesh._ranks, lambda _rank: body, calls, on_item)
+            if errors:
+                raise errors[min(errors)]
             left = len(calls)
             while left:
                 while not arrived:
@@ -802,19 +871,23 @@ async def spawn_actor_mesh(
         max_size=config.get(config.MAX_MESSAGE_SIZE),
         what=f"spawning {actor_class.__name__}",
         extra=actor_class,
+        by_value=shared.by_value,
     )
     ranks = region.base_ranks()
     built: list[int] = []
     failures: dict[int, MeshError] = {}
+    calls: list[_Call] = []  # every rank sent a SpawnActor
     try:
-        calls: list[_Call] = []
         try:
-            for rank in ranks:
-                body = SpawnActor(shared.key, label, payload, rank, str(region))
-                try:
-                    calls.append(await _start(shared, rank, body))
-                except MeshError as exc:
-                    failures[rank] = exc
+            text = str(region)
+            failures.update(
+                await _start_all(
+                    shared,
+                    ranks,
+                    lambda rank: SpawnActor(shared.key, label, payload, rank, text),
+                    calls,
+                )
+            )
             for call in calls:
                 try:
                     reply = await _wait_plain(call)
@@ -829,12 +902,16 @@ async def spawn_actor_mesh(
             for call in calls:
                 call.finish()
     except BaseException:
+        # Cancelled (or worse) midway: any rank that was sent a SpawnActor may have built its
+        # actor, its reply unread; a StopActor behind it on the same connection ends it.
         with trio.CancelScope(shield=True):
-            await _stop_built(shared, built)
+            await _stop_built(
+                shared, [c.rank for c in calls], config.get(config.ACTOR_CANCEL_ACK_TIMEOUT)
+            )
         raise
     if failures:
         with trio.CancelScope(shield=True):
-            await _stop_built(shared, built)
+            await _stop_built(shared, built, config.get(config.REQUEST_TIMEOUT))
         first = failures[min(failures)]
         if isinstance(first, ActorError | ActorDiedError):
             first.set_outcomes(failures, {})
@@ -869,8 +946,8 @@ def _remote_error(shared: _Shared, rank: int, endpoint: str, reply: ActorReply) 
     return err
 
 
-async def _stop_built(shared: _Shared, ranks: Sequence[int]) -> None:
-    """Stop the actors a failed spawn built (bounded by ``request_timeout``)."""
+async def _stop_built(shared: _Shared, ranks: Sequence[int], bound: float) -> None:
+    """Stop the actors a failed or cancelled spawn built, within ``bound`` seconds."""
     if ranks:
-        with trio.move_on_after(config.get(config.REQUEST_TIMEOUT)):
+        with trio.move_on_after(bound):
             await _gather_replies(shared, ranks, StopActor(shared.key), quiet=True)

@@ -9,6 +9,15 @@ Invariants owned here:
   naming the argument when one cannot be pickled, or when the arguments pickle to more than
   the message size allows (``max_message_size`` less :data:`ENVELOPE_SLACK`), so nothing is
   sent that the connection would refuse.
+* PL-3 (local code travels by value): in arguments for procs in other processes
+  (``by_value``), a class or function defined in a module that a proc may not be able to
+  import, that is one of no installed distribution (a script, a test module, a notebook, a
+  project directory on the client's ``sys.path``), is pickled by value, as cloudpickle does for
+  ``__main__``; code from the standard library and from installed distributions (meshtrio
+  included) goes by reference. Procs in the client's own process (``local:``) get references,
+  so they share the client's modules. Not promised: that the modules a by-value function
+  imports at run time exist on the proc; results and exceptions go by reference (the
+  client has the modules).
 * PL-2 (results and exceptions never break the proc): :func:`dump_result` and
   :func:`dump_exception` never raise for an object that cannot be pickled; they say so in a
   :class:`Unsendable` or return empty bytes. Not promised: that a custom exception unpickles on
@@ -17,7 +26,13 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import os
 import pickle
+import sys
+import sysconfig
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,17 +88,80 @@ def _flat(obj: Any) -> bool:
     return False
 
 
-def _dumps(obj: Any) -> bytes:
+def _dumps(obj: Any, *, by_value: bool = False) -> bytes:
     if _plain(obj):
         return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    data: bytes = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    if not by_value:
+        data: bytes = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return data
+    registered = cloudpickle.list_registry_pickle_by_value()
+    local = [m for m in _local_modules() if m.__name__ not in registered]
+    for module in local:  # PL-3, for this dump only
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        data = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for module in local:
+            cloudpickle.unregister_pickle_by_value(module)
     return data
 
 
+_local_cache: tuple[int, list[types.ModuleType]] = (-1, [])
+
+
+def _local_modules() -> list[types.ModuleType]:
+    """The imported modules that belong to no installed distribution and not to the standard
+    library (PL-3); recomputed when the number of imported modules changes."""
+    global _local_cache
+    count = len(sys.modules)
+    if _local_cache[0] == count:
+        return _local_cache[1]
+    installed = _installed_tops()
+    local = []
+    for name, module in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        path = getattr(module, "__file__", None)
+        if (
+            module is None
+            or name == "__main__"
+            or top in installed
+            or top in sys.stdlib_module_names
+            or top in sys.builtin_module_names
+            or not isinstance(path, str)
+            or path.startswith(_installed_dirs())
+        ):
+            continue
+        local.append(module)
+    _local_cache = (count, local)
+    return local
+
+
+@functools.cache
+def _installed_tops() -> frozenset[str]:
+    """Top-level import names of the installed distributions, and meshtrio (every proc runs
+    it, however it was installed)."""
+    return frozenset(importlib.metadata.packages_distributions()) | {"meshtrio"}
+
+
+@functools.cache
+def _installed_dirs() -> tuple[str, ...]:
+    """The directories installed code lives in: the standard library and site-packages."""
+    paths = sysconfig.get_paths()
+    dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return tuple(os.path.join(d, "") for d in sorted(dirs))
+
+
 def dump_args(
-    args: Sequence[Any], kwargs: Mapping[str, Any], *, max_size: int, what: str, extra: Any = None
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    max_size: int,
+    what: str,
+    extra: Any = None,
+    by_value: bool = True,
 ) -> bytes:
-    """Pickle ``(args, kwargs)`` (with ``extra`` in front, when given) for ``what`` (PL-1).
+    """Pickle ``(args, kwargs)`` (with ``extra`` in front, when given) for ``what`` (PL-1),
+    local code by value when ``by_value`` (PL-3).
 
     Raises:
         PayloadError: an argument cannot be pickled, or they are too large together; the
@@ -92,7 +170,7 @@ def dump_args(
     obj = (args, dict(kwargs)) if extra is None else (extra, args, dict(kwargs))
     limit = max(0, max_size - ENVELOPE_SLACK)
     try:
-        data = _dumps(obj)
+        data = _dumps(obj, by_value=by_value)
     except Exception as exc:
         name, cause = _culprit(args, kwargs, exc)
         raise PayloadError(

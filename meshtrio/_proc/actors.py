@@ -61,6 +61,28 @@ REPLY_BOUND = 1.0
 """Seconds a stopping actor spends answering one call it ends (the caller may be gone)."""
 
 
+def format_remote_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback as text, with the real file of code that arrived by value.
+
+    cloudpickle names the file of code it pickled by value ``<dynamic-code>``; the function's
+    globals still hold its module's ``__file__``, so the frames name that file, and show its
+    lines where the file exists here (the same machine).
+    """
+    frames = []
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        code = frame.f_code
+        filename = code.co_filename
+        if filename == "<dynamic-code>":
+            filename = frame.f_globals.get("__file__") or filename
+        frames.append(traceback.FrameSummary(filename, lineno, code.co_name))
+    text = "Traceback (most recent call last):\n" if frames else ""
+    text += "".join(traceback.StackSummary.from_list(frames).format())
+    chained = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if chained is not None or isinstance(exc, BaseExceptionGroup):
+        return "".join(traceback.format_exception(exc))  # the full story, as Python tells it
+    return text + "".join(traceback.format_exception_only(exc))
+
+
 def _failure(kind: str, message: str) -> ActorReply:
     return ActorReply(ok=False, kind=kind, message=message)
 
@@ -142,7 +164,9 @@ class ActorServer:
             cls, args, kwargs = load(msg.payload)
             endpoints = endpoints_of(cls)
         except Exception as exc:  # AS-4: a bad payload fails this spawn only
-            return self._raised(exc, max_size=self.max_size)
+            return self._raised(
+                exc, max_size=self.max_size, doing="unpickling the actor class and arguments"
+            )
         ctx = ActorContext(msg.rank, point, region, msg.name, self.proc_id)
         token = running_as(ctx)
         try:
@@ -160,13 +184,15 @@ class ActorServer:
         return ActorReply(ok=True)
 
     @staticmethod
-    def _raised(exc: BaseException, *, max_size: int) -> ActorReply:
+    def _raised(exc: BaseException, *, max_size: int, doing: str = "") -> ActorReply:
+        """The failure reply for ``exc`` (raised while ``doing`` something, if said)."""
+        message = f"{doing} failed: {exc}" if doing else str(exc)
         return ActorReply(
             ok=False,
             payload=dump_exception(exc, max_size=max_size),
             kind=type(exc).__name__,
-            message=str(exc)[:4096],
-            traceback="".join(traceback.format_exception(exc))[-16384:],
+            message=message[:4096],
+            traceback=format_remote_traceback(exc)[-16384:],
         )
 
     # -- stopping ----------------------------------------------------------------------------
@@ -207,13 +233,15 @@ class ActorServer:
             with actor.scope:
                 async with trio.open_nursery() as concurrent:
                     async for request in actor.receive:
+                        # Held from here on, so a stop answers it whatever happens next (AS-5).
+                        actor.running.add(request)
+                        if actor.scope.cancel_called:  # stopped while it was handed to us
+                            break
                         info = actor.endpoints.get(request.body.endpoint)
                         if info is not None and info.concurrent:
                             await actor.limiter.acquire_on_behalf_of(request)
-                            actor.running.add(request)
                             concurrent.start_soon(self._run_concurrent, actor, request, info)
                         else:
-                            actor.running.add(request)
                             await self._run(actor, request, info)
         finally:
             if self.actors.get(actor.key) is actor:  # the proc is stopping, not StopActor
@@ -251,6 +279,9 @@ class ActorServer:
             return _failure("NoSuchEndpoint", f"{what} is not an endpoint (endpoints: {known})")
         try:
             args, kwargs = load(call.payload)
+        except Exception as exc:  # AS-4
+            return self._raised(exc, max_size=self.max_size, doing="unpickling the arguments")
+        try:
             result = getattr(actor.instance, call.endpoint)(*args, **kwargs)
             if info.is_async:
                 result = await result
