@@ -49,6 +49,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import collections
+import copy
 import logging
 import math
 import secrets
@@ -77,7 +78,7 @@ from meshtrio._messages import AwaitProcExit, ProcStates
 from meshtrio._payload import dump_args, load, load_exception
 from meshtrio._pool import ConnectionPool, ambient_pool
 from meshtrio._slicing import Point, Region, ValueMesh
-from meshtrio._status import ProcState
+from meshtrio._status import ProcState, Status
 from meshtrio._transport.rpc import Peer, PendingCall
 from meshtrio._wire import Envelope, EnvelopeKind, Prepared
 
@@ -145,6 +146,25 @@ class _Shared:
     def point(self, rank: int) -> Point:
         return self.region.extent.point_of_rank(rank)
 
+    def gone(
+        self,
+        rank: int,
+        why: str,
+        *,
+        status: Status | None = None,
+        stderr_tail: Sequence[str] = (),
+    ) -> ActorDiedError:
+        """The ActorDiedError for ``rank``, saying ``why``."""
+        return ActorDiedError(
+            f"actor {self.name} rank {rank} ({self.point(rank)}) is gone: {why}",
+            rank=rank,
+            point=self.point(rank),
+            actor=self.name,
+            proc_id=self.targets[rank].proc_id,
+            status=status,
+            stderr_tail=stderr_tail,
+        )
+
     def window(self, rank: int) -> trio.Semaphore:
         sem = self._windows.get(rank)
         if sem is None:
@@ -170,13 +190,7 @@ class _Shared:
     async def _connect(self, rank: int) -> Peer:
         target = self.targets[rank]
         if target.address is None:
-            raise ActorDiedError(
-                f"actor {self.name} rank {rank}: its proc {target.proc_id} serves no actors",
-                rank=rank,
-                point=self.point(rank),
-                actor=self.name,
-                proc_id=target.proc_id,
-            )
+            raise self.gone(rank, f"its proc {target.proc_id} serves no actors")
         if self.link is not None:
             peer: Peer = await self.link.peer(target.address, self.token)
             return peer
@@ -229,39 +243,22 @@ class _Shared:
 
     def _death(self, rank: int, state: ProcState | None, cause: MeshError) -> ActorDiedError:
         target = self.targets[rank]
-        where = f"actor {self.name} rank {rank} ({self.point(rank)}) is gone"
         if state is None:
             why = f"the connection to its proc {target.proc_id} ended ({cause})"
             if self.link is not None:
                 why += "; its host did not say how the proc ended"
-            status = None
-            tail: tuple[str, ...] = ()
-        else:
-            why = f"its proc {target.proc_id} on host {target.host}: {state.status}"
-            status = state.status
-            tail = state.stderr_tail
-        return ActorDiedError(
-            f"{where}: {why}",
-            rank=rank,
-            point=self.point(rank),
-            actor=self.name,
-            proc_id=target.proc_id,
-            status=status,
-            stderr_tail=tail,
+            return self.gone(rank, why)
+        return self.gone(
+            rank,
+            f"its proc {target.proc_id} on host {target.host}: {state.status}",
+            status=state.status,
+            stderr_tail=state.stderr_tail,
         )
 
 
 def _copy_death(err: ActorDiedError) -> ActorDiedError:
     """A fresh copy of a recorded death (a raised exception collects a traceback)."""
-    return ActorDiedError(
-        err.message,
-        rank=err.rank,
-        point=err.point,
-        actor=err.actor,
-        proc_id=err.proc_id,
-        status=err.status,
-        stderr_tail=err.stderr_tail,
-    )
+    return copy.copy(err)
 
 
 class _Call:
@@ -645,14 +642,7 @@ class Endpoint(Generic[A]):
     def _error(self, rank: int, reply: ActorReply) -> MeshError:
         shared = self._mesh._shared
         if reply.kind in ("ActorStopped", "NoSuchActor"):
-            target = shared.targets[rank]
-            return ActorDiedError(
-                f"actor {shared.name} rank {rank} ({shared.point(rank)}) is gone: {reply.message}",
-                rank=rank,
-                point=shared.point(rank),
-                actor=shared.name,
-                proc_id=target.proc_id,
-            )
+            return shared.gone(rank, reply.message)
         return _remote_error(shared, rank, self._info.name, reply)
 
     async def _finish(self, rank: int, reply: Any) -> Any:
