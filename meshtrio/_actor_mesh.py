@@ -179,10 +179,15 @@ class _Shared:
         if death is not None:
             raise _copy_death(death)
 
-    async def peer(self, rank: int) -> Peer:
+    def live_peer(self, rank: int) -> Peer | None:
+        """The open connection to ``rank``'s proc, if there is one (the hot path)."""
         known = self._peers.get(rank)
-        if known is not None and known.close_reason is None:
-            return known  # the hot path: no lookup through the owner's pool
+        return known if known is not None and known.close_reason is None else None
+
+    async def peer(self, rank: int) -> Peer:
+        known = self.live_peer(rank)
+        if known is not None:
+            return known
         peer = await self._connect(rank)
         self._peers[rank] = peer
         return peer
@@ -431,7 +436,7 @@ async def _start(
         body = _with_time_left(body)  # the wait used some of the caller's time (AM-4)
     call = _Call(shared, rank, sem)
     try:
-        peer = await shared.peer(rank)
+        peer = shared.live_peer(rank) or await shared.peer(rank)
         watch = None if watcher is None else (lambda item: watcher(call, item))
         call.pending = await peer.send_request(body, watcher=watch)
     except (TransportError, RequestTimeoutError) as exc:
@@ -702,7 +707,10 @@ class Endpoint(Generic[A]):
 
     async def _one(self, rank: int, body: Any) -> Any:
         call = await _start(self._mesh._shared, rank, body)
-        return await self._finish(rank, await _wait(call))
+        reply = await _wait(call)
+        if isinstance(reply, ActorReply) and reply.ok:
+            return self._value(rank, reply)  # the usual case, without another coroutine
+        return await self._finish(rank, reply)
 
     async def choose(self, *args: Any, **kwargs: Any) -> Any:
         """Call one actor, picked here: the live one with the fewest calls in flight from this
@@ -743,6 +751,8 @@ class Endpoint(Generic[A]):
         )
         if errors:
             raise errors[min(errors)]
+        # Sending need not yield (MS-2): a loop of broadcasts must still let others run.
+        await trio.lowlevel.checkpoint()
 
     def _on_broadcast_reply(self, call: _Call, item: Any) -> None:
         """A broadcast call's answer, in the reading task (AM-7)."""

@@ -8,9 +8,11 @@ the caller ever unpickle; hosts never see them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from meshtrio._wire import message
+from meshtrio._wire import converter, message
 
 __all__ = ["MAX_NAME_CHARS", "ActorReply", "CallActor", "SpawnActor", "StopActor"]
 
@@ -78,3 +80,60 @@ class ActorReply:
     kind: str = ""
     message: str = ""
     traceback: str = ""
+
+
+# Hand-written (un)structuring for the two messages of every call: several times cheaper than
+# the generic path, and as strict (a field of the wrong type is a TypeError, which decode turns
+# into a MessageBodyError; the attrs validators still run).
+_NUMBER = (int, float)
+
+
+def _structure_call(raw: Any, _cls: type) -> CallActor:
+    if type(raw) is not dict:
+        raise TypeError("a CallActor is a map")
+    actor, endpoint, payload = raw.get("actor"), raw.get("endpoint"), raw.get("payload")
+    timeout = raw.get("timeout")
+    if type(actor) is not str or type(endpoint) is not str or type(payload) is not bytes:
+        raise TypeError("CallActor.actor and .endpoint must be text, .payload bytes")
+    if timeout is not None:
+        if type(timeout) not in _NUMBER:
+            raise TypeError("CallActor.timeout must be a number or None")
+        timeout = float(timeout)
+    return CallActor(actor, endpoint, payload, timeout)
+
+
+def _unstructure_call(msg: CallActor) -> dict[str, Any]:
+    return {
+        "actor": msg.actor,
+        "endpoint": msg.endpoint,
+        "payload": msg.payload,
+        "timeout": msg.timeout,
+    }
+
+
+def _structure_reply(raw: Any, _cls: type) -> ActorReply:
+    if type(raw) is not dict:
+        raise TypeError("an ActorReply is a map")
+    ok, payload = raw.get("ok"), raw.get("payload", b"")
+    kind, message, trace = raw.get("kind", ""), raw.get("message", ""), raw.get("traceback", "")
+    if type(ok) is not bool or type(payload) is not bytes:
+        raise TypeError("ActorReply.ok must be a bool, .payload bytes")
+    if type(kind) is not str or type(message) is not str or type(trace) is not str:
+        raise TypeError("ActorReply.kind, .message and .traceback must be text")
+    return ActorReply(ok, payload, kind, message, trace)
+
+
+def _unstructure_reply(msg: ActorReply) -> dict[str, Any]:
+    return {
+        "ok": msg.ok,
+        "payload": msg.payload,
+        "kind": msg.kind,
+        "message": msg.message,
+        "traceback": msg.traceback,
+    }
+
+
+converter.register_structure_hook(CallActor, _structure_call)
+converter.register_unstructure_hook(CallActor, _unstructure_call)
+converter.register_structure_hook(ActorReply, _structure_reply)
+converter.register_unstructure_hook(ActorReply, _unstructure_reply)

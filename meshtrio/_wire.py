@@ -126,6 +126,9 @@ class Prepared:
         return cls(name, converter.unstructure(msg))
 
 
+_KINDS = {kind.value: kind for kind in EnvelopeKind}
+
+
 def encode(env: Envelope) -> bytes:
     """Encode an envelope to bytes (its body: a registered message, Prepared or WireError)."""
     if isinstance(env.body, WireError):
@@ -164,12 +167,10 @@ def decode(data: bytes) -> Envelope:
     if not (isinstance(raw, list) and len(raw) == 4):
         raise ProtocolError("undecodable frame: not a 4-element envelope")
     kind_raw, corr, name, body = raw
-    try:
-        if not is_int(kind_raw):
-            raise TypeError  # EnvelopeKind(True) and EnvelopeKind(1.0) would otherwise be accepted
-        kind = EnvelopeKind(kind_raw)
-    except (ValueError, TypeError):
-        raise ProtocolError(f"undecodable frame: unknown envelope kind {kind_raw!r:.20}") from None
+    # type() is int: True and 1.0 would otherwise pass for kinds; a dict is cheaper than the enum
+    kind = _KINDS.get(kind_raw) if type(kind_raw) is int else None
+    if kind is None:
+        raise ProtocolError(f"undecodable frame: unknown envelope kind {kind_raw!r:.20}")
     if not is_int(corr) or corr < 0:
         raise ProtocolError("undecodable frame: bad correlation id")
     if not isinstance(name, str):

@@ -391,3 +391,16 @@ async def rejected_handshake(
     finally:
         await trio.aclose_forcefully(stream)
     pytest.fail("the handshake was accepted")
+
+
+class SchedulerSteps(trio.abc.Instrument):
+    """Counts the times one task is stepped (resumed by the scheduler): install it with
+    ``trio.lowlevel.add_instrument`` around an await to tell whether that await yielded."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.count = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.count += 1

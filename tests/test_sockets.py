@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 import trio.testing
+from hosts import SchedulerSteps
 
 from meshtrio._transport.frame_stream import FrameStream
 
@@ -159,24 +160,12 @@ async def test_send_all_counts_bytes_not_items() -> None:
             await ours.send_all(b"")
 
 
-class _Steps(trio.abc.Instrument):
-    """Counts the times one task is stepped (resumed by the scheduler)."""
-
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task = task
-        self.count = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task is self.task:
-            self.count += 1
-
-
 async def test_sk2_small_write_does_not_yield_and_ready_read_is_a_checkpoint() -> None:
     """SK-2: a write that fits is one system call and no yield (its caller, trio-websocket's
     send, checkpointed when it took its lock), yet a cancelled writer writes nothing; a read
     of data that is waiting is still a full checkpoint."""
     me = trio.lowlevel.current_task()
-    steps = _Steps(me)
+    steps = SchedulerSteps(me)
     with trio.fail_after(LIMIT):
         async with pair() as (ours, theirs):
             trio.lowlevel.add_instrument(steps)

@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 import trio
 import trio_websocket
-from hosts import closed_port, connect, open_raw, read_until_eof, rejected_handshake
+from hosts import (
+    SchedulerSteps,
+    closed_port,
+    connect,
+    open_raw,
+    read_until_eof,
+    rejected_handshake,
+)
 
 from meshtrio import ChannelAddr
 from meshtrio._messages import AskProcToExit
@@ -794,3 +801,54 @@ async def test_ms1_pushed_messages_keep_their_order_with_a_backlog(
     received = [i for how, i in got if how == "received"]
     assert received == list(range(len(received)))
     assert 0 < len(received) < n_before + n_after
+
+
+@pytest.mark.parametrize("kind", WS_KINDS)
+async def test_ms2_a_send_nobody_else_is_writing_goes_out_at_once_and_frames_stay_whole(
+    kind: str, tmp_path: Path
+) -> None:
+    """MS-2: with nobody else writing, a send writes its frame without yielding to the
+    scheduler; a cancelled sender writes nothing; many senders at once each get their whole
+    message across (frames never interleave)."""
+    received: list[bytes] = []
+    all_in = trio.Event()
+    big = [bytes([i]) * 200_000 for i in range(12)]
+
+    async def on_connection(stream: MessageStream) -> None:
+        while len(received) < 2 + len(big):
+            received.append(await stream.receive())
+        all_in.set()
+        await trio.sleep_forever()
+
+    transport = websocket.TCP if kind == "tcp" else websocket.UNIX
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(
+                functools.partial(
+                    net.serve, listen_addr(kind, tmp_path), on_connection, token=TOKEN,
+                    max_size=1 << 20,
+                )
+            )  # fmt: skip
+            async with transport.open_stream(
+                bound, offer=Offer(PROTOCOL_VERSION, TOKEN), max_size=1 << 20, timeout=5
+            ) as stream:
+                steps = SchedulerSteps(trio.lowlevel.current_task())
+                trio.lowlevel.add_instrument(steps)
+                try:
+                    await stream.send(b"first")
+                finally:
+                    trio.lowlevel.remove_instrument(steps)
+                assert steps.count == 0  # written without yielding
+                with trio.CancelScope() as cancelled:
+                    cancelled.cancel()
+                    await stream.send(b"lost")
+                assert cancelled.cancelled_caught
+                await stream.send(b"second")
+                async with trio.open_nursery() as senders:
+                    for message in big:
+                        senders.start_soon(stream.send, message)
+                await all_in.wait()
+                await stream.aclose()
+            nursery.cancel_scope.cancel()
+    assert received[:2] == [b"first", b"second"]
+    assert sorted(received[2:]) == big

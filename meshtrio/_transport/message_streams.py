@@ -18,6 +18,13 @@ in each direction, which is most of what separates an RPC from a bare echo.
 
 Invariant owned here:
 
+* MS-2 (write at once): a message sent while no other send is writing is framed and written
+  at once, without yielding to the scheduler (trio-websocket's own send yields for its lock
+  first, and again after writing: two scheduler passes per message); while another send is
+  writing, it queues behind trio-websocket's lock as before. Either way a frame is never
+  interleaved with another, and a cancelled sender writes nothing (``send`` is always a
+  cancel point). Not promised: that ``send`` is a schedule point; code that sends in a loop
+  must wait for something else (a reply, a window slot) or checkpoint itself.
 * MS-1 (push keeps order): after :meth:`WsMessageStream.deliver_to`, the messages that were
   already queued are still returned by :meth:`~WsMessageStream.receive`, first; every later
   message is handed to the consumer, in order, and only once those queued ones were taken.
@@ -31,10 +38,14 @@ from typing import Any, Protocol
 
 import trio
 import trio_websocket
+import wsproto.events
+from wsproto.connection import ConnectionState
 
 from meshtrio._errors import ConnectionLostError, ProtocolError
 from meshtrio._transport.frame_stream import FrameStream
 from meshtrio._transport.handshake import CLIENT, Principal
+
+_OPEN = ConnectionState.OPEN
 
 __all__ = ["MemoryMessageStream", "MessageStream", "WsMessageStream", "memory_stream_pair"]
 
@@ -167,7 +178,8 @@ class WsMessageStream:
         """
         _check_size(data, self._max_size, self.address)
         try:
-            await self._ws.send_message(data)
+            if not await self._send_at_once(data):
+                await self._ws.send_message(data)
         except trio_websocket.ConnectionClosed as exc:
             why = self._raw.gave_up or _describe_close(exc.reason)
             raise ConnectionLostError(f"{self.address}: {why}", address=self.address) from None
@@ -176,6 +188,25 @@ class WsMessageStream:
             raise ConnectionLostError(
                 f"{self.address}: connection broke ({detail})", address=self.address
             ) from None
+
+    async def _send_at_once(self, data: bytes) -> bool:
+        """MS-2: write the frame now, without yielding, when nobody else is writing; False
+        when someone is (then trio-websocket's own send queues behind its lock, as usual)."""
+        ws: Any = self._ws
+        lock: trio.Lock = ws._stream_lock
+        if lock.locked() or ws._close_reason is not None or ws._wsproto.state != _OPEN:
+            return False
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled: nothing is written
+        frame = ws._wsproto.send(wsproto.events.BytesMessage(data=data))
+        lock.acquire_nowait()
+        try:
+            await self._raw.send_all(frame)  # whole once started (SK-1); no yield (SK-2)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await ws._abort_web_socket()
+            raise trio_websocket.ConnectionClosed(ws._close_reason) from None
+        finally:
+            lock.release()
+        return True
 
     async def receive(self) -> bytes:
         """Receive one message; a text message is a protocol error."""
