@@ -102,6 +102,7 @@ class ProcBootstrap:
         proc_mesh_id: its proc mesh's id.
         config: the client's propagatable config snapshot.
         actor_token: the credential its actor endpoint accepts (empty: it serves no actors).
+        has_setup: it must fetch a setup function from its host and run it before its hello.
     """
 
     proc_id: ProcId
@@ -110,6 +111,7 @@ class ProcBootstrap:
     proc_mesh_id: ProcMeshId
     config: dict[str, Any]
     actor_token: str = ""
+    has_setup: bool = False
 
     def to_env(self) -> str:
         """Encode as the value of ``MESHTRIO_BOOTSTRAP``."""

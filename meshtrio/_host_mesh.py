@@ -458,17 +458,21 @@ class HostMesh:
         *,
         proc_bind: Sequence[Mapping[str, str]] | None = None,
         per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
+        setup: Callable[[], Any] | None = None,
     ) -> ProcMesh:
         """Spawn a proc mesh on these hosts (PM-1..PM-4).
 
         See :func:`meshtrio._proc_mesh.spawn_proc_mesh` for the arguments, the timeouts
         (``proc_spawn_max_idle``) and what a cancel does (the procs already started are
         stopped). Spawning on a mesh that was stopped makes it live again, so leaving the
-        ``async with`` block shuts it down.
+        ``async with`` block shuts it down. ``setup`` (sync or async, no arguments) runs in
+        every proc before it reports Running, with :func:`meshtrio.context` giving its rank
+        and point.
 
         Raises:
             MeshClosedError: the mesh was shut down.
             SpawnConfigurationError: an up-front check failed; nothing was started.
+            PayloadError: ``setup`` cannot be pickled; nothing was started.
             ProcCreationError: a proc failed, or its host could not be reached.
             ProcSpawnError: the status fence's idle timeout expired.
         """
@@ -482,6 +486,7 @@ class HostMesh:
             per_host,
             proc_bind=proc_bind,
             per_rank_bootstrap=per_rank_bootstrap,
+            setup=setup,
         )
 
     # -- stop and shutdown ------------------------------------------------------------------

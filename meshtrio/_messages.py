@@ -5,7 +5,8 @@ Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`
 :class:`GetProcStates` (reply :class:`ProcStates`), :class:`StopProcMesh`,
 :class:`GetProcMeshConfigs` (reply :class:`ProcMeshConfigs`).
 :class:`AwaitProcExit` (reply :class:`ProcStates`).
-Proc to host agent: :class:`ProcHello`. Host agent to proc: :class:`AskProcToExit`,
+Proc to host agent: :class:`ProcHello`, :class:`GetProcSetup` (reply :class:`ProcSetup`).
+Host agent to proc: :class:`AskProcToExit`,
 :class:`GetProcConfig` (reply :class:`ProcConfig`).
 """
 
@@ -32,12 +33,14 @@ __all__ = [
     "GetInfo",
     "GetProcConfig",
     "GetProcMeshConfigs",
+    "GetProcSetup",
     "GetProcStates",
     "HostInfoReply",
     "LifecycleEvent",
     "ProcConfig",
     "ProcHello",
     "ProcMeshConfigs",
+    "ProcSetup",
     "ProcStates",
     "ProcUpdate",
     "SetClientConfig",
@@ -184,6 +187,11 @@ class SpawnProcs:
     actor_token: str = attrs.field(default="", validator=_actor_token)
     """The credential the procs accept on their actor endpoint (made by the client for this
     proc mesh; empty: the procs serve no actors)."""
+    setup: bytes = b""
+    """A pickled function each proc runs before it says hello (empty: none); hosts never
+    unpickle it, they hand it to their procs (:class:`GetProcSetup`)."""
+    region: str = ""
+    """The proc mesh's region (text), for the procs' context during setup."""
 
 
 @message
@@ -264,6 +272,21 @@ class ProcHello:
     pid: int
     address: ChannelAddr | None = None
     """Where the proc serves actors (None: it serves none)."""
+
+
+@message
+@attrs.frozen
+class GetProcSetup:
+    """A proc asks its host for its setup function (reply :class:`ProcSetup`)."""
+
+
+@message
+@attrs.frozen
+class ProcSetup:
+    """A proc's setup function (pickled; empty: none) and its proc mesh's region (text)."""
+
+    setup: bytes
+    region: str
 
 
 @message

@@ -46,6 +46,7 @@ __all__ = [
     "dump_args",
     "dump_exception",
     "dump_result",
+    "dump_setup",
     "load",
     "load_exception",
 ]
@@ -184,6 +185,29 @@ def dump_args(
             f"{_size(limit)} a message may carry (max_message_size is {_size(max_size)}); "
             f"the largest is {name} ({_size(size)})",
             argument=name,
+        )
+    return data
+
+
+def dump_setup(fn: Any, *, max_size: int, by_value: bool) -> bytes:
+    """Pickle a proc's setup function (PL-1, PL-3).
+
+    Raises:
+        PayloadError: it cannot be pickled, or is too large.
+    """
+    try:
+        data = _dumps(fn, by_value=by_value)
+    except Exception as exc:
+        raise PayloadError(
+            f"the setup function cannot be pickled: {type(exc).__name__}: {exc}"[:500],
+            argument="setup",
+        ) from exc
+    limit = max(0, max_size - ENVELOPE_SLACK)
+    if len(data) > limit:
+        raise PayloadError(
+            f"the setup function pickles to {_size(len(data))}, more than the {_size(limit)} "
+            f"a message may carry (max_message_size is {_size(max_size)})",
+            argument="setup",
         )
     return data
 

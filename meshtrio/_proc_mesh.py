@@ -65,6 +65,7 @@ from meshtrio._messages import (
     SpawnProcs,
     StopProcMesh,
 )
+from meshtrio._payload import dump_setup
 from meshtrio._pool import Outcome
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._status import ProcState, Status
@@ -222,6 +223,7 @@ async def spawn_proc_mesh(
     *,
     proc_bind: Sequence[Mapping[str, str]] | None = None,
     per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
+    setup: Callable[[], Any] | None = None,
 ) -> ProcMesh:
     """Spawn ``per_host`` procs on every host of ``host_mesh`` (PM-1..PM-4).
 
@@ -256,12 +258,17 @@ async def spawn_proc_mesh(
             the proc mesh's extent); returns the :class:`BootstrapCommand` for that proc.
             Without it every proc runs the host mesh's ``bootstrap_command``, or the host's
             default when that is None.
+        setup: a function (sync or async, no arguments) each proc runs before it reports
+            Running, with :func:`meshtrio.context` giving its rank and point (PR-4); pickled
+            with cloudpickle up front. If it raises, the spawn fails with a
+            :class:`ProcCreationError` whose state's ``stderr_tail`` holds its traceback.
 
     Returns:
         The proc mesh, once every rank is Running.
 
     Raises:
         SpawnConfigurationError: an up-front check failed; nothing was started (PM-1).
+        PayloadError: ``setup`` cannot be pickled, or is too large; nothing was started.
         InputError: ``name`` is not a str; nothing was started.
         ProcCreationError: a proc reported a terminating status, or its host could not be
             reached or answered with an error, before the mesh was up.
@@ -277,9 +284,11 @@ async def spawn_proc_mesh(
         ProcRef(str(proc_id(mesh_id, rank)), rank, rank // h, addrs[rank // h])
         for rank in range(extent.num_ranks)
     )
+    setup_payload = _setup_payload(setup, link.addrs)
     actor_token = new_token()  # this proc mesh's actor endpoints accept it, and only it
     mesh = ProcMesh(mesh_id, extent.region(), host_mesh, procs, h, link, actor_token)
     snapshot = config.propagatable()
+    region_text = str(mesh.region)
     idle = config.get(config.PROC_SPAWN_MAX_IDLE)
     fence = _Fence(extent.num_ranks)
 
@@ -294,6 +303,8 @@ async def spawn_proc_mesh(
             commands=commands[host_rank * h : (host_rank + 1) * h],
             proc_bind=binds,
             actor_token=actor_token,
+            setup=setup_payload,
+            region=region_text,
         )
         try:
             # No deadline of its own: the fence below bounds the whole wait (PM-2).
@@ -326,6 +337,20 @@ async def spawn_proc_mesh(
         attrs.evolve(ref, address=fence.addresses.get(ref.create_rank)) for ref in mesh.procs
     )
     return mesh
+
+
+def _setup_payload(setup: Callable[[], Any] | None, addrs: Sequence[ChannelAddr]) -> bytes:
+    """``setup`` pickled for the procs (PM-1: checked before anything is sent); b"" for none.
+    Local code goes by value unless every host is in this process (PL-3)."""
+    if setup is None:
+        return b""
+    if not callable(setup):
+        raise SpawnConfigurationError(f"setup must be callable, got {type(setup).__name__}")
+    return dump_setup(
+        setup,
+        max_size=config.get(config.MAX_MESSAGE_SIZE),
+        by_value=any(a.transport != "local" for a in addrs),
+    )
 
 
 class _Fence:

@@ -46,6 +46,7 @@ def test_bootstrap_payload_round_trips_and_is_base64_msgpack_of_its_fields() -> 
         "proc_mesh_id": "pm",
         "config": {"request_timeout": 2.5, "mesh_tail_log_lines": 4},
         "actor_token": "",
+        "has_setup": False,
     }
 
 

@@ -32,8 +32,9 @@ Invariants owned here:
   Shutdown, the host stops serving). The host's state never depends on a client staying
   connected.
 * HA-7 (least privilege): a connection that presented a proc credential (AU-1) is served by
-  the proc handler, which accepts only that proc's own ProcHello; it cannot spawn, stop,
-  drain, shut down, read config or speak for another proc. Procs never see the client token
+  the proc handler, which accepts only that proc's own ProcHello and GetProcSetup (its own
+  setup function); it cannot spawn, stop, drain, shut down, read config or speak for
+  another proc. Procs never see the client token
   (it is removed from their environment).
 """
 
@@ -76,12 +77,14 @@ from meshtrio._messages import (
     GetInfo,
     GetProcConfig,
     GetProcMeshConfigs,
+    GetProcSetup,
     GetProcStates,
     HostInfoReply,
     LifecycleEvent,
     ProcConfig,
     ProcHello,
     ProcMeshConfigs,
+    ProcSetup,
     ProcStates,
     ProcUpdate,
     SetClientConfig,
@@ -226,6 +229,11 @@ class HostAgent:
             rec.address = msg.address
             rec.ready.set()
             return Ack()
+        if isinstance(msg, GetProcSetup):  # its own setup, nobody else's (HA-7)
+            rec = self.procs.get(proc_id)
+            if rec is None or rec.done.is_set():
+                raise MeshError(f"unknown proc {proc_id}")
+            return ProcSetup(rec.setup, rec.region)
         raise AuthRejectedError(f"a proc's credential does not allow {type(msg).__name__}")
 
     async def handle(self, peer: Peer, msg: Any, emit: Emit) -> Any:
@@ -335,6 +343,7 @@ class HostAgent:
             proc_mesh_id=rec.proc_mesh_id,
             config=rec.config,
             actor_token=rec.actor_token,
+            has_setup=bool(rec.setup),
         )
         credential = proc_credential(self._proc_secret, str(rec.proc_id))
         if self.in_process_procs and rec.command is None:
@@ -392,6 +401,8 @@ class HostAgent:
                 on_change=self._on_change,
                 stop_timeout=self.cfg.get(config.MESH_TERMINATE_TIMEOUT),
                 actor_token=msg.actor_token,
+                setup=msg.setup,
+                region=msg.region,
             )
             self.procs[pid_text] = rec
             recs.append(rec)

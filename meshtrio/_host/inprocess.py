@@ -91,7 +91,8 @@ class InProcessHandle:
             if self._scope.cancelled_caught:
                 info = ExitInfo(code=None, signal=self._cancelled_by or signal.SIGKILL)
         except Exception as exc:
-            info = ExitInfo(code=1, signal=None, stderr_tail=(f"{type(exc).__name__}: {exc}",))
+            text = f"{type(exc).__name__}: {exc}"  # as an OS proc prints it, line by line
+            info = ExitInfo(code=1, signal=None, stderr_tail=tuple(text.splitlines()[-100:]))
         finally:
             self._exit_info = info
             self._done.set()

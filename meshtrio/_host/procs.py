@@ -80,6 +80,8 @@ class ProcRecord:
     stop_step: str = ""
     expiry: float | None = None
     actor_token: str = ""
+    setup: bytes = b""
+    region: str = ""
     address: ChannelAddr | None = None
     """Where the proc serves actors (from its ProcHello)."""
 

@@ -19,23 +19,41 @@ Invariants owned here:
   (:mod:`meshtrio._proc.actors`) on an endpoint of its own that accepts only that token, next
   to its host (:func:`actor_listen_addr`), and reports the bound address in its ProcHello
   before it is Running; clients call its actors there directly, never through the host.
+* PR-4 (setup before Running): a proc spawned with a setup function fetches it from its host
+  (:class:`~meshtrio._messages.GetProcSetup`, its own only) and runs it, with
+  :func:`meshtrio.context` giving its rank and point (``actor`` empty), before its
+  ProcHello; if it raises, the proc exits (code 1) with the traceback on stderr, so its host
+  reports it Failed with that traceback in its stderr tail. Not promised: a setup that
+  never returns is ended by anything sooner than ``host_spawn_ready_timeout``.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from typing import Any
 
 import trio
 
 from meshtrio import _config as config
+from meshtrio._actor_class import ActorContext, reset_context, running_as
 from meshtrio._addr import ChannelAddr
 from meshtrio._contract import ProcBootstrap
 from meshtrio._errors import MeshError
-from meshtrio._messages import Ack, AskProcToExit, GetProcConfig, ProcConfig, ProcHello
+from meshtrio._messages import (
+    Ack,
+    AskProcToExit,
+    GetProcConfig,
+    GetProcSetup,
+    ProcConfig,
+    ProcHello,
+    ProcSetup,
+)
+from meshtrio._payload import load
 from meshtrio._pool import ConnectionPool
-from meshtrio._proc.actors import ActorServer
+from meshtrio._proc.actors import ActorServer, format_remote_traceback
+from meshtrio._slicing import Region
 from meshtrio._transport import endpoints as net
 from meshtrio._transport.rpc import Emit, Peer, ReplyThen
 
@@ -43,6 +61,32 @@ __all__ = ["EXIT_HOST_LOST", "actor_listen_addr", "run_proc"]
 
 EXIT_HOST_LOST = 3
 """A proc's exit code when it lost its host agent instead of being asked to stop."""
+
+
+async def _run_setup(boot: ProcBootstrap, peer: Peer, cfg: config.Config) -> None:
+    """PR-4: fetch this proc's setup function from its host and run it (sync or async) with
+    the proc's context; a failure is a MeshError whose message carries the traceback (it ends
+    the proc before its hello, so its host reports it Failed with that in its stderr)."""
+    reply = await peer.call(GetProcSetup(), timeout=cfg.get(config.REQUEST_TIMEOUT))
+    if not isinstance(reply, ProcSetup):
+        raise MeshError(f"setup: unexpected reply {type(reply).__name__}")
+    token = None
+    try:
+        region = Region.parse(reply.region)
+        point = region.extent.point_of_rank(boot.create_rank)
+        ctx = ActorContext(boot.create_rank, point, region, "", str(boot.proc_id))
+        token = running_as(ctx)
+        fn = load(reply.setup)
+        result = fn()
+        if inspect.isawaitable(result):
+            await result
+    except Exception as exc:
+        raise MeshError(
+            f"proc {boot.proc_id}: its setup function raised:\n{format_remote_traceback(exc)}"
+        ) from None
+    finally:
+        if token is not None:
+            reset_context(token)
 
 
 def actor_listen_addr(host_addr: ChannelAddr) -> ChannelAddr:
@@ -123,6 +167,8 @@ async def run_proc(
                     timeout=cfg.get(config.CONNECT_TIMEOUT),
                 )
             )
+            if boot.has_setup:
+                await _run_setup(boot, peer, cfg)
             await peer.call(
                 ProcHello(boot.proc_id, os.getpid(), actor_addr),
                 timeout=cfg.get(config.REQUEST_TIMEOUT),
