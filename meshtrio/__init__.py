@@ -51,9 +51,11 @@ from meshtrio._slicing import Region as Region
 from meshtrio._slicing import ValueMesh as ValueMesh
 from meshtrio._status import ProcState as ProcState
 from meshtrio._status import Status as Status
+from meshtrio._supervision import ProcEvent as ProcEvent
 from meshtrio._util import fixup_module_metadata
 from meshtrio.errors import ActorDiedError as ActorDiedError
 from meshtrio.errors import ActorError as ActorError
+from meshtrio.errors import ActorFailedError as ActorFailedError
 from meshtrio.errors import AddrParseError as AddrParseError
 from meshtrio.errors import AuthRejectedError as AuthRejectedError
 from meshtrio.errors import CardinalityError as CardinalityError
@@ -77,6 +79,7 @@ from meshtrio.errors import NoActorContextError as NoActorContextError
 from meshtrio.errors import PayloadError as PayloadError
 from meshtrio.errors import PointParseError as PointParseError
 from meshtrio.errors import ProcCreationError as ProcCreationError
+from meshtrio.errors import ProcFailedError as ProcFailedError
 from meshtrio.errors import ProcMeshStopError as ProcMeshStopError
 from meshtrio.errors import ProcSpawnError as ProcSpawnError
 from meshtrio.errors import ProtocolError as ProtocolError
@@ -96,6 +99,7 @@ __all__ = [
     "ActorContext",
     "ActorDiedError",
     "ActorError",
+    "ActorFailedError",
     "ActorMesh",
     "AddrParseError",
     "AuthRejectedError",
@@ -133,6 +137,8 @@ __all__ = [
     "Point",
     "PointParseError",
     "ProcCreationError",
+    "ProcEvent",
+    "ProcFailedError",
     "ProcId",
     "ProcMesh",
     "ProcMeshId",

@@ -66,12 +66,12 @@ from meshtrio._addr import ChannelAddr
 from meshtrio._errors import (
     ActorDiedError,
     ActorError,
+    ActorFailedError,
     ConnectionLostError,
+    HostUnreachableError,
     InputError,
     MeshClosedError,
     MeshError,
-    RequestTimeoutError,
-    TransportError,
 )
 from meshtrio._ids import Label, ProcMeshId
 from meshtrio._messages import AwaitProcExit, ProcStates
@@ -87,6 +87,13 @@ __all__ = ["ActorMesh", "Endpoint", "ProcTarget", "spawn_actor_mesh"]
 log = logging.getLogger("meshtrio.actors")
 
 A = TypeVar("A")
+
+_NOT_FAILURES = frozenset({"Cancelled", "DeadlineExceeded"})
+"""Broadcast outcomes that are counted (AM-7) but are no actor failure (SV-3): the caller's
+own cancellation or deadline."""
+
+DEATH_REPORT_SLACK = 1.0
+"""Seconds a caller waits for a host's death report beyond the time the host itself waits."""
 
 RECENT_BROADCAST_ERRORS = 32
 """Broadcast failures kept per actor mesh (the count keeps counting)."""
@@ -131,12 +138,17 @@ class _Shared:
         self.proc_mesh_id = proc_mesh_id
         self.token = token
         self.link = link  # a host mesh link (client side), or None (inside a proc)
+        self.report: Callable[[MeshError], None] | None = None
+        """Where failures nobody awaits go (SV-3): the owner's supervision; None in a proc."""
         self.deaths: dict[int, ActorDiedError] = {}
         self._resolving: dict[int, trio.Event] = {}
         self.stopped: set[int] = set()
+        self.stopping: set[int] = set()
         self.in_flight: collections.Counter[int] = collections.Counter()
         self._windows: dict[int, trio.Semaphore] = {}
         self._peers: dict[int, Peer] = {}
+        self.calls: dict[int, set[_Call]] = {}
+        """The calls in flight from this process, per rank."""
         self.next_choice = 0
         self.broadcast_failures = 0
         self.recent_broadcast_errors: collections.deque[MeshError] = collections.deque(
@@ -225,20 +237,29 @@ class _Shared:
             state = await self._exit_state(rank, bound)
             if state is not None and not state.status.is_terminating:
                 return cause  # the proc runs: the connection broke for another reason
-            self.deaths[rank] = self._death(rank, state, cause)
-            return _copy_death(self.deaths[rank])
+            death = self._death(rank, state, cause)
+            if state is not None:
+                self.deaths[rank] = death  # its host says it ended: later calls fail at once
+            # else nobody could say (no host to ask here, or it did not answer): this call
+            # fails, and the next one tries the proc again (it fails fast if the proc is gone)
+            return death
         finally:
             resolving.set()
             del self._resolving[rank]
 
     async def _exit_state(self, rank: int, bound: float) -> ProcState | None:
+        """How the proc ended, as its host reports it; None if the host cannot say. The host
+        answers when the proc ended or after ``bound`` (with its state then, Running for a
+        proc that lives on), so we wait a little longer than that."""
         if self.link is None:
             return None
         target = self.targets[rank]
-        with trio.move_on_after(bound):
+        with trio.move_on_after(bound + DEATH_REPORT_SLACK):
             try:
                 reply = await self.link.call(
-                    target.host, AwaitProcExit(self.proc_mesh_id, rank, bound), timeout=bound
+                    target.host,
+                    AwaitProcExit(self.proc_mesh_id, rank, bound),
+                    timeout=bound + DEATH_REPORT_SLACK,
                 )
             except MeshError:
                 return None
@@ -267,19 +288,20 @@ def _copy_death(err: ActorDiedError) -> ActorDiedError:
 
 
 class _Call:
-    """One call in flight to one rank: its window slot and in-flight count are given back,
-    and its answer forgotten, exactly once (:meth:`finish`, which a watcher may call from the
-    reading task even before :func:`_start` returned)."""
+    """One call in flight to one rank: its window slot (none for control messages) and
+    in-flight count are given back, and its answer forgotten, exactly once (:meth:`finish`,
+    which a watcher may call from the reading task even before :func:`_start` returned)."""
 
     __slots__ = ("_finished", "pending", "rank", "sem", "shared")
 
-    def __init__(self, shared: _Shared, rank: int, sem: trio.Semaphore) -> None:
+    def __init__(self, shared: _Shared, rank: int, sem: trio.Semaphore | None) -> None:
         self.shared = shared
         self.rank = rank
         self.sem = sem
         self.pending: PendingCall | None = None
         self._finished = False
         shared.in_flight[rank] += 1
+        shared.calls.setdefault(rank, set()).add(self)
 
     @property
     def finished(self) -> bool:
@@ -289,8 +311,10 @@ class _Call:
         if self._finished:
             return
         self._finished = True
-        self.sem.release()
+        if self.sem is not None:
+            self.sem.release()
         self.shared.in_flight[self.rank] -= 1
+        self.shared.calls[self.rank].discard(self)
         if self.pending is not None:
             self.pending.forget()
 
@@ -355,6 +379,10 @@ class ActorMesh(Generic[A]):
         endpoint = self._endpoints[name] = Endpoint(self, info)
         return endpoint
 
+    def _waiting_on(self, rank: int) -> bool:
+        """Whether a call from this process waits on the actor at ``rank`` (any slice)."""
+        return bool(self._shared.calls.get(rank))
+
     def endpoint(self, name: str) -> Endpoint[Any]:
         """The endpoint called ``name`` (as ``mesh.<name>``).
 
@@ -397,11 +425,18 @@ class ActorMesh(Generic[A]):
         """
         shared = self._shared
         ranks = [r for r in self._ranks if r not in shared.stopped and r not in shared.deaths]
+        shared.stopping.update(ranks)  # what the stop does to calls is no failure (SV-3)
         try:
             with trio.move_on_after(config.get(config.REQUEST_TIMEOUT)):
                 await _gather_replies(shared, ranks, StopActor(shared.key), quiet=True)
         finally:
             shared.stopped.update(ranks)
+            # Calls still waiting (their proc did not answer in time) end here, now.
+            stopped = ActorReply(ok=False, kind="ActorStopped", message="stopped by this client")
+            for rank in ranks:
+                for call in list(shared.calls.get(rank, ())):
+                    if call.pending is not None and not call.pending.done:
+                        call.pending.settle(stopped)
 
 
 def _rebuild(state: tuple[Any, ...], token: str, region: Region) -> ActorMesh[Any]:
@@ -425,21 +460,23 @@ async def _start(
     body: Any,
     watcher: Callable[[_Call, Any], None] | None = None,
 ) -> _Call:
-    """Send one request to ``rank`` (AM-3: wait for a window slot first); the call is in
-    flight when this returns."""
+    """Send one request to ``rank`` (AM-3: a call waits for a window slot first; a control
+    message, SpawnActor or StopActor, does not); the call is in flight when this returns."""
     shared.check(rank)
-    sem = shared.window(rank)
-    try:
-        sem.acquire_nowait()
-    except trio.WouldBlock:
-        await sem.acquire()
-        body = _with_time_left(body)  # the wait used some of the caller's time (AM-4)
+    sem: trio.Semaphore | None = None
+    if not isinstance(body, SpawnActor | StopActor):
+        sem = shared.window(rank)
+        try:
+            sem.acquire_nowait()
+        except trio.WouldBlock:
+            await sem.acquire()
+            body = _with_time_left(body)  # the wait used some of the caller's time (AM-4)
     call = _Call(shared, rank, sem)
     try:
         peer = shared.live_peer(rank) or await shared.peer(rank)
         watch = None if watcher is None else (lambda item: watcher(call, item))
         call.pending = await peer.send_request(body, watcher=watch)
-    except (TransportError, RequestTimeoutError) as exc:
+    except (HostUnreachableError, ConnectionLostError) as exc:  # maybe gone: ask its host
         call.finish()
         raise await shared.died(rank, exc) from None
     except BaseException:
@@ -451,9 +488,9 @@ async def _start(
 
 
 FAN_OUT_TASKS_FROM = 3
-"""From this many ranks on, a fan-out of a small message sends from a task per rank: each
-send yields once (the connection's write lock), and tasks share their yields, where a loop
-would pay one each."""
+"""From this many ranks on, a fan-out of a small message sends from a task per rank: the
+first call to a proc connects (a few round trips), and a send queued behind another on the
+same connection yields, so tasks overlap those waits where a loop would pay them in turn."""
 
 FAN_OUT_TASKS_MAX_BYTES = 64 * 1024
 """Larger messages are sent one rank after another: writing them is copying, which tasks
@@ -512,7 +549,7 @@ async def _wait(call: _Call) -> Any:
         with trio.CancelScope(shield=True):
             await call.pending.cancel_remote(config.get(config.ACTOR_CANCEL_ACK_TIMEOUT))
         raise
-    except (ConnectionLostError, TransportError) as exc:
+    except ConnectionLostError as exc:  # a ProtocolError about one reply is not a death
         raise await call.shared.died(call.rank, exc) from None
     finally:
         call.finish()
@@ -565,7 +602,7 @@ async def _wait_plain(call: _Call) -> Any:
     assert call.pending is not None
     try:
         return await call.pending.result()
-    except (ConnectionLostError, TransportError) as exc:
+    except ConnectionLostError as exc:  # a ProtocolError about one reply is not a death
         raise await call.shared.died(call.rank, exc) from None
 
 
@@ -787,6 +824,22 @@ class Endpoint(Generic[A]):
             call.rank,
             error,
         )
+        if (
+            shared.report is not None
+            and call.rank not in shared.stopped
+            and call.rank not in shared.stopping
+            and not (isinstance(error, ActorError) and error.kind in _NOT_FAILURES)
+        ):  # SV-3
+            failed = ActorFailedError(
+                f"broadcast {shared.class_name}.{self._info.name} to actor {shared.name} rank "
+                f"{call.rank} failed: {error}",
+                rank=call.rank,
+                point=shared.point(call.rank),
+                actor=shared.name,
+                endpoint=self._info.name,
+            )
+            failed.__cause__ = error
+            shared.report(failed)
 
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[tuple[Point, Any]]:
         """Call every actor; yield ``(point, value)`` as each reply arrives (points over
@@ -848,6 +901,7 @@ async def spawn_actor_mesh(
     actor_class: type[A],
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
+    report: Callable[[MeshError], None] | None = None,
 ) -> ActorMesh[A]:
     """Build one ``actor_class`` per proc (AM-9); see :meth:`ProcMesh.spawn`."""
     if not isinstance(name, str):
@@ -865,6 +919,7 @@ async def spawn_actor_mesh(
         token=token,
         link=link,
     )
+    shared.report = report
     payload = dump_args(
         args,
         kwargs,
@@ -904,10 +959,10 @@ async def spawn_actor_mesh(
     except BaseException:
         # Cancelled (or worse) midway: any rank that was sent a SpawnActor may have built its
         # actor, its reply unread; a StopActor behind it on the same connection ends it.
+        # Every rank, not only those whose send returned: a send cancelled midway may have
+        # gone out whole. A StopActor for an actor a proc never built is a no-op there.
         with trio.CancelScope(shield=True):
-            await _stop_built(
-                shared, [c.rank for c in calls], config.get(config.ACTOR_CANCEL_ACK_TIMEOUT)
-            )
+            await _stop_built(shared, ranks, config.get(config.ACTOR_CANCEL_ACK_TIMEOUT))
         raise
     if failures:
         with trio.CancelScope(shield=True):

@@ -687,3 +687,11 @@ ACTOR_DEATH_REPORT_TIMEOUT = _duration(
     0.5,
     "How long a call whose proc is gone waits for its host to report how the proc ended.",
 )
+ACTOR_MAILBOX_BYTES = _int(
+    "actor_mailbox_bytes",
+    64 << 20,
+    "Bytes of arguments one connection may have queued at one actor (more wait).",
+    1 << 10,
+    1 << 34,
+    True,
+)

@@ -110,7 +110,7 @@ class ProcBootstrap:
     create_rank: int
     proc_mesh_id: ProcMeshId
     config: dict[str, Any]
-    actor_token: str = ""
+    actor_token: str = attrs.field(default="", repr=False)  # a secret: never shown
     has_setup: bool = False
 
     def to_env(self) -> str:

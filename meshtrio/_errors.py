@@ -14,6 +14,7 @@ import attrs
 __all__ = [
     "ActorDiedError",
     "ActorError",
+    "ActorFailedError",
     "AddrParseError",
     "AuthRejectedError",
     "CardinalityError",
@@ -37,6 +38,7 @@ __all__ = [
     "PayloadError",
     "PointParseError",
     "ProcCreationError",
+    "ProcFailedError",
     "ProcMeshStopError",
     "ProcSpawnError",
     "ProtocolError",
@@ -482,6 +484,72 @@ class ActorDiedError(_CallOutcomes, MeshError):
         self.proc_id = proc_id
         self.status = status
         self.stderr_tail = tuple(stderr_tail)
+
+
+class ProcFailedError(MeshError):
+    """A proc failed after its mesh was up (it crashed, was killed, or its host was lost),
+    and no ``on_failure`` handler took it: raised out of the ``async with`` block that owns
+    the mesh, whose body was cancelled (supervision, SV-2).
+
+    Not :class:`ProcCreationError` (a proc that failed before its mesh was up). An expected
+    stop (``stop()``, shutdown, keepalive reaping) is never one.
+
+    Attributes:
+        rank: the proc's rank in its proc mesh.
+        point: its point (a :class:`~meshtrio.Point`).
+        proc_mesh: its proc mesh's id, as text.
+        host: its host's address.
+        status: its status (a :class:`~meshtrio.Status`; ``Unknown`` when its host was lost).
+        exit_code: its exit code, if it exited.
+        signal: the signal that killed it, if one did.
+        stderr_tail: the last lines it wrote to stderr.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rank: int = 0,
+        point: Any = None,
+        proc_mesh: str = "",
+        host: str = "",
+        status: Any = None,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        stderr_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.point = point
+        self.proc_mesh = proc_mesh
+        self.host = host
+        self.status = status
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stderr_tail = tuple(stderr_tail)
+
+
+class ActorFailedError(MeshError):
+    """An actor's failure that no caller was waiting for (a ``broadcast`` that raised, or an
+    actor that died under it), with no ``on_failure`` handler to take it: raised out of the
+    ``async with`` block that owns the mesh (supervision, SV-3). The actor's own error
+    (:class:`ActorError` or :class:`ActorDiedError`) is the ``__cause__``.
+
+    Attributes:
+        rank: the actor's rank.
+        point: its point.
+        actor: the actor mesh's name.
+        endpoint: the endpoint that failed.
+    """
+
+    def __init__(
+        self, message: str, *, rank: int = 0, point: Any = None, actor: str = "", endpoint: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.point = point
+        self.actor = actor
+        self.endpoint = endpoint
 
 
 class NoActorContextError(MeshError, LookupError):

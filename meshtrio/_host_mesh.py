@@ -37,10 +37,11 @@ on through their stop ladder even if the connection then closes.
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import trio
@@ -51,6 +52,7 @@ from meshtrio._blocks import Captured, async_context_manager
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._contract import DRAIN_SLACK, stop_bound
 from meshtrio._errors import (
+    ActorFailedError,
     ConfigPushError,
     HostFailure,
     HostsError,
@@ -66,11 +68,14 @@ from meshtrio._pool import ConnectionPool, Outcome, fan_out
 from meshtrio._proc_mesh import ProcMesh, spawn_proc_mesh
 from meshtrio._records import DrainReport, HostInfo
 from meshtrio._slicing import Extent, Region, ValueMesh
+from meshtrio._supervision import OnFailure, Supervisor
 from meshtrio._transport.handshake import check_token, token_from_env
 from meshtrio._transport.rpc import Peer
 from meshtrio._wire import Prepared
 
 __all__ = ["HostMesh", "HostOutcome", "MeshState", "ShutdownReport", "StopReport", "attach"]
+
+log = logging.getLogger("meshtrio.supervision")
 
 
 class MeshState(enum.StrEnum):
@@ -217,6 +222,25 @@ class MeshSession:
         """Hosts that acknowledged Shutdown (a repeated, e.g. once cancelled, shutdown skips
         them: they no longer serve)."""
         self._push: tuple[dict[str, Any], Prepared] | None = None
+        self.supervisors: list[Supervisor] = []
+        """One per proc mesh spawned through this session (SV-2)."""
+        self.failure: MeshError | None = None
+        """The first failure supervision reported for the block (SV-2)."""
+        self.body_scope: trio.CancelScope | None = None
+        """The scope of the ``async with`` block's body, which a failure cancels."""
+
+    def fail(self, failure: MeshError) -> None:
+        """SV-2: end the block's body with ``failure`` (the first one wins)."""
+        if self.failure is not None:
+            return
+        self.failure = failure
+        if self.body_scope is not None:
+            self.body_scope.cancel()
+
+    def quiet(self) -> None:
+        """Nothing is a failure any more: the meshes are being stopped or shut down."""
+        for supervisor in self.supervisors:
+            supervisor.quiet()
 
     def check_live(self, mesh_id: HostMeshId, what: str) -> None:
         """Raise MeshClosedError if the mesh was shut down."""
@@ -268,6 +292,12 @@ class _HostLink:
 
     async def peer(self, addr: ChannelAddr, token: str) -> Peer:
         return await self.session.pool.peer(addr, token=token)
+
+    async def host_peer(self, addr: ChannelAddr) -> Peer:
+        return await self.session.pool.peer(addr)
+
+    def fail(self, failure: MeshError) -> None:
+        self.session.fail(failure)
 
 
 def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple[HostOutcome, ...]:
@@ -459,8 +489,9 @@ class HostMesh:
         proc_bind: Sequence[Mapping[str, str]] | None = None,
         per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
         setup: Callable[[], Any] | None = None,
+        on_failure: OnFailure | Literal["raise", "log"] = "log",
     ) -> ProcMesh:
-        """Spawn a proc mesh on these hosts (PM-1..PM-4).
+        """Spawn a proc mesh on these hosts (PM-1..PM-4), supervised (SV-2).
 
         See :func:`meshtrio._proc_mesh.spawn_proc_mesh` for the arguments, the timeouts
         (``proc_spawn_max_idle``) and what a cancel does (the procs already started are
@@ -468,6 +499,13 @@ class HostMesh:
         ``async with`` block shuts it down. ``setup`` (sync or async, no arguments) runs in
         every proc before it reports Running, with :func:`meshtrio.context` giving its rank
         and point.
+
+        Once it returns, the proc mesh is supervised (:mod:`meshtrio._supervision`): a proc
+        that fails, or a broadcast to its actors that fails, is a ProcFailedError or
+        ActorFailedError that goes where ``on_failure`` says: ``"log"`` (the default for
+        now) logs it at WARNING on ``meshtrio.supervision``; ``"raise"`` cancels the body of
+        the ``async with`` block that owns the host mesh, which raises it once the mesh is
+        cleaned up as usual; a callable is called with it, and the block goes on.
 
         Raises:
             MeshClosedError: the mesh was shut down.
@@ -479,15 +517,34 @@ class HostMesh:
         self._check_live("spawn")
         if self._session.state is MeshState.STOPPED:
             self._session.state = MeshState.LIVE  # new procs: leaving the block ends them again
-        return await spawn_proc_mesh(
+        link = _HostLink(self._session, self._ref)
+        procs = await spawn_proc_mesh(
             self,
-            _HostLink(self._session, self._ref),
+            link,
             name,
             per_host,
             proc_bind=proc_bind,
             per_rank_bootstrap=per_rank_bootstrap,
             setup=setup,
         )
+        session = self._session
+        if on_failure == "raise":
+            handler: OnFailure = session.fail
+        elif on_failure == "log":
+            handler = _log_failure
+        elif callable(on_failure):
+            handler = on_failure
+        else:
+            raise InputError(
+                f"on_failure must be 'raise', 'log' or a callable, got {on_failure!r:.100}"
+            )
+        report = _guarded(handler, session)
+        supervisor = Supervisor(link, procs, report, busy=procs._calls_waiting_on)
+        procs._supervisor = supervisor
+        procs._report = report  # its actor meshes report broadcast failures there (SV-3)
+        session.supervisors.append(supervisor)
+        await supervisor.start()
+        return procs
 
     # -- stop and shutdown ------------------------------------------------------------------
     def _drain_bound(self) -> tuple[float, int, float]:
@@ -532,6 +589,7 @@ class HostMesh:
             MeshClosedError: the mesh was shut down.
         """
         self._check_live("stop")
+        self._session.quiet()  # procs we stop are no failures (SV-2)
         # A host this mesh already shut down drained everything and no longer serves.
         addrs = [a for a in self.addrs if str(a) not in self._session.shut_hosts]
         hosts, elapsed = await self._drain_all(self.id, addrs)
@@ -581,6 +639,7 @@ class HostMesh:
         if self._session.state is MeshState.SHUT_DOWN:
             assert self._session.shutdown_report is not None
             return self._session.shutdown_report
+        self._session.quiet()  # procs we shut down are no failures (SV-2)
         start = trio.current_time()
         addrs = [a for a in self.addrs if str(a) not in self._session.shut_hosts]
         drained, drain_time = await self._drain_all(None, addrs)
@@ -604,6 +663,29 @@ class HostMesh:
         if report.failures:
             raise ShutdownError(report.failures, report=report)
         return report
+
+
+def _log_failure(failure: MeshError) -> None:
+    """SV-2's ``"log"`` handler (an ActorFailedError was logged where it happened, AM-7)."""
+    if not isinstance(failure, ActorFailedError):
+        log.warning("%s: %s", type(failure).__name__, failure)
+
+
+def _guarded(report: OnFailure, session: MeshSession) -> OnFailure:
+    """``report``, whose own exception ends the block as a failure would (SV-2)."""
+
+    def guarded(failure: MeshError) -> None:
+        try:
+            report(failure)
+        except Exception as exc:
+            if isinstance(exc, MeshError):
+                session.fail(exc)
+            else:
+                wrapped = MeshError(f"the on_failure handler raised {exc!r:.200}")
+                wrapped.__cause__ = exc
+                session.fail(wrapped)
+
+    return guarded
 
 
 @asynccontextmanager
@@ -632,7 +714,9 @@ async def open_session(
             if push:
                 await mesh._push(None, what="config push failed during attach")
             yielded = True
-            yield mesh
+            with trio.CancelScope() as session.body_scope:  # supervision cancels it (SV-2)
+                yield mesh
+        session.quiet()  # from here on, procs end because we end them
         cancelled = body.cancelled
         wants_shutdown = owned and yielded and session.state is not MeshState.SHUT_DOWN
         wants_stop = not owned and yielded and session.state is MeshState.LIVE
@@ -655,6 +739,13 @@ async def open_session(
     if body.exc is not None and after_exc is not None:
         what = "shutting the mesh down" if owned else "stopping the mesh's procs"
         body.exc.add_note(f"meshtrio: {what} also failed: {after_exc}")
+    failure = session.failure
+    if failure is not None:  # SV-2: what ended the body is what the block raises
+        if after_exc is not None:
+            failure.add_note(f"meshtrio: cleaning the mesh up also failed: {after_exc}")
+        if body.exc is not None:
+            raise failure from body.exc
+        raise failure
     body.reraise()
     if after_exc is not None:
         raise after_exc

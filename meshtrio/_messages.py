@@ -4,7 +4,8 @@ Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`
 :class:`Shutdown`, :class:`SpawnProcs` (streams :class:`ProcUpdate` events),
 :class:`GetProcStates` (reply :class:`ProcStates`), :class:`StopProcMesh`,
 :class:`GetProcMeshConfigs` (reply :class:`ProcMeshConfigs`).
-:class:`AwaitProcExit` (reply :class:`ProcStates`).
+:class:`AwaitProcExit` (reply :class:`ProcStates`), :class:`WatchProcs` (streams
+:class:`ProcEvents`).
 Proc to host agent: :class:`ProcHello`, :class:`GetProcSetup` (reply :class:`ProcSetup`).
 Host agent to proc: :class:`AskProcToExit`,
 :class:`GetProcConfig` (reply :class:`ProcConfig`).
@@ -37,7 +38,9 @@ __all__ = [
     "GetProcStates",
     "HostInfoReply",
     "LifecycleEvent",
+    "ProcChange",
     "ProcConfig",
+    "ProcEvents",
     "ProcHello",
     "ProcMeshConfigs",
     "ProcSetup",
@@ -47,6 +50,7 @@ __all__ = [
     "Shutdown",
     "SpawnProcs",
     "StopProcMesh",
+    "WatchProcs",
 ]
 
 ConfigEntries = dict[str, tuple[Any, str]]
@@ -184,10 +188,10 @@ class SpawnProcs:
     config: dict[str, Any] = attrs.field(validator=_snapshot)
     commands: list[BootstrapCommand | None]
     proc_bind: list[dict[str, str]] | None = None
-    actor_token: str = attrs.field(default="", validator=_actor_token)
+    actor_token: str = attrs.field(default="", validator=_actor_token, repr=False)
     """The credential the procs accept on their actor endpoint (made by the client for this
     proc mesh; empty: the procs serve no actors)."""
-    setup: bytes = b""
+    setup: bytes = attrs.field(default=b"", repr=False)
     """A pickled function each proc runs before it says hello (empty: none); hosts never
     unpickle it, they hand it to their procs (:class:`GetProcSetup`)."""
     region: str = ""
@@ -220,6 +224,39 @@ class GetProcStates:
 
     proc_mesh_id: ProcMeshId
     keepalive: float | None = None
+
+
+@message
+@attrs.frozen
+class WatchProcs:
+    """Stream every status change of one proc mesh's procs on this host, its present states
+    first, as :class:`ProcEvents` events, until the caller cancels (CANCEL) or leaves."""
+
+    proc_mesh_id: ProcMeshId
+
+
+@message
+@attrs.frozen
+class ProcChange:
+    """One proc's status change (``old`` None: its state when the watch began)."""
+
+    create_rank: int
+    old: Status | None
+    new: Status
+    at: float
+    exit_code: int | None = None
+    signal: int | None = None
+    stderr_tail: list[str] = attrs.field(factory=list)
+
+
+@message
+@attrs.frozen
+class ProcEvents:
+    """Status changes, in order; ``dropped`` changes before these were lost because the
+    watcher fell behind (the host never waits for a watcher)."""
+
+    changes: list[ProcChange]
+    dropped: int = 0
 
 
 @message

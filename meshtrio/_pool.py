@@ -73,23 +73,60 @@ class ConnectionPool:
             return existing  # the hot path: no lock, no checkpoint
         key = str(addr)
         lock = self._locks.setdefault(key, trio.Lock())
-        async with lock:
-            existing = self._live(addr)
-            if existing is not None:
-                return existing
-            if timeout is None:
-                timeout = config.get(config.CONNECT_TIMEOUT)
-            peer: Peer = await self._nursery.start(
-                functools.partial(
-                    net.connect,
-                    addr,
-                    token=self.token if token is None else token,
-                    max_size=config.get(config.MAX_MESSAGE_SIZE),
-                    timeout=timeout,
+        try:
+            async with lock:
+                existing = self._live(addr)
+                if existing is not None:
+                    return existing
+                if timeout is None:
+                    timeout = config.get(config.CONNECT_TIMEOUT)
+                peer: Peer = await self._nursery.start(
+                    functools.partial(
+                        self._connection,
+                        key,
+                        addr,
+                        token=self.token if token is None else token,
+                        timeout=timeout,
+                    )
                 )
+                return peer
+        finally:
+            if lock.statistics().tasks_waiting == 0 and self._locks.get(key) is lock:
+                del self._locks[key]  # nobody else is connecting: the lock goes too
+
+    async def _connection(
+        self,
+        key: str,
+        addr: ChannelAddr,
+        *,
+        token: str,
+        timeout: float,
+        task_status: trio.TaskStatus[Peer] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """One connection, kept in the pool for as long as it runs: its entry goes when it
+        ends (proc addresses are fresh for every proc, so entries of ended connections would
+        otherwise pile up in a long-lived pool)."""
+        peers = self._peers
+        mine: list[Peer] = []
+
+        def started(peer: Peer | None = None) -> None:
+            assert peer is not None
+            mine.append(peer)
+            peers[key] = peer
+            task_status.started(peer)
+
+        status: Any = _Status(started)
+        try:
+            await net.connect(
+                addr,
+                token=token,
+                max_size=config.get(config.MAX_MESSAGE_SIZE),
+                timeout=timeout,
+                task_status=status,
             )
-            self._peers[key] = peer
-            return peer
+        finally:
+            if mine and peers.get(key) is mine[0]:
+                del peers[key]
 
     def _live(self, addr: ChannelAddr) -> Peer | None:
         """The open connection to ``addr``, if there is one (none once the pool is closed)."""
@@ -132,6 +169,16 @@ class ConnectionPool:
         for peer in list(self._peers.values()):
             await peer.aclose()
         self._peers.clear()
+
+
+class _Status:
+    """A task status that calls ``fn`` with the started value (see ``trio.TaskStatus``)."""
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        self._fn = fn
+
+    def started(self, value: Any = None) -> None:
+        self._fn(value)
 
 
 _AMBIENT: contextvars.ContextVar[ConnectionPool | None] = contextvars.ContextVar(

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -69,6 +71,7 @@ from meshtrio._payload import dump_setup
 from meshtrio._pool import Outcome
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._status import ProcState, Status
+from meshtrio._supervision import ProcEvent, Supervisor, watch_events
 from meshtrio._transport.handshake import new_token
 from meshtrio._transport.rpc import Peer
 
@@ -119,6 +122,14 @@ class HostLink(Protocol):
 
     async def peer(self, addr: ChannelAddr, token: str) -> Peer:
         """The mesh's connection to a proc's actor endpoint, presenting ``token``."""
+        ...
+
+    async def host_peer(self, addr: ChannelAddr) -> Peer:
+        """The mesh's connection to the host at ``addr``."""
+        ...
+
+    def fail(self, failure: MeshError) -> None:
+        """Report a failure nobody awaits to the owning block (SV-2, SV-3)."""
         ...
 
 
@@ -528,6 +539,21 @@ class ProcMesh:
         self.per_host_ranks = per_host_ranks
         self._link = link
         self._actor_token = actor_token
+        self._supervisor: Supervisor | None = None  # set by HostMesh.spawn (SV-2)
+        self._report: Callable[[MeshError], None] | None = None  # where failures go
+        self._actor_meshes: list[weakref.ref[ActorMesh[Any]]] = []
+
+    def _calls_waiting_on(self, rank: int) -> bool:
+        """Whether a call from this process waits on an actor of proc ``rank`` (SV-2)."""
+        alive = []
+        busy = False
+        for ref in self._actor_meshes:
+            mesh = ref()
+            if mesh is not None:
+                alive.append(ref)
+                busy = busy or mesh._waiting_on(rank)
+        self._actor_meshes = alive
+        return busy
 
     def __len__(self) -> int:
         return len(self.procs)
@@ -561,7 +587,7 @@ class ProcMesh:
         targets = [
             ProcTarget(ref.create_rank, ref.proc_id, ref.address, ref.host) for ref in self.procs
         ]
-        return await spawn_actor_mesh(
+        actors = await spawn_actor_mesh(
             link=self._link,
             proc_mesh_id=self.id,
             region=self.region,
@@ -571,7 +597,10 @@ class ProcMesh:
             actor_class=actor_class,
             args=args,
             kwargs=kwargs,
+            report=self._report,
         )
+        self._actor_meshes.append(weakref.ref(actors))
+        return actors
 
     async def _per_host(
         self, body: Callable[[ChannelAddr], Any], timeout: float, *, idle: bool = False
@@ -684,6 +713,8 @@ class ProcMesh:
                 one per rank).
             MeshClosedError: the host mesh was shut down.
         """
+        if self._supervisor is not None:
+            self._supervisor.quiet()  # procs we stop are no failures (SV-2)
         grace = config.get(config.MESH_TERMINATE_TIMEOUT)
         conc = config.get(config.MESH_TERMINATE_CONCURRENCY)
         idle = config.get(config.PROC_STOP_MAX_IDLE)
@@ -706,6 +737,25 @@ class ProcMesh:
                 statuses=statuses,
             )
         return result
+
+    async def watch(self) -> AsyncIterator[ProcEvent]:
+        """Every status change of these procs as their hosts see them, pushed, never polled:
+        first each proc's present state (``old`` None), then each change, in order per proc
+        (SV-1). A consumer that falls far behind loses the oldest events, and the next event
+        says how many (``dropped``); a host that cannot be reached any more ends its procs'
+        events with one ``Unknown`` each, and the iterator ends once every host's has.
+
+        Leave early with ``async with contextlib.aclosing(procs.watch()) as events:``, so the
+        hosts stop streaming at once.
+
+        Raises:
+            MeshClosedError: the host mesh was shut down.
+            TransportError: a host could not be reached to start watching.
+        """
+        self._link.check_live(f"watch proc mesh {self.id}")
+        async with aclosing(watch_events(self._link, self)) as events:
+            async for event in events:
+                yield event
 
     async def config_dump(self) -> ValueMesh[dict[str, tuple[Any, str]]]:
         """Each proc's effective config: key to (value, source layer).

@@ -39,6 +39,9 @@ from meshtrio._config import (
     ACTOR_DEATH_REPORT_TIMEOUT as ACTOR_DEATH_REPORT_TIMEOUT,
 )
 from meshtrio._config import (
+    ACTOR_MAILBOX_BYTES as ACTOR_MAILBOX_BYTES,
+)
+from meshtrio._config import (
     ACTOR_MAILBOX_CAPACITY as ACTOR_MAILBOX_CAPACITY,
 )
 from meshtrio._config import (
@@ -163,6 +166,7 @@ from meshtrio._util import fixup_module_metadata
 __all__ = [
     "ACTOR_CANCEL_ACK_TIMEOUT",
     "ACTOR_DEATH_REPORT_TIMEOUT",
+    "ACTOR_MAILBOX_BYTES",
     "ACTOR_MAILBOX_CAPACITY",
     "CONNECT_TIMEOUT",
     "DURATION_MAX",

@@ -33,6 +33,8 @@ catches it. Every class here is also exported from :mod:`meshtrio`::
     ├── RemoteError                           the peer handled the request and answered an error
     │   └── ActorError                        an actor's endpoint or __init__ raised (.rank, ...)
     ├── ActorDiedError                        the actor or its proc is gone (.status, .stderr_tail)
+    ├── ActorFailedError                      an unawaited actor failure, out of its mesh's block
+    ├── ProcFailedError                       a proc failed after spawn, out of its mesh's block
     ├── NoActorContextError (LookupError)     context()/current_rank() outside an actor
     ├── HostsError                            a mesh-wide request failed on some hosts (.failures)
     │   ├── ConfigPushError                   attach/push_config failed (HM-2, HM-4)
@@ -73,6 +75,9 @@ from meshtrio._errors import (
 )
 from meshtrio._errors import (
     ActorError as ActorError,
+)
+from meshtrio._errors import (
+    ActorFailedError as ActorFailedError,
 )
 from meshtrio._errors import (
     AddrParseError as AddrParseError,
@@ -144,6 +149,9 @@ from meshtrio._errors import (
     ProcCreationError as ProcCreationError,
 )
 from meshtrio._errors import (
+    ProcFailedError as ProcFailedError,
+)
+from meshtrio._errors import (
     ProcMeshStopError as ProcMeshStopError,
 )
 from meshtrio._errors import (
@@ -181,6 +189,7 @@ from meshtrio._util import fixup_module_metadata
 __all__ = [
     "ActorDiedError",
     "ActorError",
+    "ActorFailedError",
     "AddrParseError",
     "AuthRejectedError",
     "CardinalityError",
@@ -204,6 +213,7 @@ __all__ = [
     "PayloadError",
     "PointParseError",
     "ProcCreationError",
+    "ProcFailedError",
     "ProcMeshStopError",
     "ProcSpawnError",
     "ProtocolError",

@@ -406,6 +406,7 @@ def test_registry_and_env_names() -> None:
         "mesh_bootstrap_enable_pdeathsig": True,
         "mesh_spawn_concurrency": 16,
         "actor_mailbox_capacity": 1024,
+        "actor_mailbox_bytes": 64 << 20,
         "actor_cancel_ack_timeout": 1.0,
         "actor_death_report_timeout": 0.5,
     }

@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._proc": 4,
     # 5. meshes
     "meshtrio._actor_mesh": 5,
+    "meshtrio._supervision": 5,
     "meshtrio._blocks": 5,
     "meshtrio._records": 5,
     "meshtrio._host_mesh": 5,

@@ -795,6 +795,7 @@ async def test_ms1_pushed_messages_keep_their_order_with_a_backlog(
                 with pytest.raises(ConnectionLostError):
                     while True:
                         got.append(("received", int(await stream.receive())))
+                        stream.handled()  # type: ignore[attr-defined]
                 await stream.aclose()
             nursery.cancel_scope.cancel()
     assert [i for _, i in got] == list(range(n_before + n_after))

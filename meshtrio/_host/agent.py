@@ -31,6 +31,11 @@ Invariants owned here:
   disconnects or is cancelled; the host's state then returns to ``serving`` (or, for a
   Shutdown, the host stops serving). The host's state never depends on a client staying
   connected.
+* HA-8 (watching never blocks the host): a WatchProcs stream gets the present states of one
+  proc mesh's procs, then every change, in order; each watcher has a bounded queue, and one
+  that falls behind loses the oldest changes and is told how many. The stream ends when
+  its caller sends CANCEL or goes away. Not promised: changes of procs pruned from the
+  host's records.
 * HA-7 (least privilege): a connection that presented a proc credential (AU-1) is served by
   the proc handler, which accepts only that proc's own ProcHello and GetProcSetup (its own
   setup function); it cannot spawn, stop, drain, shut down, read config or speak for
@@ -81,7 +86,9 @@ from meshtrio._messages import (
     GetProcStates,
     HostInfoReply,
     LifecycleEvent,
+    ProcChange,
     ProcConfig,
+    ProcEvents,
     ProcHello,
     ProcMeshConfigs,
     ProcSetup,
@@ -91,7 +98,9 @@ from meshtrio._messages import (
     Shutdown,
     SpawnProcs,
     StopProcMesh,
+    WatchProcs,
 )
+from meshtrio._status import Status
 from meshtrio._transport import endpoints as net
 from meshtrio._transport.handshake import Credentials, check_token, proc_credential
 from meshtrio._transport.message_streams import MessageStream
@@ -186,6 +195,7 @@ class HostAgent:
         self._reaping = False
         self._full_drains = 0
         self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
+        self._watchers: dict[ProcMeshId, set[_Watcher]] = {}
 
     # -- bookkeeping ---------------------------------------------------------------------
     def event(self, kind: str, detail: str = "") -> None:
@@ -198,6 +208,8 @@ class HostAgent:
             self.event("proc_exit", f"{rec.proc_id} {rec.status}")
         elif rec.status.is_running:
             self.event("proc_running", str(rec.proc_id))
+        for watcher in self._watchers.get(rec.proc_mesh_id, ()):
+            watcher.push(_change(rec, rec.previous))
         self._changed.set()
         self._changed = trio.Event()
 
@@ -206,7 +218,7 @@ class HostAgent:
         """Serve one authenticated connection: a client, or one of our procs (HA-7)."""
         proc_id = stream.principal.proc_id
         if proc_id is None:
-            peer = Peer(stream, self.handle)
+            peer = Peer(stream, self.handle, cancellable=(WatchProcs,))
         else:
             peer = Peer(stream, functools.partial(self.handle_proc, proc_id))
         await peer.run()
@@ -257,6 +269,8 @@ class HostAgent:
                 recs = [r for r in self.procs.values() if r.proc_mesh_id == msg.proc_mesh_id]
                 await self._stop_records(recs, msg.reason, timeout, msg.concurrency, emit)
                 return ProcStates([r.state(str(self.address)) for r in recs])
+            case WatchProcs():
+                return await self.watch(msg.proc_mesh_id, emit)
             case AwaitProcExit():
                 timeout = _seconds("AwaitProcExit.timeout", msg.timeout)
                 return await self.await_exit(msg.proc_mesh_id, msg.create_rank, timeout)
@@ -450,6 +464,28 @@ class HostAgent:
                 self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
 
+    async def watch(self, proc_mesh_id: ProcMeshId, emit: Emit) -> Any:
+        """HA-8: stream the status changes of one proc mesh's procs here, its present states
+        first, in order, until the caller cancels. Changes are queued per watcher, at most
+        :data:`WATCH_BUFFER` of them: a watcher that falls behind loses the oldest, and is told
+        how many (``ProcEvents.dropped``); the host never waits for it."""
+        watcher = _Watcher()
+        for rec in self.procs.values():
+            if rec.proc_mesh_id == proc_mesh_id:
+                watcher.push(_change(rec, None))
+        self._watchers.setdefault(proc_mesh_id, set()).add(watcher)
+        try:
+            while True:
+                await watcher.ready.wait()
+                changes, dropped = watcher.take()
+                await emit(ProcEvents(changes, dropped))
+        finally:
+            watchers = self._watchers.get(proc_mesh_id)
+            if watchers is not None:
+                watchers.discard(watcher)
+                if not watchers:
+                    del self._watchers[proc_mesh_id]
+
     async def await_exit(
         self, proc_mesh_id: ProcMeshId, create_rank: int, timeout: float
     ) -> ProcStates:
@@ -600,6 +636,50 @@ class HostAgent:
             for rec in self.procs.values():
                 if rec.expiry is not None and rec.expiry <= now:
                     rec.expiry = None
+
+
+WATCH_BUFFER = 4096
+"""Status changes queued per watcher at most (HA-8)."""
+
+WATCH_BATCH = 256
+"""Status changes sent per event at most."""
+
+
+def _change(rec: ProcRecord, old: Status | None) -> ProcChange:
+    terminated = rec.status.is_terminated
+    return ProcChange(
+        create_rank=rec.create_rank,
+        old=old,
+        new=rec.status,
+        at=time.time(),
+        exit_code=rec.exit_code if terminated else None,
+        signal=rec.signal if terminated else None,
+        stderr_tail=list(rec.stderr_tail) if rec.status.is_failure else [],
+    )
+
+
+class _Watcher:
+    """One watcher's queue of changes (HA-8): bounded, never waited for."""
+
+    def __init__(self) -> None:
+        self.changes: collections.deque[ProcChange] = collections.deque()
+        self.dropped = 0
+        self.ready = trio.Event()
+
+    def push(self, change: ProcChange) -> None:
+        if len(self.changes) >= WATCH_BUFFER:
+            self.changes.popleft()
+            self.dropped += 1
+        self.changes.append(change)
+        self.ready.set()
+
+    def take(self) -> tuple[list[ProcChange], int]:
+        n = min(len(self.changes), WATCH_BATCH)
+        batch = [self.changes.popleft() for _ in range(n)]
+        dropped, self.dropped = self.dropped, 0
+        if not self.changes:
+            self.ready = trio.Event()
+        return batch, dropped
 
 
 def _best_effort(emit: Emit | None) -> Emit | None:

@@ -63,6 +63,8 @@ class ProcRecord:
     tail_lines: int
     on_change: Callable[[ProcRecord], None]
     status: Status = Status.NOT_EXIST
+    previous: Status | None = None
+    """The status before the last change (for watchers)."""
     pid: int | None = None
     started_at: float | None = None
     updated_at: float = attrs.field(factory=time.time)
@@ -79,8 +81,8 @@ class ProcRecord:
     limiter: trio.CapacityLimiter | None = None
     stop_step: str = ""
     expiry: float | None = None
-    actor_token: str = ""
-    setup: bytes = b""
+    actor_token: str = attrs.field(default="", repr=False)  # a secret: never shown
+    setup: bytes = attrs.field(default=b"", repr=False)
     region: str = ""
     address: ChannelAddr | None = None
     """Where the proc serves actors (from its ProcHello)."""
@@ -89,6 +91,7 @@ class ProcRecord:
         """Move to ``status`` (PS-2: never backwards) and notify the agent."""
         if self.status.is_terminated or status.kind < self.status.kind:
             return
+        self.previous = self.status
         self.status = status
         self.updated_at = time.time()
         self.on_change(self)

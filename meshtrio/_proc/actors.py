@@ -8,24 +8,33 @@ actor they name; one worker task per actor takes them out in order.
 Invariants owned here:
 
 * AS-1 (order): the calls one connection sends to one actor start in the order they arrived;
-  a call to a non-concurrent endpoint runs alone (the next message waits for it to end);
-  a call to a concurrent endpoint starts and the worker moves on (at most
+  a call to a non-concurrent endpoint runs while no other non-concurrent call of that actor
+  runs (the next message waits for it to end; concurrent calls already started go on); a
+  call to a concurrent endpoint starts and the worker moves on (at most
   ``actor_mailbox_capacity`` of them run at once).
-* AS-2 (bounded mailbox): an actor holds at most ``actor_mailbox_capacity`` queued calls; when
-  full, the connection that brings more stops being read until there is room (backpressure,
-  the sender waits). Not promised: fairness between connections.
+* AS-2 (bounded, per connection): an actor holds at most ``actor_mailbox_capacity`` queued
+  calls, and at most ``actor_mailbox_bytes`` of their arguments, from each connection; past
+  either, that connection (and only it) stops being read until the actor takes one
+  (backpressure: its sender waits). An honest client never gets there: it keeps at most as
+  many calls in flight (AM-3). Not promised: fairness between connections, or a bound on
+  the number of connections.
 * AS-3 (cancellation and deadlines): a call runs inside its request's cancel scope, so a
   caller's CANCEL or a closed connection cancels it (the endpoint sees ``trio.Cancelled`` at
   its next checkpoint), and the scope's deadline is the caller's remaining time when it sent
-  the call. Either way the call is answered (``Cancelled`` or ``DeadlineExceeded``) if the
-  caller is still there.
-* AS-4 (the actor survives): an exception from an endpoint, an argument that does not
-  unpickle and a result that cannot be pickled are each answered as a failure of that call;
-  the actor serves the next one. Only ``BaseException`` other than ``Exception`` (say
-  ``SystemExit``) ends the proc.
+  the call. A call cancelled, or past its deadline, before it started is not started. Either
+  way the call is answered (``Cancelled`` or ``DeadlineExceeded``) if the caller is still
+  there.
+* AS-4 (the actor survives): an exception from an endpoint (an exception group too, and one
+  whose ``str`` raises), an argument that does not unpickle and a result that cannot be
+  pickled are each answered as a failure of that call; the actor serves the next one. Only a
+  ``BaseException`` that is not an ``Exception`` nor a cancellation (``SystemExit``,
+  ``KeyboardInterrupt``) ends the proc.
 * AS-5 (stop answers everything): stopping an actor (StopActor, or the proc stopping) ends its
   running calls and answers each running and queued call with ``ActorStopped``; later calls
   to it are answered ``NoSuchActor``.
+* AS-6 (a reply is never dropped while the link is up): an answer is sent shielded from
+  cancellation; if it cannot be written within the connection's send bound the connection
+  is closed, so its caller fails (ConnectionLostError) instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import traceback
+import weakref
 from typing import Any
 
 import attrs
@@ -57,9 +67,6 @@ __all__ = ["ActorServer"]
 
 log = logging.getLogger("meshtrio.actors")
 
-REPLY_BOUND = 1.0
-"""Seconds a stopping actor spends answering one call it ends (the caller may be gone)."""
-
 
 def format_remote_traceback(exc: BaseException) -> str:
     """``exc``'s traceback as text, with the real file of code that arrived by value.
@@ -83,8 +90,39 @@ def format_remote_traceback(exc: BaseException) -> str:
     return text + "".join(traceback.format_exception_only(exc))
 
 
+def _safe(show: Any, exc: BaseException) -> str:
+    """``show(exc)``, or a plain description when that raises (a broken ``__str__``)."""
+    try:
+        text: str = show(exc)
+    except Exception as broken:
+        return f"<{type(exc).__name__}, whose text could not be shown: {type(broken).__name__}>"
+    return text
+
+
 def _failure(kind: str, message: str) -> ActorReply:
     return ActorReply(ok=False, kind=kind, message=message)
+
+
+class _Quota:
+    """What one connection has queued at one actor (AS-2): calls and argument bytes."""
+
+    __slots__ = ("calls", "nbytes", "room")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.nbytes = 0
+        self.room = trio.Event()
+
+    def full(self, size: int, calls: int, nbytes: int) -> bool:
+        """True if one more call of ``size`` bytes would go past the bounds (one is always let
+        in, however large: the message size bounds it)."""
+        return self.calls > 0 and (self.calls >= calls or self.nbytes + size > nbytes)
+
+    def taken(self, size: int) -> None:
+        self.calls -= 1
+        self.nbytes -= size
+        self.room.set()
+        self.room = trio.Event()
 
 
 @attrs.define(eq=False)
@@ -100,6 +138,13 @@ class _Actor:
     limiter: trio.CapacityLimiter
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     running: set[Request] = attrs.field(factory=set)
+    quotas: weakref.WeakKeyDictionary[Peer, _Quota] = attrs.field(factory=weakref.WeakKeyDictionary)
+
+    def took(self, request: Request) -> None:
+        """The worker took ``request`` out of the mailbox: its connection has room again."""
+        quota = self.quotas.get(request.peer)
+        if quota is not None:
+            quota.taken(len(request.body.payload))
 
 
 class ActorServer:
@@ -119,6 +164,7 @@ class ActorServer:
         self.proc_id = proc_id
         self.pool = pool
         self.capacity = cfg.get(config.ACTOR_MAILBOX_CAPACITY)
+        self.mailbox_bytes = cfg.get(config.ACTOR_MAILBOX_BYTES)
         self.max_size = cfg.get(config.MAX_MESSAGE_SIZE)
         self._nursery = nursery
         self.actors: dict[str, _Actor] = {}
@@ -139,11 +185,18 @@ class ActorServer:
             if body.timeout is not None:
                 timeout = body.timeout if math.isfinite(body.timeout) else math.inf
                 request.scope.deadline = trio.current_time() + max(0.0, timeout)
+            size = len(body.payload)
+            quota = actor.quotas.get(request.peer)
+            if quota is None:
+                quota = actor.quotas[request.peer] = _Quota()
+            while quota.full(size, self.capacity, self.mailbox_bytes):
+                await quota.room.wait()  # this connection waits, no other (AS-2)
+                if actor.scope.cancel_called:
+                    break
             try:
-                try:
-                    actor.send.send_nowait(request)  # the usual case: room, no extra yield
-                except trio.WouldBlock:
-                    await actor.send.send(request)  # full: reading waits (AS-2)
+                actor.send.send_nowait(request)  # the channel itself is unbounded: the quotas
+                quota.calls += 1  # bound it, per connection
+                quota.nbytes += size
             except (trio.ClosedResourceError, trio.BrokenResourceError):  # stopped meanwhile
                 await request.reply(_failure("ActorStopped", f"actor {body.actor} was stopped"))
         elif isinstance(body, SpawnActor):
@@ -175,7 +228,7 @@ class ActorServer:
             return self._raised(exc, max_size=self.max_size)
         finally:
             reset_context(token)
-        send, receive = trio.open_memory_channel[Request](self.capacity)
+        send, receive = trio.open_memory_channel[Request](math.inf)  # bounded by quotas
         actor = _Actor(
             msg.actor, instance, endpoints, ctx, send, receive, trio.CapacityLimiter(self.capacity)
         )
@@ -185,14 +238,16 @@ class ActorServer:
 
     @staticmethod
     def _raised(exc: BaseException, *, max_size: int, doing: str = "") -> ActorReply:
-        """The failure reply for ``exc`` (raised while ``doing`` something, if said)."""
-        message = f"{doing} failed: {exc}" if doing else str(exc)
+        """The failure reply for ``exc`` (raised while ``doing`` something, if said); never
+        raises, whatever the exception's ``str`` does (AS-4)."""
+        text = _safe(str, exc)
+        message = f"{doing} failed: {text}" if doing else text
         return ActorReply(
             ok=False,
             payload=dump_exception(exc, max_size=max_size),
             kind=type(exc).__name__,
             message=message[:4096],
-            traceback=format_remote_traceback(exc)[-16384:],
+            traceback=_safe(format_remote_traceback, exc)[-16384:],
         )
 
     # -- stopping ----------------------------------------------------------------------------
@@ -206,7 +261,8 @@ class ActorServer:
         await self._answer_stopped(actor)
 
     async def _answer_stopped(self, actor: _Actor) -> None:
-        """Answer every call the actor still holds (AS-5), shielded and bounded."""
+        """Answer every call the actor still holds (AS-5); each answer is shielded and bounded
+        (AS-6)."""
         left = list(actor.running)
         actor.running.clear()
         while True:
@@ -215,12 +271,11 @@ class ActorServer:
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
         actor.receive.close()
+        for quota in list(actor.quotas.values()):
+            quota.room.set()  # connections waiting for room: the actor is gone, go on
         stopped = _failure("ActorStopped", f"actor {actor.context.actor} was stopped")
-        with trio.CancelScope(shield=True):
-            for request in left:
-                if not request.answered:
-                    with trio.move_on_after(REPLY_BOUND):
-                        await request.reply(stopped)
+        for request in left:
+            await request.reply(stopped)
 
     # -- running -------------------------------------------------------------------------------
     async def _work(self, actor: _Actor) -> None:
@@ -235,6 +290,7 @@ class ActorServer:
                     async for request in actor.receive:
                         # Held from here on, so a stop answers it whatever happens next (AS-5).
                         actor.running.add(request)
+                        actor.took(request)
                         if actor.scope.cancel_called:  # stopped while it was handed to us
                             break
                         info = actor.endpoints.get(request.body.endpoint)
@@ -256,24 +312,45 @@ class ActorServer:
             actor.limiter.release_on_behalf_of(request)
 
     async def _run(self, actor: _Actor, request: Request, info: EndpointInfo | None) -> None:
-        """Run one call inside its request's scope (AS-3) and answer it (AS-4)."""
+        """Run one call inside its request's scope (AS-3) and answer it (AS-4, AS-6)."""
         call: CallActor = request.body
-        what = f"{type(actor.instance).__name__}.{call.endpoint}"
+        scope = request.scope
         reply: ActorReply | None = None
-        with request.scope:
-            reply = await self._invoke(actor, call, info, what)
-        if request.scope.cancelled_caught:
-            if request.scope.deadline <= trio.current_time():
+        if not scope.cancel_called and scope.deadline > trio.current_time():  # AS-3
+            with scope:
+                try:
+                    reply = await self._invoke(actor, call, info)
+                except BaseException as exc:
+                    reply = self._settle(exc)  # re-raises what is not this call's failure
+        if reply is None or scope.cancelled_caught:
+            what = f"{type(actor.instance).__name__}.{call.endpoint}"
+            if scope.deadline <= trio.current_time():
                 reply = _failure("DeadlineExceeded", f"{what}: the caller's deadline passed")
             else:
                 reply = _failure("Cancelled", f"{what} was cancelled by its caller")
         actor.running.discard(request)
-        assert reply is not None
         await request.reply(reply)
 
+    def _settle(self, exc: BaseException) -> ActorReply:
+        """The reply for an exception that escaped an endpoint (AS-4): an Exception, or the
+        part of a group that is not a cancellation, is the call's failure; a cancellation
+        (alone, or the rest of such a group) and SystemExit or KeyboardInterrupt go on."""
+        if isinstance(exc, Exception) and not isinstance(exc, BaseExceptionGroup):
+            return self._raised(exc, max_size=self.max_size)
+        if isinstance(exc, BaseExceptionGroup):
+            cancels, rest = exc.split(trio.Cancelled)
+            if rest is not None and cancels is None and isinstance(rest, Exception):
+                return self._raised(rest, max_size=self.max_size)
+            if cancels is not None:
+                if rest is not None:
+                    log.warning("an endpoint failed as it was cancelled: %s", _safe(repr, rest))
+                raise cancels
+        raise exc
+
     async def _invoke(
-        self, actor: _Actor, call: CallActor, info: EndpointInfo | None, what: str
+        self, actor: _Actor, call: CallActor, info: EndpointInfo | None
     ) -> ActorReply:
+        what = f"{type(actor.instance).__name__}.{call.endpoint}"
         if info is None:
             known = ", ".join(sorted(actor.endpoints)) or "none"
             return _failure("NoSuchEndpoint", f"{what} is not an endpoint (endpoints: {known})")
@@ -281,12 +358,9 @@ class ActorServer:
             args, kwargs = load(call.payload)
         except Exception as exc:  # AS-4
             return self._raised(exc, max_size=self.max_size, doing="unpickling the arguments")
-        try:
-            result = getattr(actor.instance, call.endpoint)(*args, **kwargs)
-            if info.is_async:
-                result = await result
-        except Exception as exc:  # AS-4: the actor lives on
-            return self._raised(exc, max_size=self.max_size)
+        result = getattr(actor.instance, call.endpoint)(*args, **kwargs)
+        if info.is_async:
+            result = await result
         try:
             return ActorReply(
                 ok=True, payload=dump_result(result, max_size=self.max_size, what=what)

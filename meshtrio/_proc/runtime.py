@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import ipaddress
 import os
 from typing import Any
 
@@ -92,11 +93,16 @@ async def _run_setup(boot: ProcBootstrap, peer: Peer, cfg: config.Config) -> Non
 def actor_listen_addr(host_addr: ChannelAddr) -> ChannelAddr:
     """Where a proc serves actors, given its host's address (PR-3): ``local:`` next to a
     ``local:`` host, a fresh abstract unix socket next to a unix host, port 0 on the host's
-    interface next to a tcp host."""
+    interface next to a tcp host (loopback when the host listens on every interface: a
+    wildcard cannot be handed to a client)."""
     if host_addr.transport == "local":
         return ChannelAddr.local(0)
     if host_addr.transport == "tcp":
         assert host_addr.host is not None
+        if ipaddress.ip_address(host_addr.host).is_unspecified:
+            # A wildcard is no address to give a client, and procs are reached from this
+            # machine only for now (across machines: TLS and reachable addresses to come).
+            return ChannelAddr.tcp("::1" if ":" in host_addr.host else "127.0.0.1", 0)
         return ChannelAddr.tcp(host_addr.host, 0)
     return ChannelAddr.unix("")
 

@@ -27,7 +27,8 @@ Invariant owned here:
   must wait for something else (a reply, a window slot) or checkpoint itself.
 * MS-1 (push keeps order): after :meth:`WsMessageStream.deliver_to`, the messages that were
   already queued are still returned by :meth:`~WsMessageStream.receive`, first; every later
-  message is handed to the consumer, in order, and only once those queued ones were taken.
+  message is handed to the consumer, in order, and only once the reader said those queued
+  ones were handled (:meth:`~WsMessageStream.handled`).
   The end of the stream (and why it ended) is still reported by ``receive`` alone.
 """
 
@@ -219,13 +220,19 @@ class WsMessageStream:
                 ) from None
             why = self._raw.gave_up or _describe_close(exc.reason)
             raise ConnectionLostError(f"{self.address}: {why}", address=self.address) from None
-        if self._pusher is not None:
-            self._pusher.took_one()
         if isinstance(msg, str):
+            if self._pusher is not None:
+                self._pusher.took_one()  # never handled: it breaks the connection
             raise ProtocolError(
                 f"{self.address}: text frame where binary expected", address=self.address
             )
         return msg
+
+    def handled(self) -> None:
+        """The message :meth:`receive` returned last was handled: after the queued ones, the
+        consumer's turn comes (MS-1)."""
+        if self._pusher is not None:
+            self._pusher.took_one()
 
     async def aclose(self, *, graceful: bool = True) -> None:
         """Close the websocket (bounded; never raises).

@@ -50,10 +50,18 @@ from meshtrio._errors import (
 )
 from meshtrio._messages import Ack
 from meshtrio._transport.message_streams import MessageStream
+from meshtrio._transport.translate import cancel_part
 from meshtrio._wire import Envelope, EnvelopeKind, Prepared, WireError, decode, encode
 
 _ACK = Ack()
 """The body of every CANCEL frame."""
+
+CANCEL_SEND_BOUND = 1.0
+"""Seconds a caller cancelled mid-send spends sending the CANCEL that follows."""
+
+REPLY_BOUND = 35.0
+"""Seconds an answer to a taken request may take to be written (a little more than a
+stream's own send bound, after which it closes itself) before the connection is closed."""
 
 __all__ = ["Emit", "Handler", "Intake", "Peer", "PendingCall", "ReplyThen", "Request"]
 
@@ -194,6 +202,11 @@ class PendingCall:
             await self._pending.event.wait()
             self._pending.event = trio.Event()
 
+    def settle(self, body: Any) -> None:
+        """End the call here with ``body`` as its reply, as if the peer had answered (the
+        peer's own answer, if it comes, is then dropped)."""
+        self._pending.put(Envelope(EnvelopeKind.REPLY, self.corr, body))
+
     def forget(self) -> None:
         """Stop listening for this call's answer (a late one is dropped, RPC-3)."""
         self.peer._pending.pop(self.corr, None)
@@ -224,21 +237,35 @@ class Request:
 
     async def reply(self, body: Any) -> None:
         """Answer with ``body`` (a registered message); once only, later answers are dropped.
-        A reply too large for the connection is answered with its ProtocolError instead; a
-        broken connection is ignored (the caller is gone)."""
+
+        Shielded from cancellation, and bounded: an answer that cannot be written within
+        :data:`REPLY_BOUND` seconds closes the connection, so the caller fails instead of
+        waiting for an answer that was dropped. A reply too large for the connection is
+        answered with its ProtocolError instead; a broken connection is ignored (the caller
+        is gone)."""
         if self._done():
             return
-        try:
-            await self._peer._send(Envelope(EnvelopeKind.REPLY, self.corr, body))
-        except ProtocolError as exc:
-            await self._peer._reply_error(self.corr, type(exc).__name__, str(exc))
-        except TransportError:
-            pass
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(REPLY_BOUND) as bound:
+                try:
+                    await self._peer._send(Envelope(EnvelopeKind.REPLY, self.corr, body))
+                except ProtocolError as exc:
+                    await self._peer._reply_error(self.corr, type(exc).__name__, str(exc))
+                except TransportError:
+                    pass
+            if bound.cancelled_caught:
+                await self._peer.aclose()
 
     async def fail(self, kind: str, message: str) -> None:
-        """Answer with an error (``kind``: an error class name); once only."""
-        if not self._done():
-            await self._peer._reply_error(self.corr, kind, message)
+        """Answer with an error (``kind``: an error class name); once only, shielded and
+        bounded like :meth:`reply`."""
+        if self._done():
+            return
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(REPLY_BOUND) as bound:
+                await self._peer._reply_error(self.corr, kind, message)
+            if bound.cancelled_caught:
+                await self._peer.aclose()
 
     def _done(self) -> bool:
         if self.answered:
@@ -257,6 +284,8 @@ class Peer:
             them).
         max_in_flight: most requests from the other side handled at once by ``handler``.
         intake: instead of ``handler``, take every request in arrival order (RPC-4).
+        cancellable: the request types whose handler a CANCEL from the caller cancels (a
+            stream that runs until the caller stops it); others run to their end (RPC-5).
     """
 
     def __init__(
@@ -266,11 +295,14 @@ class Peer:
         *,
         max_in_flight: int = 1024,
         intake: Intake | None = None,
+        cancellable: tuple[type, ...] = (),
     ) -> None:
         self.stream = stream
         self.address = stream.address
         self._handler = handler
         self._intake = intake
+        self._cancellable = cancellable
+        self._handling: dict[int, trio.CancelScope] = {}  # cancellable handlers running
         self._taken: dict[int, Request] = {}
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
@@ -279,6 +311,7 @@ class Peer:
         self.closed = trio.Event()
         self.close_reason: TransportError | None = None
         self._reading = trio.CancelScope()  # run()'s wait for messages
+        self._accepting = True  # False once run()'s nursery is closing
         self._broken: TransportError | None = None  # why a pushed message ended the connection
         self._nursery: trio.Nursery | None = None
         self.context: dict[str, Any] = {}
@@ -311,8 +344,13 @@ class Peer:
         call = PendingCall(self, corr, body, pending)
         try:
             await self._send(Envelope(EnvelopeKind.REQUEST, corr, body))
-        except BaseException:
+        except BaseException as exc:
             call.forget()
+            if cancel_part(exc) is not None:
+                # Cancelled while sending: the request may be out whole (SK-1 finishes a
+                # started write). CANCEL it; a peer that never got it ignores that (RPC-5).
+                with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_SEND_BOUND):
+                    await call.send_cancel()
             raise
         return call
 
@@ -390,10 +428,13 @@ class Peer:
                 try:
                     with self._reading:
                         deliver_to = getattr(self.stream, "deliver_to", None)
+                        handled = getattr(self.stream, "handled", None)
                         if deliver_to is not None:
                             deliver_to(self._pushed)  # one task switch less per message
                         while True:
                             await self._take(await self.stream.receive())
+                            if handled is not None:
+                                handled()  # the queued ones first (MS-1)
                     if self._broken is not None:  # a pushed message broke the protocol
                         raise self._broken
                 except (ConnectionLostError, ProtocolError) as exc:
@@ -401,6 +442,7 @@ class Peer:
                 except TransportError as exc:
                     reason = ConnectionLostError(str(exc), address=self.address)
                 finally:
+                    self._accepting = False  # pushes from now on are dropped
                     nursery.cancel_scope.cancel()
         except BaseException:
             graceful = False  # cancelled or crashed: no closing handshake
@@ -430,7 +472,7 @@ class Peer:
     async def _pushed(self, message: Any) -> None:
         """A message pushed by the stream, in its reading task (MS-1); never raises: what
         would have ended :meth:`run` ends it through ``_broken``."""
-        if self._broken is not None or self.close_reason is not None:
+        if not self._accepting or self._broken is not None or self.close_reason is not None:
             return
         try:
             if not isinstance(message, bytes):
@@ -491,7 +533,10 @@ class Peer:
             taken = self._taken.get(env.corr)
             if taken is not None:
                 taken.scope.cancel()
-            return  # a handler's request is not cancellable (RPC-5)
+            handling = self._handling.get(env.corr)
+            if handling is not None:
+                handling.cancel()
+            return  # other handlers' requests are not cancellable (RPC-5)
         if env.kind is EnvelopeKind.REQUEST:
             assert self._nursery is not None
             if self._in_flight >= 2 * self._max_in_flight:
@@ -542,7 +587,17 @@ class Peer:
         try:
             if self._handler is None:
                 raise RemoteError("this peer does not accept requests")
-            result = await self._handler(self, env.body, emit)
+            if isinstance(env.body, self._cancellable):
+                scope = self._handling[corr] = trio.CancelScope()
+                try:
+                    with scope:
+                        result = await self._handler(self, env.body, emit)
+                finally:
+                    del self._handling[corr]
+                if scope.cancelled_caught:
+                    raise RemoteError("cancelled by its caller")
+            else:
+                result = await self._handler(self, env.body, emit)
         except MeshError as exc:  # TransportError too: an oversized event, another peer lost
             # (if our own connection broke, sending this fails quietly)
             await self._reply_error(corr, type(exc).__name__, str(exc))
