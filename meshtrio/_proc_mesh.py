@@ -43,6 +43,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import secrets
@@ -766,7 +767,7 @@ class ProcMesh:
                 merged.update({int(k): dict(v) for k, v in reply.configs.items()})
         return ValueMesh(self.region, [merged.get(ref.create_rank, {}) for ref in self.procs])
 
-    async def logs(self) -> AsyncGenerator[LogLine, None]:
+    async def logs(self, *, ready: trio.Event | None = None) -> AsyncGenerator[LogLine, None]:
         """Every proc's stdout and stderr lines from now on, as :class:`~meshtrio.LogLine`
         records, every host's stream merged (LG-6); drop notices (``dropped > 0``) say how
         many lines of a rank were lost, where (over ``proc_log_rate`` on the host, LG-3, or
@@ -780,6 +781,10 @@ class ProcMesh:
         tail is still in its state and in spawn errors); procs that run as tasks in their
         host (``in_process_procs``) have no stdio and yield nothing.
 
+        Args:
+            ready: set once every host subscribed (or its stream ended): every line a proc
+                writes after that is yielded or counted in a drop notice.
+
         Raises:
             MeshClosedError: the host mesh was shut down.
         """
@@ -790,8 +795,15 @@ class ProcMesh:
         calls: dict[ChannelAddr, PendingCall] = {}
         extent = self.region.extent
         left = [len(link.addrs)]
+        waiting = set(link.addrs)
 
-        def watcher(item: Any) -> None:
+        def subscribed(addr: ChannelAddr) -> None:
+            waiting.discard(addr)
+            if not waiting and ready is not None:
+                ready.set()
+
+        def watcher(addr: ChannelAddr, item: Any) -> None:
+            subscribed(addr)
             if isinstance(item, Envelope) and item.kind is EnvelopeKind.EVENT:
                 if isinstance(item.body, ProcLogBatch):
                     for line in item.body.lines:
@@ -812,10 +824,13 @@ class ProcMesh:
             for addr in link.addrs:
                 try:
                     calls[addr] = await link.send_request(
-                        addr, StreamProcLogs(self.id, stream_id), watcher
+                        addr,
+                        StreamProcLogs(self.id, stream_id),
+                        functools.partial(watcher, addr),
                     )
                 except MeshError:
                     left[0] -= 1  # unreachable: no lines from there (LG-6)
+                    subscribed(addr)
             while True:
                 batch = buffer.take_batch()
                 if batch is not None:
@@ -850,6 +865,7 @@ class ProcMesh:
         *,
         logger: logging.Logger | None = None,
         file: TextIO | None = None,
+        ready: trio.Event | None = None,
     ) -> None:
         """Pass every line of :meth:`logs` on until the procs are gone (run it in a task;
         :meth:`meshtrio.HostMesh.spawn` does, with its ``logs`` argument).
@@ -863,6 +879,7 @@ class ProcMesh:
                 with ``extra={"rank": rank, "stream": stream}`` (``"dropped"`` for a notice).
             logger: the logger for ``how="logging"``.
             file: where ``how="print"`` prints.
+            ready: set once every host subscribed (as for :meth:`logs`).
 
         Raises:
             InputError: ``how`` is neither ``"print"`` nor ``"logging"``.
@@ -871,7 +888,7 @@ class ProcMesh:
         if how not in ("print", "logging"):
             raise InputError(f"how must be 'print' or 'logging', got {how!r}")
         target = logger or log_procs
-        async with aclosing(self.logs()) as lines:
+        async with aclosing(self.logs(ready=ready)) as lines:
             async for line in lines:
                 if how == "logging":
                     level = logging.INFO if line.stream == "stdout" else logging.WARNING

@@ -23,7 +23,9 @@ Invariants owned here:
 * LG-5 (the stream ends): a subscription is answered (after a last batch with what is
   buffered) once every proc of its proc mesh on this host is gone (its supervising task
   ended, so its pipes were read to the end), when its client sends
-  :class:`~meshtrio._messages.StopProcLogs`, or when its connection ends.
+  :class:`~meshtrio._messages.StopProcLogs`, or when its connection ends. Its first event is
+  an empty batch, sent once it is registered: every line offered after that is sent or
+  counted.
 
 Not promised: lines written before a subscription began are not replayed (only the stderr
 tail of failure messages keeps them); procs that run as tasks in the host agent
@@ -204,6 +206,7 @@ class LogHub:
         self._subs.setdefault(proc_mesh_id, []).append(sub)
         self._by_id[stream_id] = sub
         try:
+            await emit(ProcLogBatch([], {}))  # "subscribed": every later line is sent or counted
             while True:
                 batch = sub.buffer.take_batch()
                 if batch is not None and not sub.stopped:
