@@ -45,6 +45,7 @@ from meshtrio._proc_mesh import ProcMesh as ProcMesh
 from meshtrio._proc_mesh import ProcRef as ProcRef
 from meshtrio._records import DrainReport as DrainReport
 from meshtrio._records import HostInfo as HostInfo
+from meshtrio._records import LogLine as LogLine
 from meshtrio._slicing import Extent as Extent
 from meshtrio._slicing import Point as Point
 from meshtrio._slicing import Region as Region
@@ -128,6 +129,7 @@ __all__ = [
     "InputError",
     "Label",
     "LaunchError",
+    "LogLine",
     "MeshClosedError",
     "MeshError",
     "MeshState",

@@ -640,6 +640,15 @@ MESH_TAIL_LOG_LINES = _int(
     MAX_TAIL_LOG_LINES,
     False,
 )
+PROC_LOG_RATE = _int(
+    "proc_log_rate",
+    1000,
+    "Lines per second (a burst of one second's worth) a host forwards from each proc's "
+    "stdout and stderr to log subscribers; lines beyond it are dropped and counted.",
+    1,
+    1_000_000,
+    False,
+)
 HOST_SPAWN_READY_TIMEOUT = _duration(
     "host_spawn_ready_timeout", 30, "How long a host waits for a new proc to report ready."
 )

@@ -27,6 +27,12 @@ Host-mesh invariants (what callers may rely on; mechanisms and timeouts may chan
   on leaving, and only an explicit :meth:`HostMesh.shutdown` ends an attached host. Not
   promised: procs spawned under the same id by another client attached to the same ref are
   stopped too (the id is the mesh's identity).
+* LG-7 (logs by default): :meth:`HostMesh.spawn` with ``logs="print"`` (the default) or
+  ``"logging"`` passes the new procs' lines on (:meth:`ProcMesh.forward_logs`) from a task
+  in the block's nursery until the procs are gone; a failure there is logged and never
+  raised into the block. Leaving the block (not cancelled) waits at most
+  :data:`LOG_FLUSH_BOUND` seconds for those tasks to pass the last lines on. Not promised:
+  lines written before spawn returned, or after a cancelled block began to unwind.
 
 Cancellation: cancelling a mesh operation abandons its requests on the client side (late
 replies are dropped) and leaves the mesh usable. A host that already received a request
@@ -70,7 +76,7 @@ from meshtrio._records import DrainReport, HostInfo
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._supervision import OnFailure, Supervisor
 from meshtrio._transport.handshake import check_token, token_from_env
-from meshtrio._transport.rpc import Peer
+from meshtrio._transport.rpc import Peer, PendingCall
 from meshtrio._wire import Prepared
 
 __all__ = ["HostMesh", "HostOutcome", "MeshState", "ShutdownReport", "StopReport", "attach"]
@@ -212,8 +218,19 @@ class ShutdownReport:
 class MeshSession:
     """State shared by a mesh and its slices: connections, lifecycle, ownership."""
 
-    def __init__(self, pool: ConnectionPool, root: HostMeshRef, *, owned: bool) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        root: HostMeshRef,
+        *,
+        owned: bool,
+        nursery: trio.Nursery | None = None,
+    ) -> None:
         self.pool = pool
+        self.nursery = nursery
+        """Where background tasks of the block run (log forwarding, LG-7)."""
+        self.log_tasks = 0
+        self.log_tasks_done = trio.Event()
         self.root = root
         self.owned = owned
         self.state = MeshState.LIVE
@@ -241,6 +258,27 @@ class MeshSession:
         """Nothing is a failure any more: the meshes are being stopped or shut down."""
         for supervisor in self.supervisors:
             supervisor.quiet()
+
+    def forward_logs(self, procs: ProcMesh, how: Literal["print", "logging"]) -> None:
+        """Run ``procs.forward_logs(how)`` in the block's nursery until the procs are gone
+        (LG-7); a failure there is logged, never raised into the block."""
+        if self.nursery is None:
+            return
+
+        async def run() -> None:
+            try:
+                await procs.forward_logs(how)
+            except Exception as exc:  # LG-7: logs are best effort; the block goes on
+                log.warning("forwarding the logs of %s failed: %r", procs.id, exc)
+            finally:
+                self.log_tasks -= 1
+                if self.log_tasks == 0:
+                    self.log_tasks_done.set()
+
+        if self.log_tasks == 0:
+            self.log_tasks_done = trio.Event()
+        self.log_tasks += 1
+        self.nursery.start_soon(run, name=f"meshtrio-logs-{procs.id}")
 
     def check_live(self, mesh_id: HostMeshId, what: str) -> None:
         """Raise MeshClosedError if the mesh was shut down."""
@@ -298,6 +336,12 @@ class _HostLink:
 
     def fail(self, failure: MeshError) -> None:
         self.session.fail(failure)
+
+    async def send_request(
+        self, addr: ChannelAddr, body: Any, watcher: Callable[[Any], None]
+    ) -> PendingCall:
+        peer = await self.session.pool.peer(addr)
+        return await peer.send_request(body, watcher=watcher)
 
 
 def _outcomes(addrs: Sequence[ChannelAddr], results: Sequence[Outcome]) -> tuple[HostOutcome, ...]:
@@ -490,6 +534,7 @@ class HostMesh:
         per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
         setup: Callable[[], Any] | None = None,
         on_failure: OnFailure | Literal["raise", "log"] = "log",
+        logs: Literal["print", "logging"] | None = "print",
     ) -> ProcMesh:
         """Spawn a proc mesh on these hosts (PM-1..PM-4), supervised (SV-2).
 
@@ -507,7 +552,16 @@ class HostMesh:
         the ``async with`` block that owns the host mesh, which raises it once the mesh is
         cleaned up as usual; a callable is called with it, and the block goes on.
 
+        ``logs`` (LG-7): ``"print"`` (the default) prints every line the procs write from
+        when spawn returns, with a ``[rank 3 hosts=1/2,gpus=1/2] `` prefix, stdout lines to
+        this process's stdout and stderr lines to its stderr; ``"logging"`` logs them on the
+        ``meshtrio.procs`` logger (:meth:`ProcMesh.forward_logs`); ``None`` leaves them to
+        :meth:`ProcMesh.logs`. Either runs in a task of the mesh's ``async with`` block until
+        the procs are gone. Lines written before spawn returns (during startup and
+        ``setup``) are not shown (a failure's stderr tail still is).
+
         Raises:
+            InputError: ``logs`` is not ``"print"``, ``"logging"`` or None.
             MeshClosedError: the mesh was shut down.
             SpawnConfigurationError: an up-front check failed; nothing was started.
             PayloadError: ``setup`` cannot be pickled; nothing was started.
@@ -515,6 +569,8 @@ class HostMesh:
             ProcSpawnError: the status fence's idle timeout expired.
         """
         self._check_live("spawn")
+        if logs not in ("print", "logging", None):
+            raise InputError(f"logs must be 'print', 'logging' or None, got {logs!r}")
         if self._session.state is MeshState.STOPPED:
             self._session.state = MeshState.LIVE  # new procs: leaving the block ends them again
         link = _HostLink(self._session, self._ref)
@@ -544,6 +600,8 @@ class HostMesh:
         procs._report = report  # its actor meshes report broadcast failures there (SV-3)
         session.supervisors.append(supervisor)
         await supervisor.start()
+        if logs is not None:
+            self._session.forward_logs(procs, logs)
         return procs
 
     # -- stop and shutdown ------------------------------------------------------------------
@@ -707,7 +765,7 @@ async def open_session(
     body = Captured()
     after_exc: MeshError | None = None
     async with trio.open_nursery() as nursery:
-        session = MeshSession(ConnectionPool(nursery, token), ref, owned=owned)
+        session = MeshSession(ConnectionPool(nursery, token), ref, owned=owned, nursery=nursery)
         mesh = HostMesh(ref, session)
         yielded = False  # HM-2: a failed push returns no mesh, so there is none to shut down
         with body:
@@ -734,6 +792,10 @@ async def open_session(
             await _drain_on_cancel(ref, token, None if owned else ref.id, session.shut_hosts)
         if wants_shutdown and not cancelled:
             session.state = MeshState.SHUT_DOWN
+        if session.log_tasks and not cancelled:
+            # LG-7: the procs are gone, so their hosts end the streams; let the last lines out.
+            with trio.move_on_after(LOG_FLUSH_BOUND):
+                await session.log_tasks_done.wait()
         await session.pool.aclose()
         nursery.cancel_scope.cancel()
     if body.exc is not None and after_exc is not None:
@@ -750,6 +812,9 @@ async def open_session(
     if after_exc is not None:
         raise after_exc
 
+
+LOG_FLUSH_BOUND = 1.0
+"""Seconds leaving a block waits for its log forwarding tasks to pass their last lines on."""
 
 CANCEL_DRAIN_BOUND = 10.0
 """Seconds a cancelled attach block may spend draining its procs."""

@@ -6,6 +6,8 @@ Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`
 :class:`GetProcMeshConfigs` (reply :class:`ProcMeshConfigs`).
 :class:`AwaitProcExit` (reply :class:`ProcStates`), :class:`WatchProcs` (streams
 :class:`ProcEvents`).
+:class:`StreamProcLogs` (streams :class:`ProcLogBatch` events, reply :class:`Ack` once the
+proc mesh's procs on that host are all gone), :class:`StopProcLogs`.
 Proc to host agent: :class:`ProcHello`, :class:`GetProcSetup` (reply :class:`ProcSetup`).
 Host agent to proc: :class:`AskProcToExit`,
 :class:`GetProcConfig` (reply :class:`ProcConfig`).
@@ -42,6 +44,8 @@ __all__ = [
     "ProcConfig",
     "ProcEvents",
     "ProcHello",
+    "ProcLogBatch",
+    "ProcLogLine",
     "ProcMeshConfigs",
     "ProcSetup",
     "ProcStates",
@@ -49,7 +53,9 @@ __all__ = [
     "SetClientConfig",
     "Shutdown",
     "SpawnProcs",
+    "StopProcLogs",
     "StopProcMesh",
+    "StreamProcLogs",
     "WatchProcs",
 ]
 
@@ -58,6 +64,17 @@ ConfigEntries = dict[str, tuple[Any, str]]
 
 
 MAX_TOKEN_CHARS = 256
+MAX_LOG_LINE_CHARS = 4096
+"""The longest line a :class:`ProcLogLine` carries (the launcher cuts lines to this)."""
+
+MAX_LOG_BATCH = 256
+"""The most lines (and the most ranks with drop counts) in one :class:`ProcLogBatch`."""
+
+MAX_STREAM_ID_CHARS = 64
+"""The longest id a client may give a log stream."""
+
+LOG_STREAMS = ("stdout", "stderr")
+"""The output streams a :class:`ProcLogLine` may come from."""
 """The longest actor token a host accepts in a SpawnProcs."""
 
 
@@ -346,3 +363,79 @@ class ProcConfig:
     """A proc's effective config, key to (value, source layer)."""
 
     config: ConfigEntries
+
+
+def _log_stream(_obj: object, _attr: object, value: str) -> None:
+    if value not in LOG_STREAMS:
+        raise ValueError(f"stream must be one of {LOG_STREAMS}")
+
+
+def _log_text(_obj: object, _attr: object, value: str) -> None:
+    if len(value) > MAX_LOG_LINE_CHARS:
+        raise ValueError(f"a log line has at most {MAX_LOG_LINE_CHARS} characters")
+
+
+def _stream_id(_obj: object, _attr: object, value: str) -> None:
+    if not 0 < len(value) <= MAX_STREAM_ID_CHARS:
+        raise ValueError(f"a stream id has 1 to {MAX_STREAM_ID_CHARS} characters")
+
+
+def _batch(_obj: object, _attr: object, value: list[Any]) -> None:
+    if len(value) > MAX_LOG_BATCH:
+        raise ValueError(f"a log batch has at most {MAX_LOG_BATCH} lines")
+
+
+def _drops(_obj: object, _attr: object, value: dict[int, int]) -> None:
+    if len(value) > MAX_LOG_BATCH or any(n < 1 for n in value.values()):
+        raise ValueError(f"at most {MAX_LOG_BATCH} drop counts, each at least 1")
+
+
+@message
+@attrs.frozen
+class StreamProcLogs:
+    """Subscribe to the stdout and stderr lines of one proc mesh's procs on a host, from now
+    on (nothing earlier is replayed). Answered with :class:`ProcLogBatch` events; the reply
+    (:class:`Ack`) comes once every proc of the mesh on the host is gone (or at once when the
+    host has none), or after a :class:`StopProcLogs` for ``stream_id``."""
+
+    proc_mesh_id: ProcMeshId
+    stream_id: str = attrs.field(validator=_stream_id)
+    """Chosen by the client (random), for :class:`StopProcLogs`."""
+
+
+@message
+@attrs.frozen
+class StopProcLogs:
+    """End the log stream ``stream_id`` (its request is answered; a no-op if unknown)."""
+
+    stream_id: str = attrs.field(validator=_stream_id)
+
+
+def _count(_obj: object, _attr: object, value: int) -> None:
+    if value < 0:
+        raise ValueError("a drop count is at least 0")
+
+
+@message
+@attrs.frozen
+class ProcLogLine:
+    """One line a proc wrote (``time``: when its host read it, ``time.time()``);
+    ``dropped``: how many lines of this rank were dropped just before it."""
+
+    create_rank: int
+    stream: str = attrs.field(validator=_log_stream)
+    line: str = attrs.field(validator=_log_text)
+    time: float
+    dropped: int = attrs.field(default=0, validator=_count)
+
+
+@message
+@attrs.frozen
+class ProcLogBatch:
+    """Lines of a log stream, in order per proc. A line's own ``dropped`` counts the lines of
+    its rank dropped (over the rate limit or the subscriber's buffer) just before it; the
+    batch's ``dropped`` counts, per create rank, lines dropped after every line sent so far
+    (sent when nothing else is waiting)."""
+
+    lines: list[ProcLogLine] = attrs.field(validator=_batch)
+    dropped: dict[int, int] = attrs.field(factory=dict, validator=_drops)

@@ -25,6 +25,17 @@ Invariants owned here:
   :data:`~meshtrio._contract.PROC_MESH_STOP_SLACK`). A host that received the request
   stops them even if the client stopped waiting; a host that cannot be reached keeps them
   until it is drained or shut down with its mesh.
+* LG-6 (client logs): :meth:`ProcMesh.logs` yields each proc's lines in the order its host
+  sent them (per proc: the order written on each stream, LG-1), every host's stream merged
+  as batches arrive; it holds at most :data:`CLIENT_LOG_MAX_LINES` lines, and a consumer
+  slower than the hosts gets drop notices (``LogLine.dropped``, in place, LG-4) for lines
+  its buffer could not hold, never unbounded memory. It ends when every host's stream ended
+  (the procs are gone there, LG-5, or the host could not be reached or its connection
+  broke: that host's lines then stop, without an error); leaving it early (``aclose``) asks
+  each host still streaming to stop (:class:`~meshtrio._messages.StopProcLogs`, bounded).
+  Not promised: lines written before the call (not replayed; failure messages still carry
+  the stderr tail), lines of in-process procs (they have no stdio), any order between
+  procs or between one proc's stdout and stderr.
 * PM-4 (rank layout): the proc region is the host extent followed by ``per_host``, row-major;
   ``create_rank = H * host_rank + slot`` with ``H = per_host.num_ranks``; proc ids derive from
   (proc mesh id, rank) by :func:`meshtrio._ids.proc_id`, so client and hosts agree.
@@ -32,12 +43,16 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
+import secrets
+import sys
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TextIO, TypeVar
 
 import attrs
 import trio
@@ -56,26 +71,42 @@ from meshtrio._errors import (
     RequestTimeoutError,
     SpawnConfigurationError,
 )
+from meshtrio._host.logs import LineBuffer
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import Label, ProcMeshId, proc_id
 from meshtrio._messages import (
     GetProcMeshConfigs,
     GetProcStates,
+    ProcLogBatch,
+    ProcLogLine,
     ProcMeshConfigs,
     ProcStates,
     ProcUpdate,
     SpawnProcs,
+    StopProcLogs,
     StopProcMesh,
+    StreamProcLogs,
 )
 from meshtrio._payload import dump_setup
 from meshtrio._pool import Outcome
+from meshtrio._records import LogLine
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._status import ProcState, Status
 from meshtrio._supervision import ProcEvent, Supervisor, watch_events
 from meshtrio._transport.handshake import new_token
-from meshtrio._transport.rpc import Peer
+from meshtrio._transport.rpc import Peer, PendingCall
+from meshtrio._wire import Envelope, EnvelopeKind
 
-__all__ = ["HostLink", "ProcMesh", "ProcRef", "spawn_proc_mesh"]
+__all__ = ["CLIENT_LOG_MAX_LINES", "HostLink", "ProcMesh", "ProcRef", "spawn_proc_mesh"]
+
+CLIENT_LOG_MAX_LINES = 16384
+"""The most log lines :meth:`ProcMesh.logs` holds for a slow consumer (LG-6)."""
+
+LOG_STOP_TIMEOUT = 2.0
+"""How long leaving :meth:`ProcMesh.logs` early waits for hosts to end their streams."""
+
+log_procs = logging.getLogger("meshtrio.procs")
+"""Where :meth:`ProcMesh.forward_logs` logs procs' lines (``how="logging"``)."""
 
 A = TypeVar("A")
 
@@ -130,6 +161,12 @@ class HostLink(Protocol):
 
     def fail(self, failure: MeshError) -> None:
         """Report a failure nobody awaits to the owning block (SV-2, SV-3)."""
+        ...
+
+    async def send_request(
+        self, addr: ChannelAddr, body: Any, watcher: Callable[[Any], None]
+    ) -> PendingCall:
+        """Send one request to one host and return at once (:meth:`Peer.send_request`)."""
         ...
 
 
@@ -778,3 +815,142 @@ class ProcMesh:
             if isinstance(reply, ProcMeshConfigs):
                 merged.update({int(k): dict(v) for k, v in reply.configs.items()})
         return ValueMesh(self.region, [merged.get(ref.create_rank, {}) for ref in self.procs])
+
+    async def logs(self, *, ready: trio.Event | None = None) -> AsyncGenerator[LogLine, None]:
+        """Every proc's stdout and stderr lines from now on, as :class:`~meshtrio.LogLine`
+        records, every host's stream merged (LG-6); drop notices (``dropped > 0``) say how
+        many lines of a rank were lost, where (over ``proc_log_rate`` on the host, LG-3, or
+        a full buffer, LG-2).
+
+        Iterate inside ``async with contextlib.aclosing(procs.logs()) as lines:`` so that
+        leaving the loop early ends the hosts' streams at once (otherwise that waits for the
+        generator to be collected, and trio warns about it, as for any async generator).
+        The iteration ends by itself once every proc is gone (stopped, failed, or its host
+        shut down). Lines written before the call are not replayed (a failed proc's stderr
+        tail is still in its state and in spawn errors); procs that run as tasks in their
+        host (``in_process_procs``) have no stdio and yield nothing.
+
+        Args:
+            ready: set once every host subscribed (or its stream ended): every line a proc
+                writes after that is yielded or counted in a drop notice.
+
+        Raises:
+            MeshClosedError: the host mesh was shut down.
+        """
+        link = self._link
+        link.check_live(f"read the logs of proc mesh {self.id}")
+        stream_id = secrets.token_hex(8)
+        buffer = LineBuffer(CLIENT_LOG_MAX_LINES)
+        calls: dict[ChannelAddr, PendingCall] = {}
+        extent = self.region.extent
+        left = [len(link.addrs)]
+        waiting = set(link.addrs)
+
+        def subscribed(addr: ChannelAddr) -> None:
+            waiting.discard(addr)
+            if not waiting and ready is not None:
+                ready.set()
+
+        def watcher(addr: ChannelAddr, item: Any) -> None:
+            subscribed(addr)
+            if isinstance(item, Envelope) and item.kind is EnvelopeKind.EVENT:
+                if isinstance(item.body, ProcLogBatch):
+                    for line in item.body.lines:
+                        buffer.offer(line, line.create_rank)
+                    for rank, count in item.body.dropped.items():
+                        buffer.offer(None, rank, count)
+                return
+            left[0] -= 1  # the stream's end (a reply, an error, or a broken connection)
+            buffer.poke()
+
+        def record(line: ProcLogLine) -> LogLine:
+            if not 0 <= line.create_rank < len(self.procs):
+                raise MeshError(f"a host sent a log line for unknown rank {line.create_rank}")
+            point = extent.point_of_rank(line.create_rank)
+            return LogLine(line.create_rank, point, line.stream, line.line, line.time)
+
+        try:
+            for addr in link.addrs:
+                try:
+                    calls[addr] = await link.send_request(
+                        addr,
+                        StreamProcLogs(self.id, stream_id),
+                        functools.partial(watcher, addr),
+                    )
+                except MeshError:
+                    left[0] -= 1  # unreachable: no lines from there (LG-6)
+                    subscribed(addr)
+            while True:
+                batch = buffer.take_batch()
+                if batch is not None:
+                    for line in batch.lines:
+                        rec = record(line)
+                        if line.dropped:
+                            yield attrs.evolve(rec, stream="", line="", dropped=line.dropped)
+                        yield rec
+                    for rank, count in batch.dropped.items():
+                        rec = record(ProcLogLine(rank, "stdout", "", time.time()))
+                        yield attrs.evolve(rec, stream="", dropped=count)
+                    continue
+                if left[0] <= 0:
+                    return
+                await buffer.wait()
+        finally:
+            live = [call for call in calls.values() if not call.done]
+            if live:
+                with trio.CancelScope(shield=True), trio.move_on_after(LOG_STOP_TIMEOUT):
+                    await link.fan_out(
+                        lambda a: link.call(a, StopProcLogs(stream_id), timeout=LOG_STOP_TIMEOUT),
+                        timeout=LOG_STOP_TIMEOUT,
+                    )
+                    for call in live:
+                        await call.wait_final()
+            for call in calls.values():
+                call.forget()
+
+    async def forward_logs(
+        self,
+        how: Literal["print", "logging"] = "print",
+        *,
+        logger: logging.Logger | None = None,
+        file: TextIO | None = None,
+        ready: trio.Event | None = None,
+    ) -> None:
+        """Pass every line of :meth:`logs` on until the procs are gone (run it in a task;
+        :meth:`meshtrio.HostMesh.spawn` does, with its ``logs`` argument).
+
+        Args:
+            how: ``"print"``: each line, with a ``[rank 3 hosts=1/2,gpus=1/2] `` prefix
+                (:meth:`LogLine.prefix`), to ``file``, or else stdout lines to
+                ``sys.stdout`` and stderr lines and drop notices to ``sys.stderr``.
+                ``"logging"``: each line to ``logger`` (default: the ``meshtrio.procs``
+                logger), stdout lines at INFO and stderr lines and drop notices at WARNING,
+                with ``extra={"rank": rank, "stream": stream}`` (``"dropped"`` for a notice).
+            logger: the logger for ``how="logging"``.
+            file: where ``how="print"`` prints.
+            ready: set once every host subscribed (as for :meth:`logs`).
+
+        Raises:
+            InputError: ``how`` is neither ``"print"`` nor ``"logging"``.
+            MeshClosedError: the host mesh was shut down.
+        """
+        if how not in ("print", "logging"):
+            raise InputError(f"how must be 'print' or 'logging', got {how!r}")
+        target = logger or log_procs
+        async with aclosing(self.logs(ready=ready)) as lines:
+            async for line in lines:
+                if how == "logging":
+                    level = logging.INFO if line.stream == "stdout" else logging.WARNING
+                    stream = line.stream or "dropped"
+                    text = line.line if not line.dropped else f"({line.dropped} line(s) dropped)"
+                    target.log(
+                        level,
+                        "[rank %d %s] %s",
+                        line.rank,
+                        line.point,
+                        text,
+                        extra={"rank": line.rank, "stream": stream},
+                    )
+                else:
+                    out = file or (sys.stdout if line.stream == "stdout" else sys.stderr)
+                    print(str(line), file=out, flush=True)

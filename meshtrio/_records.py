@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 
 from meshtrio._messages import DrainReply, HostInfoReply, LifecycleEvent
+from meshtrio._slicing import Point
 
-__all__ = ["DrainReport", "HostInfo"]
+__all__ = ["DrainReport", "HostInfo", "LogLine"]
 
 
 @attrs.frozen
@@ -106,3 +107,37 @@ class DrainReport:
             f"<DrainReport attempted={self.attempted} ok={self.ok} failed={self.failed} "
             f"in {self.finished_at - self.started_at:.3f}s, {len(self.events)} events>"
         )
+
+
+@attrs.frozen
+class LogLine:
+    """One line a proc wrote to its stdout or stderr, or a notice that lines were dropped
+    (from :meth:`meshtrio.ProcMesh.logs`).
+
+    Attributes:
+        rank: the proc's rank in its proc mesh.
+        point: the proc's point in the proc mesh's extent.
+        stream: ``"stdout"`` or ``"stderr"``; ``""`` for a drop notice.
+        line: the text, without its newline, cut to 4096 characters (undecodable bytes
+            replaced); ``""`` for a drop notice.
+        time: when the proc's host read the line, or noticed the drop (unix time).
+        dropped: 0 for a line; for a drop notice, how many lines of this rank were dropped
+            at this place in its sequence (over ``proc_log_rate``, or because a buffer on
+            the host or the client was full).
+    """
+
+    rank: int
+    point: Point
+    stream: str
+    line: str
+    time: float
+    dropped: int = 0
+
+    def prefix(self) -> str:
+        """``[rank 3 hosts=1/2,gpus=1/2] `` (what printed lines start with)."""
+        return f"[rank {self.rank} {self.point}] "
+
+    def __str__(self) -> str:
+        if self.dropped:
+            return f"{self.prefix()}({self.dropped} line(s) dropped)"
+        return self.prefix() + self.line

@@ -99,6 +99,9 @@ from meshtrio._config import (
     MESH_TERMINATE_TIMEOUT as MESH_TERMINATE_TIMEOUT,
 )
 from meshtrio._config import (
+    PROC_LOG_RATE as PROC_LOG_RATE,
+)
+from meshtrio._config import (
     PROC_SPAWN_MAX_IDLE as PROC_SPAWN_MAX_IDLE,
 )
 from meshtrio._config import (
@@ -187,6 +190,7 @@ __all__ = [
     "MESH_TERMINATE_CONCURRENCY",
     "MESH_TERMINATE_TIMEOUT",
     "PROCESS_EXIT_TIMEOUT",
+    "PROC_LOG_RATE",
     "PROC_SPAWN_MAX_IDLE",
     "PROC_STOP_MAX_IDLE",
     "REQUEST_TIMEOUT",

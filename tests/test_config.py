@@ -397,6 +397,7 @@ def test_registry_and_env_names() -> None:
         "mesh_terminate_timeout": 10.0,
         "mesh_terminate_concurrency": 16,
         "mesh_tail_log_lines": 100,
+        "proc_log_rate": 1000,
         "host_spawn_ready_timeout": 30.0,
         "mesh_orphan_timeout": 60.0,
         "max_message_size": 4 * 1024 * 1024,

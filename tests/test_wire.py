@@ -33,7 +33,15 @@ from meshtrio import (
 from meshtrio import _actor_messages as actor_messages  # noqa: F401  (registers them)
 from meshtrio import _messages as messages
 from meshtrio import _wire as wire
-from meshtrio._messages import SetClientConfig, SpawnProcs
+from meshtrio._messages import (
+    LOG_STREAMS,
+    ProcLogBatch,
+    ProcLogLine,
+    SetClientConfig,
+    SpawnProcs,
+    StopProcLogs,
+    StreamProcLogs,
+)
 from meshtrio._status import StatusKind
 from meshtrio._wire import Envelope, EnvelopeKind, WireError, decode, encode
 from meshtrio.errors import MessageBodyError, ProtocolError
@@ -107,6 +115,13 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
             fields["config"] = CONFIG_SNAPSHOTS
         if tp is SpawnProcs:  # a token is printable ASCII
             fields["actor_token"] = TOKENS
+        if tp is ProcLogLine:  # a log line comes from stdout or stderr, dropped >= 0
+            fields["stream"] = st.sampled_from(LOG_STREAMS)
+            fields["dropped"] = st.integers(0, 2**40)
+        if tp is ProcLogBatch:  # drop counts are >= 1
+            fields["dropped"] = st.dictionaries(MSGPACK_INT, st.integers(1, 2**40), max_size=3)
+        if tp in (StreamProcLogs, StopProcLogs):  # a stream id has 1..64 characters
+            fields["stream_id"] = st.text(min_size=1, max_size=12)
         for name in ("actor", "name", "endpoint"):  # actor names are 1..256 characters
             if name in fields and tp.__module__ == "meshtrio._actor_messages":
                 fields[name] = st.text(min_size=1, max_size=12)

@@ -72,6 +72,7 @@ from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolE
 from meshtrio._host import launcher
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
+from meshtrio._host.logs import LogHub
 from meshtrio._host.procs import ProcRecord, supervise
 from meshtrio._ids import HostMeshId, ProcMeshId, proc_id
 from meshtrio._messages import (
@@ -97,7 +98,9 @@ from meshtrio._messages import (
     SetClientConfig,
     Shutdown,
     SpawnProcs,
+    StopProcLogs,
     StopProcMesh,
+    StreamProcLogs,
     WatchProcs,
 )
 from meshtrio._status import Status
@@ -196,6 +199,7 @@ class HostAgent:
         self._full_drains = 0
         self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
         self._watchers: dict[ProcMeshId, set[_Watcher]] = {}
+        self.logs = LogHub()
 
     # -- bookkeeping ---------------------------------------------------------------------
     def event(self, kind: str, detail: str = "") -> None:
@@ -285,6 +289,18 @@ class HostAgent:
             case Shutdown():
                 timeout = _seconds("Shutdown.timeout", msg.timeout)
                 return await self._detached(self.shutdown(timeout, msg.concurrency, emit))
+            case StreamProcLogs():
+                recs = [r for r in self.procs.values() if r.proc_mesh_id == msg.proc_mesh_id]
+                await self.logs.serve(
+                    msg.proc_mesh_id,
+                    msg.stream_id,
+                    lambda: all(r.done.is_set() for r in recs),
+                    emit,
+                )
+                return Ack()
+            case StopProcLogs():
+                self.logs.stop(msg.stream_id)
+                return Ack()
             case ProcHello():
                 raise AuthRejectedError("ProcHello comes from a proc, with its own credential")
         raise RemoteError(f"a host agent does not handle {type(msg).__name__}")
@@ -374,6 +390,9 @@ class HostAgent:
             drop_env=(TOKEN_ENV,),  # HA-7: the client token never reaches a proc
             tail_lines=rec.tail_lines,
             proc_bind=rec.bind,
+            on_line=self.logs.sink(
+                rec.proc_mesh_id, str(rec.proc_id), rec.create_rank, rec.log_rate
+            ),
         )
 
     async def spawn(self, msg: SpawnProcs, emit: Emit) -> ProcStates:
@@ -390,6 +409,7 @@ class HostAgent:
         spawn_limiter = trio.CapacityLimiter(view.get(config.MESH_SPAWN_CONCURRENCY))
         ready_timeout = view.get(config.HOST_SPAWN_READY_TIMEOUT)
         tail_lines = view.get(config.MESH_TAIL_LOG_LINES)
+        log_rate = view.get(config.PROC_LOG_RATE)
         self.event("spawn", f"{msg.proc_mesh_id} x{msg.num_per_host}")
         self._note_ignored(msg.config)
         self._prune()
@@ -417,6 +437,7 @@ class HostAgent:
                 actor_token=msg.actor_token,
                 setup=msg.setup,
                 region=msg.region,
+                log_rate=log_rate,
             )
             self.procs[pid_text] = rec
             recs.append(rec)
@@ -424,7 +445,7 @@ class HostAgent:
             # all of this spawn's records or none of them (and stops them before they run).
             self.proc_nursery.start_soon(
                 functools.partial(
-                    supervise,
+                    self._supervise,
                     rec,
                     launch=self._launch,
                     spawn_limiter=spawn_limiter,
@@ -444,6 +465,14 @@ class HostAgent:
                 break
             await changed.wait()
         return ProcStates([r.state(str(self.address)) for r in recs])
+
+    async def _supervise(self, rec: ProcRecord, **kwargs: Any) -> None:
+        """:func:`supervise`, then tell the proc's log subscribers it is gone (LG-5)."""
+        try:
+            await supervise(rec, **kwargs)
+        finally:
+            self.logs.forget(str(rec.proc_id))
+            self.logs.proc_gone(rec.proc_mesh_id)
 
     def _prune(self) -> None:
         finished = [k for k, r in self.procs.items() if r.done.is_set()]

@@ -12,9 +12,17 @@ Invariants owned here:
   waiter gets the same object. Whoever waits first does the work (the watcher task, or any
   caller of :meth:`ProcessHandle.wait` once the watcher was cancelled), serialised by a lock,
   so a cancelled watcher never leaves waiters hanging.
-* The stderr pipe is always drained (even with ``tail_lines=0``) so a chatty child never
+* The stderr pipe, and the stdout pipe when stdout is captured (``stdout_fd`` None), are
+  always drained (even with ``tail_lines=0`` and no ``on_line``) so a chatty child never
   blocks on a full pipe; reading stops at EOF, or a short bounded time after the process
   exited when a grandchild still holds the pipe open.
+* LG-1 (lines, in order, before the exit): every complete line a process writes to a
+  captured pipe is handed to ``on_line(stream, text)`` once, in the order written on that
+  stream, cut to :data:`MAX_LINE_CHARS` characters (undecodable bytes replaced), from the
+  watcher task; a last line without a newline is handed over at EOF. All of them are handed
+  over before :meth:`ProcessHandle.wait` returns. ``on_line`` must not block (it is sync) and
+  must not raise. Not promised: any order *between* stdout and stderr (two pipes), or lines
+  written after the drain timeout by a grandchild still holding a pipe.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ __all__ = [
     "MAX_LINE_CHARS",
     "STDERR_DRAIN_TIMEOUT",
     "ExitInfo",
+    "LineSink",
     "ProcessHandle",
     "apply_proc_bind",
     "launch",
@@ -60,6 +69,9 @@ TAIL_MAX_CHARS = 16 * 1024
 
 DESCRIBE_TAIL_CHARS = 2048
 """At most this many characters of the tail go into :meth:`ExitInfo.describe`."""
+
+LineSink = Callable[[str, str], None]
+"""``on_line(stream, text)``: called with ``"stdout"`` or ``"stderr"`` and one line (LG-1)."""
 
 _POLL_INTERVAL = 0.05
 _READ_SIZE = 65536
@@ -127,7 +139,14 @@ class ProcessHandle:
     """
 
     def __init__(
-        self, popen: subprocess.Popen[bytes], *, stderr_fd: int, tail_lines: int, program: str
+        self,
+        popen: subprocess.Popen[bytes],
+        *,
+        stderr_fd: int,
+        tail_lines: int,
+        program: str,
+        stdout_fd: int | None = None,
+        on_line: LineSink | None = None,
     ) -> None:
         self.pid = popen.pid
         self.pgid = popen.pid
@@ -137,9 +156,10 @@ class ProcessHandle:
         self._exit_info: ExitInfo | None = None
         self._exit_lock = trio.Lock()
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
-        self._partial = bytearray()
-        self._stderr: trio.lowlevel.FdStream | None = trio.lowlevel.FdStream(stderr_fd)
-        self._stderr_eof = trio.Event()
+        self._on_line = on_line
+        self._pipes = [_Pipe("stderr", stderr_fd)]
+        if stdout_fd is not None:
+            self._pipes.append(_Pipe("stdout", stdout_fd))
         self._pidfd: int | None
         try:
             self._pidfd = os.pidfd_open(popen.pid)
@@ -226,11 +246,13 @@ class ProcessHandle:
         async with self._exit_lock:
             if self._exit_info is None:
                 async with trio.open_nursery() as local:
-                    if self._stderr is not None:
-                        local.start_soon(self._pump_stderr)
+                    for pipe in self._pipes:
+                        if pipe.stream is not None:
+                            local.start_soon(self._pump, pipe)
                     await self._wait_reaped()
                     with trio.move_on_after(STDERR_DRAIN_TIMEOUT):
-                        await self._stderr_eof.wait()
+                        for pipe in self._pipes:
+                            await pipe.eof.wait()
                     local.cancel_scope.cancel()
                 self._finish()
         assert self._exit_info is not None
@@ -249,7 +271,8 @@ class ProcessHandle:
                     await trio.sleep(_POLL_INTERVAL)
 
     def _finish(self) -> None:
-        self._close_stderr()
+        for pipe in self._pipes:
+            self._close_pipe(pipe)
         self._close_pidfd()
         rc = self._returncode
         assert rc is not None
@@ -262,40 +285,56 @@ class ProcessHandle:
             trio.lowlevel.notify_closing(fd)
             os.close(fd)
 
-    # -- stderr -------------------------------------------------------------------------
+    # -- stdout and stderr (LG-1) ---------------------------------------------------------
 
-    async def _pump_stderr(self) -> None:
-        while self._stderr is not None:
+    async def _pump(self, pipe: _Pipe) -> None:
+        while pipe.stream is not None:
             try:
-                data = await self._stderr.receive_some(_READ_SIZE)
+                data = await pipe.stream.receive_some(_READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if not data:
-                self._close_stderr()
+                self._close_pipe(pipe)
                 return
-            self._feed(data)
+            self._feed(pipe, data)
 
-    def _feed(self, data: bytes) -> None:
-        if self._tail.maxlen == 0:
-            return
+    def _feed(self, pipe: _Pipe, data: bytes) -> None:
+        if self._on_line is None and (pipe.name != "stderr" or self._tail.maxlen == 0):
+            return  # nobody wants these lines: drained and dropped
         *lines, rest = data.split(b"\n")
         for line in lines:
-            self._partial += line[: max(0, _MAX_LINE_BYTES - len(self._partial))]
-            self._push_line()
-        self._partial += rest[: max(0, _MAX_LINE_BYTES - len(self._partial))]
+            pipe.partial += line[: max(0, _MAX_LINE_BYTES - len(pipe.partial))]
+            self._push_line(pipe)
+        pipe.partial += rest[: max(0, _MAX_LINE_BYTES - len(pipe.partial))]
 
-    def _push_line(self) -> None:
-        text = self._partial.decode("utf-8", errors="replace").rstrip("\r")
-        self._tail.append(text[:MAX_LINE_CHARS])
-        self._partial.clear()
+    def _push_line(self, pipe: _Pipe) -> None:
+        text = pipe.partial.decode("utf-8", errors="replace").rstrip("\r")[:MAX_LINE_CHARS]
+        pipe.partial.clear()
+        if pipe.name == "stderr":
+            self._tail.append(text)
+        if self._on_line is not None:
+            try:
+                self._on_line(pipe.name, text)
+            except Exception:  # LG-1 says it must not raise; a bug there costs only lines
+                logger.exception("log line sink for pid %d failed", self.pid)
 
-    def _close_stderr(self) -> None:
-        if self._stderr is not None:
-            stream, self._stderr = self._stderr, None
-            if self._partial:
-                self._push_line()
+    def _close_pipe(self, pipe: _Pipe) -> None:
+        if pipe.stream is not None:
+            stream, pipe.stream = pipe.stream, None
+            if pipe.partial:
+                self._push_line(pipe)
             stream.close()
-            self._stderr_eof.set()
+            pipe.eof.set()
+
+
+class _Pipe:
+    """One captured output pipe of a process: its reading end and the line being built."""
+
+    def __init__(self, name: str, fd: int) -> None:
+        self.name = name
+        self.stream: trio.lowlevel.FdStream | None = trio.lowlevel.FdStream(fd)
+        self.partial = bytearray()
+        self.eof = trio.Event()
 
 
 async def launch(
@@ -307,13 +346,15 @@ async def launch(
     tail_lines: int = 100,
     proc_bind: Mapping[str, str] | None = None,
     stdout_fd: int | None = None,
+    on_line: LineSink | None = None,
 ) -> ProcessHandle:
     """Start ``command`` as an OS process in its own process group.
 
     The environment is this process's, less ``drop_env``, updated with ``command.env`` and
     then ``extra_env``.
-    stdin is ``/dev/null``, stdout is inherited, stderr is captured into a tail. A watcher
-    task started in ``nursery`` reaps the process and reads its stderr; it ends by itself
+    stdin is ``/dev/null``; stderr is captured into a tail; stdout goes to ``stdout_fd`` if
+    given, else it is captured too. Every captured line goes to ``on_line`` (LG-1). A watcher
+    task started in ``nursery`` reaps the process and reads its pipes; it ends by itself
     shortly after the process exited.
 
     Args:
@@ -325,8 +366,10 @@ async def launch(
         tail_lines: how many stderr lines to keep (0 keeps none; stderr is still drained).
         proc_bind: CPU/NUMA binding (see :func:`apply_proc_bind`); a binding that cannot be
             applied is logged as a warning and the process starts unbound.
-        stdout_fd: a file descriptor for the child's stdout (default: inherited); the caller
-            keeps and closes its own copy.
+        stdout_fd: a file descriptor for the child's stdout (default: a pipe, read like
+            stderr); the caller keeps and closes its own copy.
+        on_line: called with ``(stream, text)`` for every captured line (LG-1); None: the
+            pipes are drained and only the stderr tail is kept.
 
     Returns:
         The handle of the running process.
@@ -346,32 +389,43 @@ async def launch(
     argv = command.argv()
     await trio.lowlevel.checkpoint()
     read_fd, write_fd = os.pipe()
+    out_read: int | None = None
+    out_write = stdout_fd
+    if stdout_fd is None:
+        out_read, out_write = os.pipe()
     try:
         # Forked from this (trio) thread on purpose, see the module docstring. Takes a few ms.
         popen = subprocess.Popen(  # noqa: ASYNC220
             argv,
             executable=command.program,
             stdin=subprocess.DEVNULL,
-            stdout=stdout_fd,
+            stdout=out_write,
             stderr=write_fd,
             close_fds=True,
             process_group=0,
             env=env,
         )
     except OSError as exc:
-        os.close(read_fd)
+        _close(read_fd, out_read)
         reason = exc.strerror or str(exc)
         raise LaunchError(
             f"cannot start {command.program!r}: {reason}", program=command.program, reason=reason
         ) from exc
     except (ValueError, TypeError) as exc:
-        os.close(read_fd)
+        _close(read_fd, out_read)
         raise SpawnConfigurationError(
             f"cannot start {command.program!r}: bad argument or environment text: {exc}"
         ) from exc
     finally:
-        os.close(write_fd)
-    handle = ProcessHandle(popen, stderr_fd=read_fd, tail_lines=tail_lines, program=command.program)
+        _close(write_fd, None if stdout_fd is not None else out_write)
+    handle = ProcessHandle(
+        popen,
+        stderr_fd=read_fd,
+        tail_lines=tail_lines,
+        program=command.program,
+        stdout_fd=out_read,
+        on_line=on_line,
+    )
     try:
         nursery.start_soon(handle._drive, name=f"meshtrio-watch-{popen.pid}")
     except BaseException:
@@ -381,6 +435,12 @@ async def launch(
         handle._finish()
         raise
     return handle
+
+
+def _close(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
 
 
 async def stop_ladder(

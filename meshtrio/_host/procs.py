@@ -86,6 +86,8 @@ class ProcRecord:
     region: str = ""
     address: ChannelAddr | None = None
     """Where the proc serves actors (from its ProcHello)."""
+    log_rate: int = 1000
+    """Lines per second forwarded to log subscribers (``proc_log_rate`` of its spawn, LG-3)."""
 
     def set_status(self, status: Status) -> None:
         """Move to ``status`` (PS-2: never backwards) and notify the agent."""
