@@ -15,6 +15,9 @@ Invariants owned here:
 * The stderr pipe is always drained (even with ``tail_lines=0``) so a chatty child never
   blocks on a full pipe; reading stops at EOF, or a short bounded time after the process
   exited when a grandchild still holds the pipe open.
+* Watching stderr (:meth:`ProcessHandle.watch_stderr`, for a stack dump the process writes
+  on a signal, ST-3) sees every complete line that arrives while the watch is open, up to
+  its bound, whatever ``tail_lines`` is; the tail is kept as before.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 import trio
@@ -54,6 +57,9 @@ MAX_LINE_CHARS = 4096
 
 STDERR_DRAIN_TIMEOUT = 0.5
 """Seconds to keep reading stderr after the process exited (a grandchild may hold it open)."""
+
+WATCH_MAX_LINES = 5000
+"""At most this many lines are collected by one :meth:`ProcessHandle.watch_stderr`."""
 
 TAIL_MAX_CHARS = 16 * 1024
 """At most this many characters of stderr tail are kept per process (the newest lines)."""
@@ -140,6 +146,8 @@ class ProcessHandle:
         self._partial = bytearray()
         self._stderr: trio.lowlevel.FdStream | None = trio.lowlevel.FdStream(stderr_fd)
         self._stderr_eof = trio.Event()
+        self._watchers: list[tuple[list[str], int]] = []
+        self._line_pushed = trio.Event()
         self._pidfd: int | None
         try:
             self._pidfd = os.pidfd_open(popen.pid)
@@ -163,6 +171,31 @@ class ProcessHandle:
     def stderr_tail(self) -> tuple[str, ...]:
         """The complete stderr lines kept so far (at most ``tail_lines``)."""
         return tuple(self._tail)
+
+    @contextlib.contextmanager
+    def watch_stderr(self, max_lines: int = WATCH_MAX_LINES) -> Iterator[list[str]]:
+        """Collect every complete stderr line that arrives while the block runs (at most
+        ``max_lines``, the first ones) into the list it yields; the tail is kept as usual.
+        :meth:`wait_stderr` wakes up on each new line."""
+        entry: tuple[list[str], int] = ([], max_lines)
+        self._watchers.append(entry)
+        try:
+            yield entry[0]
+        finally:
+            self._watchers.remove(entry)
+
+    @property
+    def stderr_open(self) -> bool:
+        """True until the process's stderr was read to its end (or given up on)."""
+        return self._stderr is not None
+
+    async def wait_stderr(self) -> None:
+        """Return once another complete stderr line arrived, or stderr was closed (at once
+        when it already is)."""
+        if self._stderr is None:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._line_pushed.wait()
 
     async def wait(self) -> ExitInfo:
         """Wait until the process exited and return how; every caller gets the same object."""
@@ -276,7 +309,7 @@ class ProcessHandle:
             self._feed(data)
 
     def _feed(self, data: bytes) -> None:
-        if self._tail.maxlen == 0:
+        if self._tail.maxlen == 0 and not self._watchers:
             return
         *lines, rest = data.split(b"\n")
         for line in lines:
@@ -285,9 +318,17 @@ class ProcessHandle:
         self._partial += rest[: max(0, _MAX_LINE_BYTES - len(self._partial))]
 
     def _push_line(self) -> None:
-        text = self._partial.decode("utf-8", errors="replace").rstrip("\r")
-        self._tail.append(text[:MAX_LINE_CHARS])
+        text = self._partial.decode("utf-8", errors="replace").rstrip("\r")[:MAX_LINE_CHARS]
+        self._tail.append(text)
         self._partial.clear()
+        for lines, limit in self._watchers:
+            if len(lines) < limit:
+                lines.append(text)
+        self._wake_watchers()
+
+    def _wake_watchers(self) -> None:
+        self._line_pushed.set()
+        self._line_pushed = trio.Event()
 
     def _close_stderr(self) -> None:
         if self._stderr is not None:
@@ -296,6 +337,7 @@ class ProcessHandle:
                 self._push_line()
             stream.close()
             self._stderr_eof.set()
+            self._wake_watchers()
 
 
 async def launch(
