@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._host_mesh": 5,
     "meshtrio._proc_mesh": 5,
     "meshtrio._local_mesh": 5,
+    "meshtrio._stacks": 5,
     # 6. entry points
     "meshtrio._demo": 6,
     "meshtrio.testing": 6,
