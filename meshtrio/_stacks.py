@@ -33,7 +33,7 @@ import trio
 
 from meshtrio._actor_messages import GetStacks, StacksReply
 from meshtrio._addr import ChannelAddr
-from meshtrio._errors import InputError, MeshError
+from meshtrio._errors import InputError, MeshError, RequestTimeoutError
 from meshtrio._host.stacks import PY_SPY_TIMEOUT
 from meshtrio._ids import ProcMeshId
 from meshtrio._messages import DumpProcStacks, ProcStackDump
@@ -124,10 +124,13 @@ async def _one(
 ) -> ProcStacks:
     point = full.extent.point_of_rank(rank)
     why = ""
+    silent = f"the proc's event loop did not answer within {timeout} s"
     with trio.move_on_after(timeout) as scope:
         try:
             peer = await connect(rank)
             reply = await peer.call(GetStacks(), timeout=timeout)
+        except RequestTimeoutError:  # the call's own bound, as good as ours
+            why = silent
         except MeshError as exc:
             why = f"asking the proc failed: {type(exc).__name__}: {exc}"
         else:
@@ -143,7 +146,7 @@ async def _one(
                 )
             why = f"the proc answered {type(reply).__name__}"
     if scope.cancelled_caught:
-        why = f"the proc's event loop did not answer within {timeout} s"
+        why = silent
 
     def nothing(error: str, notes: tuple[str, ...] = ()) -> ProcStacks:
         return ProcStacks(
