@@ -50,6 +50,8 @@ from meshtrio._slicing import Extent as Extent
 from meshtrio._slicing import Point as Point
 from meshtrio._slicing import Region as Region
 from meshtrio._slicing import ValueMesh as ValueMesh
+from meshtrio._stack_records import ProcStacks as ProcStacks
+from meshtrio._stack_records import ThreadStack as ThreadStack
 from meshtrio._status import ProcState as ProcState
 from meshtrio._status import Status as Status
 from meshtrio._supervision import ProcEvent as ProcEvent
@@ -147,6 +149,7 @@ __all__ = [
     "ProcMeshStopError",
     "ProcRef",
     "ProcSpawnError",
+    "ProcStacks",
     "ProcState",
     "ProtocolError",
     "RankIndexError",
@@ -160,6 +163,7 @@ __all__ = [
     "SpawnConfigurationError",
     "Status",
     "StopReport",
+    "ThreadStack",
     "TransportError",
     "ValueMesh",
     "attach",

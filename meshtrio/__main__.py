@@ -4,7 +4,9 @@
   first line on stdout, serves until shut down, then exits 0. The token comes from the file, or
   ``MESHTRIO_TOKEN``; without one it refuses to start. Started by a client mesh (which sets
   ``MESHTRIO_PARENT_PID``), it dies with that client.
-* ``proc``: the default proc bootstrap (started by host agents, not by hand).
+* ``proc``: the default proc bootstrap (started by host agents, not by hand). It registers
+  Python's faulthandler on SIGUSR1 (every thread's stack to stderr), which its host uses to
+  get a stack from a proc whose event loop is blocked (ST-3).
 * ``demo [--hosts N] [--procs-per-host M]``: the main job, see :mod:`meshtrio._demo`.
 """
 
@@ -105,6 +107,7 @@ def _cmd_host(args: argparse.Namespace) -> int:
 def _cmd_proc(_args: argparse.Namespace) -> int:
     from meshtrio._contract import BOOTSTRAP_ENV, PROC_TOKEN_ENV, ProcBootstrap
     from meshtrio._proc.runtime import run_proc
+    from meshtrio._proc.stacks import register_faulthandler
 
     text = os.environ.get(BOOTSTRAP_ENV)
     token = os.environ.get(PROC_TOKEN_ENV)
@@ -121,6 +124,7 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
         os.setpgid(0, 0)
     except OSError:
         pass  # already a group leader (the launcher makes it one)
+    register_faulthandler()  # SIGUSR1: every thread's stack on stderr, loop blocked or not (ST-3)
     return trio.run(lambda: run_proc(boot, token=token, cfg=config.GLOBAL))
 
 

@@ -78,6 +78,8 @@ from meshtrio._messages import AwaitProcExit, ProcStates
 from meshtrio._payload import dump_args, load, load_exception
 from meshtrio._pool import ConnectionPool, ambient_pool
 from meshtrio._slicing import Point, Region, ValueMesh
+from meshtrio._stack_records import ProcStacks
+from meshtrio._stacks import STACKS_DIRECT_TIMEOUT, gather_stacks
 from meshtrio._status import ProcState, Status
 from meshtrio._transport.rpc import Peer, PendingCall
 from meshtrio._wire import Envelope, EnvelopeKind, Prepared
@@ -414,6 +416,28 @@ class ActorMesh(Generic[A]):
         targets = tuple(s.targets.values())
         state = (s.key, s.name, s.class_name, s.endpoints, s.region, targets, s.proc_mesh_id)
         return (_rebuild, (state, s.token, self.region))
+
+    async def stacks(self, *, timeout: float = STACKS_DIRECT_TIMEOUT) -> ValueMesh[ProcStacks]:
+        """Where the procs of these actors are: each thread's Python stack and the Trio task
+        tree (an endpoint running or waiting shows in it), per rank, over :attr:`region`.
+
+        As :meth:`ProcMesh.stacks <meshtrio.ProcMesh.stacks>` (ST-1..ST-4), over this mesh's
+        connections. A mesh that arrived in a message (inside a proc) has no host to fall
+        back on: a proc that does not answer in ``timeout`` gets an ``error``.
+
+        Raises:
+            InputError: ``timeout`` is not finite seconds > 0.
+        """
+        shared = self._shared
+        return await gather_stacks(
+            region=self.region,
+            full=shared.region,
+            targets=shared.targets,
+            proc_mesh_id=shared.proc_mesh_id,
+            connect=shared.peer,
+            hosts=shared.link,
+            timeout=timeout,
+        )
 
     async def stop(self) -> None:
         """Stop these actors on their procs; the procs keep running.

@@ -1,7 +1,8 @@
 """The messages a caller and a proc exchange about actors (registered wire messages).
 
 Caller to proc, on the proc's actor endpoint: :class:`SpawnActor`, :class:`CallActor` and
-:class:`StopActor`, each answered with an :class:`ActorReply`. Arguments, results and
+:class:`StopActor`, each answered with an :class:`ActorReply`; :class:`GetStacks`, answered
+with a :class:`StacksReply`. Arguments, results and
 exceptions travel as cloudpickle bytes (:mod:`meshtrio._payload`), which only the proc and
 the caller ever unpickle; hosts never see them.
 """
@@ -12,9 +13,18 @@ from typing import Any
 
 import attrs
 
+from meshtrio._stack_records import ThreadStack
 from meshtrio._wire import converter, message
 
-__all__ = ["MAX_NAME_CHARS", "ActorReply", "CallActor", "SpawnActor", "StopActor"]
+__all__ = [
+    "MAX_NAME_CHARS",
+    "ActorReply",
+    "CallActor",
+    "GetStacks",
+    "SpawnActor",
+    "StacksReply",
+    "StopActor",
+]
 
 MAX_NAME_CHARS = 256
 """The longest actor key or endpoint name a proc accepts."""
@@ -80,6 +90,24 @@ class ActorReply:
     kind: str = ""
     message: str = ""
     traceback: str = ""
+
+
+@message
+@attrs.frozen
+class GetStacks:
+    """Ask a proc where it is: answered at once by the proc itself, in its intake (not through
+    an actor's mailbox), with a :class:`StacksReply` (ST-1)."""
+
+
+@message
+@attrs.frozen
+class StacksReply:
+    """Every thread's stack and the Trio task tree of one proc (text, one task a line), and
+    the proc's pid."""
+
+    pid: int
+    threads: list[ThreadStack]
+    tasks: str
 
 
 # Hand-written (un)structuring for the two messages of every call: several times cheaper than

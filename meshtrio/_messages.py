@@ -8,6 +8,7 @@ Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`
 :class:`ProcEvents`).
 :class:`StreamProcLogs` (streams :class:`ProcLogBatch` events, reply :class:`Ack` once the
 proc mesh's procs on that host are all gone), :class:`StopProcLogs`.
+:class:`DumpProcStacks` (reply :class:`ProcStackDump`).
 Proc to host agent: :class:`ProcHello`, :class:`GetProcSetup` (reply :class:`ProcSetup`).
 Host agent to proc: :class:`AskProcToExit`,
 :class:`GetProcConfig` (reply :class:`ProcConfig`).
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigEntries",
     "Drain",
     "DrainReply",
+    "DumpProcStacks",
     "GetInfo",
     "GetProcConfig",
     "GetProcMeshConfigs",
@@ -48,6 +50,7 @@ __all__ = [
     "ProcLogLine",
     "ProcMeshConfigs",
     "ProcSetup",
+    "ProcStackDump",
     "ProcStates",
     "ProcUpdate",
     "SetClientConfig",
@@ -286,6 +289,32 @@ class AwaitProcExit:
     proc_mesh_id: ProcMeshId
     create_rank: int
     timeout: float
+
+
+@message
+@attrs.frozen
+class DumpProcStacks:
+    """Make one proc of a proc mesh dump its threads' stacks (SIGUSR1 to Python's
+    faulthandler, which the proc registered at start) and answer with the stderr lines that
+    appeared within ``wait`` seconds (reply :class:`ProcStackDump`): for a proc whose event
+    loop does not answer (ST-3)."""
+
+    proc_mesh_id: ProcMeshId
+    create_rank: int
+    wait: float
+
+
+@message
+@attrs.frozen
+class ProcStackDump:
+    """What a host got from one proc for :class:`DumpProcStacks`: the proc's pid, the stderr
+    lines the dump wrote, ``py-spy dump`` output (empty when py-spy is not installed or
+    failed) and notes saying what was not done and why."""
+
+    pid: int | None
+    lines: list[str]
+    py_spy: str
+    notes: list[str]
 
 
 @message

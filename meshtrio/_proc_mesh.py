@@ -91,6 +91,8 @@ from meshtrio._payload import dump_setup
 from meshtrio._pool import Outcome
 from meshtrio._records import LogLine
 from meshtrio._slicing import Extent, Region, ValueMesh
+from meshtrio._stack_records import ProcStacks
+from meshtrio._stacks import STACKS_DIRECT_TIMEOUT, gather_stacks
 from meshtrio._status import ProcState, Status
 from meshtrio._supervision import ProcEvent, Supervisor, watch_events
 from meshtrio._transport.handshake import new_token
@@ -793,6 +795,47 @@ class ProcMesh:
         async with aclosing(watch_events(self._link, self)) as events:
             async for event in events:
                 yield event
+
+    async def stacks(self, *, timeout: float = STACKS_DIRECT_TIMEOUT) -> ValueMesh[ProcStacks]:
+        """Where every proc is: each thread's Python stack and the Trio task tree, collected
+        inside the proc (no ptrace), for diagnosing a hang.
+
+        Each proc is asked directly and answers at once, whatever its actors are doing
+        (ST-1). A proc whose event loop does not answer within ``timeout`` (a sync endpoint
+        in ``time.sleep``, a long C call) is made to dump its threads by its host through
+        Python's faulthandler (ST-2, ST-3); its record's ``source`` is ``faulthandler`` and
+        its ``raw`` text holds the dump. A rank that gives nothing gets a record with an
+        ``error`` (ST-4); ``str(record)`` reads well.
+
+        Args:
+            timeout: seconds each proc has to answer itself.
+
+        Returns:
+            One :class:`~meshtrio.ProcStacks` per rank, over :attr:`region`.
+
+        Raises:
+            InputError: ``timeout`` is not finite seconds > 0.
+            MeshClosedError: the host mesh was shut down.
+        """
+        link = self._link
+        link.check_live(f"get the stacks of proc mesh {self.id}")
+        procs = {ref.create_rank: ref for ref in self.procs}
+
+        async def connect(rank: int) -> Peer:
+            address = procs[rank].address
+            if address is None:
+                raise MeshError(f"proc {procs[rank].proc_id} serves no actor endpoint")
+            return await link.peer(address, self._actor_token)
+
+        return await gather_stacks(
+            region=self.region,
+            full=self.region,
+            targets=procs,
+            proc_mesh_id=self.id,
+            connect=connect,
+            hosts=link,
+            timeout=timeout,
+        )
 
     async def config_dump(self) -> ValueMesh[dict[str, tuple[Any, str]]]:
         """Each proc's effective config: key to (value, source layer).

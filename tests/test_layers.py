@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._bootstrap": 1,
     "meshtrio._host_ref": 1,
     "meshtrio._actor_class": 1,
+    "meshtrio._stack_records": 1,
     # 2. config
     "meshtrio._config_values": 2,
     "meshtrio._config": 2,
@@ -50,6 +51,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._host_mesh": 5,
     "meshtrio._proc_mesh": 5,
     "meshtrio._local_mesh": 5,
+    "meshtrio._stacks": 5,
     # 6. entry points
     "meshtrio._demo": 6,
     "meshtrio.testing": 6,

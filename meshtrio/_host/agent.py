@@ -74,12 +74,14 @@ from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.logs import LogHub
 from meshtrio._host.procs import ProcRecord, supervise
+from meshtrio._host.stacks import dump_proc_stacks
 from meshtrio._ids import HostMeshId, ProcMeshId, proc_id
 from meshtrio._messages import (
     Ack,
     AwaitProcExit,
     Drain,
     DrainReply,
+    DumpProcStacks,
     GetInfo,
     GetProcConfig,
     GetProcMeshConfigs,
@@ -278,6 +280,15 @@ class HostAgent:
             case AwaitProcExit():
                 timeout = _seconds("AwaitProcExit.timeout", msg.timeout)
                 return await self.await_exit(msg.proc_mesh_id, msg.create_rank, timeout)
+            case DumpProcStacks():
+                wait = _seconds("DumpProcStacks.wait", msg.wait)
+                rec = self.procs.get(str(proc_id(msg.proc_mesh_id, msg.create_rank)))
+                if rec is None or rec.proc_mesh_id != msg.proc_mesh_id:
+                    raise MeshError(
+                        f"no proc of rank {msg.create_rank} of proc mesh {msg.proc_mesh_id} "
+                        "on this host"
+                    )
+                return await dump_proc_stacks(rec, wait)  # ST-3
             case GetProcMeshConfigs():
                 timeout = _seconds("GetProcMeshConfigs.timeout", msg.timeout)
                 return await self.config_dump(msg.proc_mesh_id, timeout)

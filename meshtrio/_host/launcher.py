@@ -23,6 +23,9 @@ Invariants owned here:
   over before :meth:`ProcessHandle.wait` returns. ``on_line`` must not block (it is sync) and
   must not raise. Not promised: any order *between* stdout and stderr (two pipes), or lines
   written after the drain timeout by a grandchild still holding a pipe.
+* Watching stderr (:meth:`ProcessHandle.watch_stderr`, for a stack dump the process writes
+  on a signal, ST-3) sees every complete line that arrives while the watch is open, up to
+  its bound, whatever ``tail_lines`` is; the tail is kept as before.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 import trio
@@ -63,6 +66,9 @@ MAX_LINE_CHARS = 4096
 
 STDERR_DRAIN_TIMEOUT = 0.5
 """Seconds to keep reading stderr after the process exited (a grandchild may hold it open)."""
+
+WATCH_MAX_LINES = 5000
+"""At most this many lines are collected by one :meth:`ProcessHandle.watch_stderr`."""
 
 TAIL_MAX_CHARS = 16 * 1024
 """At most this many characters of stderr tail are kept per process (the newest lines)."""
@@ -160,6 +166,8 @@ class ProcessHandle:
         self._pipes = [_Pipe("stderr", stderr_fd)]
         if stdout_fd is not None:
             self._pipes.append(_Pipe("stdout", stdout_fd))
+        self._watchers: list[tuple[list[str], int]] = []
+        self._line_pushed = trio.Event()
         self._pidfd: int | None
         try:
             self._pidfd = os.pidfd_open(popen.pid)
@@ -183,6 +191,31 @@ class ProcessHandle:
     def stderr_tail(self) -> tuple[str, ...]:
         """The complete stderr lines kept so far (at most ``tail_lines``)."""
         return tuple(self._tail)
+
+    @contextlib.contextmanager
+    def watch_stderr(self, max_lines: int = WATCH_MAX_LINES) -> Iterator[list[str]]:
+        """Collect every complete stderr line that arrives while the block runs (at most
+        ``max_lines``, the first ones) into the list it yields; the tail is kept as usual.
+        :meth:`wait_stderr` wakes up on each new line."""
+        entry: tuple[list[str], int] = ([], max_lines)
+        self._watchers.append(entry)
+        try:
+            yield entry[0]
+        finally:
+            self._watchers.remove(entry)
+
+    @property
+    def stderr_open(self) -> bool:
+        """True until the process's stderr was read to its end (or given up on)."""
+        return self._pipes[0].stream is not None
+
+    async def wait_stderr(self) -> None:
+        """Return once another complete stderr line arrived, or stderr was closed (at once
+        when it already is)."""
+        if not self.stderr_open:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._line_pushed.wait()
 
     async def wait(self) -> ExitInfo:
         """Wait until the process exited and return how; every caller gets the same object."""
@@ -299,7 +332,9 @@ class ProcessHandle:
             self._feed(pipe, data)
 
     def _feed(self, pipe: _Pipe, data: bytes) -> None:
-        if self._on_line is None and (pipe.name != "stderr" or self._tail.maxlen == 0):
+        if self._on_line is None and (
+            pipe.name != "stderr" or (self._tail.maxlen == 0 and not self._watchers)
+        ):
             return  # nobody wants these lines: drained and dropped
         *lines, rest = data.split(b"\n")
         for line in lines:
@@ -312,6 +347,10 @@ class ProcessHandle:
         pipe.partial.clear()
         if pipe.name == "stderr":
             self._tail.append(text)
+            for lines, limit in self._watchers:
+                if len(lines) < limit:
+                    lines.append(text)
+            self._wake_watchers()
         if self._on_line is not None:
             try:
                 self._on_line(pipe.name, text)
@@ -325,6 +364,12 @@ class ProcessHandle:
                 self._push_line(pipe)
             stream.close()
             pipe.eof.set()
+            if pipe.name == "stderr":
+                self._wake_watchers()
+
+    def _wake_watchers(self) -> None:
+        self._line_pushed.set()
+        self._line_pushed = trio.Event()
 
 
 class _Pipe:

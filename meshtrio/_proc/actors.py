@@ -35,6 +35,9 @@ Invariants owned here:
 * AS-6 (a reply is never dropped while the link is up): an answer is sent shielded from
   cancellation; if it cannot be written within the connection's send bound the connection
   is closed, so its caller fails (ConnectionLostError) instead of waiting forever.
+
+A :class:`~meshtrio._actor_messages.GetStacks` is answered in the intake as it arrives
+(ST-1, :mod:`meshtrio._proc.stacks`): it waits for no actor.
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ from meshtrio._actor_class import (
     reset_context,
     running_as,
 )
-from meshtrio._actor_messages import ActorReply, CallActor, SpawnActor, StopActor
+from meshtrio._actor_messages import ActorReply, CallActor, GetStacks, SpawnActor, StopActor
 from meshtrio._payload import Unsendable, dump_exception, dump_result, load
 from meshtrio._pool import ConnectionPool, use_ambient_pool
+from meshtrio._proc.stacks import stacks_reply
 from meshtrio._slicing import Region
 from meshtrio._transport.message_streams import MessageStream
 from meshtrio._transport.rpc import Peer, Request
@@ -204,6 +208,8 @@ class ActorServer:
         elif isinstance(body, StopActor):
             await self.stop(body.actor)
             await request.reply(ActorReply(ok=True))
+        elif isinstance(body, GetStacks):  # at once, never through a mailbox (ST-1)
+            await request.reply(stacks_reply())
         else:
             await request.fail("RemoteError", f"a proc does not handle {type(body).__name__}")
 
