@@ -533,7 +533,7 @@ class HostMesh:
         proc_bind: Sequence[Mapping[str, str]] | None = None,
         per_rank_bootstrap: Callable[[Any], BootstrapCommand] | None = None,
         setup: Callable[[], Any] | None = None,
-        on_failure: OnFailure | Literal["raise", "log"] = "log",
+        on_failure: OnFailure | Literal["raise", "log"] = "raise",
         logs: Literal["print", "logging"] | None = "print",
     ) -> ProcMesh:
         """Spawn a proc mesh on these hosts (PM-1..PM-4), supervised (SV-2).
@@ -547,10 +547,11 @@ class HostMesh:
 
         Once it returns, the proc mesh is supervised (:mod:`meshtrio._supervision`): a proc
         that fails, or a broadcast to its actors that fails, is a ProcFailedError or
-        ActorFailedError that goes where ``on_failure`` says: ``"log"`` (the default for
-        now) logs it at WARNING on ``meshtrio.supervision``; ``"raise"`` cancels the body of
-        the ``async with`` block that owns the host mesh, which raises it once the mesh is
-        cleaned up as usual; a callable is called with it, and the block goes on.
+        ActorFailedError that goes where ``on_failure`` says: ``"raise"`` (the default)
+        cancels the body of the ``async with`` block that owns the host mesh, which raises
+        it once the mesh is cleaned up as usual, as a failing child task fails its nursery;
+        ``"log"`` logs it at WARNING on ``meshtrio.supervision``; a callable is called with
+        it, and the block goes on.
 
         ``logs`` (LG-7): ``"print"`` (the default) prints every line the procs write from
         when spawn returns, with a ``[rank 3 hosts=1/2,gpus=1/2] `` prefix, stdout lines to

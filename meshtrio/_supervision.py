@@ -13,16 +13,16 @@ Invariants owned here:
   :data:`WATCH_BUFFER` undelivered events: past either, the oldest go, and the next event
   says how many (``dropped``). Neither ever waits for the consumer. A host that cannot be
   reached any more ends its procs' events with one ``Unknown`` each.
-* SV-2 (proc failures are raised): once ``spawn`` returned, a proc that fails (``Failed``: a
-  crash, a kill, a bad exit) or whose host is lost, while its mesh is neither being stopped
+* SV-2 (proc failures are raised): once ``spawn`` returned, a proc that its host reports
+  failed (``Failed``: a crash, a kill, a bad exit), while its mesh is neither being stopped
   nor shut down, and while no call from this process is waiting on an actor of that proc
   (those calls fail with :class:`~meshtrio.errors.ActorDiedError`: the failure is theirs to
   surface), is a :class:`~meshtrio.errors.ProcFailedError` naming the rank, point, host,
-  status and stderr tail. It goes where the spawn's ``on_failure`` says: ``"log"`` (the
-  default for now: a WARNING on ``meshtrio.supervision``); ``"raise"``: it cancels the body
-  of the ``async with`` block that owns the mesh, which, once the mesh is cleaned up as
-  usual, raises it (the first one; later ones are left out); a callable: it is called with
-  it (in meshtrio's reading task: keep it short) and the block goes on. A handler that
+  status and stderr tail. It goes where the spawn's ``on_failure`` says: ``"raise"`` (the
+  default): it cancels the body of the ``async with`` block that owns the mesh, which, once
+  the mesh is cleaned up as usual, raises it (the first one; later ones are left out);
+  ``"log"``: a WARNING on ``meshtrio.supervision``; a callable: it is called with it (in
+  meshtrio's reading task: keep it short) and the block goes on. A handler that
   raises ends the block with that exception as ``"raise"`` does. An expected end (``stop()``,
   ``shutdown()``, leaving the block, keepalive reaping: ``Stopped``) is never a failure.
 * SV-3 (actor failures nobody awaits are raised): a ``broadcast`` that fails on an actor is
@@ -30,12 +30,15 @@ Invariants owned here:
   SV-2 says, with the handler of the proc mesh the actors run on.
 
 Not promised: supervision of meshes reached through a reference inside a proc (no owner
-block there), or of procs another client spawned.
+block there), or of procs another client spawned; a lost host is logged, not raised (what
+became of its procs nobody can tell; the stop or shutdown that ends the mesh names the
+host in its ShutdownError, and calls to its actors fail with ActorDiedError).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Protocol
@@ -53,6 +56,8 @@ from meshtrio._transport.rpc import Peer, PendingCall
 from meshtrio._wire import Envelope, EnvelopeKind
 
 __all__ = ["OnFailure", "ProcEvent", "Supervisor", "watch_events"]
+
+log = logging.getLogger("meshtrio.supervision")
 
 WATCH_BUFFER = 8192
 """Events a client keeps for a ``watch()`` consumer that falls behind (SV-1)."""
@@ -262,11 +267,22 @@ class Supervisor:
         if not self.active:
             return
         new = event.new
-        if not (new.is_failure or new.kind is Status.UNKNOWN.kind):
+        if new.kind is Status.UNKNOWN.kind:
+            # A lost host: what became of its procs nobody can say yet; the stop or shutdown
+            # that ends the mesh reports the host (ShutdownError), and calls to its actors
+            # fail (ActorDiedError). Said here, not raised.
+            log.warning(
+                "proc mesh %s: lost contact with host %s (rank %d)",
+                self._mesh.id,
+                event.host,
+                event.rank,
+            )
+            return
+        if not new.is_failure:
             return
         if self._busy(event.rank):
             return  # calls are waiting on it: they fail with ActorDiedError, theirs to handle
-        why = "its host was lost" if new.kind is Status.UNKNOWN.kind else str(new)
+        why = str(new)
         self._report(
             ProcFailedError(
                 f"proc rank {event.rank} ({event.point}) of proc mesh {self._mesh.id} on host "

@@ -495,9 +495,10 @@ async def test_am7_broadcast_failure_is_counted_and_kept(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """AM-7: a broadcast whose endpoint raises is counted, kept and logged at WARNING with
-    the rank."""
+    the rank (with supervision told to log: by default it would end the block, SV-3)."""
     with trio.fail_after(LIMIT), caplog.at_level(logging.WARNING, logger="meshtrio.actors"):
-        async with workers() as procs:
+        async with meshtrio.open_host_mesh_in_process(2, in_process_procs=True) as hosts:
+            procs = await hosts.spawn("workers", {"gpus": 2}, on_failure="log")
             counters = await procs.spawn("counter", Counter)
             await counters.fail_on.broadcast([1, 2])
             await counters.value.call()  # the broadcast's replies came first (one connection)

@@ -277,10 +277,11 @@ async def test_pr2_client_override_and_env_in_procs() -> None:
 
 
 async def test_sigkill_proc_is_failed_others_running() -> None:
-    """A proc killed by SIGKILL reads Failed with signal 9; the other ranks stay Running."""
+    """A proc killed by SIGKILL reads Failed with signal 9; the other ranks stay Running
+    (with supervision told to log the failure: by default it would end the block, SV-2)."""
     with no_leaked_processes(), trio.fail_after(30):
         async with open_host_mesh_in_process(1) as mesh:
-            procs = await mesh.spawn("victims", {"procs": 3})
+            procs = await mesh.spawn("victims", {"procs": 3}, on_failure="log")
             pid = list((await procs.states()).values())[1].pid
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
