@@ -128,6 +128,28 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
     return trio.run(lambda: run_proc(boot, token=token, cfg=config.GLOBAL))
 
 
+def _cmd_stacks(args: argparse.Namespace) -> int:
+    from meshtrio._stacks_cli import run
+    from meshtrio._transport.handshake import token_from_env
+
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token: str | None = f.read().strip()
+        except OSError as exc:
+            print(f"meshtrio stacks: cannot read token file: {exc.strerror}", file=sys.stderr)
+            return 2
+    else:
+        token = token_from_env()
+    if not token:
+        print(
+            "meshtrio stacks: no auth token: pass --token-file PATH or set MESHTRIO_TOKEN",
+            file=sys.stderr,
+        )
+        return 2
+    return run(args.ref, token, args.timeout)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from meshtrio._demo import run_demo
 
@@ -173,6 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     host.set_defaults(fn=_cmd_host)
     proc = sub.add_parser("proc", help="run a proc (started by host agents)")
     proc.set_defaults(fn=_cmd_proc)
+    stacks = sub.add_parser(
+        "stacks",
+        help="print where every proc on a running mesh's hosts is (threads and Trio tasks)",
+        description="Print every thread's stack and the Trio task tree of every proc that "
+        "the hosts of REF run (a host mesh ref, as a client prints it: id:host,host@region). "
+        "It only looks: nothing is pushed, spawned or stopped. The client token comes from "
+        "--token-file or MESHTRIO_TOKEN.",
+    )
+    stacks.add_argument("ref", metavar="REF", help="the host mesh ref")
+    stacks.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds each proc has to answer itself"
+    )
+    stacks.add_argument("--token-file", metavar="PATH", help="file holding the auth token")
+    stacks.set_defaults(fn=_cmd_stacks)
     demo = sub.add_parser(
         "demo", help="bring up a local mesh, run actors on its procs (a Monte Carlo pi), tear down"
     )

@@ -8,7 +8,8 @@ Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`
 :class:`ProcEvents`).
 :class:`StreamProcLogs` (streams :class:`ProcLogBatch` events, reply :class:`Ack` once the
 proc mesh's procs on that host are all gone), :class:`StopProcLogs`.
-:class:`DumpProcStacks` (reply :class:`ProcStackDump`).
+:class:`DumpProcStacks` (reply :class:`ProcStackDump`), :class:`ListProcs` (reply
+:class:`ProcList`).
 Proc to host agent: :class:`ProcHello`, :class:`GetProcSetup` (reply :class:`ProcSetup`).
 Host agent to proc: :class:`AskProcToExit`,
 :class:`GetProcConfig` (reply :class:`ProcConfig`).
@@ -42,10 +43,13 @@ __all__ = [
     "GetProcStates",
     "HostInfoReply",
     "LifecycleEvent",
+    "ListProcs",
     "ProcChange",
     "ProcConfig",
     "ProcEvents",
     "ProcHello",
+    "ProcList",
+    "ProcListing",
     "ProcLogBatch",
     "ProcLogLine",
     "ProcMeshConfigs",
@@ -315,6 +319,34 @@ class ProcStackDump:
     lines: list[str]
     py_spy: str
     notes: list[str]
+
+
+@message
+@attrs.frozen
+class ListProcs:
+    """Ask a host for every proc it runs (reply :class:`ProcList`): what a client that holds
+    the client token but did not spawn them needs to reach them (``meshtrio stacks``)."""
+
+
+@message
+@attrs.frozen
+class ProcListing:
+    """One running proc, as :class:`ListProcs` lists it."""
+
+    proc_mesh_id: ProcMeshId
+    create_rank: int
+    proc_id: ProcId
+    address: ChannelAddr | None
+    region: str
+    actor_token: str = attrs.field(repr=False)  # a secret: never shown
+
+
+@message
+@attrs.frozen
+class ProcList:
+    """The procs a host runs."""
+
+    procs: list[ProcListing]
 
 
 @message

@@ -213,3 +213,33 @@ def test_records_are_public_and_frozen() -> None:
     assert "error: gone" in str(record)
     with pytest.raises(AttributeError):
         record.rank = 1  # type: ignore[misc]
+
+
+@pytest.mark.processes
+async def test_st5_the_stacks_command_shows_every_proc_and_changes_nothing() -> None:
+    """ST-5: ``python -m meshtrio stacks REF`` prints every proc's threads and Trio tasks for
+    a mesh another client spawned, and leaves everything as it was."""
+    import sys
+
+    from hosts import hand_started_hosts, host_env
+
+    token = "stacks-cli-token"
+    with no_leaked_processes(), trio.fail_after(60):
+        async with (
+            hand_started_hosts(2, token=token) as hosts,
+            meshtrio.attach([h.addr for h in hosts], token=token) as mesh,
+        ):
+            procs = await mesh.spawn("inspected", {"gpus": 1})
+            done = await trio.run_process(
+                [sys.executable, "-m", "meshtrio", "stacks", str(mesh.ref)],
+                env=host_env(token),
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+            out = done.stdout.decode()
+            assert done.returncode == 0, done.stderr.decode()
+            assert f"=== proc mesh {procs.id}" in out, out
+            assert out.count("source=proc") == 2 or out.count("task ") >= 2, out
+            states = await procs.states()
+            assert all(s.status.is_running for s in states.values()), "ST-5: it changed them"
+            await mesh.shutdown()

@@ -89,10 +89,13 @@ from meshtrio._messages import (
     GetProcStates,
     HostInfoReply,
     LifecycleEvent,
+    ListProcs,
     ProcChange,
     ProcConfig,
     ProcEvents,
     ProcHello,
+    ProcList,
+    ProcListing,
     ProcMeshConfigs,
     ProcSetup,
     ProcStates,
@@ -280,6 +283,21 @@ class HostAgent:
             case AwaitProcExit():
                 timeout = _seconds("AwaitProcExit.timeout", msg.timeout)
                 return await self.await_exit(msg.proc_mesh_id, msg.create_rank, timeout)
+            case ListProcs():
+                return ProcList(
+                    [
+                        ProcListing(
+                            r.proc_mesh_id,
+                            r.create_rank,
+                            r.proc_id,
+                            r.address,
+                            r.region,
+                            r.actor_token,
+                        )
+                        for r in self.procs.values()
+                        if r.status.is_running
+                    ]
+                )
             case DumpProcStacks():
                 wait = _seconds("DumpProcStacks.wait", msg.wait)
                 rec = self.procs.get(str(proc_id(msg.proc_mesh_id, msg.create_rank)))
