@@ -53,7 +53,7 @@ import copy
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -865,7 +865,7 @@ class Endpoint(Generic[A]):
             failed.__cause__ = error
             shared.report(failed)
 
-    async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[tuple[Point, Any]]:
+    async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[tuple[Point, Any], None]:
         """Call every actor; yield ``(point, value)`` as each reply arrives (points over
         :attr:`ActorMesh.region`'s extent, as in ``call(...).items()``).
 

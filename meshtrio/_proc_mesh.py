@@ -50,7 +50,7 @@ import secrets
 import sys
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, Literal, Protocol, TextIO, TypeVar
 
@@ -777,7 +777,7 @@ class ProcMesh:
             )
         return result
 
-    async def watch(self) -> AsyncIterator[ProcEvent]:
+    async def watch(self) -> AsyncGenerator[ProcEvent, None]:
         """Every status change of these procs as their hosts see them, pushed, never polled:
         first each proc's present state (``old`` None), then each change, in order per proc
         (SV-1). A consumer that falls far behind loses the oldest events, and the next event
