@@ -31,6 +31,7 @@ from benchmarks import (
     bench_spawn,
     bench_unreachable,
     bench_values,
+    bench_watch,
 )
 from benchmarks.core import ROOT, Benchmark, Ctx, Result
 from benchmarks.report import format_table, write_results
@@ -45,6 +46,7 @@ ALL: list[Benchmark] = [
     *bench_spawn.BENCHMARKS,
     *bench_demo.BENCHMARKS,
     *bench_actors.BENCHMARKS,
+    *bench_watch.BENCHMARKS,
 ]
 
 
