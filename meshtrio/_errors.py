@@ -487,9 +487,11 @@ class ActorDiedError(_CallOutcomes, MeshError):
 
 
 class ProcFailedError(MeshError):
-    """A proc failed after its mesh was up (it crashed, was killed, or its host was lost),
-    and no ``on_failure`` handler took it: raised out of the ``async with`` block that owns
-    the mesh, whose body was cancelled (supervision, SV-2).
+    """A proc failed after its mesh was up (it crashed, was killed, exited badly), no call
+    was waiting on it, and the spawn's ``on_failure`` is ``"raise"`` (the default): raised
+    out of the ``async with`` block that owns the mesh, whose body was cancelled
+    (supervision, SV-2). A lost host is not one (it is logged; its stop or shutdown names
+    it).
 
     Not :class:`ProcCreationError` (a proc that failed before its mesh was up). An expected
     stop (``stop()``, shutdown, keepalive reaping) is never one.
@@ -499,7 +501,7 @@ class ProcFailedError(MeshError):
         point: its point (a :class:`~meshtrio.Point`).
         proc_mesh: its proc mesh's id, as text.
         host: its host's address.
-        status: its status (a :class:`~meshtrio.Status`; ``Unknown`` when its host was lost).
+        status: its status (a :class:`~meshtrio.Status`, a failure).
         exit_code: its exit code, if it exited.
         signal: the signal that killed it, if one did.
         stderr_tail: the last lines it wrote to stderr.
@@ -531,9 +533,9 @@ class ProcFailedError(MeshError):
 
 class ActorFailedError(MeshError):
     """An actor's failure that no caller was waiting for (a ``broadcast`` that raised, or an
-    actor that died under it), with no ``on_failure`` handler to take it: raised out of the
-    ``async with`` block that owns the mesh (supervision, SV-3). The actor's own error
-    (:class:`ActorError` or :class:`ActorDiedError`) is the ``__cause__``.
+    actor that died under it), with the spawn's ``on_failure`` ``"raise"`` (the default):
+    raised out of the ``async with`` block that owns the mesh (supervision, SV-3). The
+    actor's own error (:class:`ActorError` or :class:`ActorDiedError`) is the ``__cause__``.
 
     Attributes:
         rank: the actor's rank.
