@@ -208,3 +208,51 @@ async def test_sv2_a_bad_on_failure_is_refused() -> None:
         async with meshtrio.open_host_mesh_in_process(1, in_process_procs=True) as hosts:
             with pytest.raises(meshtrio.InputError):
                 await hosts.spawn("w", {"gpus": 1}, on_failure="explode")  # type: ignore[arg-type]
+
+
+async def _watch_until_stopped(procs: meshtrio.ProcMesh) -> dict[int, list[StatusKind]]:
+    """Every event of ``procs`` from the present states until all are Stopped (a stop runs
+    alongside), per rank; asserts none was dropped."""
+    seen: dict[int, list[StatusKind]] = {}
+    n = len(procs)
+    started = trio.Event()
+
+    async def stop_once_watching() -> None:
+        await started.wait()
+        await procs.stop()
+
+    async with trio.open_nursery() as nursery, aclosing(procs.watch()) as events:
+        nursery.start_soon(stop_once_watching)
+        async for event in events:
+            assert event.dropped == 0, "SV-1: events were dropped"
+            seen.setdefault(event.rank, []).append(event.new.kind)
+            if len(seen) == n and not started.is_set():
+                started.set()
+            if len(seen) == n and all(v[-1] is StatusKind.STOPPED for v in seen.values()):
+                break
+    return seen
+
+
+async def test_sv1_nothing_is_lost_across_1000_rapid_changes_in_process() -> None:
+    """SV-1: 334 in-process procs stopped at once: their present states and 2 changes each
+    (1002 events) arrive, in order per proc, none dropped."""
+    with trio.fail_after(60):
+        async with meshtrio.open_host_mesh_in_process(1, in_process_procs=True) as hosts:
+            procs = await hosts.spawn("w", {"gpus": 334})
+            seen = await _watch_until_stopped(procs)
+    assert sum(len(v) for v in seen.values()) == 1002
+    expected = [StatusKind.RUNNING, StatusKind.STOPPING, StatusKind.STOPPED]
+    assert all(v == expected for v in seen.values()), "SV-1: out of order"
+
+
+@pytest.mark.processes
+async def test_sv1_nothing_is_lost_across_32_real_changes() -> None:
+    """SV-1 with OS procs: 11 procs on one host, present states then Stopping and Stopped each
+    (33 events), in order per proc."""
+    with no_leaked_processes(), trio.fail_after(PROC_LIMIT):
+        async with meshtrio.open_host_mesh_processes(1) as hosts:
+            procs = await hosts.spawn("w", {"gpus": 11})
+            seen = await _watch_until_stopped(procs)
+    assert sum(len(v) for v in seen.values()) == 33
+    expected = [StatusKind.RUNNING, StatusKind.STOPPING, StatusKind.STOPPED]
+    assert all(v == expected for v in seen.values()), "SV-1: out of order"
