@@ -762,6 +762,8 @@ class ProcMesh:
         replies = await self._per_host(
             lambda _a: StopProcMesh(self.id, reason, grace, conc), timeout, idle=True
         )
+        if self._supervisor is not None:  # nothing left to watch: the hosts may forget us
+            await self._supervisor.stop()
         result = self._states_mesh(replies, Status.timeout(timeout))
         statuses = [st.status for st in result.values()]
         unreachable = [
