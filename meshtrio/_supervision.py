@@ -97,6 +97,16 @@ class ProcEvent:
     stderr_tail: tuple[str, ...] = ()
     dropped: int = 0
 
+    @property
+    def status(self) -> Status:
+        """The status now (``new``)."""
+        return self.new
+
+    @property
+    def time(self) -> float:
+        """When its host saw the change (``at``)."""
+        return self.at
+
 
 class WatchLink(Protocol):
     """What watching needs of a host mesh: its connection to each host."""
