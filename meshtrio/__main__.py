@@ -61,10 +61,9 @@ def _sole(exc: BaseException) -> BaseException:
     return exc
 
 
-def _cmd_host(args: argparse.Namespace) -> int:
-    from meshtrio._addr import ChannelAddr
-    from meshtrio._contract import LISTEN_ENV
-    from meshtrio._host.agent import INSECURE_BIND_WARNING, is_loopback, serve_host_agent
+def _token(args: argparse.Namespace) -> str | None:
+    """The client token from ``--token-file`` or ``MESHTRIO_TOKEN``; None (said on stderr)
+    when there is none or the file cannot be read."""
     from meshtrio._transport.handshake import token_from_env
 
     token: str | None
@@ -73,15 +72,26 @@ def _cmd_host(args: argparse.Namespace) -> int:
             with open(args.token_file, encoding="utf-8") as f:
                 token = f.read().strip()
         except OSError as exc:
-            print(f"meshtrio host: cannot read token file: {exc.strerror}", file=sys.stderr)
-            return 2
+            print(f"meshtrio {args.cmd}: cannot read token file: {exc.strerror}", file=sys.stderr)
+            return None
     else:
         token = token_from_env()
     if not token:
         print(
-            "meshtrio host: no auth token: pass --token-file PATH or set MESHTRIO_TOKEN",
+            f"meshtrio {args.cmd}: no auth token: pass --token-file PATH or set MESHTRIO_TOKEN",
             file=sys.stderr,
         )
+        return None
+    return token
+
+
+def _cmd_host(args: argparse.Namespace) -> int:
+    from meshtrio._addr import ChannelAddr
+    from meshtrio._contract import LISTEN_ENV
+    from meshtrio._host.agent import INSECURE_BIND_WARNING, is_loopback, serve_host_agent
+
+    token = _token(args)
+    if token is None:
         return 2
     listen = args.listen or os.environ.get(LISTEN_ENV) or "tcp:127.0.0.1:0"
     addr = ChannelAddr.parse(listen)
@@ -130,22 +140,9 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
 
 def _cmd_stacks(args: argparse.Namespace) -> int:
     from meshtrio._stacks_cli import run
-    from meshtrio._transport.handshake import token_from_env
 
-    if args.token_file:
-        try:
-            with open(args.token_file, encoding="utf-8") as f:
-                token: str | None = f.read().strip()
-        except OSError as exc:
-            print(f"meshtrio stacks: cannot read token file: {exc.strerror}", file=sys.stderr)
-            return 2
-    else:
-        token = token_from_env()
-    if not token:
-        print(
-            "meshtrio stacks: no auth token: pass --token-file PATH or set MESHTRIO_TOKEN",
-            file=sys.stderr,
-        )
+    token = _token(args)
+    if token is None:
         return 2
     return run(args.ref, token, args.timeout)
 
