@@ -146,6 +146,8 @@ class _Shared:
         self._resolving: dict[int, trio.Event] = {}
         self.stopped: set[int] = set()
         self.stopping: set[int] = set()
+        self.surfaced: set[int] = set()
+        """Ranks whose proc's death a call from this process was told of (ActorDiedError)."""
         self.in_flight: collections.Counter[int] = collections.Counter()
         self._windows: dict[int, trio.Semaphore] = {}
         self._peers: dict[int, Peer] = {}
@@ -240,6 +242,7 @@ class _Shared:
             if state is not None and not state.status.is_terminating:
                 return cause  # the proc runs: the connection broke for another reason
             death = self._death(rank, state, cause)
+            self.surfaced.add(rank)  # a caller has this death: supervision leaves it (SV-2)
             if state is not None:
                 self.deaths[rank] = death  # its host says it ended: later calls fail at once
             # else nobody could say (no host to ask here, or it did not answer): this call
@@ -382,8 +385,11 @@ class ActorMesh(Generic[A]):
         return endpoint
 
     def _waiting_on(self, rank: int) -> bool:
-        """Whether a call from this process waits on the actor at ``rank`` (any slice)."""
-        return bool(self._shared.calls.get(rank))
+        """Whether a call from this process waits on the actor at ``rank`` (any slice), or
+        one already got the ActorDiedError of its proc (the host's report of the death and
+        the supervision event come in either order)."""
+        shared = self._shared
+        return bool(shared.calls.get(rank)) or rank in shared.surfaced
 
     def endpoint(self, name: str) -> Endpoint[Any]:
         """The endpoint called ``name`` (as ``mesh.<name>``).

@@ -15,10 +15,11 @@ Invariants owned here:
   reached any more ends its procs' events with one ``Unknown`` each.
 * SV-2 (proc failures are raised): once ``spawn`` returned, a proc that its host reports
   failed (``Failed``: a crash, a kill, a bad exit), while its mesh is neither being stopped
-  nor shut down, and while no call from this process is waiting on an actor of that proc
-  (those calls fail with :class:`~meshtrio.errors.ActorDiedError`: the failure is theirs to
-  surface), is a :class:`~meshtrio.errors.ProcFailedError` naming the rank, point, host,
-  status and stderr tail. It goes where the spawn's ``on_failure`` says: ``"raise"`` (the
+  nor shut down, and while no call from this process is waiting on an actor of that proc,
+  or was told of its death already (those calls fail with
+  :class:`~meshtrio.errors.ActorDiedError`: the failure is theirs to surface), is a
+  :class:`~meshtrio.errors.ProcFailedError` naming the rank, point, host, status and stderr
+  tail. It goes where the spawn's ``on_failure`` says: ``"raise"`` (the
   default): it cancels the body of the ``async with`` block that owns the mesh, which, once
   the mesh is cleaned up as usual, raises it (the first one; later ones are left out);
   ``"log"``: a WARNING on ``meshtrio.supervision``; a callable: it is called with it (in

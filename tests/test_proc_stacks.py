@@ -149,7 +149,7 @@ async def test_st4_a_dead_proc_gets_an_error_in_its_record() -> None:
     tried; the other rank answers and the call does not raise (ST-4)."""
     with no_leaked_processes(), trio.fail_after(LIMIT):
         async with open_host_mesh_processes(2) as hosts:
-            procs = await hosts.spawn("doomed", {"gpus": 1})
+            procs = await hosts.spawn("doomed", {"gpus": 1}, on_failure="log")  # kill below
             actors = await procs.spawn("doomed", Stuck)
             os.kill(await actors.slice(hosts=0).pid.call_one(), signal.SIGKILL)
             with pytest.raises(ActorDiedError):  # returns once its host reported the death
