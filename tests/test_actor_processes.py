@@ -29,6 +29,7 @@ from typing import Any
 import cloudpickle
 import pytest
 import trio
+from inspector import Inspector
 
 import meshtrio
 from meshtrio import (
@@ -132,21 +133,6 @@ class Worker(Actor):
     @endpoint
     def ping(self) -> str:
         return "pong"
-
-
-class Inspector(Actor):
-    """Reports which actors the proc it runs on holds (a look at the proc's ActorServer)."""
-
-    @endpoint
-    def actors_here(self) -> list[str]:
-        from meshtrio._proc.actors import ActorServer
-
-        me = meshtrio.context().proc_id
-        names = []
-        for obj in gc.get_objects():
-            if isinstance(obj, ActorServer) and obj.proc_id == me:
-                names += [a.context.actor for a in obj.actors.values()]
-        return sorted(names)
 
 
 class Recorder(Actor):

@@ -15,7 +15,6 @@ is bounded by ``trio.fail_after``.
 from __future__ import annotations
 
 import collections
-import gc
 import logging
 import pickle
 import secrets
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from inspector import Inspector
 
 import meshtrio
 from meshtrio import (
@@ -293,21 +293,6 @@ class Flaky(Actor):
         rank = meshtrio.context().rank
         if rank == bad_rank:
             raise KeyError(f"no constructor for rank {rank}")  # the raising line
-
-
-class Inspector(Actor):
-    """Reports which actors the proc it runs on holds (a look at the proc's ActorServer)."""
-
-    @endpoint
-    def actors_here(self) -> list[str]:
-        from meshtrio._proc.actors import ActorServer
-
-        me = meshtrio.context().proc_id
-        names = []
-        for obj in gc.get_objects():
-            if isinstance(obj, ActorServer) and obj.proc_id == me:
-                names += [a.context.actor for a in obj.actors.values()]
-        return sorted(names)
 
 
 # -- helpers -------------------------------------------------------------------------------
