@@ -55,6 +55,7 @@ from meshtrio._stack_records import ThreadStack as ThreadStack
 from meshtrio._status import ProcState as ProcState
 from meshtrio._status import Status as Status
 from meshtrio._supervision import ProcEvent as ProcEvent
+from meshtrio._tls import TLSConfig as TLSConfig
 from meshtrio._util import fixup_module_metadata
 from meshtrio.errors import ActorDiedError as ActorDiedError
 from meshtrio.errors import ActorError as ActorError
@@ -93,6 +94,10 @@ from meshtrio.errors import RequestTimeoutError as RequestTimeoutError
 from meshtrio.errors import ShutdownError as ShutdownError
 from meshtrio.errors import SliceError as SliceError
 from meshtrio.errors import SpawnConfigurationError as SpawnConfigurationError
+from meshtrio.errors import TLSError as TLSError
+from meshtrio.errors import TLSHandshakeError as TLSHandshakeError
+from meshtrio.errors import TLSRequiredError as TLSRequiredError
+from meshtrio.errors import TLSVerifyError as TLSVerifyError
 from meshtrio.errors import TransportError as TransportError
 
 __version__ = "0.1.0"
@@ -163,6 +168,11 @@ __all__ = [
     "SpawnConfigurationError",
     "Status",
     "StopReport",
+    "TLSConfig",
+    "TLSError",
+    "TLSHandshakeError",
+    "TLSRequiredError",
+    "TLSVerifyError",
     "ThreadStack",
     "TransportError",
     "ValueMesh",

@@ -2,7 +2,9 @@
 
 * ``host --listen ADDR [--token-file PATH]``: run a host agent. Prints its bound address as the
   first line on stdout, serves until shut down, then exits 0. The token comes from the file, or
-  ``MESHTRIO_TOKEN``; without one it refuses to start. Started by a client mesh (which sets
+  ``MESHTRIO_TOKEN``; without one it refuses to start. ``--tls-cert C --tls-key K
+  [--tls-ca CA]`` makes it speak ``wss`` only (with ``--tls-ca``: mutual TLS); a non-loopback
+  tcp address without them needs ``--insecure``. Started by a client mesh (which sets
   ``MESHTRIO_PARENT_PID``), it dies with that client.
 * ``proc``: the default proc bootstrap (started by host agents, not by hand). It registers
   Python's faulthandler on SIGUSR1 (every thread's stack to stderr), which its host uses to
@@ -15,11 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, Literal
 
 import trio
 
 from meshtrio import _config as config
 from meshtrio._errors import MeshError
+
+if TYPE_CHECKING:
+    from meshtrio._tls import ServerTLS
 
 __all__ = ["main"]
 
@@ -85,6 +91,25 @@ def _token(args: argparse.Namespace) -> str | None:
     return token
 
 
+def _server_tls(args: argparse.Namespace) -> ServerTLS | Literal[False] | None:
+    """The host's TLS settings from ``--tls-cert/--tls-key/--tls-ca`` (None: none given;
+    False: a bad combination or unreadable files, said on stderr)."""
+    from meshtrio._tls import ServerTLS
+
+    if not (args.tls_cert or args.tls_key or args.tls_ca):
+        return None
+    if not (args.tls_cert and args.tls_key):
+        print("meshtrio host: --tls-cert and --tls-key go together", file=sys.stderr)
+        return False
+    tls = ServerTLS(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
+    try:
+        tls.server_context()
+    except MeshError as exc:
+        print(f"meshtrio host: {exc}", file=sys.stderr)
+        return False
+    return tls
+
+
 def _cmd_host(args: argparse.Namespace) -> int:
     from meshtrio._addr import ChannelAddr
     from meshtrio._contract import LISTEN_ENV
@@ -95,7 +120,19 @@ def _cmd_host(args: argparse.Namespace) -> int:
         return 2
     listen = args.listen or os.environ.get(LISTEN_ENV) or "tcp:127.0.0.1:0"
     addr = ChannelAddr.parse(listen)
-    if not is_loopback(addr):
+    tls = _server_tls(args)
+    if tls is False:
+        return 2
+    if tls is None and not is_loopback(addr):
+        if not args.insecure:
+            print(
+                f"meshtrio host: refusing to listen on {addr} in plaintext: other machines "
+                "can reach it, and whoever reads the traffic gets the token. Give the host a "
+                "certificate (--tls-cert C --tls-key K), or pass --insecure if this network "
+                "is trusted",
+                file=sys.stderr,
+            )
+            return 2
         print(
             "meshtrio host: WARNING: " + INSECURE_BIND_WARNING.format(addr=addr),
             file=sys.stderr,
@@ -106,7 +143,9 @@ def _cmd_host(args: argparse.Namespace) -> int:
     async def run() -> None:
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(
-                lambda task_status: serve_host_agent(addr, token=token, task_status=task_status)
+                lambda task_status: serve_host_agent(
+                    addr, token=token, tls=tls or None, task_status=task_status
+                )
             )
             print(bound, flush=True)
 
@@ -181,8 +220,26 @@ def main(argv: list[str] | None = None) -> int:
         "--listen",
         metavar="ADDR",
         help="address to listen on: tcp:IP:PORT, unix:/path, unix:@name or unix: (default "
-        "tcp:127.0.0.1:0, loopback with a free port; a non-loopback tcp address is warned "
-        "about: traffic is plaintext)",
+        "tcp:127.0.0.1:0, loopback with a free port; a non-loopback tcp address needs "
+        "--tls-cert/--tls-key, or --insecure for plaintext)",
+    )
+    host.add_argument(
+        "--tls-cert",
+        metavar="PATH",
+        help="serve wss (TLS) only, with this certificate chain (PEM); it must name the "
+        "addresses clients connect to. Procs serve their actors with it too",
+    )
+    host.add_argument("--tls-key", metavar="PATH", help="the private key of --tls-cert (PEM)")
+    host.add_argument(
+        "--tls-ca",
+        metavar="PATH",
+        help="mutual TLS: clients must present a certificate signed by this CA (PEM)",
+    )
+    host.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback tcp address without TLS (plaintext: the token and all "
+        "traffic can be read on the network)",
     )
     host.add_argument(
         "--token-file",

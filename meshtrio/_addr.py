@@ -264,6 +264,17 @@ class ChannelAddr:
             return ip.ipv4_mapped.is_loopback
         return ip.is_loopback
 
+    def reached_via(self, host: ChannelAddr) -> ChannelAddr:
+        """This address as seen by a client that reached ``host`` (PR-3): a tcp address on
+        the wildcard (``0.0.0.0``, ``::``: a proc next to a wildcard host) becomes the same
+        port on ``host``'s IP; any other address is itself."""
+        if self.transport != "tcp" or host.transport != "tcp" or host.host is None:
+            return self
+        if not ipaddress.ip_address(str(self.host)).is_unspecified:
+            return self
+        assert self.port is not None
+        return ChannelAddr.tcp(host.host, self.port)
+
     @property
     def sockaddr(self) -> tuple[str, int] | str:
         """The address for :mod:`socket` APIs: ``(host, port)`` for tcp, the path for unix

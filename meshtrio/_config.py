@@ -667,6 +667,27 @@ MAX_MESSAGE_SIZE = _int(
 CONNECT_TIMEOUT = _duration(
     "connect_timeout", 5, "Time to open a connection and finish the handshake."
 )
+TLS_CA: Key[str] = _register(
+    Key(
+        "tls_ca",
+        "",
+        Kind.STR,
+        "attach: connect over TLS, trusting the CA certificate(s) in this PEM file.",
+        propagate=False,
+    )
+)
+TLS_CERT: Key[str] = _register(
+    Key(
+        "tls_cert",
+        "",
+        Kind.STR,
+        "attach: this client's certificate (PEM) for hosts that require mutual TLS.",
+        propagate=False,
+    )
+)
+TLS_KEY: Key[str] = _register(
+    Key("tls_key", "", Kind.STR, "attach: the private key of tls_cert (PEM).", propagate=False)
+)
 REQUEST_TIMEOUT = _duration("request_timeout", 30, "Default deadline of a simple request.")
 PROCESS_EXIT_TIMEOUT = _duration(
     "process_exit_timeout", 10, "Grace a single proc Stop gives the proc to exit."

@@ -52,6 +52,7 @@ import msgpack
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import InputError, SpawnConfigurationError
 from meshtrio._ids import ProcId, ProcMeshId
+from meshtrio._tls import ServerTLS
 from meshtrio._wire import converter
 
 __all__ = [
@@ -103,6 +104,9 @@ class ProcBootstrap:
         config: the client's propagatable config snapshot.
         actor_token: the credential its actor endpoint accepts (empty: it serves no actors).
         has_setup: it must fetch a setup function from its host and run it before its hello.
+        tls: its host's TLS settings (paths of files the proc reads itself, never their
+            contents): it connects back over TLS pinned to the host's certificate and serves
+            its actor endpoint with that certificate (TLS-1, TLS-2). None: plaintext.
     """
 
     proc_id: ProcId
@@ -112,6 +116,7 @@ class ProcBootstrap:
     config: dict[str, Any]
     actor_token: str = attrs.field(default="", repr=False)  # a secret: never shown
     has_setup: bool = False
+    tls: ServerTLS | None = None
 
     def to_env(self) -> str:
         """Encode as the value of ``MESHTRIO_BOOTSTRAP``."""

@@ -49,6 +49,10 @@ __all__ = [
     "ShutdownError",
     "SliceError",
     "SpawnConfigurationError",
+    "TLSError",
+    "TLSHandshakeError",
+    "TLSRequiredError",
+    "TLSVerifyError",
     "TransportError",
 ]
 
@@ -337,6 +341,36 @@ class ConnectionLostError(TransportError):
     :class:`HostUnreachableError` (there was never a connection), nor
     :class:`RequestTimeoutError` (the connection stayed up, the reply was late).
     """
+
+
+class TLSError(TransportError):
+    """The TLS layer of a connection failed: the host and this client do not agree on TLS,
+    or a certificate was not accepted. Nothing was sent; retrying with the same settings
+    fails again. The message says what to fix; ``__cause__`` is the ``ssl`` error, if any.
+
+    Not :class:`AuthRejectedError` (TLS worked, the token was wrong).
+    """
+
+
+class TLSVerifyError(TLSError):
+    """The host's certificate was not trusted: signed by a CA this client was not given
+    (``tls=meshtrio.TLSConfig(ca=...)``), expired or not yet valid, or not issued for the address
+    connected to. ``reason`` is what the verifier said (e.g. ``certificate has expired``)."""
+
+    def __init__(self, message: str, *, address: str = "", reason: str = "") -> None:
+        super().__init__(message, address=address)
+        self.reason = reason
+
+
+class TLSRequiredError(TLSError):
+    """The host speaks TLS only (it was started with ``--tls-cert``) and this client connected
+    in plaintext: attach with ``tls=meshtrio.TLSConfig(ca=...)``."""
+
+
+class TLSHandshakeError(TLSError):
+    """The TLS handshake failed for another reason: a TLS client and a plaintext host, a
+    client certificate the host wants but did not get or did not accept (mutual TLS), no
+    common protocol version or cipher."""
 
 
 class RequestTimeoutError(MeshError, TimeoutError):

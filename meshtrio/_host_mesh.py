@@ -45,6 +45,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -75,6 +76,7 @@ from meshtrio._proc_mesh import ProcMesh, spawn_proc_mesh
 from meshtrio._records import DrainReport, HostInfo
 from meshtrio._slicing import Extent, Region, ValueMesh
 from meshtrio._supervision import OnFailure, Supervisor
+from meshtrio._tls import ClientTLS, TLSConfig, client_context
 from meshtrio._transport.handshake import check_token, token_from_env
 from meshtrio._transport.rpc import Peer, PendingCall
 from meshtrio._wire import Prepared
@@ -749,7 +751,12 @@ def _guarded(report: OnFailure, session: MeshSession) -> OnFailure:
 
 @asynccontextmanager
 async def open_session(
-    ref: HostMeshRef, token: str, *, owned: bool, push: bool = True
+    ref: HostMeshRef,
+    token: str,
+    *,
+    owned: bool,
+    push: bool = True,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[HostMesh]:
     """Connections for ``ref`` for the block; config pushed on entry; cleanup on exit.
 
@@ -766,7 +773,8 @@ async def open_session(
     body = Captured()
     after_exc: MeshError | None = None
     async with trio.open_nursery() as nursery:
-        session = MeshSession(ConnectionPool(nursery, token), ref, owned=owned, nursery=nursery)
+        pool = ConnectionPool(nursery, token, tls=tls)
+        session = MeshSession(pool, ref, owned=owned, nursery=nursery)
         mesh = HostMesh(ref, session)
         yielded = False  # HM-2: a failed push returns no mesh, so there is none to shut down
         with body:
@@ -790,7 +798,9 @@ async def open_session(
         if cancelled and yielded and session.state is not MeshState.SHUT_DOWN and len(ref) > 0:
             # Owned hosts are about to be ended by their owner, but a proc whose command does
             # not arm PDEATHSIG would outlive a killed host: stop them all first.
-            await _drain_on_cancel(ref, token, None if owned else ref.id, session.shut_hosts)
+            await _drain_on_cancel(
+                ref, token, None if owned else ref.id, session.shut_hosts, tls=tls
+            )
         if wants_shutdown and not cancelled:
             session.state = MeshState.SHUT_DOWN
         if session.log_tasks and not cancelled:
@@ -830,7 +840,12 @@ CANCEL_CONNECT_TIMEOUT = 2.0
 
 
 async def _drain_on_cancel(
-    ref: HostMeshRef, token: str, host_mesh_id: HostMeshId | None, skip: set[str]
+    ref: HostMeshRef,
+    token: str,
+    host_mesh_id: HostMeshId | None,
+    skip: set[str],
+    *,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Stop procs on every host of ``ref`` (all, or those of one host mesh) although the
     caller was cancelled: shielded, over fresh connections (the block's own died with it),
@@ -841,7 +856,7 @@ async def _drain_on_cancel(
     addrs = [a for a in ref.addrs if str(a) not in skip]
     with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_DRAIN_BOUND):
         async with trio.open_nursery() as nursery:
-            pool = ConnectionPool(nursery, token)
+            pool = ConnectionPool(nursery, token, tls=tls)
             request = Drain(host_mesh_id, grace, conc)
 
             async def drain(addr: ChannelAddr) -> Any:
@@ -851,6 +866,16 @@ async def _drain_on_cancel(
             await fan_out(addrs, drain, timeout=CANCEL_DRAIN_BOUND)
             await pool.aclose()
             nursery.cancel_scope.cancel()
+
+
+def _tls_from_config() -> TLSConfig | None:
+    """The client TLS settings of the config keys, or None when none is set."""
+    ca, cert, key = (
+        config.get(k) or None for k in (config.TLS_CA, config.TLS_CERT, config.TLS_KEY)
+    )
+    if ca is None and cert is None and key is None:
+        return None
+    return TLSConfig(ca=ca, cert=cert, key=key)
 
 
 def _resolve_token(token: str | None) -> str:
@@ -870,6 +895,7 @@ async def attach(
     *,
     name: str | None = None,
     token: str | None = None,
+    tls: ClientTLS | None = None,
 ) -> AsyncIterator[HostMesh]:
     """Attach to running host agents (``python -m meshtrio host``) and push config (HM-1..4).
 
@@ -900,6 +926,11 @@ async def attach(
         name: the host mesh id's label (sanitised with ``Label.sanitize``; default ``hosts``);
             only with addresses (a ref carries its own id).
         token: the auth token (default: ``MESHTRIO_TOKEN``).
+        tls: connect to the hosts, and to their procs, over TLS (``wss``): a
+            :class:`~meshtrio.TLSConfig` (the CA to trust; a client certificate for hosts that
+            require mutual TLS) or a client :class:`ssl.SSLContext`. Default: the
+            ``tls_ca`` / ``tls_cert`` / ``tls_key`` config keys (``MESHTRIO_TLS_CA``, ...)
+            when any is set, else plaintext. The token is still sent (inside TLS).
 
     Raises:
         ConfigPushError: some hosts failed; no mesh is returned (HM-2).
@@ -918,5 +949,6 @@ async def attach(
             raise InputError("attach needs at least one host address, got none")
         label = Label.sanitize("hosts" if name is None else name)
         ref = HostMeshRef.from_hosts(HostMeshId.instance(label), addresses)
-    async with open_session(ref, _resolve_token(token), owned=False) as mesh:
+    context = client_context(tls if tls is not None else _tls_from_config())
+    async with open_session(ref, _resolve_token(token), owned=False, tls=context) as mesh:
         yield mesh

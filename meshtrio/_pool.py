@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -39,11 +40,16 @@ class ConnectionPool:
     Args:
         nursery: owns the connection tasks (cancel it to close them all).
         token: the auth token to present.
+        tls: the client TLS context for every connection (hosts and procs alike; None:
+            plaintext).
     """
 
-    def __init__(self, nursery: trio.Nursery, token: str) -> None:
+    def __init__(
+        self, nursery: trio.Nursery, token: str, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._nursery = nursery
         self.token = token
+        self.tls = tls
         self._peers: dict[str, Peer] = {}
         self._locks: dict[str, trio.Lock] = {}
         self.closed = False
@@ -122,6 +128,7 @@ class ConnectionPool:
                 token=token,
                 max_size=config.get(config.MAX_MESSAGE_SIZE),
                 timeout=timeout,
+                tls=self.tls,
                 task_status=status,
             )
         finally:

@@ -384,9 +384,16 @@ async def spawn_proc_mesh(
     if failure is not None:
         raise failure
     mesh.procs = tuple(
-        attrs.evolve(ref, address=fence.addresses.get(ref.create_rank)) for ref in mesh.procs
+        attrs.evolve(ref, address=_reachable(fence.addresses.get(ref.create_rank), ref.host))
+        for ref in mesh.procs
     )
     return mesh
+
+
+def _reachable(address: ChannelAddr | None, host: ChannelAddr) -> ChannelAddr | None:
+    """Where this client reaches a proc that reported ``address`` (PR-3: a wildcard proc
+    address means "next to its host", which this client reached at ``host``)."""
+    return None if address is None else address.reached_via(host)
 
 
 def _setup_payload(setup: Callable[[], Any] | None, addrs: Sequence[ChannelAddr]) -> bytes:

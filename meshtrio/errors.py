@@ -28,7 +28,11 @@ catches it. Every class here is also exported from :mod:`meshtrio`::
     │   ├── ProtocolError                     version mismatch, refused handshake, undecodable
     │   │   │                                 or oversized frame (the connection is closed)
     │   │   └── MessageBodyError              a body that does not fit its type (one request)
-    │   └── ConnectionLostError               the connection broke while a request was on it
+    │   ├── ConnectionLostError               the connection broke while a request was on it
+    │   └── TLSError                          TLS failed: fix the TLS settings (message says how)
+    │       ├── TLSVerifyError                the host's certificate: wrong CA, expired, wrong name
+    │       ├── TLSRequiredError              a plaintext client on a TLS-only host
+    │       └── TLSHandshakeError             TLS client on a plaintext host, client cert refused
     ├── RequestTimeoutError (TimeoutError)    no reply (or no connection) within the deadline
     ├── RemoteError                           the peer handled the request and answered an error
     │   └── ActorError                        an actor's endpoint or __init__ raised (.rank, ...)
@@ -182,6 +186,18 @@ from meshtrio._errors import (
     SpawnConfigurationError as SpawnConfigurationError,
 )
 from meshtrio._errors import (
+    TLSError as TLSError,
+)
+from meshtrio._errors import (
+    TLSHandshakeError as TLSHandshakeError,
+)
+from meshtrio._errors import (
+    TLSRequiredError as TLSRequiredError,
+)
+from meshtrio._errors import (
+    TLSVerifyError as TLSVerifyError,
+)
+from meshtrio._errors import (
     TransportError as TransportError,
 )
 from meshtrio._util import fixup_module_metadata
@@ -224,6 +240,10 @@ __all__ = [
     "ShutdownError",
     "SliceError",
     "SpawnConfigurationError",
+    "TLSError",
+    "TLSHandshakeError",
+    "TLSRequiredError",
+    "TLSVerifyError",
     "TransportError",
 ]
 

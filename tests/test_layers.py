@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._host_ref": 1,
     "meshtrio._actor_class": 1,
     "meshtrio._stack_records": 1,
+    "meshtrio._tls": 1,
     # 2. config
     "meshtrio._config_values": 2,
     "meshtrio._config": 2,

@@ -109,6 +109,7 @@ from meshtrio._messages import (
     WatchProcs,
 )
 from meshtrio._status import Status
+from meshtrio._tls import ServerTLS
 from meshtrio._transport import endpoints as net
 from meshtrio._transport.handshake import Credentials, check_token, proc_credential
 from meshtrio._transport.message_streams import MessageStream
@@ -130,7 +131,7 @@ INSECURE_BIND_WARNING = (
     "this traffic can steal the token, and whoever holds the token can run any command on "
     "this host"
 )
-"""What a host agent says when it listens beyond loopback (until TLS exists)."""
+"""What a host agent says when it listens beyond loopback without TLS."""
 
 MAX_EVENT_DETAIL = 1024
 """Characters of an event's detail kept (a failed proc's status carries its stderr tail)."""
@@ -190,6 +191,8 @@ class HostAgent:
         self.credentials = Credentials(token, proc_secret=self._proc_secret)
         self.cfg = cfg
         self.in_process_procs = in_process_procs
+        self.tls: ServerTLS | None = None
+        """The host's TLS settings; its procs get them too (as paths, in their bootstrap)."""
         self.address = ChannelAddr.local(0)
         self.started = time.time()
         self.state = HostState.SERVING
@@ -403,6 +406,7 @@ class HostAgent:
             config=rec.config,
             actor_token=rec.actor_token,
             has_setup=bool(rec.setup),
+            tls=self.tls,
         )
         credential = proc_credential(self._proc_secret, str(rec.proc_id))
         if self.in_process_procs and rec.command is None:
@@ -766,6 +770,7 @@ async def serve_host_agent(
     token: str,
     cfg: config.Config | None = None,
     in_process_procs: bool = False,
+    tls: ServerTLS | None = None,
     task_status: trio.TaskStatus[ChannelAddr] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a host agent until it is shut down (then return) or cancelled.
@@ -792,18 +797,24 @@ async def serve_host_agent(
         in_process_procs: run procs that have no explicit bootstrap command as tasks in this
             process; procs with one are still OS processes (and need an address they can
             reach, not ``local:``).
+        tls: serve ``wss`` only, with this certificate (and, with a CA, mutual TLS); its
+            procs serve their actor endpoints with the same files (None: plaintext).
 
     Raises:
         AddrParseError: ``addr`` is text that does not parse.
-        InputError: ``token`` cannot be sent (checked before anything starts).
+        InputError: ``token`` cannot be sent, or ``tls``'s files cannot be loaded (checked
+            before anything starts).
         TransportError: ``addr`` cannot be listened on (address in use, ...).
     """
     if isinstance(addr, str):
         addr = ChannelAddr.parse(addr)
     check_token(token)  # here: inside the nursery below it would arrive in an ExceptionGroup
     cfg = cfg or config.Config()
+    if tls is not None:
+        tls.server_context()  # InputError here, not in an ExceptionGroup from the nursery
     agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
-    insecure = not is_loopback(addr)
+    agent.tls = tls
+    insecure = tls is None and not is_loopback(addr)
     try:
         async with trio.open_nursery() as service:
             agent.service_nursery = service
@@ -816,6 +827,7 @@ async def serve_host_agent(
                     max_size=cfg.get(config.MAX_MESSAGE_SIZE),
                     handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
                     on_refused=lambda reason: agent.event("bad_client", reason),
+                    tls=tls,
                 )
             )
             agent.event("started", str(agent.address))

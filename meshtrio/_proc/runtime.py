@@ -19,6 +19,15 @@ Invariants owned here:
   (:mod:`meshtrio._proc.actors`) on an endpoint of its own that accepts only that token, next
   to its host (:func:`actor_listen_addr`), and reports the bound address in its ProcHello
   before it is Running; clients call its actors there directly, never through the host.
+  Next to a host that listens on a wildcard (``tcp:0.0.0.0:PORT``), it listens on the
+  wildcard too and reports that; a client reads a wildcard proc address as "the host I
+  reached this proc's host at, this port" (:meth:`~meshtrio._addr.ChannelAddr.reached_via`),
+  so procs are reachable from wherever their host is. Not promised: reachability through
+  NAT or a port-forward that maps the host's port alone.
+* PR-5 (TLS like its host): a proc whose bootstrap carries its host's TLS settings connects
+  back over TLS that trusts exactly its host's certificate (TLS-1), serves its actor endpoint
+  with that certificate and key (and the host's client CA: mutual TLS, TLS-2), and calls
+  other procs' actors over TLS too (:meth:`~meshtrio._tls.ServerTLS.peer_context`).
 * PR-4 (setup before Running): a proc spawned with a setup function fetches it from its host
   (:class:`~meshtrio._messages.GetProcSetup`, its own only) and runs it, with
   :func:`meshtrio.context` giving its rank and point (``actor`` empty), before its
@@ -31,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import ipaddress
 import os
 from typing import Any
 
@@ -93,16 +101,12 @@ async def _run_setup(boot: ProcBootstrap, peer: Peer, cfg: config.Config) -> Non
 def actor_listen_addr(host_addr: ChannelAddr) -> ChannelAddr:
     """Where a proc serves actors, given its host's address (PR-3): ``local:`` next to a
     ``local:`` host, a fresh abstract unix socket next to a unix host, port 0 on the host's
-    interface next to a tcp host (loopback when the host listens on every interface: a
-    wildcard cannot be handed to a client)."""
+    interface next to a tcp host (the wildcard next to a wildcard host: clients reach it at
+    the address they reached the host at)."""
     if host_addr.transport == "local":
         return ChannelAddr.local(0)
     if host_addr.transport == "tcp":
         assert host_addr.host is not None
-        if ipaddress.ip_address(host_addr.host).is_unspecified:
-            # A wildcard is no address to give a client, and procs are reached from this
-            # machine only for now (across machines: TLS and reachable addresses to come).
-            return ChannelAddr.tcp("::1" if ":" in host_addr.host else "127.0.0.1", 0)
         return ChannelAddr.tcp(host_addr.host, 0)
     return ChannelAddr.unix("")
 
@@ -151,7 +155,11 @@ async def run_proc(
             if boot.actor_token:
                 # This proc's outgoing actor connections (references that arrived in a
                 # message use them), and its actor endpoint (PR-3).
-                pool = ConnectionPool(nursery, boot.actor_token)
+                pool = ConnectionPool(
+                    nursery,
+                    boot.actor_token,
+                    tls=None if boot.tls is None else boot.tls.peer_context(),
+                )
                 server = ActorServer(str(boot.proc_id), cfg, nursery, pool)
                 actor_addr = await nursery.start(
                     functools.partial(
@@ -161,6 +169,7 @@ async def run_proc(
                         token=boot.actor_token,
                         max_size=max_size,
                         handshake_timeout=cfg.get(config.CONNECT_TIMEOUT),
+                        tls=boot.tls,
                     )
                 )
             peer: Peer = await nursery.start(
@@ -171,6 +180,7 @@ async def run_proc(
                     handler=handle,
                     max_size=max_size,
                     timeout=cfg.get(config.CONNECT_TIMEOUT),
+                    tls=None if boot.tls is None else boot.tls.host_link_context(),
                 )
             )
             if boot.has_setup:

@@ -23,12 +23,14 @@ Invariant owned here:
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 
 import trio
 
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import HostUnreachableError, RequestTimeoutError, TransportError
+from meshtrio._tls import ServerTLS
 from meshtrio._transport.handshake import Credentials, Offer, check_token
 from meshtrio._transport.interface import OnConnection, Transport
 from meshtrio._transport.memory import MemoryTransport
@@ -59,13 +61,16 @@ async def connect(
     handler: Handler | None = None,
     max_size: int,
     timeout: float,
+    tls: ssl.SSLContext | None = None,
     task_status: trio.TaskStatus[Peer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Connect to ``addr``, run a :class:`Peer` on the connection until it ends.
+    """Connect to ``addr`` (over TLS with ``tls``), run a :class:`Peer` on the connection
+    until it ends.
 
     Use with ``peer = await nursery.start(connect, addr, token=..., ...)``. Before the peer is
     reported, failures raise (translated, TR-3): :class:`HostUnreachableError`,
-    :class:`AuthRejectedError`, :class:`ProtocolError`, :class:`ConnectionLostError`, or
+    :class:`AuthRejectedError`, :class:`ProtocolError`, :class:`ConnectionLostError`, a
+    :class:`TLSError` (TLS-5), or
     :class:`RequestTimeoutError` when connect plus handshake take longer than ``timeout``.
     After that, this task returns when the connection ends; it never raises (the peer's
     ``close_reason`` says why it ended). Cancel it to close the connection.
@@ -78,7 +83,11 @@ async def connect(
     started = False
     try:
         async with transport.open_stream(
-            addr, offer=Offer(PROTOCOL_VERSION, token), max_size=max_size, timeout=timeout
+            addr,
+            offer=Offer(PROTOCOL_VERSION, token),
+            max_size=max_size,
+            timeout=timeout,
+            tls=tls,
         ) as stream:
             peer = Peer(stream, handler)
             task_status.started(peer)
@@ -121,9 +130,11 @@ async def serve(
     max_size: int,
     handshake_timeout: float = 10.0,
     on_refused: Callable[[str], None] | None = None,
+    tls: ServerTLS | None = None,
     task_status: trio.TaskStatus[ChannelAddr] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``addr`` until cancelled; report the bound address via ``task_status``.
+    With ``tls``, speak TLS only (``tcp:`` and ``unix:``; ``local:`` never leaves the process).
 
     Each authenticated connection is handed to ``on_connection(stream)`` in its own task
     (``stream.principal`` says whom it authenticated as: the client token, or with
@@ -152,4 +163,5 @@ async def serve(
         handshake_timeout=handshake_timeout,
         on_refused=on_refused,
         task_status=status.pop(),
+        tls=tls,
     )

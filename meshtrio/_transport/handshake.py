@@ -35,7 +35,15 @@ import secrets
 import attrs
 
 from meshtrio._contract import TOKEN_ENV
-from meshtrio._errors import AuthRejectedError, InputError, ProtocolError, TransportError
+from meshtrio._errors import (
+    AuthRejectedError,
+    InputError,
+    ProtocolError,
+    TLSHandshakeError,
+    TLSRequiredError,
+    TransportError,
+)
+from meshtrio._transport.tls_streams import CLIENT_CERT_REQUIRED, TLS_REQUIRED
 from meshtrio._wire import PROTOCOL_VERSION
 
 __all__ = [
@@ -197,6 +205,10 @@ def check_offer(offer: Offer, expected: str | Credentials) -> Refusal | Principa
 
 def refusal_error(status: int, reason: str, address: str) -> TransportError:
     """The client-side error for a refused handshake."""
+    if reason.startswith(TLS_REQUIRED):
+        return TLSRequiredError(f"{address}: {reason}", address=address)
+    if reason.startswith(CLIENT_CERT_REQUIRED):
+        return TLSHandshakeError(f"{address}: {reason}", address=address)
     if status == 401:
         return AuthRejectedError(f"{address}: {reason or 'authentication failed'}", address=address)
     return ProtocolError(f"{address}: handshake refused ({status}): {reason}", address=address)

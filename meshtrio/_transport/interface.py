@@ -12,6 +12,7 @@ nothing per message: once a stream is open, the RPC layer calls its ``send``/``r
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
@@ -19,6 +20,7 @@ from typing import Protocol
 import trio
 
 from meshtrio._addr import ChannelAddr
+from meshtrio._tls import ServerTLS
 from meshtrio._transport.handshake import Credentials, Offer
 from meshtrio._transport.message_streams import MessageStream
 
@@ -40,10 +42,17 @@ class Transport(Protocol):
     """
 
     def open_stream(
-        self, addr: ChannelAddr, *, offer: Offer, max_size: int, timeout: float
+        self,
+        addr: ChannelAddr,
+        *,
+        offer: Offer,
+        max_size: int,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> AbstractAsyncContextManager[MessageStream]:
         """Open a client connection to ``addr`` that presents ``offer`` (bounded by
-        ``timeout``); the connection and anything that runs it end when the block is left."""
+        ``timeout``), over TLS with ``tls``; the connection and anything that runs it end
+        when the block is left."""
         ...
 
     async def serve(
@@ -56,7 +65,9 @@ class Transport(Protocol):
         handshake_timeout: float,
         on_refused: OnRefused | None,
         task_status: trio.TaskStatus[ChannelAddr],
+        tls: ServerTLS | None = None,
     ) -> None:
         """Listen on ``addr`` until cancelled; report the bound address via ``task_status``;
-        hand each authenticated connection to ``on_connection`` in its own task."""
+        hand each authenticated connection to ``on_connection`` in its own task; with
+        ``tls``, speak TLS only."""
         ...

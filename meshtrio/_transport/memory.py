@@ -12,6 +12,7 @@ other, in the listener's nursery. Messages are bounded by the smaller of the two
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ import trio
 
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import HostUnreachableError, TransportError
+from meshtrio._tls import ServerTLS
 from meshtrio._transport.handshake import Credentials, Offer, Refusal, check_offer, refusal_error
 from meshtrio._transport.interface import OnConnection, OnRefused
 from meshtrio._transport.message_streams import MessageStream, memory_stream_pair
@@ -78,10 +80,16 @@ class MemoryTransport:
 
     @asynccontextmanager
     async def open_stream(
-        self, addr: ChannelAddr, *, offer: Offer, max_size: int, timeout: float
+        self,
+        addr: ChannelAddr,
+        *,
+        offer: Offer,
+        max_size: int,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> AsyncIterator[MessageStream]:
         """Connect to the ``local:`` listener at ``addr`` in this run (``timeout`` is unused:
-        nothing here waits)."""
+        nothing here waits; so is ``tls``: nothing leaves the process)."""
         address = str(addr)
         listener = _registry().listeners.get(_index(addr))
         if listener is None:
@@ -105,6 +113,7 @@ class MemoryTransport:
         handshake_timeout: float,
         on_refused: OnRefused | None,
         task_status: trio.TaskStatus[ChannelAddr],
+        tls: ServerTLS | None = None,
     ) -> None:
         """Register a listener at ``addr`` (``local:0``: the next free index) until cancelled.
 

@@ -201,7 +201,9 @@ class WsMessageStream:
         frame = ws._wsproto.send(wsproto.events.BytesMessage(data=data))
         lock.acquire_nowait()
         try:
-            await self._raw.send_all(frame)  # whole once started (SK-1); no yield (SK-2)
+            # The stream trio-websocket writes to: the FrameStream, or TLS over it. Whole
+            # once started (SK-1, TLS-4); no yield on plaintext (SK-2).
+            await ws._stream.send_all(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             await ws._abort_web_socket()
             raise trio_websocket.ConnectionClosed(ws._close_reason) from None

@@ -6,6 +6,11 @@ family (:class:`_TcpSockets`, :class:`_UnixSockets`) is all that differs between
 authenticated during the opening handshake (:mod:`meshtrio._transport.handshake`), and each
 accepted connection is handed on as a :class:`~meshtrio._transport.message_streams.WsMessageStream`.
 
+With TLS (a :class:`~meshtrio._tls.ServerTLS` on :meth:`WebSocketTransport.serve`, an
+:class:`ssl.SSLContext` on :meth:`WebSocketTransport.open_stream`) the WebSocket runs over
+:class:`~meshtrio._transport.tls_streams.TlsStream` on the same socket; the TLS handshake is
+part of the bounded opening handshake (TR-2) and happens before any byte of the WebSocket's.
+
 Invariants owned here:
 
 * TR-1 (authenticated): no message reaches a callback from a client whose token or protocol
@@ -45,6 +50,7 @@ import os
 import secrets
 import select
 import socket as _stdsocket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol, TypeVar
@@ -55,10 +61,18 @@ import trio_websocket
 
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import ConnectionLostError, TransportError
+from meshtrio._tls import ServerTLS
 from meshtrio._transport.frame_stream import FrameStream
 from meshtrio._transport.handshake import Credentials, Offer, Principal, Refusal, check_offer
 from meshtrio._transport.interface import OnConnection, OnRefused
 from meshtrio._transport.message_streams import SEND_TIMEOUT, MessageStream, WsMessageStream
+from meshtrio._transport.tls_streams import (
+    CLIENT_CERT_REQUIRED,
+    TlsStream,
+    handshake_error,
+    plaintext_refusal,
+    sniff_tls,
+)
 from meshtrio._transport.translate import translate as _translate
 
 __all__ = ["TCP", "UNIX", "WebSocketTransport"]
@@ -163,22 +177,40 @@ class WebSocketTransport:
 
     @asynccontextmanager
     async def open_stream(
-        self, addr: ChannelAddr, *, offer: Offer, max_size: int, timeout: float
+        self,
+        addr: ChannelAddr,
+        *,
+        offer: Offer,
+        max_size: int,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> AsyncIterator[MessageStream]:
-        """Connect and run the opening handshake within ``timeout`` (``trio.TooSlowError``,
-        wrapped in a group, when it takes longer); the connection runs until the block ends."""
+        """Connect (over TLS with ``tls``) and run the opening handshake within ``timeout``
+        (``trio.TooSlowError``, wrapped in a group, when it takes longer); the connection runs
+        until the block ends."""
         address = str(addr)
         async with trio.open_nursery() as nursery:
             with trio.fail_after(timeout):
                 for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
                     raw = FrameStream(await self.sockets.open(addr), send_timeout=SEND_TIMEOUT)
+                    stream: trio.abc.Stream = raw
+                    secure: TlsStream | None = None
                     try:
+                        if tls is not None:
+                            secure = TlsStream(
+                                trio.SSLStream(raw, tls, server_hostname=self.sockets.host(addr))
+                            )
+                            try:
+                                await secure.do_handshake()
+                            except trio.BrokenResourceError:
+                                raise handshake_error(secure.failure, address) from None
+                            stream = secure
                         ws = await _unless_hung_up(
                             raw,
                             functools.partial(
                                 trio_websocket.wrap_client_stream,
                                 nursery,
-                                raw,  # type: ignore[arg-type]  # any trio Stream works
+                                stream,  # type: ignore[arg-type]  # any trio Stream works
                                 self.sockets.host(addr),
                                 "/meshtrio",
                                 extra_headers=offer.headers(),
@@ -191,6 +223,8 @@ class WebSocketTransport:
                     if ws is not None:
                         break
                     await trio.aclose_forcefully(raw)
+                    if secure is not None and secure.failure is not None:
+                        raise handshake_error(secure.failure, address)  # TLS-5: say why
                     if raw.received == 0 and attempt < HANDSHAKE_ATTEMPTS:
                         continue  # TR-2: a full server may have evicted us unread: try again
                     how = f" ({raw.broke})" if raw.broke else ""
@@ -212,12 +246,16 @@ class WebSocketTransport:
         handshake_timeout: float,
         on_refused: OnRefused | None,
         task_status: trio.TaskStatus[ChannelAddr],
+        tls: ServerTLS | None = None,
     ) -> None:
-        """Listen on ``addr`` until cancelled (TR-1, TR-2, TR-4, TR-5).
+        """Listen on ``addr`` until cancelled (TR-1, TR-2, TR-4, TR-5); with ``tls``, speak
+        TLS only (TLS-2, TLS-5).
 
         Raises:
             TransportError: ``addr`` cannot be listened on (address in use, ...).
+            InputError: ``tls``'s files cannot be loaded.
         """
+        server_tls = None if tls is None else _ServerSide(tls.server_context(), tls.mutual)
         listeners, bound, cleanup = await self.sockets.bind(addr)
         address = str(bound)
         handshakes = _Handshakes(MAX_PENDING_HANDSHAKES)
@@ -227,7 +265,14 @@ class WebSocketTransport:
             outcome: _Dropped | None
             try:
                 outcome = await _serve_ws(
-                    stream, entry, address, on_connection, creds, max_size, handshake_timeout
+                    stream,
+                    entry,
+                    address,
+                    on_connection,
+                    creds,
+                    max_size,
+                    handshake_timeout,
+                    server_tls,
                 )
             except Exception as exc:  # TR-1: one bad client never stops the server
                 outcome = _Dropped(f"dropped: {_translate(exc, address)!r:.200}")
@@ -461,6 +506,14 @@ async def _unless_hung_up(stream: FrameStream, fn: Callable[[], Awaitable[T]]) -
     return result
 
 
+@attrs.frozen
+class _ServerSide:
+    """A TLS server's context, and whether clients must present a certificate (TLS-2)."""
+
+    context: ssl.SSLContext
+    mutual: bool
+
+
 async def _serve_ws(
     stream: trio.SocketStream,
     entry: _Pending,
@@ -469,6 +522,7 @@ async def _serve_ws(
     creds: Credentials,
     max_size: int,
     handshake_timeout: float,
+    tls: _ServerSide | None,
 ) -> _Dropped | None:
     """Serve one websocket client; returns why it was dropped, or None once it was served.
 
@@ -477,7 +531,7 @@ async def _serve_ws(
     watched = entry.watched = FrameStream(stream, send_timeout=SEND_TIMEOUT)
     async with trio.open_nursery() as nursery:
         with entry.scope:
-            outcome = await _handshake(watched, nursery, creds, max_size, handshake_timeout)
+            outcome = await _handshake(watched, nursery, creds, max_size, handshake_timeout, tls)
         entry.done()
         if entry.evicted:
             nursery.cancel_scope.cancel()
@@ -493,20 +547,63 @@ async def _serve_ws(
     return None
 
 
+async def _tls_handshake(
+    watched: FrameStream, tls: _ServerSide, deadline: float
+) -> TlsStream | _Dropped:
+    """The server's TLS handshake, after a look at the first byte (TLS-5)."""
+    sock = watched.inner.socket
+    is_tls: bool | None = False
+    with trio.move_on_at(deadline):
+        is_tls = await _unless_hung_up(watched, functools.partial(sniff_tls, sock))
+    if is_tls is None:
+        return _Dropped("hung up before sending its opening handshake", bad=False)
+    if not is_tls:
+        if trio.current_time() >= deadline:
+            return _Dropped("no valid handshake within the handshake timeout")
+        with trio.move_on_at(deadline):
+            try:
+                await watched.send_all(plaintext_refusal())
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        return _Dropped("spoke plaintext to this TLS-only host (refused: TLS required)")
+    secure = TlsStream(trio.SSLStream(watched, tls.context, server_side=True))
+    with trio.move_on_at(deadline):
+        try:
+            await secure.do_handshake()
+        except trio.BrokenResourceError:
+            if watched.peer_closed and secure.failure is None:
+                return _Dropped("hung up during its TLS handshake", bad=False)
+            why = secure.failure.reason if secure.failure is not None else "broken"
+            return _Dropped(f"failed its TLS handshake ({why or secure.failure})")
+        return secure
+    return _Dropped("did not finish its TLS handshake within the handshake timeout")
+
+
 async def _handshake(
     watched: FrameStream,
     nursery: trio.Nursery,
     creds: Credentials,
     max_size: int,
     handshake_timeout: float,
+    tls: _ServerSide | None,
 ) -> tuple[trio_websocket.WebSocketConnection, Principal] | _Dropped:
     """The server's side of one opening handshake (bounded by ``handshake_timeout``)."""
+    stream: trio.abc.Stream = watched
+    secure: TlsStream | None = None
+    if tls is not None:
+        made = await _tls_handshake(watched, tls, trio.current_time() + handshake_timeout)
+        if isinstance(made, _Dropped):
+            return made
+        stream = secure = made
     request = None
     with trio.move_on_after(handshake_timeout):
         request = await _unless_hung_up(
             watched,
             functools.partial(
-                trio_websocket.wrap_server_stream, nursery, watched, max_message_size=max_size
+                trio_websocket.wrap_server_stream,
+                nursery,
+                stream,
+                max_message_size=max_size,
             ),
         )
     if request is None:
@@ -517,6 +614,18 @@ async def _handshake(
             return _Dropped("sent a bad opening handshake (not a meshtrio WebSocket client)")
         return _Dropped(f"no valid handshake within {handshake_timeout:g}s")
     outcome = check_offer(Offer.from_headers(list(request.headers)), creds)
+    if (
+        tls is not None
+        and tls.mutual
+        and isinstance(outcome, Principal)
+        and outcome.is_client
+        and (secure is None or not secure.getpeercert())
+    ):  # TLS-2: a client (not a proc connecting back) must have shown a certificate
+        outcome = Refusal(
+            401,
+            f"{CLIENT_CERT_REQUIRED}: this host requires mutual TLS; pass "
+            "tls=meshtrio.TLSConfig(ca=..., cert=..., key=...) with a certificate signed by its CA",
+        )
     if isinstance(outcome, Refusal):
         with trio.move_on_after(handshake_timeout):
             await request.reject(outcome.status, body=outcome.reason.encode())
