@@ -602,8 +602,9 @@ class HostFailure:
 
     Attributes:
         address: the host's channel address, as text.
-        kind: one of ``refused``, ``timeout``, ``auth``, ``protocol``, ``connection_lost``,
-            ``remote``, ``closed``. The set may grow; it is for display and triage.
+        kind: one of ``refused``, ``timeout``, ``auth``, ``tls``, ``protocol``,
+            ``connection_lost``, ``remote``, ``closed``. The set may grow; it is for display
+            and triage.
         cause: a short description.
     """
 
@@ -618,7 +619,9 @@ class HostFailure:
     def from_exception(cls, address: str, exc: BaseException) -> HostFailure:
         """Classify ``exc`` (raised while talking to the host at ``address``)."""
         kind = "remote"
-        if isinstance(exc, AuthRejectedError):
+        if isinstance(exc, TLSError):
+            kind = "tls"
+        elif isinstance(exc, AuthRejectedError):
             kind = "auth"
         elif isinstance(exc, HostUnreachableError):
             kind = "refused"

@@ -114,6 +114,15 @@ from meshtrio._config import (
     REQUEST_TIMEOUT as REQUEST_TIMEOUT,
 )
 from meshtrio._config import (
+    TLS_CA as TLS_CA,
+)
+from meshtrio._config import (
+    TLS_CERT as TLS_CERT,
+)
+from meshtrio._config import (
+    TLS_KEY as TLS_KEY,
+)
+from meshtrio._config import (
     Config as Config,
 )
 from meshtrio._config import (
@@ -194,6 +203,9 @@ __all__ = [
     "PROC_SPAWN_MAX_IDLE",
     "PROC_STOP_MAX_IDLE",
     "REQUEST_TIMEOUT",
+    "TLS_CA",
+    "TLS_CERT",
+    "TLS_KEY",
     "Config",
     "Key",
     "Kind",

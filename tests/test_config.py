@@ -410,6 +410,9 @@ def test_registry_and_env_names() -> None:
         "actor_mailbox_bytes": 64 << 20,
         "actor_cancel_ack_timeout": 1.0,
         "actor_death_report_timeout": 0.5,
+        "tls_ca": "",
+        "tls_cert": "",
+        "tls_key": "",
     }
     assert {name: key.default for name, key in config.KEYS.items()} == expected
     for name, key in config.KEYS.items():

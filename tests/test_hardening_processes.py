@@ -152,10 +152,11 @@ async def ws_outcome(ws: trio_websocket.WebSocketConnection, corr: int) -> Envel
 
 
 @asynccontextmanager
-async def host_with_stderr(listen: str) -> AsyncIterator[tuple[trio.Process, str]]:
-    """A ``python -m meshtrio host --listen <listen>`` process whose stderr is a pipe; yields
-    it and the address it printed. It is killed (if still running) and reaped at the end."""
-    argv = [*HOST_ARGV[:4], "--listen", listen]
+async def host_with_stderr(listen: str, *extra: str) -> AsyncIterator[tuple[trio.Process, str]]:
+    """A ``python -m meshtrio host --listen <listen> [extra...]`` process whose stderr is a
+    pipe; yields it and the address it printed. It is killed (if still running) and reaped at
+    the end."""
+    argv = [*HOST_ARGV[:4], "--listen", listen, *extra]
     proc = await trio.lowlevel.open_process(
         argv, env=host_env(TOKEN), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -400,10 +401,11 @@ async def test_ha7_a_proc_credential_cannot_drive_its_host(tmp_path: Path) -> No
 # -- the insecure-bind warning ------------------------------------------------------------------
 async def test_insecure_bind_warns() -> None:
     """Reproduces: a host listening on 0.0.0.0 (plaintext, token on the wire) said nothing.
-    Now it prints a WARNING on stderr and records an ``insecure_bind`` event; a loopback host
-    does neither. Only 127.0.0.1 is ever connected to."""
+    Now, allowed with ``--insecure`` (without it, it refuses: see test_tls.py), it prints a
+    WARNING on stderr and records an ``insecure_bind`` event; a loopback host does neither.
+    Only 127.0.0.1 is ever connected to."""
     with no_leaked_processes(), trio.fail_after(20):
-        async with host_with_stderr("tcp:0.0.0.0:0") as (wide, printed):
+        async with host_with_stderr("tcp:0.0.0.0:0", "--insecure") as (wide, printed):
             bound = ChannelAddr.parse(printed)
             assert bound.host == "0.0.0.0", printed
             async with meshtrio.attach([f"tcp:127.0.0.1:{bound.port}"], token=TOKEN) as mesh:

@@ -142,9 +142,11 @@ _VERIFY_HINTS = {
     "the CA that signed it",
     21: "it is not signed by a CA this client trusts: pass tls=meshtrio.TLSConfig(ca=...) naming "
     "the CA that signed it",
-    62: "it does not name the address connected to: connect to a name or IP address in its "
-    "subjectAltName, or reissue it for this one",
 }
+_VERIFY_HINTS[62] = _VERIFY_HINTS[64] = (
+    "it does not name the address connected to: connect to a name or IP address in its "
+    "subjectAltName, or reissue it for this one"
+)
 
 _ALERTS_ABOUT_US = (
     "ALERT_UNKNOWN_CA",
@@ -157,9 +159,13 @@ _ALERTS_ABOUT_US = (
 )
 
 
-def handshake_error(cause: ssl.SSLError | None, address: str) -> TLSError:
+def handshake_error(
+    cause: ssl.SSLError | None, address: str, *, after_handshake: bool = False
+) -> TLSError:
     """The error for a TLS handshake to ``address`` that failed with ``cause`` (None: the
-    host hung up before or during it), saying what to fix (TLS-5)."""
+    host hung up before or during it), saying what to fix (TLS-5). ``after_handshake``: our
+    side of the handshake had finished when the host hung up (TLS 1.3 checks a client's
+    certificate only then, and trio does not send the alert: the client sees a hang-up)."""
     if isinstance(cause, ssl.SSLCertVerificationError):
         reason = cause.verify_message or str(cause)
         hint = _VERIFY_HINTS.get(
@@ -175,6 +181,14 @@ def handshake_error(cause: ssl.SSLError | None, address: str) -> TLSError:
             f"{address}: the host refused this client's TLS certificate ({cause.reason}): it "
             "requires mutual TLS; pass tls=meshtrio.TLSConfig(ca=..., cert=..., key=...) with a "
             "certificate signed by the CA it was given (--tls-ca)",
+            address=address,
+        )
+    elif after_handshake:
+        error = TLSHandshakeError(
+            f"{address}: the host hung up right after the TLS handshake: it did not accept "
+            "this client's TLS certificate (or got none). If it requires mutual TLS "
+            "(--tls-ca), pass tls=meshtrio.TLSConfig(ca=..., cert=..., key=...) with a "
+            "certificate signed by that CA",
             address=address,
         )
     else:

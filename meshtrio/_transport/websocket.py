@@ -203,7 +203,8 @@ class WebSocketTransport:
                             try:
                                 await secure.do_handshake()
                             except trio.BrokenResourceError:
-                                raise handshake_error(secure.failure, address) from None
+                                error = handshake_error(secure.failure, address)
+                                raise error from error.__cause__
                             stream = secure
                         ws = await _unless_hung_up(
                             raw,
@@ -223,8 +224,8 @@ class WebSocketTransport:
                     if ws is not None:
                         break
                     await trio.aclose_forcefully(raw)
-                    if secure is not None and secure.failure is not None:
-                        raise handshake_error(secure.failure, address)  # TLS-5: say why
+                    if secure is not None:  # TLS-5: a hang-up after TLS is about TLS
+                        raise handshake_error(secure.failure, address, after_handshake=True)
                     if raw.received == 0 and attempt < HANDSHAKE_ATTEMPTS:
                         continue  # TR-2: a full server may have evicted us unread: try again
                     how = f" ({raw.broke})" if raw.broke else ""
