@@ -688,6 +688,12 @@ TLS_CERT: Key[str] = _register(
 TLS_KEY: Key[str] = _register(
     Key("tls_key", "", Kind.STR, "attach: the private key of tls_cert (PEM).", propagate=False)
 )
+TCP_USER_TIMEOUT = _duration(
+    "tcp_user_timeout",
+    30,
+    "Longest data sent on a TCP connection may stay unacknowledged before the connection is "
+    "given up (a partitioned peer's requests fail within about this).",
+)
 REQUEST_TIMEOUT = _duration("request_timeout", 30, "Default deadline of a simple request.")
 PROCESS_EXIT_TIMEOUT = _duration(
     "process_exit_timeout", 10, "Grace a single proc Stop gives the proc to exit."

@@ -114,6 +114,9 @@ from meshtrio._config import (
     REQUEST_TIMEOUT as REQUEST_TIMEOUT,
 )
 from meshtrio._config import (
+    TCP_USER_TIMEOUT as TCP_USER_TIMEOUT,
+)
+from meshtrio._config import (
     TLS_CA as TLS_CA,
 )
 from meshtrio._config import (
@@ -203,6 +206,7 @@ __all__ = [
     "PROC_SPAWN_MAX_IDLE",
     "PROC_STOP_MAX_IDLE",
     "REQUEST_TIMEOUT",
+    "TCP_USER_TIMEOUT",
     "TLS_CA",
     "TLS_CERT",
     "TLS_KEY",

@@ -410,6 +410,7 @@ def test_registry_and_env_names() -> None:
         "actor_mailbox_bytes": 64 << 20,
         "actor_cancel_ack_timeout": 1.0,
         "actor_death_report_timeout": 0.5,
+        "tcp_user_timeout": 30.0,
         "tls_ca": "",
         "tls_cert": "",
         "tls_key": "",

@@ -31,6 +31,13 @@ Invariants owned here:
   most :data:`REPORT_BURST` at once and :data:`REPORT_RATE` per second after that; the ones
   left out are counted and the count is added to the next report, so a flood of bad clients
   neither floods the log nor pushes a host's history out, and none goes unrecorded.
+* TR-6 (a partition fails requests): on a TCP connection, data sent that the peer has not
+  acknowledged within ``tcp_user_timeout`` seconds ends the connection (Linux
+  ``TCP_USER_TIMEOUT``), so every request waiting on a connection to a host that vanished
+  from the network (link down, packets dropped) fails with ConnectionLostError within about
+  that bound instead of the kernel's retransmission time (minutes). Not promised: that an
+  idle connection (nothing sent) notices a partition before its next request; nor anything
+  on systems without ``TCP_USER_TIMEOUT``.
 * TR-4 (hang-ups are not attacks): a client that hangs up (end of file or a reset) during its
   opening handshake is logged as such, not reported as a bad client; a reset fails a
   client's connect at once (SK-3), like a clean close.
@@ -59,6 +66,7 @@ import attrs
 import trio
 import trio_websocket
 
+from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import ConnectionLostError, TransportError
 from meshtrio._tls import ServerTLS
@@ -116,9 +124,24 @@ def _unix_sockaddr(addr: ChannelAddr) -> str:
     return "\0" + path if addr.abstract else path
 
 
+def _give_up_unacked(stream: trio.SocketStream) -> None:
+    """TR-6: bound how long data sent on a TCP connection may stay unacknowledged
+    (``TCP_USER_TIMEOUT``, the ``tcp_user_timeout`` key); a no-op elsewhere."""
+    option = getattr(_stdsocket, "TCP_USER_TIMEOUT", None)
+    if option is None or stream.socket.family not in (_stdsocket.AF_INET, _stdsocket.AF_INET6):
+        return
+    millis = int(config.get(config.TCP_USER_TIMEOUT) * 1000)
+    try:
+        stream.setsockopt(_stdsocket.IPPROTO_TCP, option, millis)
+    except OSError:
+        pass  # not every kernel has it: the OS default (minutes) applies
+
+
 class _TcpSockets:
     async def open(self, addr: ChannelAddr) -> trio.SocketStream:
-        return await trio.open_tcp_stream(*_tcp(addr))
+        stream = await trio.open_tcp_stream(*_tcp(addr))
+        _give_up_unacked(stream)
+        return stream
 
     async def bind(
         self, addr: ChannelAddr
@@ -338,6 +361,7 @@ async def _accept_loop(
                 continue
             try:
                 stream = await listener.accept()
+                _give_up_unacked(stream)
             except OSError as exc:
                 if exc.errno not in ACCEPT_RETRY_ERRNOS:
                     raise
