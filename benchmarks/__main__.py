@@ -29,6 +29,7 @@ from benchmarks import (
     bench_demo,
     bench_shutdown,
     bench_spawn,
+    bench_tls,
     bench_unreachable,
     bench_values,
     bench_watch,
@@ -47,6 +48,7 @@ ALL: list[Benchmark] = [
     *bench_demo.BENCHMARKS,
     *bench_actors.BENCHMARKS,
     *bench_watch.BENCHMARKS,
+    *bench_tls.BENCHMARKS,
 ]
 
 

@@ -137,6 +137,7 @@ class ServerTLS:
             InputError: a file cannot be read, or the key does not match the certificate.
         """
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.num_tickets = 0  # clients never resume a session: send no tickets
         _load("the host certificate and key", ctx.load_cert_chain, self.cert, self.key)
         if self.ca is not None:
             _load("the client CA file", ctx.load_verify_locations, self.ca)

@@ -68,7 +68,7 @@ import trio_websocket
 
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
-from meshtrio._errors import ConnectionLostError, TransportError
+from meshtrio._errors import ConnectionLostError, TLSError, TransportError
 from meshtrio._tls import ServerTLS
 from meshtrio._transport.frame_stream import FrameStream
 from meshtrio._transport.handshake import Credentials, Offer, Principal, Refusal, check_offer
@@ -81,6 +81,7 @@ from meshtrio._transport.tls_streams import (
     plaintext_refusal,
     sniff_tls,
 )
+from meshtrio._transport.translate import cancel_part as _cancel_part
 from meshtrio._transport.translate import translate as _translate
 
 __all__ = ["TCP", "UNIX", "WebSocketTransport"]
@@ -221,7 +222,7 @@ class WebSocketTransport:
                     try:
                         if tls is not None:
                             secure = TlsStream(
-                                trio.SSLStream(raw, tls, server_hostname=self.sockets.host(addr))
+                                raw, tls, server_side=False, server_hostname=self.sockets.host(addr)
                             )
                             try:
                                 await secure.do_handshake()
@@ -241,8 +242,16 @@ class WebSocketTransport:
                                 max_message_size=max_size,
                             ),
                         )
-                    except BaseException:  # timed out, cancelled or refused: close the socket
+                    except BaseException as exc:  # timed out, cancelled, refused: close it
                         await trio.aclose_forcefully(raw)
+                        if (
+                            secure is not None
+                            and secure.failure is not None
+                            and not isinstance(exc, TLSError)
+                            and _cancel_part(exc) is None
+                        ):  # TLS-5: the host's alert (say, about our certificate) says why
+                            error = handshake_error(secure.failure, address, after_handshake=True)
+                            raise error from error.__cause__
                         raise
                     if ws is not None:
                         break
@@ -591,7 +600,7 @@ async def _tls_handshake(
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         return _Dropped("spoke plaintext to this TLS-only host (refused: TLS required)")
-    secure = TlsStream(trio.SSLStream(watched, tls.context, server_side=True))
+    secure = TlsStream(watched, tls.context, server_side=True)
     with trio.move_on_at(deadline):
         try:
             await secure.do_handshake()
