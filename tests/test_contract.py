@@ -6,6 +6,7 @@ import ast
 import base64
 from pathlib import Path
 
+import attrs
 import msgpack
 import pytest
 
@@ -13,6 +14,7 @@ from meshtrio import _contract as contract
 from meshtrio._addr import ChannelAddr
 from meshtrio._contract import ProcBootstrap, check_proc_bind, stop_bound
 from meshtrio._ids import ProcId, ProcMeshId
+from meshtrio._tls import ServerTLS
 from meshtrio._wire import converter
 from meshtrio.errors import InputError, SpawnConfigurationError
 
@@ -47,6 +49,19 @@ def test_bootstrap_payload_round_trips_and_is_base64_msgpack_of_its_fields() -> 
         "config": {"request_timeout": 2.5, "mesh_tail_log_lines": 4},
         "actor_token": "",
         "has_setup": False,
+        "tls": None,
+    }
+
+
+def test_bootstrap_payload_carries_tls_paths() -> None:
+    """PR-5: a TLS host's procs get its certificate, key and client CA as paths."""
+    boot = attrs.evolve(BOOT, tls=ServerTLS(cert="/c.pem", key="/k.pem", ca="/ca.pem"))
+    text = boot.to_env()
+    assert ProcBootstrap.from_env(text) == boot
+    assert msgpack.unpackb(base64.b64decode(text), raw=False)["tls"] == {
+        "cert": "/c.pem",
+        "key": "/k.pem",
+        "ca": "/ca.pem",
     }
 
 

@@ -129,7 +129,9 @@ def _give_up_unacked(stream: trio.SocketStream) -> None:
     """TR-6: bound how long data sent on a TCP connection may stay unacknowledged
     (``TCP_USER_TIMEOUT``, the ``tcp_user_timeout`` key); a no-op elsewhere."""
     option = getattr(_stdsocket, "TCP_USER_TIMEOUT", None)
-    if option is None or stream.socket.family not in (_stdsocket.AF_INET, _stdsocket.AF_INET6):
+    if option is None or not isinstance(stream, trio.SocketStream):
+        return
+    if stream.socket.family not in (_stdsocket.AF_INET, _stdsocket.AF_INET6):
         return
     millis = int(config.get(config.TCP_USER_TIMEOUT) * 1000)
     try:
