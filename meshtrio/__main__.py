@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Print every thread's stack and the Trio task tree of every proc that "
         "the hosts of REF run (a host mesh ref, as a client prints it: id:host,host@region). "
         "It only looks: nothing is pushed, spawned or stopped. The client token comes from "
-        "--token-file or MESHTRIO_TOKEN.",
+        "--token-file or MESHTRIO_TOKEN; for TLS hosts, set MESHTRIO_TLS_CA (and "
+        "MESHTRIO_TLS_CERT/MESHTRIO_TLS_KEY for mutual TLS).",
     )
     stacks.add_argument("ref", metavar="REF", help="the host mesh ref")
     stacks.add_argument(

@@ -81,7 +81,15 @@ from meshtrio._transport.handshake import check_token, token_from_env
 from meshtrio._transport.rpc import Peer, PendingCall
 from meshtrio._wire import Prepared
 
-__all__ = ["HostMesh", "HostOutcome", "MeshState", "ShutdownReport", "StopReport", "attach"]
+__all__ = [
+    "HostMesh",
+    "HostOutcome",
+    "MeshState",
+    "ShutdownReport",
+    "StopReport",
+    "attach",
+    "tls_from_config",
+]
 
 log = logging.getLogger("meshtrio.supervision")
 
@@ -868,7 +876,7 @@ async def _drain_on_cancel(
             nursery.cancel_scope.cancel()
 
 
-def _tls_from_config() -> TLSConfig | None:
+def tls_from_config() -> TLSConfig | None:
     """The client TLS settings of the config keys, or None when none is set."""
     ca, cert, key = (
         config.get(k) or None for k in (config.TLS_CA, config.TLS_CERT, config.TLS_KEY)
@@ -949,6 +957,6 @@ async def attach(
             raise InputError("attach needs at least one host address, got none")
         label = Label.sanitize("hosts" if name is None else name)
         ref = HostMeshRef.from_hosts(HostMeshId.instance(label), addresses)
-    context = client_context(tls if tls is not None else _tls_from_config())
+    context = client_context(tls if tls is not None else tls_from_config())
     async with open_session(ref, _resolve_token(token), owned=False, tls=context) as mesh:
         yield mesh

@@ -26,6 +26,7 @@ import trio
 from meshtrio import _config as config
 from meshtrio._addr import ChannelAddr
 from meshtrio._errors import MeshError
+from meshtrio._host_mesh import tls_from_config
 from meshtrio._host_ref import HostMeshRef
 from meshtrio._ids import ProcMeshId
 from meshtrio._messages import ListProcs as _ListProcs
@@ -33,6 +34,7 @@ from meshtrio._messages import ProcList, ProcListing
 from meshtrio._pool import ConnectionPool, fan_out
 from meshtrio._slicing import Region
 from meshtrio._stacks import gather_stacks
+from meshtrio._tls import client_context
 from meshtrio._transport.rpc import Peer
 
 __all__ = ["print_stacks"]
@@ -51,7 +53,7 @@ async def print_stacks(ref: HostMeshRef, token: str, timeout: float, out: TextIO
     when no host could be asked)."""
     request_timeout = config.get(config.REQUEST_TIMEOUT)
     async with trio.open_nursery() as nursery:
-        pool = ConnectionPool(nursery, token)
+        pool = ConnectionPool(nursery, token, tls=client_context(tls_from_config()))
         addrs = list(dict.fromkeys(ref.addrs))
         outcomes = await fan_out(
             addrs,
@@ -89,7 +91,13 @@ async def _print_mesh(
     except MeshError:
         full = Region.parse(f"procs={max(p.create_rank for _, p in found) + 1}/1")
     targets = {
-        p.create_rank: _Target(str(p.proc_id), p.address, addr, p.actor_token) for addr, p in found
+        p.create_rank: _Target(
+            str(p.proc_id),
+            None if p.address is None else p.address.reached_via(addr),  # PR-3
+            addr,
+            p.actor_token,
+        )
+        for addr, p in found
     }
     for rank in full.base_ranks():  # ranks not running any more: reported as such
         targets.setdefault(rank, _Target("(not running)", None, found[0][0], ""))

@@ -372,6 +372,26 @@ async def test_cli_host_with_certificate(pki: Pki, hand_started_tls_host: list[s
                 procs = await mesh.spawn("p", {"gpus": 1})
                 echo = await procs.spawn("echo", Echo)
                 assert (await echo.plus.call(2)).values() == [2]
+                (state,) = (await procs.states()).values()
+                proc_pid = state.pid
+                # `meshtrio stacks` reaches the host and its proc (at the host's address,
+                # PR-3) over mutual TLS, with the settings from the environment.
+                env = {
+                    **host_env(TOKEN),
+                    "MESHTRIO_TLS_CA": pki.ca,
+                    "MESHTRIO_TLS_CERT": pki.client,
+                    "MESHTRIO_TLS_KEY": pki.client,
+                }
+                done = await trio.run_process(
+                    [sys.executable, "-m", "meshtrio", "stacks", str(mesh.ref)],
+                    env=env,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                )
+                out = done.stdout.decode()
+                assert done.returncode == 0, done.stderr.decode()
+                assert f"=== proc mesh {procs.id}" in out, out
+                assert f"pid {proc_pid}: proc\n" in out, out  # the proc itself answered
                 await mesh.shutdown()
             assert await proc.wait() == 0
             err = (await proc.stderr.receive_some(65536)).decode()
