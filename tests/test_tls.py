@@ -21,6 +21,7 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
+import trio.testing
 import trustme
 from hosts import host_env, read_first_line
 
@@ -404,3 +405,49 @@ async def test_cli_host_with_certificate(pki: Pki, hand_started_tls_host: list[s
                 for pipe in (proc.stdout, proc.stderr):
                     if pipe is not None:
                         await pipe.aclose()
+
+
+# -- the TLS stream ---------------------------------------------------------------------------
+async def test_tls4_a_cancelled_write_is_sent_whole(pki: Pki) -> None:
+    """A write cancelled while the socket is full still goes out whole (its records were
+    made): the reader decrypts it all, and the next write too (the record stream is intact)."""
+    from meshtrio._transport.frame_stream import FrameStream
+    from meshtrio._transport.tls_streams import TlsStream
+
+    with trio.fail_after(LIMIT):
+        a, b = trio.socket.socketpair()
+        writer = TlsStream(
+            FrameStream(trio.SocketStream(a)),
+            client(pki).context(),
+            server_side=False,
+            server_hostname="127.0.0.1",
+        )
+        reader = TlsStream(
+            FrameStream(trio.SocketStream(b)), server(pki).server_context(), server_side=True
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader.do_handshake)
+            await writer.do_handshake()
+        big = bytes(range(256)) * 16384  # 4 MiB: more than the socket buffers hold
+        got = bytearray()
+        scope = trio.CancelScope()
+
+        async def write() -> None:
+            with scope:
+                await writer.send_all(big)  # blocks: nobody reads yet
+            await writer.send_all(b"after")
+
+        async def read_all() -> None:
+            while len(got) < len(big) + 5:
+                got.extend(await reader.receive_some())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(write)
+            await trio.testing.wait_all_tasks_blocked()  # the write waits for room
+            scope.cancel()
+            await trio.testing.wait_all_tasks_blocked()  # ... and goes on waiting (TLS-4)
+            nursery.start_soon(read_all)
+        assert scope.cancelled_caught, "the cancellation is delivered once the data is out"
+        assert bytes(got) == big + b"after"
+        await writer.aclose()
+        await reader.aclose()
