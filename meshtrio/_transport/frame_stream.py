@@ -74,15 +74,20 @@ class FrameStream(trio.abc.Stream):
             raise trio.ClosedResourceError("the stream is closed")
         return fd
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+    async def send_all(
+        self, data: bytes | bytearray | memoryview, *, committed: bool = False
+    ) -> None:
         """Write all of ``data``; once the first byte is out, the rest follows (SK-1).
 
         Bounded: waiting for room to start writing, and finishing a started write, each take
         at most ``send_timeout``; then the stream is closed and BrokenResourceError raised.
+        ``committed``: write it whole even if cancelled before the first byte is out (TLS
+        records, which cannot be taken back once made: TLS-4).
         """
         if self._sending:
             raise trio.BusyResourceError("another task is writing to this stream")
-        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled here: nothing was written
+        if not committed:
+            await trio.lowlevel.checkpoint_if_cancelled()  # cancelled here: nothing written
         self._sending = True
         try:
             view = memoryview(data).cast("B")  # lengths and slices in bytes, whatever the items
@@ -90,7 +95,7 @@ class FrameStream(trio.abc.Stream):
                 self._fd()  # writing nothing to a closed stream is still an error
             sent = (self._write(view) or 0) if view.nbytes else 0
             if sent < view.nbytes:
-                await self._finish(view[sent:], started=sent > 0)
+                await self._finish(view[sent:], started=committed or sent > 0)
             # else: no yield here (SK-2): the caller's lock acquisition was the checkpoint.
         finally:
             self._sending = False

@@ -93,11 +93,11 @@ class TlsStream(trio.abc.Stream):
             self._in.write_eof()
 
     async def _flush(self) -> None:
-        """Write what the TLS object produced, whole even if cancelled (TLS-4)."""
+        """Write what the TLS object produced, whole even if cancelled (TLS-4; bounded by
+        the socket's send timeout, SK-1)."""
         out = self._out.read()
         if out:
-            with trio.CancelScope(shield=True):
-                await self.raw.send_all(out)  # bounded by the socket's send timeout (SK-1)
+            await self.raw.send_all(out, committed=True)
 
     async def do_handshake(self) -> None:
         """Run the TLS handshake (trio.BrokenResourceError when it fails; ``failure`` says
@@ -124,32 +124,38 @@ class TlsStream(trio.abc.Stream):
         return self._tls.getpeercert()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled: nothing was encrypted
         try:
             self._tls.write(data)
         except ssl.SSLError as exc:
             raise self._broken(exc) from exc
         await self._flush()
-        await trio.lowlevel.checkpoint_if_cancelled()
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.raw.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        size = max_bytes or DEFAULT_RECEIVE_SIZE
+        size = min(max_bytes or DEFAULT_RECEIVE_SIZE, MAX_RECORD)
+        incoming = self._in
         while True:
-            try:
-                return self._tls.read(size)
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLZeroReturnError:
-                return b""  # the peer closed TLS cleanly
-            except ssl.SSLError as exc:
-                raise self._broken(exc) from exc
+            # Decrypt only when there is something to decrypt (a failed read costs a buffer).
+            if incoming.pending or incoming.eof or self._tls.pending():
+                try:
+                    return self._tls.read(size)
+                except ssl.SSLWantReadError:
+                    pass  # part of a record: read on
+                except ssl.SSLZeroReturnError:
+                    return b""  # the peer closed TLS cleanly
+                except ssl.SSLError as exc:
+                    raise self._broken(exc) from exc
             await self._feed()
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.raw)
 
+
+MAX_RECORD = 16384
+"""Largest TLS record payload: one read returns at most this much."""
 
 ALERT_BOUND = 1.0
 """Longest a failed TLS handshake spends sending its alert to the peer."""
