@@ -9,6 +9,8 @@ trio-websocket reads and writes. It differs from the stream it wraps in two ways
   on the connection. Waiting for room to start a write, and then finishing it, are each
   bounded by ``send_timeout``; a peer that does not take the data within that (it stopped
   reading, or reads too slowly) gets its connection closed (:class:`trio.BrokenResourceError`).
+  A write made with ``committed=True`` counts as started from the outset: it is written whole
+  even if cancelled before its first byte (TLS records cannot be taken back once made, TLS-4).
 * SK-2 (cheap when nothing blocks): data that fits in the socket's buffer is written with one
   non-blocking system call, with no cancel scope and without yielding to the scheduler, so
   that the usual small request or reply costs as little as possible. Reads likewise try the
