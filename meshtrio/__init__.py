@@ -55,6 +55,7 @@ from meshtrio._stack_records import ThreadStack as ThreadStack
 from meshtrio._status import ProcState as ProcState
 from meshtrio._status import Status as Status
 from meshtrio._supervision import ProcEvent as ProcEvent
+from meshtrio._tls import ServerTLS as ServerTLS
 from meshtrio._tls import TLSConfig as TLSConfig
 from meshtrio._util import fixup_module_metadata
 from meshtrio.errors import ActorDiedError as ActorDiedError
@@ -162,6 +163,7 @@ __all__ = [
     "RegionParseError",
     "RemoteError",
     "RequestTimeoutError",
+    "ServerTLS",
     "ShutdownError",
     "ShutdownReport",
     "SliceError",

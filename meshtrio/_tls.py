@@ -111,7 +111,9 @@ def client_context(tls: ClientTLS | None) -> ssl.SSLContext | None:
 
 @attrs.frozen
 class ServerTLS:
-    """A host's TLS settings (also handed to its procs, as paths, in their bootstrap payload).
+    """A host's TLS settings (also handed to its procs, as paths, in their bootstrap payload):
+    ``serve_host_agent(..., tls=meshtrio.ServerTLS(cert=..., key=...))`` is what
+    ``meshtrio host --tls-cert ... --tls-key ... [--tls-ca ...]`` runs.
 
     Attributes:
         cert: a PEM file of the host's certificate (chain): it must name every address clients

@@ -166,6 +166,27 @@ async def test_tls1_attach_spawn_call_shutdown(pki: Pki, mode: str) -> None:
                 assert not report.failures, report
 
 
+@pytest.mark.parametrize("mode", ["tls", "mutual"])
+async def test_tls1_states_info_stacks_and_stop(pki: Pki, mode: str) -> None:
+    """Host and proc requests besides spawn work over TLS too: states (a keepalive), info,
+    stacks (each proc answers itself over its TLS endpoint), stop; nothing is left."""
+    mutual = mode == "mutual"
+    with no_leaked_processes(), trio.fail_after(LIMIT):
+        async with host_task(server(pki, mutual=mutual)) as addr:
+            tls = client(pki, mutual=mutual)
+            async with meshtrio.attach([addr], token=TOKEN, tls=tls) as mesh:
+                procs = await mesh.spawn("p", {"gpus": 2})
+                states = (await procs.states(keepalive=True)).values()
+                assert [s.status.is_running for s in states] == [True, True]
+                (info,) = (await mesh.info()).values()
+                assert info.proc_count == 2
+                stacks = (await procs.stacks()).values()
+                assert [s.source for s in stacks] == ["proc", "proc"], stacks
+                stopped = (await procs.stop()).values()
+                assert all(s.status.is_terminating for s in stopped), stopped
+                await mesh.shutdown()
+
+
 async def test_pr3_wildcard_host_procs_reached_at_the_hosts_address(pki: Pki) -> None:
     """A host on the wildcard: its procs listen on the wildcard too and the client reaches
     them at the address it reached the host at (not a loopback address of the host's
