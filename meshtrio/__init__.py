@@ -46,6 +46,7 @@ from meshtrio._proc_mesh import ProcRef as ProcRef
 from meshtrio._records import DrainReport as DrainReport
 from meshtrio._records import HostInfo as HostInfo
 from meshtrio._records import LogLine as LogLine
+from meshtrio._rendezvous import hosts_from_dir as hosts_from_dir
 from meshtrio._slicing import Extent as Extent
 from meshtrio._slicing import Point as Point
 from meshtrio._slicing import Region as Region
@@ -61,6 +62,7 @@ from meshtrio.errors import ActorError as ActorError
 from meshtrio.errors import ActorFailedError as ActorFailedError
 from meshtrio.errors import AddrParseError as AddrParseError
 from meshtrio.errors import AuthRejectedError as AuthRejectedError
+from meshtrio.errors import BadAnnouncementError as BadAnnouncementError
 from meshtrio.errors import CardinalityError as CardinalityError
 from meshtrio.errors import ConfigError as ConfigError
 from meshtrio.errors import ConfigPushError as ConfigPushError
@@ -89,6 +91,7 @@ from meshtrio.errors import ProtocolError as ProtocolError
 from meshtrio.errors import RankIndexError as RankIndexError
 from meshtrio.errors import RegionParseError as RegionParseError
 from meshtrio.errors import RemoteError as RemoteError
+from meshtrio.errors import RendezvousTimeoutError as RendezvousTimeoutError
 from meshtrio.errors import RequestTimeoutError as RequestTimeoutError
 from meshtrio.errors import ShutdownError as ShutdownError
 from meshtrio.errors import SliceError as SliceError
@@ -106,6 +109,7 @@ __all__ = [
     "ActorMesh",
     "AddrParseError",
     "AuthRejectedError",
+    "BadAnnouncementError",
     "BootstrapCommand",
     "CardinalityError",
     "ChannelAddr",
@@ -156,6 +160,7 @@ __all__ = [
     "Region",
     "RegionParseError",
     "RemoteError",
+    "RendezvousTimeoutError",
     "RequestTimeoutError",
     "ShutdownError",
     "ShutdownReport",
@@ -171,6 +176,7 @@ __all__ = [
     "context",
     "current_rank",
     "endpoint",
+    "hosts_from_dir",
     "open_host_mesh_in_process",
     "open_host_mesh_processes",
     "serve_host_agent",

@@ -4,6 +4,9 @@
   first line on stdout, serves until shut down, then exits 0. The token comes from the file, or
   ``MESHTRIO_TOKEN``; without one it refuses to start. Started by a client mesh (which sets
   ``MESHTRIO_PARENT_PID``), it dies with that client.
+  With ``--announce DIR`` it also writes its address (never the token) into DIR for
+  :func:`meshtrio.hosts_from_dir`, removes it when it exits (SIGTERM and SIGINT included),
+  and exits after ``--orphan-timeout`` (default 60 s) without a client (HO-1).
 * ``proc``: the default proc bootstrap (started by host agents, not by hand). It registers
   Python's faulthandler on SIGUSR1 (every thread's stack to stderr), which its host uses to
   get a stack from a proc whose event loop is blocked (ST-3).
@@ -14,12 +17,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 
 from meshtrio import _config as config
 from meshtrio._errors import MeshError
+
+if TYPE_CHECKING:
+    from meshtrio._addr import ChannelAddr
 
 __all__ = ["main"]
 
@@ -101,17 +110,67 @@ def _cmd_host(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+    orphan = _orphan_timeout(args)
     _arm_pdeathsig()
 
-    async def run() -> None:
-        async with trio.open_nursery() as nursery:
-            bound = await nursery.start(
-                lambda task_status: serve_host_agent(addr, token=token, task_status=task_status)
-            )
-            print(bound, flush=True)
+    async def serve(task_status: trio.TaskStatus[ChannelAddr]) -> None:
+        await serve_host_agent(addr, token=token, orphan_timeout=orphan, task_status=task_status)
 
-    trio.run(run)
+    trio.run(_announced if args.announce else _printed, serve, args)
     return 0
+
+
+async def _printed(serve: Callable[..., Awaitable[None]], _args: argparse.Namespace) -> None:
+    async with trio.open_nursery() as nursery:
+        print(await nursery.start(serve), flush=True)
+
+
+async def _announced(serve: Callable[..., Awaitable[None]], args: argparse.Namespace) -> None:
+    """Serve, and announce the bound address in ``--announce DIR`` until the host ends;
+    SIGTERM or SIGINT (a scheduler ending the job) end it gracefully: procs stopped, the
+    file removed (RV-5)."""
+    from meshtrio._rendezvous import announce, withdraw
+
+    path = None
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def host(task_status: trio.TaskStatus[ChannelAddr]) -> None:
+                    await serve(task_status=task_status)
+                    nursery.cancel_scope.cancel()  # shut down (or orphaned, HO-1): done
+
+                bound = await nursery.start(host)
+                print(bound, flush=True)
+                path = announce(args.announce, bound, rank=args.rank)
+                async for signum in signals:
+                    print(
+                        f"meshtrio host: {signal.Signals(signum).name}: stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    nursery.cancel_scope.cancel()  # serve_host_agent stops its procs
+                    break
+        finally:
+            if path is not None:
+                withdraw(path)
+
+
+def _orphan_timeout(args: argparse.Namespace) -> float | None:
+    """HO-1's timeout: ``--orphan-timeout``, else ``MESHTRIO_HOST_ORPHAN_TIMEOUT``, else 60 s
+    for an announced host (it was started by a scheduler: nobody else will end it), else
+    never."""
+    key = config.HOST_ORPHAN_TIMEOUT
+    if args.orphan_timeout is not None:
+        return key.parse_text(args.orphan_timeout)
+    value = config.get(key)
+    if value is None and args.announce:
+        return ANNOUNCED_ORPHAN_TIMEOUT
+    return value
+
+
+ANNOUNCED_ORPHAN_TIMEOUT = 60.0
+"""Seconds an announced host waits for a client (first, or next) before it exits (HO-1)."""
 
 
 def _cmd_proc(_args: argparse.Namespace) -> int:
@@ -188,6 +247,26 @@ def main(argv: list[str] | None = None) -> int:
         "--token-file",
         metavar="PATH",
         help="file holding the auth token (default: the MESHTRIO_TOKEN environment variable)",
+    )
+    host.add_argument(
+        "--announce",
+        metavar="DIR",
+        help="write this host's address (not the token) into DIR, a directory the client "
+        "can read (meshtrio.hosts_from_dir), remove it on exit, and exit after "
+        "--orphan-timeout without a client",
+    )
+    host.add_argument(
+        "--rank",
+        type=int,
+        metavar="N",
+        help="with --announce: this host's rank, which orders the hosts for the client "
+        "(e.g. $SLURM_PROCID); default: by host name",
+    )
+    host.add_argument(
+        "--orphan-timeout",
+        metavar="DURATION",
+        help="exit after this long with no client connected (30s, 5m, none); default: "
+        "MESHTRIO_HOST_ORPHAN_TIMEOUT, else 60s with --announce, else none",
     )
     host.set_defaults(fn=_cmd_host)
     proc = sub.add_parser("proc", help="run a proc (started by host agents)")

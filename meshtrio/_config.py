@@ -661,6 +661,18 @@ MESH_ORPHAN_TIMEOUT: Key[float | None] = _register(
         maximum=DURATION_MAX,
     )
 )
+HOST_ORPHAN_TIMEOUT: Key[float | None] = _register(
+    Key(
+        "host_orphan_timeout",
+        None,
+        Kind.OPTIONAL_DURATION,
+        "A host agent with no client connected for this long (from its start, or since its "
+        "last client left) drains its procs and exits (HO-1); None: it waits for clients "
+        "forever. Read when the host starts; 'meshtrio host --announce' makes it 60s.",
+        maximum=DURATION_MAX,
+        propagate=False,  # the host's own: a client does not decide when hosts give up on it
+    )
+)
 MAX_MESSAGE_SIZE = _int(
     "max_message_size", 4 << 20, "Largest wire message in bytes.", 1 << 10, 1 << 30, True
 )

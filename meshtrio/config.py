@@ -57,6 +57,9 @@ from meshtrio._config import (
     GLOBAL as GLOBAL,
 )
 from meshtrio._config import (
+    HOST_ORPHAN_TIMEOUT as HOST_ORPHAN_TIMEOUT,
+)
+from meshtrio._config import (
     HOST_SPAWN_READY_TIMEOUT as HOST_SPAWN_READY_TIMEOUT,
 )
 from meshtrio._config import (
@@ -175,6 +178,7 @@ __all__ = [
     "DURATION_MAX",
     "GET_PROC_STATE_MAX_IDLE",
     "GLOBAL",
+    "HOST_ORPHAN_TIMEOUT",
     "HOST_SPAWN_READY_TIMEOUT",
     "KEYS",
     "MAX_MESSAGE_SIZE",

@@ -30,6 +30,8 @@ catches it. Every class here is also exported from :mod:`meshtrio`::
     │   │   └── MessageBodyError              a body that does not fit its type (one request)
     │   └── ConnectionLostError               the connection broke while a request was on it
     ├── RequestTimeoutError (TimeoutError)    no reply (or no connection) within the deadline
+    ├── RendezvousTimeoutError (TimeoutError) fewer hosts announced than expected (RV-4)
+    ├── BadAnnouncementError (ValueError)     a rendezvous file that is not an announcement
     ├── RemoteError                           the peer handled the request and answered an error
     │   └── ActorError                        an actor's endpoint or __init__ raised (.rank, ...)
     ├── ActorDiedError                        the actor or its proc is gone (.status, .stderr_tail)
@@ -84,6 +86,9 @@ from meshtrio._errors import (
 )
 from meshtrio._errors import (
     AuthRejectedError as AuthRejectedError,
+)
+from meshtrio._errors import (
+    BadAnnouncementError as BadAnnouncementError,
 )
 from meshtrio._errors import (
     CardinalityError as CardinalityError,
@@ -170,6 +175,9 @@ from meshtrio._errors import (
     RemoteError as RemoteError,
 )
 from meshtrio._errors import (
+    RendezvousTimeoutError as RendezvousTimeoutError,
+)
+from meshtrio._errors import (
     RequestTimeoutError as RequestTimeoutError,
 )
 from meshtrio._errors import (
@@ -192,6 +200,7 @@ __all__ = [
     "ActorFailedError",
     "AddrParseError",
     "AuthRejectedError",
+    "BadAnnouncementError",
     "CardinalityError",
     "ConfigError",
     "ConfigPushError",
@@ -220,6 +229,7 @@ __all__ = [
     "RankIndexError",
     "RegionParseError",
     "RemoteError",
+    "RendezvousTimeoutError",
     "RequestTimeoutError",
     "ShutdownError",
     "SliceError",

@@ -400,6 +400,7 @@ def test_registry_and_env_names() -> None:
         "proc_log_rate": 1000,
         "host_spawn_ready_timeout": 30.0,
         "mesh_orphan_timeout": 60.0,
+        "host_orphan_timeout": None,
         "max_message_size": 4 * 1024 * 1024,
         "connect_timeout": 5.0,
         "request_timeout": 30.0,

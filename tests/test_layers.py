@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     # 4. agents
     "meshtrio._host": 4,
     "meshtrio._proc": 4,
+    "meshtrio._rendezvous": 4,
     # 5. meshes
     "meshtrio._actor_mesh": 5,
     "meshtrio._supervision": 5,

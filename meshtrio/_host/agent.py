@@ -36,6 +36,18 @@ Invariants owned here:
   that falls behind loses the oldest changes and is told how many. The stream ends when
   its caller sends CANCEL or goes away. Not promised: changes of procs pruned from the
   host's records.
+* HO-1 (orphaned hosts exit): a host agent with a ``host_orphan_timeout`` of T (``python -m
+  meshtrio host --announce`` sets 60 s by default) that has had no client connection open
+  for T seconds, counted from its start or from the moment its last client connection
+  closed, shuts itself down as a Shutdown would (every proc drained, reason ``orphaned``)
+  and :func:`serve_host_agent` returns. A client that is SIGKILLed or crashes has its
+  connections closed by its kernel, so its hosts are gone T seconds later; a host nobody
+  ever attaches to is gone T seconds after it started.
+* HO-2 (a connected client owns the host): while any connection that presented the client
+  token is open, however idle, the host does not exit by HO-1. Proc connections never
+  count. Not promised: noticing a client whose machine vanished without closing its TCP
+  connections (power loss, a partition) sooner than the kernel gives up on the connection:
+  there is no heartbeat on the wire yet.
 * HA-7 (least privilege): a connection that presented a proc credential (AU-1) is served by
   the proc handler, which accepts only that proc's own ProcHello and GetProcSetup (its own
   setup function); it cannot spawn, stop, drain, shut down, read config or speak for
@@ -54,7 +66,7 @@ import math
 import os
 import secrets
 import time
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
@@ -205,6 +217,8 @@ class HostAgent:
         self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
         self._watchers: dict[ProcMeshId, set[_Watcher]] = {}
         self.logs = LogHub()
+        self.clients = 0  # open connections holding the client token (HO-2)
+        self._clients_changed = trio.Event()
 
     # -- bookkeeping ---------------------------------------------------------------------
     def event(self, kind: str, detail: str = "") -> None:
@@ -228,9 +242,14 @@ class HostAgent:
         proc_id = stream.principal.proc_id
         if proc_id is None:
             peer = Peer(stream, self.handle, cancellable=(WatchProcs,))
+            self._count_client(+1)
         else:
             peer = Peer(stream, functools.partial(self.handle_proc, proc_id))
-        await peer.run()
+        try:
+            await peer.run()
+        finally:
+            if proc_id is None:
+                self._count_client(-1)
         if isinstance(peer.close_reason, ProtocolError):
             who = "client" if proc_id is None else f"proc {proc_id}"
             log.warning("%s: %s broke the protocol: %s", self.address, who, peer.close_reason)
@@ -659,6 +678,36 @@ class HostAgent:
         )
         return ReplyThen(report, self.stop_serving.set)
 
+    def _count_client(self, delta: int) -> None:
+        self.clients += delta
+        self._clients_changed.set()
+        self._clients_changed = trio.Event()
+
+    async def exit_when_orphaned(self, timeout: float) -> None:
+        """HO-1: shut this host down once no client connection has been open for
+        ``timeout`` seconds (HO-2: an open one, however idle, keeps it)."""
+        while True:
+            while self.clients > 0:
+                await self._clients_changed.wait()
+            with trio.move_on_after(timeout):
+                while self.clients == 0:
+                    await self._clients_changed.wait()
+                continue
+            break
+        if self.state is HostState.SHUTTING_DOWN:
+            return  # a client's Shutdown is already ending this host
+        message = f"no client for {timeout:g} s: draining and exiting (host_orphan_timeout)"
+        log.warning("%s: %s", self.address, message)
+        self.event("orphaned_host", message)
+        self.state = HostState.SHUTTING_DOWN
+        await self.drain(
+            None,
+            self.cfg.get(config.MESH_TERMINATE_TIMEOUT),
+            self.cfg.get(config.MESH_TERMINATE_CONCURRENCY),
+        )
+        self.state = HostState.SHUTTING_DOWN
+        self.stop_serving.set()
+
     async def reap_orphans(self) -> None:
         """Stop procs whose keepalive expired (reason ``orphaned``).
 
@@ -766,6 +815,7 @@ async def serve_host_agent(
     token: str,
     cfg: config.Config | None = None,
     in_process_procs: bool = False,
+    orphan_timeout: float | Literal["config"] | None = "config",
     task_status: trio.TaskStatus[ChannelAddr] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a host agent until it is shut down (then return) or cancelled.
@@ -792,6 +842,9 @@ async def serve_host_agent(
         in_process_procs: run procs that have no explicit bootstrap command as tasks in this
             process; procs with one are still OS processes (and need an address they can
             reach, not ``local:``).
+        orphan_timeout: exit after this many seconds without a client connection (HO-1);
+            None: never; ``"config"`` (the default): ``cfg``'s ``host_orphan_timeout``
+            (whose default is None).
 
     Raises:
         AddrParseError: ``addr`` is text that does not parse.
@@ -802,6 +855,13 @@ async def serve_host_agent(
         addr = ChannelAddr.parse(addr)
     check_token(token)  # here: inside the nursery below it would arrive in an ExceptionGroup
     cfg = cfg or config.Config()
+    orphan: float | None
+    if orphan_timeout == "config":
+        orphan = cfg.get(config.HOST_ORPHAN_TIMEOUT)
+    elif orphan_timeout is None:
+        orphan = None
+    else:
+        orphan = _seconds("orphan_timeout", orphan_timeout)
     agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
     insecure = not is_loopback(addr)
     try:
@@ -822,6 +882,8 @@ async def serve_host_agent(
             if insecure:
                 agent.event("insecure_bind", INSECURE_BIND_WARNING.format(addr=agent.address))
                 log.warning(INSECURE_BIND_WARNING.format(addr=agent.address))
+            if orphan is not None:
+                service.start_soon(agent.exit_when_orphaned, orphan)
             async with trio.open_nursery() as procs:
                 agent.proc_nursery = procs
                 task_status.started(agent.address)
