@@ -5,7 +5,7 @@ by :mod:`slurm_cluster` and stopped at the end. Each test submits ``meshtrio.sba
 runs one ``meshtrio host --announce`` per node through ``srun``; the hosts listen on loopback
 here (``MESHTRIO_LISTEN_IP``: tests touch no other network). Then:
 
-* the recipe as a user runs it: its own client (``client.py``) in the job finds the hosts,
+* the recipe as a user runs it: its own client (``slurm_client.py``) in the job finds the hosts,
   spawns procs and actors, shuts the hosts down, and the job completes;
 * this test as the client, from outside the job (as from a login node): it waits for the
   hosts with :func:`meshtrio.hosts_from_dir`, spawns procs and an actor on the allocated node,
@@ -110,7 +110,7 @@ def test_slurm_recipe_runs_its_client_in_the_job(cluster: Cluster, tmp_path: Pat
     """sbatch meshtrio.sbatch: the in-job client finds the host through the rendezvous, runs
     two procs with an actor each on the allocated node, shuts down; the job completes."""
     with no_leaked_processes(grace=10):
-        job = _submit(cluster, tmp_path, str(EXAMPLE / "client.py"))
+        job = _submit(cluster, tmp_path, str(EXAMPLE / "slurm_client.py"))
         state = _wait_done(cluster, job, tmp_path)
         out = (tmp_path / "job.out").read_text()
         assert state == "COMPLETED", f"job {job} ended {state}:\n{out}"

@@ -3,7 +3,7 @@
 Run by ``meshtrio.sbatch`` in the job's batch step (or by hand from anywhere that reaches
 the nodes)::
 
-    MESHTRIO_TOKEN=$(cat ~/.meshtrio/token) python client.py --rendezvous DIR --hosts N
+    MESHTRIO_TOKEN=$(cat ~/.meshtrio/token) python slurm_client.py --rendezvous DIR --hosts N
 
 It waits for N hosts to announce themselves in DIR, attaches, spawns ``--procs-per-host``
 procs on every host and one actor per proc, prints where each actor runs, and shuts the
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from typing import Any
 
 import trio
 
@@ -30,11 +31,21 @@ class Where(meshtrio.Actor):
         return f"rank {meshtrio.current_rank().rank} on {socket.gethostname()} (pid {os.getpid()})"
 
 
-async def main(rendezvous: str, hosts: int, procs_per_host: int, timeout: float) -> None:
-    addrs = await meshtrio.hosts_from_dir(rendezvous, expect=hosts, timeout=timeout)
+def tls_options(ca: str | None) -> dict[str, Any]:
+    """``attach``'s ``tls=`` for hosts started with ``--tls-cert``/``--tls-key``."""
+    if ca is None:
+        return {}
+    make = getattr(meshtrio, "TLSConfig", None)
+    if make is None:
+        raise SystemExit("--tls-ca: this meshtrio has no TLS support")
+    return {"tls": make(ca=ca)}
+
+
+async def main(args: argparse.Namespace) -> None:
+    addrs = await meshtrio.hosts_from_dir(args.rendezvous, expect=args.hosts, timeout=args.timeout)
     print("hosts:", " ".join(str(a) for a in addrs), flush=True)
-    async with meshtrio.attach(addrs, name="slurm") as mesh:
-        procs = await mesh.spawn("workers", {"procs": procs_per_host})
+    async with meshtrio.attach(addrs, name="slurm", **tls_options(args.tls_ca)) as mesh:
+        procs = await mesh.spawn("workers", {"procs": args.procs_per_host})
         actors = await procs.spawn("where", Where)
         for _point, text in (await actors.where.call()).items():
             print("actor", text, flush=True)
@@ -48,5 +59,5 @@ if __name__ == "__main__":
     parser.add_argument("--hosts", type=int, required=True, help="how many hosts to wait for")
     parser.add_argument("--procs-per-host", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for hosts")
-    args = parser.parse_args()
-    trio.run(main, args.rendezvous, args.hosts, args.procs_per_host, args.timeout)
+    parser.add_argument("--tls-ca", help="CA certificate that signed the hosts' certificates")
+    trio.run(main, parser.parse_args())
