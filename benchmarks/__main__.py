@@ -27,6 +27,7 @@ from benchmarks import (
     bench_actors,
     bench_attach,
     bench_demo,
+    bench_fanout_tree,
     bench_shutdown,
     bench_spawn,
     bench_unreachable,
@@ -47,6 +48,7 @@ ALL: list[Benchmark] = [
     *bench_demo.BENCHMARKS,
     *bench_actors.BENCHMARKS,
     *bench_watch.BENCHMARKS,
+    *bench_fanout_tree.BENCHMARKS,
 ]
 
 
