@@ -104,6 +104,10 @@ def _cmd_host(args: argparse.Namespace) -> int:
         return 2
     listen = args.listen or os.environ.get(LISTEN_ENV) or "tcp:127.0.0.1:0"
     addr = ChannelAddr.parse(listen)
+    if args.announce:
+        from meshtrio._rendezvous import check_announceable
+
+        check_announceable(addr)  # before listening: a wildcard is no address to announce
     if not is_loopback(addr):
         print(
             "meshtrio host: WARNING: " + INSECURE_BIND_WARNING.format(addr=addr),

@@ -72,6 +72,7 @@ __all__ = [
     "MAX_ANNOUNCEMENT_BYTES",
     "Announcement",
     "announce",
+    "check_announceable",
     "hosts_from_dir",
     "read_announcements",
     "withdraw",
@@ -193,6 +194,16 @@ def _file_name(hostname: str, pid: int) -> str:
     return f"{safe.lstrip('.') or 'host'}-{pid}{SUFFIX}"
 
 
+def check_announceable(address: ChannelAddr) -> None:
+    """Raise InputError unless a client elsewhere could use ``address`` (not a wildcard such
+    as ``tcp:0.0.0.0:P``, not an in-process ``local:`` address)."""
+    if address.transport == "local" or _is_wildcard(address):
+        raise InputError(
+            f"cannot announce {address}: a client elsewhere cannot reach it (listen on this "
+            "machine's own IP address, e.g. --listen tcp:$(hostname -i):0)"
+        )
+
+
 def announce(directory: str | os.PathLike[str], address: ChannelAddr, *, rank: int | None) -> Path:
     """Write this process's announcement into ``directory`` atomically (RV-1); return its path.
 
@@ -203,11 +214,7 @@ def announce(directory: str | os.PathLike[str], address: ChannelAddr, *, rank: i
             a ``local:`` address (reachable only inside this process), or ``rank`` < 0.
         OSError: the directory cannot be created or written.
     """
-    if address.transport == "local" or _is_wildcard(address):
-        raise InputError(
-            f"cannot announce {address}: a client elsewhere cannot reach it (listen on this "
-            "machine's own IP address, e.g. --listen tcp:$(hostname -i):0)"
-        )
+    check_announceable(address)
     if rank is not None and rank < 0:
         raise InputError(f"rank must be >= 0, got {rank}")
     folder = Path(directory)
@@ -241,11 +248,14 @@ def withdraw(path: Path) -> None:
         pass
 
 
-def read_announcements(directory: str | os.PathLike[str]) -> list[Announcement]:
+def read_announcements(
+    directory: str | os.PathLike[str], cache: dict[str, Announcement] | None = None
+) -> list[Announcement]:
     """Every announcement in ``directory`` now, in RV-3 order (blocking; see hosts_from_dir).
 
     A missing directory holds none. Hidden files (temp files of RV-1) and names not ending
-    in ``.json`` are skipped.
+    in ``.json`` are skipped. With ``cache``, files already read (by name) are not read again
+    (an announcement never changes: its host writes it once), and new ones are added to it.
 
     Raises:
         BadAnnouncementError: a file that is not a valid announcement, is larger than
@@ -260,6 +270,9 @@ def read_announcements(directory: str | os.PathLike[str]) -> list[Announcement]:
         return []
     for entry in entries:
         if entry.name.startswith(".") or not entry.name.endswith(SUFFIX):
+            continue
+        if cache is not None and entry.name in cache:
+            found.append(cache[entry.name])
             continue
         path = str(folder / entry.name)
         try:
@@ -276,7 +289,10 @@ def read_announcements(directory: str | os.PathLike[str]) -> list[Announcement]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadAnnouncementError(f"{path}: not UTF-8 text", path=path) from None
-        found.append(Announcement.from_json(text, path))
+        announcement = Announcement.from_json(text, path)
+        if cache is not None:
+            cache[entry.name] = announcement
+        found.append(announcement)
     found.sort(key=Announcement.sort_key)
     ranks: dict[int, Announcement] = {}
     for a in found:
@@ -330,9 +346,10 @@ async def hosts_from_dir(
     if not isinstance(poll_interval, int | float) or not 0.01 <= poll_interval <= 60:
         raise InputError(f"poll_interval must be 0.01 to 60 seconds, got {poll_interval!r}")
     deadline = trio.current_time() + timeout
+    cache: dict[str, Announcement] = {}  # each file is read once, however long we wait
     while True:
         found: list[Announcement] = await trio.to_thread.run_sync(
-            read_announcements, directory, abandon_on_cancel=True
+            read_announcements, directory, cache, abandon_on_cancel=True
         )
         if len(found) > expect:
             raise BadAnnouncementError(

@@ -44,19 +44,13 @@ def write(folder: Path, name: str, addr: str, *, host: str = "n", pid: int = 1, 
 
 
 # -- the files --------------------------------------------------------------------------------
-def test_rv1_rv2_announce_writes_one_whole_file_without_secret(tmp_path: Path) -> None:
+def test_rv1_announce_writes_one_whole_file(tmp_path: Path) -> None:
     """announce leaves exactly one complete file named by host and pid (no temp file behind),
-    holding the address and no token; withdraw removes it, twice is fine."""
-    os.environ["MESHTRIO_TOKEN_FOR_THIS_TEST"] = TOKEN
-    try:
-        path = announce(tmp_path / "d", ChannelAddr.parse("tcp:127.0.0.1:4000"), rank=2)
-    finally:
-        del os.environ["MESHTRIO_TOKEN_FOR_THIS_TEST"]
+    holding the address, pid and rank; withdraw removes it, twice is fine."""
+    path = announce(tmp_path / "d", ChannelAddr.parse("tcp:127.0.0.1:4000"), rank=2)
     assert [p.name for p in (tmp_path / "d").iterdir()] == [path.name], "RV-1: a temp file left"
     assert path.name.endswith(f"-{os.getpid()}.json")
-    text = path.read_text()
-    assert TOKEN not in text, "RV-2: the token is in an announcement"
-    data = json.loads(text)
+    data = json.loads(path.read_text())
     assert data["address"] == "tcp:127.0.0.1:4000"
     assert data["rank"] == 2
     assert data["pid"] == os.getpid()
@@ -276,10 +270,12 @@ async def _wait_exit(proc: trio.Process, bound: float) -> int:
 
 
 @pytest.mark.processes
-async def test_ho1_announced_host_exits_after_its_client_is_sigkilled(tmp_path: Path) -> None:
-    """A client found the host through the directory, spawned a proc and was SIGKILLed: the
-    host drains the proc, withdraws its announcement and exits 0 about the orphan timeout
-    later (RV-5, HO-1); nothing is left."""
+async def test_ho1_rv2_announced_host_exits_after_its_client_is_sigkilled(
+    tmp_path: Path,
+) -> None:
+    """A client found the host through the directory (whose file holds no token), spawned a
+    proc and was SIGKILLed: the host drains the proc, withdraws its announcement and exits 0
+    about the orphan timeout later (RV-5, HO-1); nothing is left."""
     folder = tmp_path / "rv"
     env = host_env(TOKEN)
     argv = [*HOST_ARGV, "--announce", str(folder), "--orphan-timeout", "1s"]
@@ -296,6 +292,8 @@ async def test_ho1_announced_host_exits_after_its_client_is_sigkilled(tmp_path: 
             assert line.startswith("ready"), line
             [ann] = read_announcements(folder)
             assert str(ann.address) == addr
+            [path] = folder.iterdir()
+            assert TOKEN not in path.read_text(), "RV-2: the token is in the announcement"
             proc_pids = [int(p) for p in line.split()[1:]]
             assert set(proc_pids) <= set(descendants(host.pid))
             assert proc_pids, "the client's proc is not running under the host"
@@ -363,3 +361,37 @@ async def test_rv5_sigterm_ends_an_announced_host_and_withdraws(tmp_path: Path) 
                 host.kill()
                 await host.wait()
             await host.stdout.aclose()  # type: ignore[union-attr]
+
+
+def test_rv_host_refuses_to_announce_a_wildcard_before_listening(tmp_path: Path) -> None:
+    """``meshtrio host --listen tcp:0.0.0.0:0 --announce DIR`` fails at once, saying why,
+    and writes nothing (it never listens)."""
+    argv = [sys.executable, "-m", "meshtrio", "host", "--listen", "tcp:0.0.0.0:0"]
+    done = subprocess.run(
+        [*argv, "--announce", str(tmp_path / "rv")],
+        env=host_env(TOKEN),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "cannot announce tcp:0.0.0.0:" in done.stderr
+    assert done.stdout == "", "it listened (printed an address) before refusing"
+    assert not (tmp_path / "rv").exists()
+
+
+def test_rv4_each_announcement_is_read_once_per_wait(tmp_path: Path) -> None:
+    """With a cache (as hosts_from_dir keeps while it waits), a file already read is not
+    read again: a later change to it is not seen, a new file is."""
+    write(tmp_path, "a.json", "tcp:127.0.0.1:1", host="a")
+    cache: dict[str, Announcement] = {}
+    [first] = read_announcements(tmp_path, cache)
+    write(tmp_path, "a.json", "tcp:127.0.0.1:2", host="a")
+    write(tmp_path, "b.json", "tcp:127.0.0.1:3", host="b")
+    assert [str(a.address) for a in read_announcements(tmp_path, cache)] == [
+        "tcp:127.0.0.1:1",
+        "tcp:127.0.0.1:3",
+    ]
+    assert set(cache) == {"a.json", "b.json"}
+    assert first is cache["a.json"]
