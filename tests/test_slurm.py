@@ -18,6 +18,7 @@ when it runs as root).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -172,3 +173,15 @@ async def test_slurm_scancel_ends_the_hosts_and_withdraws_them(
     # no_leaked_processes waited for the job's processes to end: the host is gone
     assert list(rendezvous.iterdir()) == [], "RV-5: a SIGTERMed host left its file"
     _no_job_left(cluster, job)
+
+
+def test_slurm_missing_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root, or without the packages, the cluster is not tried and the skip reason
+    says exactly what is missing."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "needs root" in (missing() or "")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "slurmd" else "/bin/x")
+    reason = missing() or ""
+    assert "apt-get install -y slurm-wlm munge" in reason
+    assert "slurmd not found" in reason
