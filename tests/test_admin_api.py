@@ -42,7 +42,9 @@ class Pid(Actor):
 
 
 @asynccontextmanager
-async def live_admin(**admin_args: Any) -> AsyncIterator[tuple[Any, Any, Any, httpx.AsyncClient]]:
+async def live_admin(
+    **admin_args: Any,
+) -> AsyncIterator[tuple[Any, Any, Any, Any, httpx.AsyncClient]]:
     """Two host processes, two procs on each with an actor, and an admin over them."""
     async with open_host_mesh_processes(2) as hosts:
         procs = await hosts.spawn("workers", {"gpus": 2}, on_failure="log", logs=None)
@@ -50,7 +52,7 @@ async def live_admin(**admin_args: Any) -> AsyncIterator[tuple[Any, Any, Any, ht
         async with meshtrio.serve_admin(hosts, **admin_args) as admin:
             headers = {"authorization": f"Bearer {admin.token}"}
             async with httpx.AsyncClient(base_url=admin.url, headers=headers) as client:
-                yield hosts, procs, actors, admin, client  # type: ignore[misc]
+                yield hosts, procs, actors, admin, client
 
 
 async def get(client: httpx.AsyncClient, path: str, status: int = 200) -> Any:
@@ -62,12 +64,13 @@ async def get(client: httpx.AsyncClient, path: str, status: int = 200) -> Any:
 async def test_every_route_answers_over_a_live_mesh() -> None:
     """Every route answers with what the mesh holds; errors have their codes and envelope."""
     with no_leaked_processes(), trio.fail_after(LIMIT):
-        async with live_admin() as (hosts, procs, actors, admin, client):
+        async with live_admin() as (hosts, procs, _actors, admin, client):
             assert admin.url.startswith("http://127.0.0.1:"), "loopback by default"
             info = await get(client, "/v1/admin")
             assert info["pid"] == os.getpid(), "AI-2: served from the caller's process"
             assert info["url"] == admin.url, "AI-3: the url it reports is the one it serves"
-            assert info["meshes"] == [str(hosts.id)] and info["num_hosts"] == 2, "AI-1"
+            assert info["meshes"] == [str(hosts.id)], "AI-1"
+            assert info["num_hosts"] == 2
 
             tree = await get(client, "/v1/tree")
             assert tree["partial"] is False
@@ -80,39 +83,49 @@ async def test_every_route_answers_over_a_live_mesh() -> None:
             assert {p["actors"][0]["status"] for p in found.values()} == {"Running"}
 
             root = await get(client, "/v1/root")
-            assert root["identity"] == "root" and root["parent"] is None
+            assert root["identity"] == "root"
+            assert root["parent"] is None
             mesh = await get(client, f"/v1/mesh:{hosts.id}")
-            assert mesh["parent"] == "root" and len(mesh["children"]) == 2
+            assert mesh["parent"] == "root"
+            assert len(mesh["children"]) == 2
             host_ref = mesh["children"][0]
             host = await get(client, f"/v1/{host_ref}")
             assert host["identity"] == host_ref, "NI-1: identity is the reference used"
-            assert host["parent"] == "root" and len(host["children"]) == 2, "NI-2, NI-3"
+            assert host["parent"] == "root", "NI-2: host -> root"
+            assert len(host["children"]) == 2, "NI-3: its procs"
             proc_ref = host["children"][0]
             proc = await get(client, f"/v1/{proc_ref}")
-            assert proc["parent"] == host_ref and proc["kind"] == "proc", "NI-2: proc -> host"
+            assert proc["parent"] == host_ref, "NI-2: proc -> host"
+            assert proc["kind"] == "proc"
             actor_ref = proc["children"][0]
             actor = await get(client, f"/v1/{actor_ref}")
-            assert actor["parent"] == proc_ref and actor["status"] == "Running"
+            assert actor["parent"] == proc_ref
+            assert actor["status"] == "Running"
             key = actor["properties"]["key"]
             group = await get(client, f"/v1/actors:{key}")
-            assert len(group["children"]) == 4 and group["properties"]["name"] == "pids"
+            assert len(group["children"]) == 4
+            assert group["properties"]["name"] == "pids"
 
             cfg = await get(client, f"/v1/config/{proc_ref}")
             assert cfg["config"]["request_timeout"]["source"] in ("ClientOverride", "Default")
             stacks = await get(client, f"/v1/stacks/{proc_ref}")
-            assert stacks["source"] == "proc" and "MainThread" in stacks["text"]
+            assert stacks["source"] == "proc"
+            assert "MainThread" in stacks["text"]
             spec = await get(client, "/v1/openapi.json")
-            assert spec["openapi"].startswith("3.1") and "/v1/tree" in spec["paths"]
+            assert spec["openapi"].startswith("3.1")
+            assert "/v1/tree" in spec["paths"]
 
             # Errors: one envelope, the right codes.
             bare = httpx.AsyncClient(base_url=admin.url)
             async with bare:
                 r = await bare.get("/v1/tree")
-                assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+                assert r.status_code == 401
+                assert r.json()["error"]["code"] == "unauthorized"
                 r = await bare.get("/v1/tree", headers={"authorization": "Bearer wrong-token"})
                 assert r.status_code == 401
                 page = await bare.get("/")
-                assert page.status_code == 200 and admin.token not in page.text
+                assert page.status_code == 200
+                assert admin.token not in page.text
             err = await get(client, "/v1/nonsense", 400)
             assert err["error"]["code"] == "bad_request"
             await get(client, "/v1/host:not-an-address", 400)
@@ -132,7 +145,7 @@ async def test_ad1_a_stopped_host_makes_a_partial_answer_and_busy_is_503() -> No
     with no_leaked_processes(), trio.fail_after(LIMIT):
         async with live_admin(host_timeout=1.0, max_concurrent=1) as (
             hosts,
-            procs,
+            _procs,
             _actors,
             admin,
             client,
@@ -146,11 +159,14 @@ async def test_ad1_a_stopped_host_makes_a_partial_answer_and_busy_is_503() -> No
                 took = trio.current_time() - start
                 assert tree["partial"] is True, "AD-1: marked partial"
                 first, second = tree["hosts"]
-                assert first["status"] == "timeout" and "RequestTimeoutError" in first["error"]
-                assert second["status"] == "ok" and len(second["procs"]) == 2, "the rest answered"
+                assert first["status"] == "timeout"
+                assert "RequestTimeoutError" in first["error"]
+                assert second["status"] == "ok", "the rest answered"
+                assert len(second["procs"]) == 2
                 assert took < 1.0 + 2.0, f"AD-1: bounded by the host timeout, took {took:.2f}s"
                 node = await get(client, f"/v1/host:{first['addr']}")
-                assert node["partial"] is True and node["status"] == "timeout"
+                assert node["partial"] is True
+                assert node["status"] == "timeout"
 
                 with admin.model.slot():  # a lookup holds the only slot
                     r = await client.get("/v1/tree")
