@@ -706,7 +706,7 @@ def _add_actors(pm: Any, procs: dict[str, dict[str, Any]]) -> None:
             elif proc["status"] == "Running":
                 status = "Running"
             else:
-                status = f"Failed(proc {proc['status']})"
+                status = f"Failed(its proc is {proc['status'].split('(', 1)[0]})"
             proc["actors"].append(
                 {
                     "ref": f"actor:{shared.key}/{rank}",
