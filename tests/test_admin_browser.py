@@ -120,7 +120,7 @@ def detail_status(driver: Any, ref: str) -> str | None:
 
 async def test_page_shows_the_tree_details_and_a_killed_proc() -> None:
     """The page shows the tree, a clicked proc's details, and the proc Failed once killed."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await trio.to_thread.run_sync(lambda: ARTIFACTS.mkdir(parents=True, exist_ok=True))
     print(f"browser test artifacts: {ARTIFACTS}")
     with (
         no_leaked_processes(),
