@@ -28,7 +28,8 @@ Invariants owned here (spec 9.1; tests are named after them):
 
 Not promised: that a proc another client spawned shows its stopped or failed state (hosts
 list only running procs to a stranger); actors of proc meshes this client did not spawn are
-not shown (hosts do not know actors; the client does).
+not shown (hosts do not know actors; the client does), nor actor meshes the client no
+longer holds a reference to (a proc mesh keeps only weak references to its actor meshes).
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     # 6. entry points
     "meshtrio._demo": 6,
     "meshtrio._stacks_cli": 6,
+    "meshtrio._top": 6,
     "meshtrio.testing": 6,
     "meshtrio.__main__": 6,
     "meshtrio": 6,
