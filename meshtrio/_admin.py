@@ -3,7 +3,7 @@
 :func:`serve_admin` (``spawn_admin`` is the seed's name) serves an HTTP JSON API and a page
 (:mod:`meshtrio._admin_http`) from a task of the caller's Trio run. Every answer is read from
 the hosts over the connections the caller's meshes already hold (no second control plane):
-``ListProcs`` and ``GetProcStates`` per host, the client's own records of its proc and actor
+one ``ListProcStates`` per host, the client's own records of its proc and actor
 meshes, ``GetProcMeshConfigs`` and the stacks feature for one proc. It only looks.
 
 Invariants owned here (spec 9.1; tests are named after them):
@@ -26,9 +26,9 @@ Invariants owned here (spec 9.1; tests are named after them):
   one more is refused at once (HTTP 503), never queued.
 * AD-2 (read-only): no request changes a host, proc or actor (no spawn, stop, config push).
 
-Not promised: that a proc another client spawned shows its stopped or failed state (hosts
-list only running procs to a stranger); actors of proc meshes this client did not spawn are
-not shown (hosts do not know actors; the client does), nor actor meshes the client no
+Not promised: procs another client spawned on a host too old to answer ``ListProcStates``
+(only this client's proc meshes are asked for there); actors of proc meshes this client did
+not spawn (hosts do not know actors; the client does), nor of actor meshes the client no
 longer holds a reference to (a proc mesh keeps only weak references to its actor meshes).
 """
 
@@ -49,13 +49,13 @@ import trio
 
 from meshtrio._addr import ChannelAddr
 from meshtrio._blocks import async_context_manager
-from meshtrio._errors import InputError, MeshError, RequestTimeoutError
+from meshtrio._errors import InputError, MeshError, RemoteError, RequestTimeoutError
 from meshtrio._host_set import HostSet
 from meshtrio._messages import (
     GetProcMeshConfigs,
     GetProcStates,
-    ListProcs,
-    ProcList,
+    HostProcStates,
+    ListProcStates,
     ProcMeshConfigs,
     ProcStates,
 )
@@ -283,66 +283,51 @@ class AdminModel:
         return list(seen.values())
 
     # -- asking the hosts ---------------------------------------------------------------------
-    async def _ask_host(self, addr: ChannelAddr, proc_meshes: Sequence[Any]) -> dict[str, Any]:
-        """One host's node with its procs (ListProcs, plus GetProcStates per proc mesh of this
-        client with ranks there), bounded by ``host_timeout`` (AD-1)."""
+    async def _ask_host(self, addr: ChannelAddr, mine: Sequence[tuple[Any, str]]) -> dict[str, Any]:
+        """One host's node with its procs, in one request (ListProcStates), bounded by
+        ``host_timeout`` (AD-1). ``mine``: this client's proc meshes with ranks there, with
+        their id texts (their actors are added; a host too old to know ListProcStates is
+        asked GetProcStates for each of them instead)."""
         route = self.routes[addr]
         timeout = self.host_timeout
-        mine = [pm for pm in proc_meshes if any(p.host == addr for p in pm.procs)]
-        replies: dict[int, Any] = {}
         start = trio.current_time()
-
-        async def ask(i: int, body: Any) -> None:
+        meshes: dict[str, list[Any]] = {}
+        error: MeshError | None = None
+        with trio.move_on_after(timeout) as scope:
             try:
-                replies[i] = await route.pool.call(addr, body, timeout=timeout)
+                reply = await route.pool.call(addr, ListProcStates(), timeout=timeout)
+                if isinstance(reply, HostProcStates):
+                    meshes = reply.meshes
+            except RemoteError:  # an older host: ask for this client's proc meshes only
+                for pm, text in mine:
+                    reply = await route.pool.call(addr, GetProcStates(pm.id), timeout=timeout)
+                    if isinstance(reply, ProcStates):
+                        meshes[text] = list(reply.states)
             except MeshError as exc:
-                replies[i] = exc
-
-        with trio.move_on_after(timeout):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(ask, 0, ListProcs())
-                for i, pm in enumerate(mine, start=1):
-                    nursery.start_soon(ask, i, GetProcStates(pm.id))
-        latency = trio.current_time() - start
-        error = next((r for r in replies.values() if isinstance(r, MeshError)), None)
-        if error is None and len(replies) < 1 + len(mine):
+                error = exc
+        if scope.cancelled_caught:
             error = RequestTimeoutError(f"no answer within {timeout:g}s", timeout=timeout)
+        latency = trio.current_time() - start
+        host_text = str(addr)
+        own = {text for _, text in mine}
         procs: dict[str, dict[str, Any]] = {}
-        for i, pm in enumerate(mine, start=1):
-            reply = replies.get(i)
-            if not isinstance(reply, ProcStates):
-                continue
-            for st in reply.states:
+        for pm_text, states in meshes.items():
+            for st in states:
                 procs[st.proc_id] = _proc_node(
                     st.proc_id,
-                    str(pm.id),
+                    pm_text,
                     st.create_rank,
                     _status_text(st.status),
-                    addr,
+                    host_text,
                     pid=st.pid,
                     address=st.address,
                     exit_code=st.exit_code,
                     signal=st.signal,
                     stderr_tail=list(st.stderr_tail)[-5:],
-                    mine=True,
+                    mine=pm_text in own,
                 )
-        listing = replies.get(0)
-        if isinstance(listing, ProcList):
-            for p in listing.procs:
-                procs.setdefault(
-                    str(p.proc_id),
-                    _proc_node(
-                        str(p.proc_id),
-                        str(p.proc_mesh_id),
-                        p.create_rank,
-                        "Running",
-                        addr,
-                        address=None if p.address is None else str(p.address),
-                        mine=False,
-                    ),
-                )
-        for pm in mine:
-            _add_actors(pm, procs)
+        for pm, pm_text in mine:
+            _add_actors(pm, pm_text, procs)
         if error is None:
             status = "ok"
         elif isinstance(error, RequestTimeoutError):
@@ -350,9 +335,9 @@ class AdminModel:
         else:
             status = "unreachable"
         return {
-            "ref": f"host:{addr}",
+            "ref": f"host:{host_text}",
             "kind": "host",
-            "addr": str(addr),
+            "addr": host_text,
             "status": status,
             "status_class": "running" if status == "ok" else "unknown",
             "error": None if error is None else f"{type(error).__name__}: {error}",
@@ -363,11 +348,15 @@ class AdminModel:
         }
 
     async def _ask_hosts(self, addrs: Sequence[ChannelAddr]) -> list[dict[str, Any]]:
-        proc_meshes = self._proc_meshes()
+        by_host: dict[ChannelAddr, list[tuple[Any, str]]] = {}
+        for pm in self._proc_meshes():  # once per lookup, not once per host
+            text = str(pm.id)
+            for host in dict.fromkeys(p.host for p in pm.procs):
+                by_host.setdefault(host, []).append((pm, text))
         out: list[dict[str, Any] | None] = [None] * len(addrs)
 
         async def one(i: int) -> None:
-            out[i] = await self._ask_host(addrs[i], proc_meshes)
+            out[i] = await self._ask_host(addrs[i], by_host.get(addrs[i], []))
 
         async with trio.open_nursery() as nursery:
             for i in range(len(addrs)):
@@ -659,7 +648,7 @@ def _proc_node(
     proc_mesh: str,
     rank: int,
     status: str,
-    host: ChannelAddr,
+    host: str,
     *,
     pid: int | None = None,
     address: str | None = None,
@@ -676,7 +665,7 @@ def _proc_node(
         "rank": rank,
         "status": status,
         "status_class": _status_class(status),
-        "host": str(host),
+        "host": host,
         "pid": pid,
         "address": address,
         "exit_code": exit_code,
@@ -687,7 +676,7 @@ def _proc_node(
     }
 
 
-def _add_actors(pm: Any, procs: dict[str, dict[str, Any]]) -> None:
+def _add_actors(pm: Any, pm_text: str, procs: dict[str, dict[str, Any]]) -> None:
     """The client's actors of proc mesh ``pm`` under their procs, each with a status from
     what the client knows (stopped, died) and its proc's status."""
     for ref in pm._actor_meshes:
@@ -717,7 +706,7 @@ def _add_actors(pm: Any, procs: dict[str, dict[str, Any]]) -> None:
                     "class": shared.class_name,
                     "rank": rank,
                     "proc": proc["ref"],
-                    "proc_mesh": str(pm.id),
+                    "proc_mesh": pm_text,
                     "status": status,
                     "status_class": _status_class(status),
                     "in_flight": shared.in_flight.get(rank, 0),

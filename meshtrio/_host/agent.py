@@ -88,8 +88,10 @@ from meshtrio._messages import (
     GetProcSetup,
     GetProcStates,
     HostInfoReply,
+    HostProcStates,
     LifecycleEvent,
     ListProcs,
+    ListProcStates,
     ProcChange,
     ProcConfig,
     ProcEvents,
@@ -298,6 +300,8 @@ class HostAgent:
                         if r.status.is_running
                     ]
                 )
+            case ListProcStates():
+                return self.all_proc_states()
             case DumpProcStacks():
                 wait = _seconds("DumpProcStacks.wait", msg.wait)
                 rec = self.procs.get(str(proc_id(msg.proc_mesh_id, msg.create_rank)))
@@ -521,6 +525,14 @@ class HostAgent:
                 self._reaping = True
                 self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
+
+    def all_proc_states(self) -> HostProcStates:
+        """Every proc record here, running or ended, grouped by proc mesh (ListProcStates)."""
+        host = str(self.address)
+        by_mesh: dict[ProcMeshId, list[Any]] = {}
+        for r in self.procs.values():
+            by_mesh.setdefault(r.proc_mesh_id, []).append(r.state(host))
+        return HostProcStates({str(k): v for k, v in by_mesh.items()})
 
     async def watch(self, proc_mesh_id: ProcMeshId, emit: Emit) -> Any:
         """HA-8: stream the status changes of one proc mesh's procs here, its present states
