@@ -25,6 +25,7 @@ import trio
 from benchmarks import (
     bench_accept,
     bench_actors,
+    bench_admin,
     bench_attach,
     bench_demo,
     bench_shutdown,
@@ -47,6 +48,7 @@ ALL: list[Benchmark] = [
     *bench_demo.BENCHMARKS,
     *bench_actors.BENCHMARKS,
     *bench_watch.BENCHMARKS,
+    *bench_admin.BENCHMARKS,
 ]
 
 

@@ -140,3 +140,19 @@ def test_node_refs_malformed(text: str) -> None:
     with pytest.raises(RefError) as info:
         parse_ref(text)
     assert isinstance(info.value, InputError)
+
+
+def test_page_assets_ship_in_the_package_and_fetch_nothing_elsewhere() -> None:
+    """The page's HTML, CSS and JS are package data (so a wheel carries them) and load
+    nothing from another origin (no CDN)."""
+    import importlib.resources
+    import re
+
+    from meshtrio._admin_http import STATIC
+
+    root = importlib.resources.files("meshtrio").joinpath("_admin_static")
+    for name in STATIC:
+        text = root.joinpath(name).read_text(encoding="utf-8")
+        assert text.strip(), name
+        assert not re.search(r"(src|href)=\"(https?:)?//", text), f"{name} loads from elsewhere"
+        assert "@import" not in text
