@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import ipaddress
+import logging
 import math
 import os
 import secrets
@@ -48,8 +50,9 @@ import attrs
 import trio
 
 from meshtrio._addr import ChannelAddr
-from meshtrio._blocks import async_context_manager
+from meshtrio._blocks import Captured, async_context_manager
 from meshtrio._errors import InputError, MeshError, RemoteError, RequestTimeoutError
+from meshtrio._host_mesh import HostMesh
 from meshtrio._host_set import HostSet
 from meshtrio._messages import (
     GetProcMeshConfigs,
@@ -72,6 +75,8 @@ __all__ = [
     "serve_admin",
     "spawn_admin",
 ]
+
+log = logging.getLogger("meshtrio.admin")
 
 ADMIN_HOST_TIMEOUT = 2.0
 """Seconds each host has to answer one admin lookup (AD-1)."""
@@ -237,6 +242,13 @@ class AdminModel:
         if not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise InputError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
         self.hosts = aggregate_hosts(meshes, client_hosts)
+        for what, group in (("meshes", meshes), ("client_hosts", client_hosts)):
+            for index, mesh in enumerate(group):
+                if not isinstance(mesh, HostMesh):
+                    raise InputError(
+                        f"{what}[{index}] must be a live HostMesh (from attach or open_*), "
+                        f"got {type(mesh).__name__}: the admin reads over its connections"
+                    )
         self.meshes = list(meshes)
         self.client_hosts = list(client_hosts)
         self.host_timeout = float(host_timeout)
@@ -785,8 +797,9 @@ async def serve_admin(
     does the same. Nothing on the hosts changes.
 
     Raises:
-        InputError: no meshes (SA-1), a mesh with no hosts (SA-2), a bad ``listen``,
-            ``token``, ``host_timeout`` or ``max_concurrent``.
+        InputError: no meshes (SA-1), a mesh with no hosts (SA-2), a mesh that is not a live
+            HostMesh, a bad ``token``, ``host_timeout`` or ``max_concurrent``, or a
+            ``listen`` that is malformed or cannot be bound (taken, not an address here).
         ImportError: the ``admin`` extra is not installed (the message says so).
     """
     if not isinstance(meshes, Sequence) or isinstance(meshes, str):
@@ -807,19 +820,35 @@ async def serve_admin(
     ):
         raise InputError("the admin token must be printable ASCII text of 16 chars or more")
     host, port = _split_listen(listen)
+    if not _is_loopback(host):
+        log.warning(
+            "the mesh admin listens on %s, which other machines can reach, in plaintext: "
+            "whoever reads this traffic can take its token and read what it shows",
+            listen,
+        )
     try:
         from meshtrio import _admin_http
     except ImportError as exc:
         raise ImportError(
             f"the mesh admin needs the 'admin' extra: pip install 'meshtrio[admin]' ({exc})"
         ) from exc
+    captured = Captured()  # re-raised below, outside the nursery (no group wrap)
+    refused: OSError | None = None
     async with trio.open_nursery() as nursery:
-        url = await nursery.start(_admin_http.serve, model, token, host, port)
-        model.info = attrs.evolve(model.info, url=url)
         try:
-            yield Admin(url=url, token=token, hosts=model.hosts, model=model)
-        finally:
-            nursery.cancel_scope.cancel()
+            url = await nursery.start(_admin_http.serve, model, token, host, port)
+        except OSError as exc:  # the address is taken or cannot be bound: nothing served
+            refused = exc
+        else:
+            model.info = attrs.evolve(model.info, url=url)
+            with captured:
+                yield Admin(url=url, token=token, hosts=model.hosts, model=model)
+        nursery.cancel_scope.cancel()
+    if refused is not None:
+        raise InputError(
+            f"the mesh admin cannot listen on {listen}: {refused.strerror or refused}"
+        ) from refused
+    captured.reraise()
 
 
 @async_context_manager
@@ -843,6 +872,15 @@ async def spawn_admin(
         max_concurrent=max_concurrent,
     ) as admin:
         yield admin
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
 
 
 def _split_listen(listen: str) -> tuple[str, int]:

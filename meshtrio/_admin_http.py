@@ -22,12 +22,14 @@ from __future__ import annotations
 import hmac
 import importlib.resources
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -170,7 +172,25 @@ async def serve(
         def started(self, binds: list[str] | None = None) -> None:
             task_status.started((binds or [f"http://{bind_host}:{port}"])[0])
 
-    await hypercorn_serve(app, config, task_status=_Started())  # type: ignore[arg-type]
+    # Bound here, before the server's nurseries, so that a taken address is a plain OSError
+    # and the socket is closed whatever happens.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    sockets = Sockets(secure_sockets=[], insecure_sockets=[listener], quic_sockets=[])
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(config.backlog)
+        listener.setblocking(False)
+        await worker_serve(
+            # Starlette is an ASGI app; hypercorn's type for one is narrower than Starlette's.
+            wrap_app(app, config.wsgi_max_body_size, None),  # type: ignore[arg-type]
+            config,
+            sockets=sockets,
+            task_status=_Started(),
+        )
+    finally:
+        listener.close()
 
 
 _NODE_REF = {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}

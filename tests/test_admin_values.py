@@ -156,3 +156,40 @@ def test_page_assets_ship_in_the_package_and_fetch_nothing_elsewhere() -> None:
         assert text.strip(), name
         assert not re.search(r"(src|href)=\"(https?:)?//", text), f"{name} loads from elsewhere"
         assert "@import" not in text
+
+
+async def test_serve_admin_refuses_refs_bad_listen_and_a_taken_port() -> None:
+    """Only live meshes are served (the admin reads over their connections); a malformed or
+    taken ``listen`` is an InputError, raised plainly (no ExceptionGroup), and nothing is
+    served."""
+    import trio
+
+    from meshtrio import open_host_mesh_in_process
+
+    with pytest.raises(InputError, match=r"live HostMesh"):
+        async with serve_admin([ref_of(1)]):
+            pytest.fail("served a ref")
+    with trio.fail_after(20):
+        async with open_host_mesh_in_process(1) as hosts:
+            for bad in ("nonsense", "127.0.0.1:99999", "127.0.0.1:"):
+                with pytest.raises(InputError, match=r"listen"):
+                    async with serve_admin(hosts, listen=bad):
+                        pytest.fail("served on a bad address")
+            async with serve_admin(hosts) as first:
+                taken = first.url.rsplit(":", 1)[1]
+                with pytest.raises(InputError, match=r"cannot listen on 127\.0\.0\.1:\d+"):
+                    async with serve_admin(hosts, listen=f"127.0.0.1:{taken}"):
+                        pytest.fail("bound a taken port")
+
+
+async def test_the_blocks_own_exception_leaves_unwrapped() -> None:
+    """An exception from the body of ``serve_admin`` leaves it as raised (no group)."""
+    import trio
+
+    from meshtrio import open_host_mesh_in_process
+
+    with trio.fail_after(20):
+        async with open_host_mesh_in_process(1) as hosts:
+            with pytest.raises(KeyError, match="mine"):
+                async with serve_admin(hosts):
+                    raise KeyError("mine")
