@@ -42,6 +42,7 @@ import math
 import os
 import secrets
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -775,6 +776,7 @@ async def serve_admin(
     client_hosts: Sequence[Any] = (),
     host_timeout: float = ADMIN_HOST_TIMEOUT,
     max_concurrent: int = ADMIN_MAX_CONCURRENT,
+    announce: bool = True,
 ) -> AsyncIterator[Admin]:
     """Serve the mesh admin for ``meshes`` while the block runs (spec 9; SA-1..SA-6, CH-1).
 
@@ -792,6 +794,8 @@ async def serve_admin(
             ``meshes``' hosts (SA-6 / CH-1).
         host_timeout: seconds each host has per lookup (AD-1).
         max_concurrent: lookups in flight at once; one more is answered 503 (AD-1).
+        announce: print where it serves, once, on stderr (the page's address with the token
+            in its fragment, and a curl line), when it made its own token.
 
     Leaving the block stops the server (requests in flight are cancelled); cancelling it
     does the same. Nothing on the hosts changes.
@@ -810,6 +814,7 @@ async def serve_admin(
         host_timeout=host_timeout,
         max_concurrent=max_concurrent,
     )
+    made_token = token is None
     if token is None:
         token = secrets.token_urlsafe(32)
     if (
@@ -841,6 +846,13 @@ async def serve_admin(
             refused = exc
         else:
             model.info = attrs.evolve(model.info, url=url)
+            if announce and made_token:
+                print(
+                    f"meshtrio admin: open {url}/#token={token}\n"
+                    f"  or: curl -H 'Authorization: Bearer {token}' {url}/v1/tree",
+                    file=sys.stderr,
+                    flush=True,
+                )
             with captured:
                 yield Admin(url=url, token=token, hosts=model.hosts, model=model)
         nursery.cancel_scope.cancel()
@@ -860,6 +872,7 @@ async def spawn_admin(
     client_hosts: Sequence[Any] = (),
     host_timeout: float = ADMIN_HOST_TIMEOUT,
     max_concurrent: int = ADMIN_MAX_CONCURRENT,
+    announce: bool = True,
 ) -> AsyncIterator[Admin]:
     """The seed's (and upstream's) name for :func:`serve_admin`: the same arguments, the
     same admin."""
@@ -870,6 +883,7 @@ async def spawn_admin(
         client_hosts=client_hosts,
         host_timeout=host_timeout,
         max_concurrent=max_concurrent,
+        announce=announce,
     ) as admin:
         yield admin
 

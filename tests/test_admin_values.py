@@ -193,3 +193,23 @@ async def test_the_blocks_own_exception_leaves_unwrapped() -> None:
             with pytest.raises(KeyError, match="mine"):
                 async with serve_admin(hosts):
                     raise KeyError("mine")
+
+
+async def test_the_admin_prints_its_own_token_once_and_never_a_given_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An admin that made its own token prints where it serves once (stderr); one given a
+    token prints nothing (its owner has it)."""
+    import trio
+
+    from meshtrio import open_host_mesh_in_process
+
+    with trio.fail_after(20):
+        async with open_host_mesh_in_process(1) as hosts:
+            async with serve_admin(hosts) as admin:
+                err = capsys.readouterr().err
+                assert err.count(f"{admin.url}/#token={admin.token}") == 1
+            given = "a-token-of-my-own-0123456789"
+            async with serve_admin(hosts, token=given) as admin:
+                assert admin.token == given
+                assert capsys.readouterr().err == ""
