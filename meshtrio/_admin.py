@@ -55,6 +55,7 @@ from meshtrio._blocks import Captured, async_context_manager
 from meshtrio._errors import InputError, MeshError, RemoteError, RequestTimeoutError
 from meshtrio._host_mesh import HostMesh
 from meshtrio._host_set import HostSet
+from meshtrio._ids import ProcMeshId
 from meshtrio._messages import (
     GetProcMeshConfigs,
     GetProcStates,
@@ -531,8 +532,6 @@ class AdminModel:
         """``/v1/config/{proc}``: the proc's effective config, key to value and source."""
         proc, addr = await self._find_proc(ref)
         route = self.routes[addr]
-        from meshtrio._ids import ProcMeshId
-
         pm_id = ProcMeshId.parse(proc["proc_mesh"])
         try:
             reply = await route.pool.call(
@@ -558,8 +557,6 @@ class AdminModel:
         its host's faulthandler dump when its event loop does not answer)."""
         proc, addr = await self._find_proc(ref)
         route = self.routes[addr]
-        from meshtrio._ids import ProcMeshId
-
         pm_id = ProcMeshId.parse(proc["proc_mesh"])
         rank = proc["rank"]
         token = self._actor_token(proc["proc_mesh"], addr)
