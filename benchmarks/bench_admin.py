@@ -23,8 +23,6 @@ import gc
 import time
 from typing import Any
 
-import httpx
-
 from benchmarks.core import Benchmark, Ctx, Result, alternate, median, row
 from meshtrio import config, open_host_mesh_in_process, serve_admin
 
@@ -35,6 +33,19 @@ TARGET = 1.5
 
 
 async def _tree(ctx: Ctx, hosts_n: int, rounds: int) -> Result:
+    try:
+        import httpx  # the 'top' extra; hypercorn and starlette: the 'admin' extra
+        import hypercorn  # noqa: F401
+        import starlette  # noqa: F401
+    except ImportError as exc:
+        ctx.log(f"admin.tree: skipped, {exc} (pip install '.[admin,top]')")
+        return row(
+            "admin.tree",
+            {"hosts": hosts_n, "procs_per_host": PROCS_PER_HOST},
+            None,
+            "s",
+            extra={"skipped": f"{exc}: pip install '.[admin,top]'"},
+        )
     with config.configured(proc_spawn_max_idle="120s", request_timeout="60s"):
         async with open_host_mesh_in_process(hosts_n, in_process_procs=True) as hosts:
             t0 = time.perf_counter()
