@@ -64,7 +64,7 @@ from meshtrio._messages import (
     ProcMeshConfigs,
     ProcStates,
 )
-from meshtrio._pool import ConnectionPool
+from meshtrio._pool import ConnectionPool, Outcome, fan_out
 from meshtrio._slicing import Region
 from meshtrio._stacks import gather_stacks
 
@@ -297,35 +297,35 @@ class AdminModel:
         return list(seen.values())
 
     # -- asking the hosts ---------------------------------------------------------------------
-    async def _ask_host(self, addr: ChannelAddr, mine: Sequence[tuple[Any, str]]) -> dict[str, Any]:
-        """One host's node with its procs, in one request (ListProcStates), bounded by
-        ``host_timeout`` (AD-1). ``mine``: this client's proc meshes with ranks there, with
-        their id texts (their actors are added; a host too old to know ListProcStates is
-        asked GetProcStates for each of them instead)."""
-        route = self.routes[addr]
+    async def _host_states(
+        self, addr: ChannelAddr, mine: Sequence[tuple[Any, str]]
+    ) -> dict[str, list[Any]]:
+        """One host's proc states by proc mesh id text, in one request (ListProcStates); a
+        host too old to know it is asked GetProcStates for each of ``mine`` instead."""
+        pool = self.routes[addr].pool
         timeout = self.host_timeout
-        start = trio.current_time()
-        meshes: dict[str, list[Any]] = {}
-        error: MeshError | None = None
-        with trio.move_on_after(timeout) as scope:
-            try:
-                reply = await route.pool.call(addr, ListProcStates(), timeout=timeout)
-                if isinstance(reply, HostProcStates):
-                    meshes = reply.meshes
-            except RemoteError:  # an older host: ask for this client's proc meshes only
-                for pm, text in mine:
-                    reply = await route.pool.call(addr, GetProcStates(pm.id), timeout=timeout)
-                    if isinstance(reply, ProcStates):
-                        meshes[text] = list(reply.states)
-            except MeshError as exc:
-                error = exc
-        if scope.cancelled_caught:
-            error = RequestTimeoutError(f"no answer within {timeout:g}s", timeout=timeout)
-        latency = trio.current_time() - start
+        try:
+            reply = await pool.call(addr, ListProcStates(), timeout=timeout)
+        except RemoteError:  # an older host: ask for this client's proc meshes only
+            meshes: dict[str, list[Any]] = {}
+            for pm, text in mine:
+                states = await pool.call(addr, GetProcStates(pm.id), timeout=timeout)
+                if isinstance(states, ProcStates):
+                    meshes[text] = list(states.states)
+            return meshes
+        if not isinstance(reply, HostProcStates):
+            raise MeshError(f"unexpected reply {type(reply).__name__} to ListProcStates")
+        return reply.meshes
+
+    def _host_node(
+        self, addr: ChannelAddr, mine: Sequence[tuple[Any, str]], outcome: Outcome
+    ) -> dict[str, Any]:
+        """A host's node with its procs (and this client's actors under them)."""
+        route = self.routes[addr]
         host_text = str(addr)
         own = {text for _, text in mine}
         procs: dict[str, dict[str, Any]] = {}
-        for pm_text, states in meshes.items():
+        for pm_text, states in (outcome.value or {}).items():
             for st in states:
                 procs[st.proc_id] = _proc_node(
                     st.proc_id,
@@ -342,6 +342,7 @@ class AdminModel:
                 )
         for pm, pm_text in mine:
             _add_actors(pm, pm_text, procs)
+        error = outcome.error
         if error is None:
             status = "ok"
         elif isinstance(error, RequestTimeoutError):
@@ -355,27 +356,28 @@ class AdminModel:
             "status": status,
             "status_class": "running" if status == "ok" else "unknown",
             "error": None if error is None else f"{type(error).__name__}: {error}",
-            "latency_ms": round(latency * 1000, 3),
+            "latency_ms": round(outcome.elapsed * 1000, 3),
             "meshes": list(route.meshes),
             "client": route.client,
             "procs": sorted(procs.values(), key=lambda n: (n["proc_mesh"], n["rank"])),
         }
 
     async def _ask_hosts(self, addrs: Sequence[ChannelAddr]) -> list[dict[str, Any]]:
+        """Every host of ``addrs`` at once, under one deadline of ``host_timeout`` (AD-1):
+        a host that does not answer in time is a node with status ``timeout``."""
         by_host: dict[ChannelAddr, list[tuple[Any, str]]] = {}
         for pm in self._proc_meshes():  # once per lookup, not once per host
             text = str(pm.id)
             for host in dict.fromkeys(p.host for p in pm.procs):
                 by_host.setdefault(host, []).append((pm, text))
-        out: list[dict[str, Any] | None] = [None] * len(addrs)
-
-        async def one(i: int) -> None:
-            out[i] = await self._ask_host(addrs[i], by_host.get(addrs[i], []))
-
-        async with trio.open_nursery() as nursery:
-            for i in range(len(addrs)):
-                nursery.start_soon(one, i)
-        return [h for h in out if h is not None]
+        outcomes = await fan_out(
+            addrs,
+            lambda a: self._host_states(a, by_host.get(a, [])),
+            timeout=self.host_timeout,
+        )
+        return [
+            self._host_node(a, by_host.get(a, []), o) for a, o in zip(addrs, outcomes, strict=True)
+        ]
 
     # -- the routes ---------------------------------------------------------------------------
     def admin(self) -> dict[str, Any]:
