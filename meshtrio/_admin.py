@@ -62,11 +62,13 @@ from meshtrio._messages import (
     HostProcStates,
     ListProcStates,
     ProcMeshConfigs,
+    ProcRow,
     ProcStates,
 )
 from meshtrio._pool import ConnectionPool, Outcome, fan_out
 from meshtrio._slicing import Region
 from meshtrio._stacks import gather_stacks
+from meshtrio._status import ProcState
 
 __all__ = [
     "ADMIN_HOST_TIMEOUT",
@@ -191,8 +193,18 @@ def parse_ref(text: str) -> tuple[str, str]:
     return kind, value
 
 
-def _status_text(status: Any) -> str:
-    return str(status)
+def _row(st: ProcState) -> ProcRow:
+    """A ProcState (an older host's GetProcStates answer) as a ListProcStates row."""
+    return ProcRow(
+        st.proc_id,
+        st.create_rank,
+        str(st.status),
+        st.pid,
+        st.address,
+        st.exit_code,
+        st.signal,
+        list(st.stderr_tail[-5:]),
+    )
 
 
 def _status_class(text: str) -> str:
@@ -299,7 +311,7 @@ class AdminModel:
     # -- asking the hosts ---------------------------------------------------------------------
     async def _host_states(
         self, addr: ChannelAddr, mine: Sequence[tuple[Any, str]]
-    ) -> dict[str, list[Any]]:
+    ) -> dict[str, list[ProcRow]]:
         """One host's proc states by proc mesh id text, in one request (ListProcStates); a
         host too old to know it is asked GetProcStates for each of ``mine`` instead."""
         pool = self.routes[addr].pool
@@ -307,11 +319,11 @@ class AdminModel:
         try:
             reply = await pool.call(addr, ListProcStates(), timeout=timeout)
         except RemoteError:  # an older host: ask for this client's proc meshes only
-            meshes: dict[str, list[Any]] = {}
+            meshes: dict[str, list[ProcRow]] = {}
             for pm, text in mine:
                 states = await pool.call(addr, GetProcStates(pm.id), timeout=timeout)
                 if isinstance(states, ProcStates):
-                    meshes[text] = list(states.states)
+                    meshes[text] = [_row(st) for st in states.states]
             return meshes
         if not isinstance(reply, HostProcStates):
             raise MeshError(f"unexpected reply {type(reply).__name__} to ListProcStates")
@@ -331,13 +343,13 @@ class AdminModel:
                     st.proc_id,
                     pm_text,
                     st.create_rank,
-                    _status_text(st.status),
+                    st.status,
                     host_text,
                     pid=st.pid,
                     address=st.address,
                     exit_code=st.exit_code,
                     signal=st.signal,
-                    stderr_tail=list(st.stderr_tail)[-5:],
+                    stderr_tail=st.stderr_tail,
                     mine=pm_text in own,
                 )
         for pm, pm_text in mine:

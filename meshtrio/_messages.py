@@ -55,6 +55,7 @@ __all__ = [
     "ProcLogBatch",
     "ProcLogLine",
     "ProcMeshConfigs",
+    "ProcRow",
     "ProcSetup",
     "ProcStackDump",
     "ProcStates",
@@ -360,11 +361,28 @@ class ListProcStates:
 
 @message
 @attrs.frozen
+class ProcRow:
+    """One proc as :class:`ListProcStates` lists it: text and numbers to show (its status as
+    text, the last lines of its stderr), lighter than a :class:`ProcState` to build, send and
+    read for thousands of procs."""
+
+    proc_id: str
+    create_rank: int
+    status: str
+    pid: int | None
+    address: str | None
+    exit_code: int | None
+    signal: int | None
+    stderr_tail: list[str]
+
+
+@message
+@attrs.frozen
 class HostProcStates:
     """Every proc record of a host, grouped by proc mesh (its id as text, so the ids are
     printed once per mesh, not once per proc)."""
 
-    meshes: dict[str, list[ProcState]]
+    meshes: dict[str, list[ProcRow]]
 
 
 @message

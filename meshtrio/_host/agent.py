@@ -99,6 +99,7 @@ from meshtrio._messages import (
     ProcList,
     ProcListing,
     ProcMeshConfigs,
+    ProcRow,
     ProcSetup,
     ProcStates,
     ProcUpdate,
@@ -126,6 +127,9 @@ MAX_EVENTS = 256
 
 MAX_FINISHED_RECORDS = 4096
 """Records of finished procs kept (for ``states()`` after ``stop()``); older ones are pruned."""
+
+ADMIN_TAIL_LINES = 5
+"""Lines of a proc's stderr tail ListProcStates sends (the admin shows a few)."""
 
 INSECURE_BIND_WARNING = (
     "listening on {addr}, which other machines can reach, in plaintext: whoever can read "
@@ -528,10 +532,19 @@ class HostAgent:
 
     def all_proc_states(self) -> HostProcStates:
         """Every proc record here, running or ended, grouped by proc mesh (ListProcStates)."""
-        host = str(self.address)
-        by_mesh: dict[ProcMeshId, list[Any]] = {}
+        by_mesh: dict[ProcMeshId, list[ProcRow]] = {}
         for r in self.procs.values():
-            by_mesh.setdefault(r.proc_mesh_id, []).append(r.state(host))
+            row = ProcRow(
+                str(r.proc_id),
+                r.create_rank,
+                str(r.status),
+                r.pid,
+                None if r.address is None else str(r.address),
+                r.exit_code,
+                r.signal,
+                list(r.stderr_tail[-ADMIN_TAIL_LINES:]),
+            )
+            by_mesh.setdefault(r.proc_mesh_id, []).append(row)
         return HostProcStates({str(k): v for k, v in by_mesh.items()})
 
     async def watch(self, proc_mesh_id: ProcMeshId, emit: Emit) -> Any:
