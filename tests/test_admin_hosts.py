@@ -3,12 +3,15 @@
 Shown: one ``ListProcStates`` per host lists every proc the host has a record of, so an
 admin sees procs another client spawned on the same hosts (marked as not its own, with no
 actors: only their spawner knows those); SA-6 / CH-1 in a live admin (the client's own hosts
-come last, once, marked ``client``); SA-3 (a host in two meshes is one node, asked once).
+come last, once, marked ``client``); SA-3 (a host in two meshes is one node, asked once);
+a host too old for ``ListProcStates`` is asked per proc mesh; AD-1 over real HTTP (a lookup
+past the limit is refused at once while another holds the slot, held on an event).
 Host agents run as tasks of this Trio run on loopback TCP, their procs as tasks.
 """
 
 from __future__ import annotations
 
+import pytest
 import trio
 from hosts import tcp_hosts
 
@@ -66,3 +69,69 @@ async def test_sa6_ch1_client_hosts_last_once_and_marked() -> None:
             ], "SA-3, CH-1: first seen, client hosts last, once each"
             assert [h["client"] for h in tree["hosts"]] == [False, True, True]
             assert [h["status"] for h in tree["hosts"]] == ["ok", "ok", "ok"]
+
+
+async def test_a_host_without_list_proc_states_is_asked_per_proc_mesh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host that does not know ListProcStates (an older one: it answers with an error) is
+    asked GetProcStates for each of this client's proc meshes instead; the tree is whole."""
+    from meshtrio._errors import RemoteError
+    from meshtrio._host.agent import HostAgent
+
+    def unknown(self: HostAgent) -> None:
+        raise RemoteError("a host agent does not handle ListProcStates")
+
+    monkeypatch.setattr(HostAgent, "all_proc_states", unknown)
+    with trio.fail_after(LIMIT):
+        async with open_host_mesh_in_process(2, in_process_procs=True) as hosts:
+            procs = await hosts.spawn("workers", {"gpus": 2}, logs=None)
+            async with meshtrio.serve_admin(hosts, announce=False) as admin:
+                tree = await admin.model.tree()
+    assert tree["partial"] is False
+    seen = {p["proc_id"]: p["status"] for h in tree["hosts"] for p in h["procs"]}
+    assert seen == {ref.proc_id: "Running" for ref in procs.procs}
+
+
+async def test_ad1_a_lookup_past_the_limit_is_refused_503_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AD-1 over real HTTP: while one lookup holds the only slot (its host has not answered
+    yet), another is refused at once with 503, and the first still completes."""
+    import httpx
+
+    from meshtrio._admin import AdminModel
+
+    entered = trio.Event()
+    release = trio.Event()
+    real = AdminModel._host_states
+
+    async def held(self: AdminModel, addr: object, mine: object) -> object:
+        entered.set()
+        await release.wait()
+        return await real(self, addr, mine)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AdminModel, "_host_states", held)
+    with trio.fail_after(LIMIT):
+        async with (
+            open_host_mesh_in_process(1) as hosts,
+            meshtrio.serve_admin(hosts, max_concurrent=1, announce=False) as admin,
+            httpx.AsyncClient(
+                base_url=admin.url, headers={"authorization": f"Bearer {admin.token}"}
+            ) as client,
+            trio.open_nursery() as nursery,
+        ):
+            first: list[httpx.Response] = []
+
+            async def slow_lookup() -> None:
+                first.append(await client.get("/v1/tree"))
+
+            nursery.start_soon(slow_lookup)
+            await entered.wait()
+            start = trio.current_time()
+            busy = await client.get(f"/v1/host:{hosts.addrs[0]}")
+            assert busy.status_code == 503
+            assert busy.json()["error"]["code"] == "service_unavailable"
+            assert trio.current_time() - start < 1.0, "refused at once, not queued"
+            release.set()
+        assert first[0].status_code == 200
