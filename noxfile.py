@@ -40,7 +40,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks; results go to benchmarks/results/ (JSON and a table)."""
-    session.install("-e", ".")
+    session.install("-e", ".[admin,top]")  # bench_admin serves the admin over HTTP
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

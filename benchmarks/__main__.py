@@ -25,6 +25,7 @@ import trio
 from benchmarks import (
     bench_accept,
     bench_actors,
+    bench_admin,
     bench_attach,
     bench_demo,
     bench_fanout_tree,
@@ -49,6 +50,7 @@ ALL: list[Benchmark] = [
     *bench_actors.BENCHMARKS,
     *bench_watch.BENCHMARKS,
     *bench_fanout_tree.BENCHMARKS,
+    *bench_admin.BENCHMARKS,
 ]
 
 

@@ -26,6 +26,9 @@ from meshtrio._actor_class import endpoint as endpoint
 from meshtrio._actor_mesh import ActorMesh as ActorMesh
 from meshtrio._actor_mesh import Endpoint as Endpoint
 from meshtrio._addr import ChannelAddr as ChannelAddr
+from meshtrio._admin import Admin as Admin
+from meshtrio._admin import serve_admin as serve_admin
+from meshtrio._admin import spawn_admin as spawn_admin
 from meshtrio._bootstrap import BootstrapCommand as BootstrapCommand
 from meshtrio._host.agent import serve_host_agent as serve_host_agent
 from meshtrio._host_mesh import HostMesh as HostMesh
@@ -108,6 +111,7 @@ __all__ = [
     "ActorFailedError",
     "ActorMesh",
     "AddrParseError",
+    "Admin",
     "AuthRejectedError",
     "BadAnnouncementError",
     "BootstrapCommand",
@@ -179,7 +183,9 @@ __all__ = [
     "hosts_from_dir",
     "open_host_mesh_in_process",
     "open_host_mesh_processes",
+    "serve_admin",
     "serve_host_agent",
+    "spawn_admin",
 ]
 
 fixup_module_metadata(__name__, __all__)

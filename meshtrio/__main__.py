@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--procs-per-host", type=int, default=2)
     demo.add_argument("--samples", type=int, default=200_000, help="points per actor")
     demo.set_defaults(fn=_cmd_demo)
+    from meshtrio._top import add_top_parser  # light: textual is imported only when run
+
+    add_top_parser(sub)
     args = parser.parse_args(argv)
     try:
         code: int = args.fn(args)

@@ -100,8 +100,10 @@ from meshtrio._messages import (
     GetProcSetup,
     GetProcStates,
     HostInfoReply,
+    HostProcStates,
     LifecycleEvent,
     ListProcs,
+    ListProcStates,
     ProcChange,
     ProcConfig,
     ProcEvents,
@@ -109,6 +111,7 @@ from meshtrio._messages import (
     ProcList,
     ProcListing,
     ProcMeshConfigs,
+    ProcRow,
     ProcSetup,
     ProcStates,
     ProcUpdate,
@@ -136,6 +139,9 @@ MAX_EVENTS = 256
 
 MAX_FINISHED_RECORDS = 4096
 """Records of finished procs kept (for ``states()`` after ``stop()``); older ones are pruned."""
+
+ADMIN_TAIL_LINES = 5
+"""Lines of a proc's stderr tail ListProcStates sends (the admin shows a few)."""
 
 INSECURE_BIND_WARNING = (
     "listening on {addr}, which other machines can reach, in plaintext: whoever can read "
@@ -317,6 +323,8 @@ class HostAgent:
                         if r.status.is_running
                     ]
                 )
+            case ListProcStates():
+                return self.all_proc_states()
             case DumpProcStacks():
                 wait = _seconds("DumpProcStacks.wait", msg.wait)
                 rec = self.procs.get(str(proc_id(msg.proc_mesh_id, msg.create_rank)))
@@ -540,6 +548,23 @@ class HostAgent:
                 self._reaping = True
                 self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
+
+    def all_proc_states(self) -> HostProcStates:
+        """Every proc record here, running or ended, grouped by proc mesh (ListProcStates)."""
+        by_mesh: dict[ProcMeshId, list[ProcRow]] = {}
+        for r in self.procs.values():
+            row = ProcRow(
+                str(r.proc_id),
+                r.create_rank,
+                str(r.status),
+                r.pid,
+                None if r.address is None else str(r.address),
+                r.exit_code,
+                r.signal,
+                list(r.stderr_tail[-ADMIN_TAIL_LINES:]),
+            )
+            by_mesh.setdefault(r.proc_mesh_id, []).append(row)
+        return HostProcStates({str(k): v for k, v in by_mesh.items()})
 
     async def watch(self, proc_mesh_id: ProcMeshId, emit: Emit) -> Any:
         """HA-8: stream the status changes of one proc mesh's procs here, its present states
