@@ -114,6 +114,14 @@ def _cmd_host(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preload(snapshot: dict[str, object]) -> None:
+    """Import the ``proc_preload`` modules (a forked proc has them from its zygote already)."""
+    from meshtrio._host.zygote import import_preload, parse_preload
+
+    config.GLOBAL.set_client_override(snapshot)  # run_proc installs the same snapshot (PR-2)
+    import_preload(parse_preload(config.get(config.PROC_PRELOAD)))
+
+
 def _cmd_proc(_args: argparse.Namespace) -> int:
     from meshtrio._contract import BOOTSTRAP_ENV, PROC_TOKEN_ENV, ProcBootstrap
     from meshtrio._proc.runtime import run_proc
@@ -130,6 +138,7 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
         return 2
     boot = ProcBootstrap.from_env(text)
     _arm_pdeathsig()
+    _preload(boot.config)
     try:
         os.setpgid(0, 0)
     except OSError:

@@ -57,6 +57,9 @@ from meshtrio._config import (
     GLOBAL as GLOBAL,
 )
 from meshtrio._config import (
+    HOST_FORK_SERVER as HOST_FORK_SERVER,
+)
+from meshtrio._config import (
     HOST_SPAWN_READY_TIMEOUT as HOST_SPAWN_READY_TIMEOUT,
 )
 from meshtrio._config import (
@@ -100,6 +103,9 @@ from meshtrio._config import (
 )
 from meshtrio._config import (
     PROC_LOG_RATE as PROC_LOG_RATE,
+)
+from meshtrio._config import (
+    PROC_PRELOAD as PROC_PRELOAD,
 )
 from meshtrio._config import (
     PROC_SPAWN_MAX_IDLE as PROC_SPAWN_MAX_IDLE,
@@ -175,6 +181,7 @@ __all__ = [
     "DURATION_MAX",
     "GET_PROC_STATE_MAX_IDLE",
     "GLOBAL",
+    "HOST_FORK_SERVER",
     "HOST_SPAWN_READY_TIMEOUT",
     "KEYS",
     "MAX_MESSAGE_SIZE",
@@ -191,6 +198,7 @@ __all__ = [
     "MESH_TERMINATE_TIMEOUT",
     "PROCESS_EXIT_TIMEOUT",
     "PROC_LOG_RATE",
+    "PROC_PRELOAD",
     "PROC_SPAWN_MAX_IDLE",
     "PROC_STOP_MAX_IDLE",
     "REQUEST_TIMEOUT",

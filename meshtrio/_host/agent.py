@@ -70,11 +70,13 @@ from meshtrio._contract import (
 )
 from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio._host import launcher
+from meshtrio._host.forkserver import ForkServer
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.logs import LogHub
 from meshtrio._host.procs import ProcRecord, supervise
 from meshtrio._host.stacks import dump_proc_stacks
+from meshtrio._host.zygote import parse_preload
 from meshtrio._ids import HostMeshId, ProcMeshId, proc_id
 from meshtrio._messages import (
     Ack,
@@ -205,6 +207,8 @@ class HostAgent:
         self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
         self._watchers: dict[ProcMeshId, set[_Watcher]] = {}
         self.logs = LogHub()
+        self.fork_server: ForkServer | None = None
+        """This host's zygote (issue 13), unless ``host_fork_server`` is off or procs are tasks."""
 
     # -- bookkeeping ---------------------------------------------------------------------
     def event(self, kind: str, detail: str = "") -> None:
@@ -412,6 +416,8 @@ class HostAgent:
             PROC_TOKEN_ENV: credential,
             PARENT_PID_ENV: str(os.getpid()),
         }
+        view = config.Config(client_override=rec.config)  # the spawn's values (env wins)
+        fork = self.fork_server if view.get(config.HOST_FORK_SERVER) else None
         return await launcher.launch(
             rec.command or BootstrapCommand.default(),
             nursery=nursery,
@@ -422,6 +428,8 @@ class HostAgent:
             on_line=self.logs.sink(
                 rec.proc_mesh_id, str(rec.proc_id), rec.create_rank, rec.log_rate
             ),
+            fork_server=fork,
+            preload=parse_preload(view.get(config.PROC_PRELOAD)),
         )
 
     async def spawn(self, msg: SpawnProcs, emit: Emit) -> ProcStates:
@@ -819,6 +827,9 @@ async def serve_host_agent(
                 )
             )
             agent.event("started", str(agent.address))
+            if not in_process_procs and cfg.get(config.HOST_FORK_SERVER):
+                agent.fork_server = ForkServer(preload=cfg.get(config.PROC_PRELOAD))
+                await service.start(agent.fork_server.run)
             if insecure:
                 agent.event("insecure_bind", INSECURE_BIND_WARNING.format(addr=agent.address))
                 log.warning(INSECURE_BIND_WARNING.format(addr=agent.address))
