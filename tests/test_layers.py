@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._stacks_cli": 6,
     "meshtrio.testing": 6,
     "meshtrio.__main__": 6,
+    "meshtrio._zygote": 6,
     "meshtrio": 6,
 }
 

@@ -70,13 +70,12 @@ from meshtrio._contract import (
 )
 from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio._host import launcher
-from meshtrio._host.forkserver import ForkServer
+from meshtrio._host.forkserver import ForkServer, parse_preload
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.logs import LogHub
 from meshtrio._host.procs import ProcRecord, supervise
 from meshtrio._host.stacks import dump_proc_stacks
-from meshtrio._host.zygote import parse_preload
 from meshtrio._ids import HostMeshId, ProcMeshId, proc_id
 from meshtrio._messages import (
     Ack,

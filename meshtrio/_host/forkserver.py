@@ -1,10 +1,13 @@
-"""A host agent's fork server: its zygote (:mod:`meshtrio._host.zygote`), seen from the host.
+"""A host agent's fork server: its zygote (:mod:`meshtrio._zygote`), seen from the host.
 
 :class:`ForkServer` runs as a task of the host agent (:meth:`ForkServer.run`): it starts the
 zygote, reads its control socket, and restarts it when it dies. The launcher asks it for a
 proc with :meth:`ForkServer.fork`; the answer is a :class:`ForkedChild` (which
 :class:`~meshtrio._host.launcher.ProcessHandle` drives like a ``Popen``), or None, and then the
 launcher starts the proc cold.
+
+It also holds the control protocol both sides speak (JSON messages on a ``SOCK_SEQPACKET``
+pair, descriptors as ``SCM_RIGHTS``) and the preload helpers.
 
 Invariants owned here:
 
@@ -28,8 +31,11 @@ with an unknown status (``ExitInfo`` code and signal None).
 
 from __future__ import annotations
 
+import array
 import contextlib
+import importlib
 import itertools
+import json
 import logging
 import os
 import signal
@@ -42,9 +48,22 @@ from typing import Any
 import trio
 
 from meshtrio._contract import PARENT_PID_ENV, TOKEN_ENV
-from meshtrio._host import zygote as zy
 
-__all__ = ["FORK_TIMEOUT", "ForkServer", "ForkedChild"]
+__all__ = [
+    "FORK_TIMEOUT",
+    "MAX_FDS",
+    "MAX_MESSAGE",
+    "ForkServer",
+    "ForkedChild",
+    "decode_message",
+    "import_preload",
+    "json_bytes",
+    "parse_preload",
+    "recv_message",
+    "rights",
+    "send_message",
+    "thread_count",
+]
 
 log = logging.getLogger("meshtrio._host")
 
@@ -56,6 +75,80 @@ START_TIMEOUT = 60.0
 
 RESTART_PAUSE = 0.5
 MAX_RESTART_PAUSE = 30.0
+
+
+MAX_MESSAGE = 1 << 20
+"""The largest control message either side sends or accepts (a fork request carries the
+proc's whole environment)."""
+
+MAX_FDS = 3
+"""Descriptors a message may carry (a fork request: stdout, stderr, lifeline)."""
+
+
+def json_bytes(message: dict[str, Any]) -> bytes:
+    """The wire form of one control message."""
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def rights(fds: Sequence[int]) -> tuple[int, int, bytes]:
+    """The ``SCM_RIGHTS`` ancillary item carrying ``fds``."""
+    return (socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())
+
+
+def send_message(sock: socket.socket, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
+    """Send one JSON message (blocking), with ``fds`` as ``SCM_RIGHTS``."""
+    sock.sendmsg([json_bytes(message)], [rights(fds)] if fds else [])
+
+
+def decode_message(data: bytes, ancdata: list[tuple[int, int, bytes]]) -> tuple[Any, list[int]]:
+    """The JSON value and descriptors of one received message (descriptors are returned even
+    when the body does not decode, so the caller can close them)."""
+    fds: list[int] = []
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(payload[: len(payload) - (len(payload) % arr.itemsize)])
+            fds.extend(arr)
+    try:
+        return json.loads(data), fds
+    except ValueError:
+        return None, fds
+
+
+def recv_message(sock: socket.socket) -> tuple[Any, list[int]] | None:
+    """Receive one message (blocking); None at end of stream."""
+    data, ancdata, _flags, _addr = sock.recvmsg(
+        MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+    )
+    if not data:
+        for fd in decode_message(data, ancdata)[1]:
+            os.close(fd)
+        return None
+    return decode_message(data, ancdata)
+
+
+def thread_count() -> int:
+    """Threads in this process, C threads included (1 where ``/proc`` is missing)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def parse_preload(text: str) -> list[str]:
+    """Module names from ``proc_preload`` text (comma or space separated)."""
+    return [name for name in text.replace(",", " ").split() if name]
+
+
+def import_preload(names: Sequence[str]) -> None:
+    """Import each module (once: an imported module is not imported again).
+
+    Raises:
+        ImportError (or whatever the module raises): the first module that fails.
+    """
+    for name in names:
+        if name not in sys.modules:
+            importlib.import_module(name)
 
 
 class ForkedChild:
@@ -200,12 +293,12 @@ class ForkServer:
         """Run one zygote until it dies; True if it got as far as serving."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for s in (ours, theirs):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * zy.MAX_MESSAGE)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * zy.MAX_MESSAGE)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MESSAGE)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * MAX_MESSAGE)
         try:
             # Forked from the trio thread, like every proc (PR_SET_PDEATHSIG, see launcher).
             popen = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", "meshtrio._host.zygote", str(theirs.fileno())],
+                [sys.executable, "-m", "meshtrio._zygote", str(theirs.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
@@ -257,9 +350,9 @@ class ForkServer:
 
     async def _recv(self, sock: trio.socket.SocketType) -> tuple[dict[str, Any], list[int]] | None:
         data, ancdata, _flags, _addr = await sock.recvmsg(
-            zy.MAX_MESSAGE, socket.CMSG_SPACE(zy.MAX_FDS * 4)
+            MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * 4)
         )
-        msg, fds = zy.decode_message(data, ancdata)
+        msg, fds = decode_message(data, ancdata)
         if not data:
             for fd in fds:
                 os.close(fd)
@@ -315,10 +408,10 @@ class ForkServer:
         if sock is None or not self._ready.is_set():
             return None
         request_id = next(self._ids)
-        body = zy.json_bytes(
+        body = json_bytes(
             {"op": "fork", "id": request_id, "env": dict(env), "preload": list(preload)}
         )
-        if len(body) > zy.MAX_MESSAGE:
+        if len(body) > MAX_MESSAGE:
             return None
         life_r, life_w = os.pipe2(os.O_CLOEXEC)
         pending = _Pending(life_w)
@@ -326,7 +419,7 @@ class ForkServer:
         try:
             try:
                 async with self._send_lock:
-                    await sock.sendmsg([body], [zy.rights([stdout, stderr, life_r])])
+                    await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
             finally:
                 os.close(life_r)
             with trio.move_on_after(FORK_TIMEOUT):

@@ -1,6 +1,6 @@
 """The zygote: a warm, single-threaded process that forks procs for its host agent (issue 13).
 
-Run as ``python -m meshtrio._host.zygote`` by :mod:`meshtrio._host.forkserver`, with one end of
+Run as ``python -m meshtrio._zygote FD`` by :mod:`meshtrio._host.forkserver`, with one end of
 a ``SOCK_SEQPACKET`` socket pair as file descriptor :data:`CONTROL_FD`. It imports the proc
 runtime (trio, the wire, the transport) and the preload modules once, arms its own
 parent-death signal (it dies with its host), says ``ready``, then serves, never running a
@@ -49,11 +49,8 @@ child's ``/proc/PID/cmdline`` is the zygote's.
 
 from __future__ import annotations
 
-import array
 import atexit
 import fcntl
-import importlib
-import json
 import os
 import random
 import select
@@ -61,102 +58,26 @@ import signal
 import socket
 import sys
 import traceback
-from collections.abc import Sequence
 from typing import Any
 
-__all__ = [
-    "CONTROL_FD",
-    "MAX_MESSAGE",
-    "become_proc",
-    "import_preload",
-    "json_bytes",
-    "main",
-    "parse_preload",
-    "recv_message",
-    "rights",
-    "send_message",
-    "thread_count",
-]
+from meshtrio._host.forkserver import (
+    MAX_FDS,
+    import_preload,
+    parse_preload,
+    recv_message,
+    send_message,
+    thread_count,
+)
+from meshtrio._host.pdeathsig import set_parent_death_signal
+
+__all__ = ["CONTROL_FD", "become_proc", "main"]
 
 CONTROL_FD = 3
 """The zygote's control socket when its command line names none; in a forked child, the
 lifeline."""
 
-MAX_MESSAGE = 1 << 20
-"""The largest control message either side sends or accepts (a fork request carries the
-proc's whole environment)."""
-
-MAX_FDS = 3
-"""Descriptors a message may carry (a fork request: stdout, stderr, lifeline)."""
-
 F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
 """``fcntl`` command: which signal ``O_ASYNC`` sends (10 on Linux)."""
-
-
-def json_bytes(message: dict[str, Any]) -> bytes:
-    """The wire form of one control message."""
-    return json.dumps(message, separators=(",", ":")).encode()
-
-
-def rights(fds: Sequence[int]) -> tuple[int, int, bytes]:
-    """The ``SCM_RIGHTS`` ancillary item carrying ``fds``."""
-    return (socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())
-
-
-def send_message(sock: socket.socket, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
-    """Send one JSON message (blocking), with ``fds`` as ``SCM_RIGHTS``."""
-    sock.sendmsg([json_bytes(message)], [rights(fds)] if fds else [])
-
-
-def decode_message(data: bytes, ancdata: list[tuple[int, int, bytes]]) -> tuple[Any, list[int]]:
-    """The JSON value and descriptors of one received message (descriptors are returned even
-    when the body does not decode, so the caller can close them)."""
-    fds: list[int] = []
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            arr = array.array("i")
-            arr.frombytes(payload[: len(payload) - (len(payload) % arr.itemsize)])
-            fds.extend(arr)
-    try:
-        return json.loads(data), fds
-    except ValueError:
-        return None, fds
-
-
-def recv_message(sock: socket.socket) -> tuple[Any, list[int]] | None:
-    """Receive one message (blocking); None at end of stream."""
-    data, ancdata, _flags, _addr = sock.recvmsg(
-        MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
-    )
-    if not data:
-        for fd in decode_message(data, ancdata)[1]:
-            os.close(fd)
-        return None
-    return decode_message(data, ancdata)
-
-
-def thread_count() -> int:
-    """Threads in this process, C threads included (1 where ``/proc`` is missing)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 1
-
-
-def parse_preload(text: str) -> list[str]:
-    """Module names from ``proc_preload`` text (comma or space separated)."""
-    return [name for name in text.replace(",", " ").split() if name]
-
-
-def import_preload(names: Sequence[str]) -> None:
-    """Import each module (once: an imported module is not imported again).
-
-    Raises:
-        ImportError (or whatever the module raises): the first module that fails.
-    """
-    for name in names:
-        if name not in sys.modules:
-            importlib.import_module(name)
 
 
 def _arm_lifeline(fd: int) -> None:
@@ -197,9 +118,10 @@ def become_proc(env: dict[str, str], stdout: int, stderr: int, lifeline: int) ->
         os.close(CONTROL_FD)
     random.seed()
     sys.argv = [sys.executable, "-m", "meshtrio", "proc"]
-    from meshtrio.__main__ import main
+    import meshtrio.__main__ as entry
 
-    return main(["proc"])
+    entry._forked = True
+    return entry.main(["proc"])
 
 
 def _child(env: dict[str, str], fds: list[int]) -> None:
@@ -311,10 +233,9 @@ class Zygote:
 
 
 def main() -> int:
-    """Entry point of ``python -m meshtrio._host.zygote`` (started by a host agent only)."""
+    """Entry point of ``python -m meshtrio._zygote FD`` (started by a host agent only)."""
     from meshtrio import _config as config
     from meshtrio._contract import PARENT_PID_ENV
-    from meshtrio._host.pdeathsig import set_parent_death_signal
 
     parent = os.environ.get(PARENT_PID_ENV, "")
     set_parent_death_signal(int(parent) if parent.isdigit() else None)
