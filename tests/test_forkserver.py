@@ -203,6 +203,26 @@ async def test_pr2_config_and_env_reach_forked_procs_as_cold_ones(
             assert warm_dump == cold_dump, "PR-2: the same config, forked or cold"
 
 
+def open_fds() -> int:
+    """How many descriptors this process holds."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_fs4_no_descriptor_leaks_in_the_host() -> None:
+    """FS-1/FS-4: a host that forks and stops procs again and again holds no more descriptors
+    after each round (pidfds, lifelines and pipes are closed once a proc exited)."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_in_process(1) as mesh:
+            counts = []
+            for i in range(3):
+                procs = await mesh.spawn(f"round{i}", {"procs": 4})
+                pid = (await procs.states()).get(0).pid
+                assert forked(pid), "forked"
+                await procs.stop()
+                counts.append(open_fds())
+            assert counts[1] == counts[2], f"descriptors per round: {counts}"
+
+
 PROBE = """
 import os
 with open(os.environ["MT_PRELOAD_LOG"], "a") as f:
