@@ -42,8 +42,9 @@ Invariants owned here:
 What a preloaded module must not do (fork safety): start threads (ZY-1 then refuses every
 fork), open sockets or files it expects to use in procs (a child closes every inherited
 descriptor), run or create an event loop, or hold locks. Not promised: interpreter start
-options (``-X`` flags, ``PYTHONHASHSEED``, ``PYTHONUNBUFFERED`` ...) are the zygote's, read
-when it started, not each spawn's; the hash secret is shared by every proc of a zygote; a
+options (``-X`` flags, ``PYTHONHASHSEED``, ``PYTHONUNBUFFERED``, ``sys.path`` from
+``PYTHONPATH`` ...) and the working directory are the zygote's, from when it started, not
+each spawn's; the hash secret is shared by every proc of a zygote; a
 child's ``/proc/PID/cmdline`` is the zygote's.
 """
 

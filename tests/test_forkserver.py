@@ -113,6 +113,23 @@ async def test_fs1_zy2_exit_code_and_stderr_reach_the_host() -> None:
             nursery.cancel_scope.cancel()
 
 
+async def test_fs2_a_zygote_that_cannot_start_means_cold_at_once() -> None:
+    """FS-2: a spawn waiting for a zygote that dies while starting is answered None (start
+    cold) as soon as it died, not after the start bound."""
+    with no_leaked_processes(), trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer(env={**os.environ, "PYTHONHOME": "/nonexistent"})
+            await nursery.start(server.run)
+            read_fd, write_fd = os.pipe()
+            try:
+                assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+            finally:
+                os.close(read_fd)
+                os.close(write_fd)
+            assert not server.ready
+            nursery.cancel_scope.cancel()
+
+
 async def test_zy3_sigkill_host_kills_forked_procs() -> None:
     """ZY-3/PR-1: SIGKILL of a host agent process kills its forked procs and its zygote."""
     with no_leaked_processes(), trio.fail_after(30):

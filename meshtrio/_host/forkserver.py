@@ -68,7 +68,9 @@ __all__ = [
 log = logging.getLogger("meshtrio._host")
 
 FORK_TIMEOUT = 5.0
-"""Seconds a fork request may take before the proc is started cold instead."""
+"""Seconds a fork request may take before the proc is started cold instead (a request that
+asks for preload modules the zygote has not imported yet gets :data:`START_TIMEOUT`: a cold
+proc would import them too)."""
 
 START_TIMEOUT = 60.0
 """Seconds a zygote has to say ready."""
@@ -263,6 +265,7 @@ class ForkServer:
         self._pending: dict[int, _Pending] = {}
         self._children: dict[int, ForkedChild] = {}
         self._ids = itertools.count(1)
+        self._preloaded = set(parse_preload(preload))
         self.pid: int | None = None
         self.starts = 0
         """How many zygotes were started (for tests and info)."""
@@ -332,7 +335,8 @@ class ForkServer:
             else:
                 log.warning("the fork server did not start; procs start cold meanwhile")
         finally:
-            self._ready = trio.Event() if self._ready.is_set() else self._ready
+            was, self._ready = self._ready, trio.Event()
+            was.set()  # wakes spawns waiting for a zygote that never came up: they go cold
             self._sock = None
             sock.close()
             for pending in self._pending.values():
@@ -422,7 +426,8 @@ class ForkServer:
                     await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
             finally:
                 os.close(life_r)
-            with trio.move_on_after(FORK_TIMEOUT):
+            slow = not self._preloaded.issuperset(preload)  # it imports them first
+            with trio.move_on_after(START_TIMEOUT if slow else FORK_TIMEOUT):
                 await pending.done.wait()
         except OSError:
             pass  # the zygote went away under us: cold (FS-2)
@@ -432,6 +437,8 @@ class ForkServer:
         finally:
             self._pending.pop(request_id, None)
         child, reply = pending.child, pending.reply
+        if child is not None:
+            self._preloaded.update(preload)
         if child is None:
             pending.give_up()
             if reply is not None and reply.get("op") == "refused":
