@@ -8,16 +8,24 @@ server on (the default) and, in CI, once more with it off (``nox -s tests_cold``
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 import trio
 
-from meshtrio import config, open_host_mesh_in_process, open_host_mesh_processes
+from meshtrio import (
+    BootstrapCommand,
+    config,
+    open_host_mesh_in_process,
+    open_host_mesh_processes,
+)
 from meshtrio._host.forkserver import ForkServer
 from meshtrio._status import StatusKind
 from meshtrio.errors import ShutdownError
@@ -81,6 +89,10 @@ async def test_fs1_procs_are_forked_and_stop_like_cold_ones() -> None:
                 cold = await mesh.spawn("cold", {"procs": 1})
             cold_pid = (await cold.states()).get(0).pid
             assert ppid(cold_pid) == host, "a cold proc is the host's"
+            custom = BootstrapCommand.default().with_env(MT_CUSTOM="1")
+            own = await mesh.with_bootstrap(custom).spawn("custom", {"procs": 1})
+            assert ppid((await own.states()).get(0).pid) == host, "a custom command is cold"
+            await own.stop()
             stopped = list((await procs.stop()).values())
             assert [s.status.kind for s in stopped] == [StatusKind.STOPPED] * 3, f"{stopped}"
             assert [s.exit_code for s in stopped] == [0, 0, 0], f"FS-1: {stopped}"
@@ -163,6 +175,47 @@ async def test_zy3_procs_die_with_their_host_after_their_zygote_died() -> None:
             await wait_gone(pids)
             with pytest.raises(ShutdownError):
                 await mesh.shutdown()
+
+
+CLIENT = """
+import json, trio
+from meshtrio import open_host_mesh_processes
+from meshtrio.testing import descendants
+
+async def main():
+    async with open_host_mesh_processes(2) as mesh:
+        procs = await mesh.spawn("orphans", {"procs": 2})
+        hosts = [i.pid for i in (await mesh.info()).values()]
+        pids = [s.pid for s in (await procs.states()).values()]
+        print(json.dumps({"hosts": hosts, "procs": pids, "all": descendants()}), flush=True)
+        await trio.sleep_forever()
+
+trio.run(main)
+"""
+
+
+async def test_zy3_sigkill_client_ends_hosts_zygotes_and_forked_procs() -> None:
+    """PR-1/ZY-3: SIGKILL of a client ends its host processes, their zygotes and every proc
+    they forked; nothing is left."""
+    with no_leaked_processes(), trio.fail_after(30):
+        client = await trio.lowlevel.open_process(
+            [sys.executable, "-c", CLIENT], stdout=subprocess.PIPE
+        )
+        try:
+            assert client.stdout is not None
+            buf = b""
+            while b"\n" not in buf and (chunk := await client.stdout.receive_some(65536)):
+                buf += chunk
+            printed = json.loads(buf.split(b"\n", 1)[0])
+            assert all(forked(p) for p in printed["procs"]), f"forked: {printed}"
+            everything = printed["all"]
+            assert len(everything) >= 2 + 2 + 4, f"hosts, zygotes, procs: {printed}"
+        finally:
+            client.kill()
+            await client.wait()
+            if client.stdout is not None:
+                await client.stdout.aclose()
+        await wait_gone(everything)
 
 
 async def test_fs3_sigkill_zygote_keeps_procs_and_spawns_go_on() -> None:
