@@ -8,9 +8,11 @@ server on (the default) and, in CI, once more with it off (``nox -s tests_cold``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -21,8 +23,10 @@ import pytest
 import trio
 
 from meshtrio import (
+    Actor,
     BootstrapCommand,
     config,
+    endpoint,
     open_host_mesh_in_process,
     open_host_mesh_processes,
 )
@@ -271,6 +275,47 @@ async def test_pr2_config_and_env_reach_forked_procs_as_cold_ones(
             assert warm_dump["proc_spawn_max_idle"] == (12.0, "ClientOverride"), warm_dump
             del warm_dump["host_fork_server"], cold_dump["host_fork_server"]
             assert warm_dump == cold_dump, "PR-2: the same config, forked or cold"
+
+
+def fd_links(pid: int) -> dict[int, str]:
+    """What each descriptor of ``pid`` points at (``socket:[inode]``, ``pipe:[inode]``, ...)."""
+    links = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            links[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+    return links
+
+
+class Dice(Actor):
+    """Says what its proc's :mod:`random` gives."""
+
+    @endpoint
+    def roll(self) -> float:
+        return random.random()
+
+
+async def test_zy1_zy2_descriptors_and_random_state() -> None:
+    """ZY-1: the zygote holds one socket (its control socket). ZY-2: a forked proc holds none
+    of the zygote's descriptors (its fd 3 is its lifeline pipe), and each proc's random state
+    is its own."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_in_process(1) as mesh:
+            procs = await mesh.spawn("fds", {"procs": 2})
+            pids = [s.pid for s in (await procs.states()).values() if s.pid is not None]
+            zygote = ppid(pids[0])
+            assert forked(pids[0])
+            zygote_links = fd_links(zygote)
+            sockets = [v for v in zygote_links.values() if v.startswith("socket:")]
+            assert len(sockets) == 1, f"ZY-1: {zygote_links}"
+            for pid in pids:
+                links = fd_links(pid)
+                assert links[3].startswith("pipe:"), f"ZY-3: the lifeline: {links}"
+                shared = set(links.values()) & set(zygote_links.values()) - {"/dev/null"}
+                assert not shared, f"ZY-2: proc {pid} holds the zygote's {shared}"
+            dice = await procs.spawn("dice", Dice)
+            rolls = (await dice.roll.call()).values()
+            assert len(set(rolls)) == 2, f"ZY-2: reseeded: {rolls}"
+            await procs.stop()
 
 
 def open_fds() -> int:
