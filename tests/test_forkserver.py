@@ -16,7 +16,7 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,16 @@ from meshtrio.errors import ShutdownError
 from meshtrio.testing import alive, descendants, no_leaked_processes
 
 pytestmark = pytest.mark.processes
+
+
+@pytest.fixture(autouse=True)
+def _fork_server_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """These tests are about the fork server: on, even in the cold run's environment."""
+    monkeypatch.delenv("MESHTRIO_HOST_FORK_SERVER", raising=False)
+    config.reload_env()
+    yield
+    config.reload_env()  # read lazily again, once the environment is restored
+
 
 ZYGOTE_MODULE = "meshtrio._zygote"
 
