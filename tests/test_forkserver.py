@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from hosts import wait_for_event
 
 from meshtrio import (
     Actor,
@@ -244,9 +245,11 @@ async def test_fs3_sigkill_zygote_keeps_procs_and_spawns_go_on() -> None:
             os.kill(zygote, signal.SIGKILL)
             await wait_gone([zygote])
             second = await mesh.spawn("second", {"procs": 1})  # cold or forked: it runs
-            # Bounded poll: the restart is the host's business, announced nowhere.
-            while not (new := [z for z in zygotes(host) if z != zygote]):  # noqa: ASYNC110
-                await trio.sleep(0.02)
+            await wait_for_event(mesh, "fork_server", 2)  # FS-3: restarted (host's record)
+            new = [z for z in zygotes(host) if z != zygote]
+            assert len(new) == 1, f"FS-3: one new zygote: {new}"
+            events = [e.kind for e in (await mesh.info()).get(0).events]
+            assert events.count("fork_server_died") == 1, f"{events}"
             third = await mesh.spawn("third", {"procs": 1})
             third_pid = (await third.states()).get(0).pid
             assert ppid(third_pid) == new[0], "forked by the new one"
@@ -410,4 +413,6 @@ async def test_zy1_a_threaded_zygote_refuses_and_procs_start_cold(
                 "FS-2: started cold by the host (this process)"
             )
             assert "threads; forking it is unsafe" in caplog.text, caplog.text
+            events = [e for e in (await mesh.info()).get(0).events if e.kind == "fork_refused"]
+            assert len(events) == 2, f"one event per refused fork: {events}"
             await procs.stop()

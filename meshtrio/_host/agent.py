@@ -827,7 +827,9 @@ async def serve_host_agent(
             )
             agent.event("started", str(agent.address))
             if not in_process_procs and cfg.get(config.HOST_FORK_SERVER):
-                agent.fork_server = ForkServer(preload=cfg.get(config.PROC_PRELOAD))
+                agent.fork_server = ForkServer(
+                    preload=cfg.get(config.PROC_PRELOAD), on_event=agent.event
+                )
                 await service.start(agent.fork_server.run)
             if insecure:
                 agent.event("insecure_bind", INSECURE_BIND_WARNING.format(addr=agent.address))

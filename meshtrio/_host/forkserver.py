@@ -42,7 +42,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -250,10 +250,19 @@ class ForkServer:
         preload: modules the zygote imports at start (``proc_preload`` of the host).
         env: the environment the zygote starts with (default: this process's, less the
             client token).
+        on_event: called with ``(kind, detail)`` when a zygote is ready (``fork_server``),
+            dies (``fork_server_died``) or refuses a fork (``fork_refused``); the host records
+            them as lifecycle events.
     """
 
-    def __init__(self, preload: str = "", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        preload: str = "",
+        env: Mapping[str, str] | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.preload = preload
+        self._on_event = on_event
         base = dict(os.environ if env is None else env)
         base.pop(TOKEN_ENV, None)  # HA-7: the zygote is a proc's ancestor, never the client's
         base[PARENT_PID_ENV] = str(os.getpid())
@@ -269,6 +278,10 @@ class ForkServer:
         self.pid: int | None = None
         self.starts = 0
         """How many zygotes were started (for tests and info)."""
+
+    def _event(self, kind: str, detail: str) -> None:
+        if self._on_event is not None:
+            self._on_event(kind, detail)
 
     @property
     def ready(self) -> bool:
@@ -326,12 +339,14 @@ class ForkServer:
             if served:
                 self._sock = sock
                 self._ready.set()
+                self._event("fork_server", f"pid {popen.pid}")
                 while True:
                     received = await self._recv(sock)
                     if received is None:
                         break
                     self._dispatch(*received)
                 log.warning("the fork server (pid %d) died; restarting it", popen.pid)
+                self._event("fork_server_died", f"pid {popen.pid}")
             else:
                 log.warning("the fork server did not start; procs start cold meanwhile")
         finally:
@@ -442,8 +457,8 @@ class ForkServer:
         if child is None:
             pending.give_up()
             if reply is not None and reply.get("op") == "refused":
-                log.warning(
-                    "the fork server refused a proc (%s); starting it cold", reply.get("reason")
-                )
+                reason = str(reply.get("reason"))[:500]
+                log.warning("the fork server refused a proc (%s); starting it cold", reason)
+                self._event("fork_refused", reason)
             return None
         return child
