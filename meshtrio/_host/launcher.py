@@ -8,6 +8,8 @@ Invariants owned here:
 * Processes are forked from the calling trio thread, never from a worker thread, because
   ``PR_SET_PDEATHSIG`` fires when the *forking thread* exits (see :mod:`.pdeathsig`).
 * Each process leads its own process group (pgid == pid); signals go to the whole group.
+  This holds for a proc the host's fork server forked too (FS-1, :mod:`.forkserver`): it gets
+  the same environment and pipes, and its handle the same exit watching and stop ladder.
 * A process is reaped exactly once and its :class:`ExitInfo` is computed exactly once; every
   waiter gets the same object. Whoever waits first does the work (the watcher task, or any
   caller of :meth:`ProcessHandle.wait` once the watcher was cancelled), serialised by a lock,
