@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+_forked = False
+"""True in a proc its host's zygote forked: it dies with its host through its lifeline (ZY-3),
+not ``PR_SET_PDEATHSIG`` (which would tie it to the zygote, its parent)."""
+
 
 def _parent_pid() -> int | None:
     from meshtrio._contract import PARENT_PID_ENV
@@ -175,6 +179,12 @@ def _orphan_timeout(args: argparse.Namespace) -> float | None:
 
 ANNOUNCED_ORPHAN_TIMEOUT = 60.0
 """Seconds an announced host waits for a client (first, or next) before it exits (HO-1)."""
+def _preload(snapshot: dict[str, object]) -> None:
+    """Import the ``proc_preload`` modules (a forked proc has them from its zygote already)."""
+    from meshtrio._host.forkserver import import_preload, parse_preload
+
+    config.GLOBAL.set_client_override(snapshot)  # run_proc installs the same snapshot (PR-2)
+    import_preload(parse_preload(config.get(config.PROC_PRELOAD)))
 
 
 def _cmd_proc(_args: argparse.Namespace) -> int:
@@ -192,7 +202,9 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
         )
         return 2
     boot = ProcBootstrap.from_env(text)
-    _arm_pdeathsig()
+    if not _forked:
+        _arm_pdeathsig()
+    _preload(boot.config)
     try:
         os.setpgid(0, 0)
     except OSError:

@@ -686,6 +686,25 @@ PROCESS_EXIT_TIMEOUT = _duration(
 MESH_BOOTSTRAP_ENABLE_PDEATHSIG: Key[bool] = _register(
     Key("mesh_bootstrap_enable_pdeathsig", True, Kind.BOOL, "Procs die when their host dies.")
 )
+HOST_FORK_SERVER: Key[bool] = _register(
+    Key(
+        "host_fork_server",
+        True,
+        Kind.BOOL,
+        "Host agents start procs by forking a warm zygote (milliseconds) instead of a fresh "
+        "Python; off: every proc starts cold. A host's own value decides whether it runs one; "
+        "a spawn's value whether its procs use it.",
+    )
+)
+PROC_PRELOAD: Key[str] = _register(
+    Key(
+        "proc_preload",
+        "",
+        Kind.STR,
+        "Modules (comma separated) imported once in each host's fork server before it forks "
+        "procs, and by a proc started cold. They must not start threads or open sockets.",
+    )
+)
 MESH_SPAWN_CONCURRENCY = _int(
     "mesh_spawn_concurrency", 16, "How many procs a host starts at once.", 1, 256, True
 )

@@ -57,6 +57,7 @@ from meshtrio._config import (
     GLOBAL as GLOBAL,
 )
 from meshtrio._config import (
+    HOST_FORK_SERVER as HOST_FORK_SERVER,
     HOST_ORPHAN_TIMEOUT as HOST_ORPHAN_TIMEOUT,
 )
 from meshtrio._config import (
@@ -103,6 +104,9 @@ from meshtrio._config import (
 )
 from meshtrio._config import (
     PROC_LOG_RATE as PROC_LOG_RATE,
+)
+from meshtrio._config import (
+    PROC_PRELOAD as PROC_PRELOAD,
 )
 from meshtrio._config import (
     PROC_SPAWN_MAX_IDLE as PROC_SPAWN_MAX_IDLE,
@@ -178,6 +182,7 @@ __all__ = [
     "DURATION_MAX",
     "GET_PROC_STATE_MAX_IDLE",
     "GLOBAL",
+    "HOST_FORK_SERVER",
     "HOST_ORPHAN_TIMEOUT",
     "HOST_SPAWN_READY_TIMEOUT",
     "KEYS",
@@ -195,6 +200,7 @@ __all__ = [
     "MESH_TERMINATE_TIMEOUT",
     "PROCESS_EXIT_TIMEOUT",
     "PROC_LOG_RATE",
+    "PROC_PRELOAD",
     "PROC_SPAWN_MAX_IDLE",
     "PROC_STOP_MAX_IDLE",
     "REQUEST_TIMEOUT",

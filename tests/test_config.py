@@ -406,6 +406,8 @@ def test_registry_and_env_names() -> None:
         "request_timeout": 30.0,
         "process_exit_timeout": 10.0,
         "mesh_bootstrap_enable_pdeathsig": True,
+        "host_fork_server": True,
+        "proc_preload": "",
         "mesh_spawn_concurrency": 16,
         "actor_mailbox_capacity": 1024,
         "actor_mailbox_bytes": 64 << 20,

@@ -62,6 +62,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._top": 6,
     "meshtrio.testing": 6,
     "meshtrio.__main__": 6,
+    "meshtrio._zygote": 6,
     "meshtrio": 6,
 }
 

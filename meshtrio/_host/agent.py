@@ -82,6 +82,7 @@ from meshtrio._contract import (
 )
 from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio._host import launcher
+from meshtrio._host.forkserver import ForkServer, parse_preload
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.logs import LogHub
@@ -225,6 +226,8 @@ class HostAgent:
         self.logs = LogHub()
         self.clients = 0  # open connections holding the client token (HO-2)
         self._clients_changed = trio.Event()
+        self.fork_server: ForkServer | None = None
+        """This host's zygote (issue 13), unless ``host_fork_server`` is off or procs are tasks."""
 
     # -- bookkeeping ---------------------------------------------------------------------
     def event(self, kind: str, detail: str = "") -> None:
@@ -439,6 +442,8 @@ class HostAgent:
             PROC_TOKEN_ENV: credential,
             PARENT_PID_ENV: str(os.getpid()),
         }
+        view = config.Config(client_override=rec.config)  # the spawn's values (env wins)
+        fork = self.fork_server if view.get(config.HOST_FORK_SERVER) else None
         return await launcher.launch(
             rec.command or BootstrapCommand.default(),
             nursery=nursery,
@@ -449,6 +454,8 @@ class HostAgent:
             on_line=self.logs.sink(
                 rec.proc_mesh_id, str(rec.proc_id), rec.create_rank, rec.log_rate
             ),
+            fork_server=fork,
+            preload=parse_preload(view.get(config.PROC_PRELOAD)),
         )
 
     async def spawn(self, msg: SpawnProcs, emit: Emit) -> ProcStates:
@@ -904,6 +911,11 @@ async def serve_host_agent(
                 )
             )
             agent.event("started", str(agent.address))
+            if not in_process_procs and cfg.get(config.HOST_FORK_SERVER):
+                agent.fork_server = ForkServer(
+                    preload=cfg.get(config.PROC_PRELOAD), on_event=agent.event
+                )
+                await service.start(agent.fork_server.run)
             if insecure:
                 agent.event("insecure_bind", INSECURE_BIND_WARNING.format(addr=agent.address))
                 log.warning(INSECURE_BIND_WARNING.format(addr=agent.address))
