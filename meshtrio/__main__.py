@@ -179,6 +179,8 @@ def _orphan_timeout(args: argparse.Namespace) -> float | None:
 
 ANNOUNCED_ORPHAN_TIMEOUT = 60.0
 """Seconds an announced host waits for a client (first, or next) before it exits (HO-1)."""
+
+
 def _preload(snapshot: dict[str, object]) -> None:
     """Import the ``proc_preload`` modules (a forked proc has them from its zygote already)."""
     from meshtrio._host.forkserver import import_preload, parse_preload

@@ -58,6 +58,8 @@ from meshtrio._config import (
 )
 from meshtrio._config import (
     HOST_FORK_SERVER as HOST_FORK_SERVER,
+)
+from meshtrio._config import (
     HOST_ORPHAN_TIMEOUT as HOST_ORPHAN_TIMEOUT,
 )
 from meshtrio._config import (
