@@ -20,6 +20,32 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+PROC_TESTS = [
+    "tests/test_proc_processes.py",
+    "tests/test_proc_mesh.py",
+    "tests/test_actor_processes.py",
+    "tests/test_hardening_processes.py",
+    "tests/test_host_processes.py",
+    "tests/test_proc_logs.py",
+    "tests/test_proc_setup.py",
+    "tests/test_proc_stacks.py",
+    "tests/test_supervision.py",
+    "tests/test_host_mesh.py",
+    "tests/test_config_push.py",
+    "tests/test_agent_bad_input.py",
+    "tests/test_launcher.py",
+]
+"""The tests that start procs: ``tests`` runs them with the fork server on (the default),
+``tests_cold`` once more with it off."""
+
+
+@nox.session
+def tests_cold(session: nox.Session) -> None:
+    """The proc tests with the fork server off (every proc starts as a fresh Python)."""
+    session.install("-e", ".[tests]")
+    session.run("pytest", *PROC_TESTS, *session.posargs, env={"MESHTRIO_HOST_FORK_SERVER": "0"})
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
@@ -40,7 +66,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks; results go to benchmarks/results/ (JSON and a table)."""
-    session.install("-e", ".", "trustme>=1.1")  # bench_tls makes its certificates
+    session.install("-e", ".[admin,top]", "trustme>=1.1")  # bench_admin: HTTP; bench_tls: certs
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

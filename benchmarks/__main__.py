@@ -25,8 +25,11 @@ import trio
 from benchmarks import (
     bench_accept,
     bench_actors,
+    bench_admin,
     bench_attach,
     bench_demo,
+    bench_fanout_tree,
+    bench_fork,
     bench_shutdown,
     bench_spawn,
     bench_tls,
@@ -45,10 +48,13 @@ ALL: list[Benchmark] = [
     *bench_accept.BENCHMARKS,
     *bench_shutdown.BENCHMARKS,
     *bench_spawn.BENCHMARKS,
+    *bench_fork.BENCHMARKS,
     *bench_demo.BENCHMARKS,
     *bench_actors.BENCHMARKS,
     *bench_watch.BENCHMARKS,
     *bench_tls.BENCHMARKS,
+    *bench_fanout_tree.BENCHMARKS,
+    *bench_admin.BENCHMARKS,
 ]
 
 

@@ -6,6 +6,9 @@
   [--tls-ca CA]`` makes it speak ``wss`` only (with ``--tls-ca``: mutual TLS); a non-loopback
   tcp address without them needs ``--insecure``. Started by a client mesh (which sets
   ``MESHTRIO_PARENT_PID``), it dies with that client.
+  With ``--announce DIR`` it also writes its address (never the token) into DIR for
+  :func:`meshtrio.hosts_from_dir`, removes it when it exits (SIGTERM and SIGINT included),
+  and exits after ``--orphan-timeout`` (default 60 s) without a client (HO-1).
 * ``proc``: the default proc bootstrap (started by host agents, not by hand). It registers
   Python's faulthandler on SIGUSR1 (every thread's stack to stderr), which its host uses to
   get a stack from a proc whose event loop is blocked (ST-3).
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal
 
 import trio
@@ -25,9 +30,14 @@ from meshtrio import _config as config
 from meshtrio._errors import MeshError
 
 if TYPE_CHECKING:
+    from meshtrio._addr import ChannelAddr
     from meshtrio._tls import ServerTLS
 
 __all__ = ["main"]
+
+_forked = False
+"""True in a proc its host's zygote forked: it dies with its host through its lifeline (ZY-3),
+not ``PR_SET_PDEATHSIG`` (which would tie it to the zygote, its parent)."""
 
 
 def _parent_pid() -> int | None:
@@ -120,6 +130,10 @@ def _cmd_host(args: argparse.Namespace) -> int:
         return 2
     listen = args.listen or os.environ.get(LISTEN_ENV) or "tcp:127.0.0.1:0"
     addr = ChannelAddr.parse(listen)
+    if args.announce:
+        from meshtrio._rendezvous import check_announceable
+
+        check_announceable(addr)  # before listening: a wildcard is no address to announce
     tls = _server_tls(args)
     if tls is False:
         return 2
@@ -138,19 +152,77 @@ def _cmd_host(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+    orphan = _orphan_timeout(args)
     _arm_pdeathsig()
 
-    async def run() -> None:
-        async with trio.open_nursery() as nursery:
-            bound = await nursery.start(
-                lambda task_status: serve_host_agent(
-                    addr, token=token, tls=tls or None, task_status=task_status
-                )
-            )
-            print(bound, flush=True)
+    async def serve(task_status: trio.TaskStatus[ChannelAddr]) -> None:
+        await serve_host_agent(
+            addr, token=token, orphan_timeout=orphan, tls=tls or None, task_status=task_status
+        )
 
-    trio.run(run)
+    trio.run(_announced if args.announce else _printed, serve, args)
     return 0
+
+
+async def _printed(serve: Callable[..., Awaitable[None]], _args: argparse.Namespace) -> None:
+    async with trio.open_nursery() as nursery:
+        print(await nursery.start(serve), flush=True)
+
+
+async def _announced(serve: Callable[..., Awaitable[None]], args: argparse.Namespace) -> None:
+    """Serve, and announce the bound address in ``--announce DIR`` until the host ends;
+    SIGTERM or SIGINT (a scheduler ending the job) end it gracefully: procs stopped, the
+    file removed (RV-5)."""
+    from meshtrio._rendezvous import announce, withdraw
+
+    path = None
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def host(task_status: trio.TaskStatus[ChannelAddr]) -> None:
+                    await serve(task_status=task_status)
+                    nursery.cancel_scope.cancel()  # shut down (or orphaned, HO-1): done
+
+                bound = await nursery.start(host)
+                print(bound, flush=True)
+                path = announce(args.announce, bound, rank=args.rank)
+                async for signum in signals:
+                    print(
+                        f"meshtrio host: {signal.Signals(signum).name}: stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    nursery.cancel_scope.cancel()  # serve_host_agent stops its procs
+                    break
+        finally:
+            if path is not None:
+                withdraw(path)
+
+
+def _orphan_timeout(args: argparse.Namespace) -> float | None:
+    """HO-1's timeout: ``--orphan-timeout``, else ``MESHTRIO_HOST_ORPHAN_TIMEOUT``, else 60 s
+    for an announced host (it was started by a scheduler: nobody else will end it), else
+    never."""
+    key = config.HOST_ORPHAN_TIMEOUT
+    if args.orphan_timeout is not None:
+        return key.parse_text(args.orphan_timeout)
+    value = config.get(key)
+    if value is None and args.announce:
+        return ANNOUNCED_ORPHAN_TIMEOUT
+    return value
+
+
+ANNOUNCED_ORPHAN_TIMEOUT = 60.0
+"""Seconds an announced host waits for a client (first, or next) before it exits (HO-1)."""
+
+
+def _preload(snapshot: dict[str, object]) -> None:
+    """Import the ``proc_preload`` modules (a forked proc has them from its zygote already)."""
+    from meshtrio._host.forkserver import import_preload, parse_preload
+
+    config.GLOBAL.set_client_override(snapshot)  # run_proc installs the same snapshot (PR-2)
+    import_preload(parse_preload(config.get(config.PROC_PRELOAD)))
 
 
 def _cmd_proc(_args: argparse.Namespace) -> int:
@@ -168,7 +240,9 @@ def _cmd_proc(_args: argparse.Namespace) -> int:
         )
         return 2
     boot = ProcBootstrap.from_env(text)
-    _arm_pdeathsig()
+    if not _forked:
+        _arm_pdeathsig()
+    _preload(boot.config)
     try:
         os.setpgid(0, 0)
     except OSError:
@@ -246,6 +320,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATH",
         help="file holding the auth token (default: the MESHTRIO_TOKEN environment variable)",
     )
+    host.add_argument(
+        "--announce",
+        metavar="DIR",
+        help="write this host's address (not the token) into DIR, a directory the client "
+        "can read (meshtrio.hosts_from_dir), remove it on exit, and exit after "
+        "--orphan-timeout without a client",
+    )
+    host.add_argument(
+        "--rank",
+        type=int,
+        metavar="N",
+        help="with --announce: this host's rank, which orders the hosts for the client "
+        "(e.g. $SLURM_PROCID); default: by host name",
+    )
+    host.add_argument(
+        "--orphan-timeout",
+        metavar="DURATION",
+        help="exit after this long with no client connected (30s, 5m, none); default: "
+        "MESHTRIO_HOST_ORPHAN_TIMEOUT, else 60s with --announce, else none",
+    )
     host.set_defaults(fn=_cmd_host)
     proc = sub.add_parser("proc", help="run a proc (started by host agents)")
     proc.set_defaults(fn=_cmd_proc)
@@ -271,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--procs-per-host", type=int, default=2)
     demo.add_argument("--samples", type=int, default=200_000, help="points per actor")
     demo.set_defaults(fn=_cmd_demo)
+    from meshtrio._top import add_top_parser  # light: textual is imported only when run
+
+    add_top_parser(sub)
     args = parser.parse_args(argv)
     try:
         code: int = args.fn(args)

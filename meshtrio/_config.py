@@ -661,6 +661,18 @@ MESH_ORPHAN_TIMEOUT: Key[float | None] = _register(
         maximum=DURATION_MAX,
     )
 )
+HOST_ORPHAN_TIMEOUT: Key[float | None] = _register(
+    Key(
+        "host_orphan_timeout",
+        None,
+        Kind.OPTIONAL_DURATION,
+        "A host agent with no client connected for this long (from its start, or since its "
+        "last client left) drains its procs and exits (HO-1); None: it waits for clients "
+        "forever. Read when the host starts; 'meshtrio host --announce' makes it 60s.",
+        maximum=DURATION_MAX,
+        propagate=False,  # the host's own: a client does not decide when hosts give up on it
+    )
+)
 MAX_MESSAGE_SIZE = _int(
     "max_message_size", 4 << 20, "Largest wire message in bytes.", 1 << 10, 1 << 30, True
 )
@@ -700,6 +712,25 @@ PROCESS_EXIT_TIMEOUT = _duration(
 )
 MESH_BOOTSTRAP_ENABLE_PDEATHSIG: Key[bool] = _register(
     Key("mesh_bootstrap_enable_pdeathsig", True, Kind.BOOL, "Procs die when their host dies.")
+)
+HOST_FORK_SERVER: Key[bool] = _register(
+    Key(
+        "host_fork_server",
+        True,
+        Kind.BOOL,
+        "Host agents start procs by forking a warm zygote (milliseconds) instead of a fresh "
+        "Python; off: every proc starts cold. A host's own value decides whether it runs one; "
+        "a spawn's value whether its procs use it.",
+    )
+)
+PROC_PRELOAD: Key[str] = _register(
+    Key(
+        "proc_preload",
+        "",
+        Kind.STR,
+        "Modules (comma separated) imported once in each host's fork server before it forks "
+        "procs, and by a proc started cold. They must not start threads or open sockets.",
+    )
 )
 MESH_SPAWN_CONCURRENCY = _int(
     "mesh_spawn_concurrency", 16, "How many procs a host starts at once.", 1, 256, True

@@ -17,6 +17,7 @@ __all__ = [
     "ActorFailedError",
     "AddrParseError",
     "AuthRejectedError",
+    "BadAnnouncementError",
     "CardinalityError",
     "ConfigError",
     "ConfigPushError",
@@ -45,6 +46,7 @@ __all__ = [
     "RankIndexError",
     "RegionParseError",
     "RemoteError",
+    "RendezvousTimeoutError",
     "RequestTimeoutError",
     "ShutdownError",
     "SliceError",
@@ -392,6 +394,41 @@ class RequestTimeoutError(MeshError, TimeoutError):
         super().__init__(message)
         self.address = address
         self.timeout = timeout
+
+
+class RendezvousTimeoutError(MeshError, TimeoutError):
+    """Fewer hosts than expected announced themselves within the timeout
+    (:func:`meshtrio.hosts_from_dir`, RV-4). The message says how many were found and where.
+
+    Not :class:`RequestTimeoutError` (a request to a host that did not answer).
+
+    Attributes:
+        directory: the rendezvous directory, as text.
+        expected: how many hosts were waited for.
+        found: the addresses of those that announced themselves, as text, in RV-3 order.
+    """
+
+    def __init__(
+        self, message: str, *, directory: str = "", expected: int = 0, found: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.directory = directory
+        self.expected = expected
+        self.found = tuple(found)
+
+
+class BadAnnouncementError(MeshError, ValueError):
+    """A rendezvous directory holds something that is not a valid host announcement: a file
+    that does not parse or is too large, two hosts claiming one rank, or more hosts than
+    expected (stale files of an earlier job). Raised at once, not waited out.
+
+    Attributes:
+        path: the offending file, or the directory when no single file is at fault.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class RemoteError(MeshError):

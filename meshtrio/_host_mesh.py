@@ -42,6 +42,7 @@ on through their stop ladder even if the connection then closes.
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import math
@@ -92,6 +93,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("meshtrio.supervision")
+
+PROC_MESHES_KEPT = 1024
+"""Proc meshes a session remembers for the admin's tree (the oldest are forgotten first)."""
 
 
 class MeshState(enum.StrEnum):
@@ -251,6 +255,9 @@ class MeshSession:
         self._push: tuple[dict[str, Any], Prepared] | None = None
         self.supervisors: list[Supervisor] = []
         """One per proc mesh spawned through this session (SV-2)."""
+        self.proc_meshes: collections.deque[ProcMesh] = collections.deque(maxlen=PROC_MESHES_KEPT)
+        """The proc meshes spawned through this session, in spawn order, the last
+        :data:`PROC_MESHES_KEPT` (what the admin's tree shows)."""
         self.failure: MeshError | None = None
         """The first failure supervision reported for the block (SV-2)."""
         self.body_scope: trio.CancelScope | None = None
@@ -610,6 +617,7 @@ class HostMesh:
         procs._supervisor = supervisor
         procs._report = report  # its actor meshes report broadcast failures there (SV-3)
         session.supervisors.append(supervisor)
+        session.proc_meshes.append(procs)
         await supervisor.start()
         if logs is not None:
             self._session.forward_logs(procs, logs)

@@ -9,7 +9,7 @@ Client to host agent: :class:`SetClientConfig`, :class:`GetInfo`, :class:`Drain`
 :class:`StreamProcLogs` (streams :class:`ProcLogBatch` events, reply :class:`Ack` once the
 proc mesh's procs on that host are all gone), :class:`StopProcLogs`.
 :class:`DumpProcStacks` (reply :class:`ProcStackDump`), :class:`ListProcs` (reply
-:class:`ProcList`).
+:class:`ProcList`), :class:`ListProcStates` (reply :class:`HostProcStates`).
 Proc to host agent: :class:`ProcHello`, :class:`GetProcSetup` (reply :class:`ProcSetup`).
 Host agent to proc: :class:`AskProcToExit`,
 :class:`GetProcConfig` (reply :class:`ProcConfig`).
@@ -42,7 +42,9 @@ __all__ = [
     "GetProcSetup",
     "GetProcStates",
     "HostInfoReply",
+    "HostProcStates",
     "LifecycleEvent",
+    "ListProcStates",
     "ListProcs",
     "ProcChange",
     "ProcConfig",
@@ -53,6 +55,7 @@ __all__ = [
     "ProcLogBatch",
     "ProcLogLine",
     "ProcMeshConfigs",
+    "ProcRow",
     "ProcSetup",
     "ProcStackDump",
     "ProcStates",
@@ -347,6 +350,39 @@ class ProcList:
     """The procs a host runs."""
 
     procs: list[ProcListing]
+
+
+@message
+@attrs.frozen
+class ListProcStates:
+    """Ask a host for the state of every proc it has a record of, running or ended, of any
+    client (reply :class:`HostProcStates`): the mesh admin's view of a host in one request."""
+
+
+@message
+@attrs.frozen
+class ProcRow:
+    """One proc as :class:`ListProcStates` lists it: text and numbers to show (its status as
+    text, the last lines of its stderr), lighter than a :class:`ProcState` to build, send and
+    read for thousands of procs."""
+
+    proc_id: str
+    create_rank: int
+    status: str
+    pid: int | None
+    address: str | None
+    exit_code: int | None
+    signal: int | None
+    stderr_tail: list[str]
+
+
+@message
+@attrs.frozen
+class HostProcStates:
+    """Every proc record of a host, grouped by proc mesh (its id as text, so the ids are
+    printed once per mesh, not once per proc)."""
+
+    meshes: dict[str, list[ProcRow]]
 
 
 @message

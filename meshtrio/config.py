@@ -57,6 +57,12 @@ from meshtrio._config import (
     GLOBAL as GLOBAL,
 )
 from meshtrio._config import (
+    HOST_FORK_SERVER as HOST_FORK_SERVER,
+)
+from meshtrio._config import (
+    HOST_ORPHAN_TIMEOUT as HOST_ORPHAN_TIMEOUT,
+)
+from meshtrio._config import (
     HOST_SPAWN_READY_TIMEOUT as HOST_SPAWN_READY_TIMEOUT,
 )
 from meshtrio._config import (
@@ -100,6 +106,9 @@ from meshtrio._config import (
 )
 from meshtrio._config import (
     PROC_LOG_RATE as PROC_LOG_RATE,
+)
+from meshtrio._config import (
+    PROC_PRELOAD as PROC_PRELOAD,
 )
 from meshtrio._config import (
     PROC_SPAWN_MAX_IDLE as PROC_SPAWN_MAX_IDLE,
@@ -187,6 +196,8 @@ __all__ = [
     "DURATION_MAX",
     "GET_PROC_STATE_MAX_IDLE",
     "GLOBAL",
+    "HOST_FORK_SERVER",
+    "HOST_ORPHAN_TIMEOUT",
     "HOST_SPAWN_READY_TIMEOUT",
     "KEYS",
     "MAX_MESSAGE_SIZE",
@@ -203,6 +214,7 @@ __all__ = [
     "MESH_TERMINATE_TIMEOUT",
     "PROCESS_EXIT_TIMEOUT",
     "PROC_LOG_RATE",
+    "PROC_PRELOAD",
     "PROC_SPAWN_MAX_IDLE",
     "PROC_STOP_MAX_IDLE",
     "REQUEST_TIMEOUT",

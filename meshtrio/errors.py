@@ -34,6 +34,8 @@ catches it. Every class here is also exported from :mod:`meshtrio`::
     │       ├── TLSRequiredError              a plaintext client on a TLS-only host
     │       └── TLSHandshakeError             TLS client on a plaintext host, client cert refused
     ├── RequestTimeoutError (TimeoutError)    no reply (or no connection) within the deadline
+    ├── RendezvousTimeoutError (TimeoutError) fewer hosts announced than expected (RV-4)
+    ├── BadAnnouncementError (ValueError)     a rendezvous file that is not an announcement
     ├── RemoteError                           the peer handled the request and answered an error
     │   └── ActorError                        an actor's endpoint or __init__ raised (.rank, ...)
     ├── ActorDiedError                        the actor or its proc is gone (.status, .stderr_tail)
@@ -88,6 +90,9 @@ from meshtrio._errors import (
 )
 from meshtrio._errors import (
     AuthRejectedError as AuthRejectedError,
+)
+from meshtrio._errors import (
+    BadAnnouncementError as BadAnnouncementError,
 )
 from meshtrio._errors import (
     CardinalityError as CardinalityError,
@@ -174,6 +179,9 @@ from meshtrio._errors import (
     RemoteError as RemoteError,
 )
 from meshtrio._errors import (
+    RendezvousTimeoutError as RendezvousTimeoutError,
+)
+from meshtrio._errors import (
     RequestTimeoutError as RequestTimeoutError,
 )
 from meshtrio._errors import (
@@ -208,6 +216,7 @@ __all__ = [
     "ActorFailedError",
     "AddrParseError",
     "AuthRejectedError",
+    "BadAnnouncementError",
     "CardinalityError",
     "ConfigError",
     "ConfigPushError",
@@ -236,6 +245,7 @@ __all__ = [
     "RankIndexError",
     "RegionParseError",
     "RemoteError",
+    "RendezvousTimeoutError",
     "RequestTimeoutError",
     "ShutdownError",
     "SliceError",

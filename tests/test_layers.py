@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._actor_class": 1,
     "meshtrio._stack_records": 1,
     "meshtrio._tls": 1,
+    "meshtrio._host_set": 1,
     # 2. config
     "meshtrio._config_values": 2,
     "meshtrio._config": 2,
@@ -44,6 +45,7 @@ LAYERS: dict[str, int] = {
     # 4. agents
     "meshtrio._host": 4,
     "meshtrio._proc": 4,
+    "meshtrio._rendezvous": 4,
     # 5. meshes
     "meshtrio._actor_mesh": 5,
     "meshtrio._supervision": 5,
@@ -53,11 +55,15 @@ LAYERS: dict[str, int] = {
     "meshtrio._proc_mesh": 5,
     "meshtrio._local_mesh": 5,
     "meshtrio._stacks": 5,
+    "meshtrio._admin": 5,
+    "meshtrio._admin_http": 5,
     # 6. entry points
     "meshtrio._demo": 6,
     "meshtrio._stacks_cli": 6,
+    "meshtrio._top": 6,
     "meshtrio.testing": 6,
     "meshtrio.__main__": 6,
+    "meshtrio._zygote": 6,
     "meshtrio": 6,
 }
 

@@ -5,6 +5,8 @@ import __future__
 
 import inspect
 import pickle
+import subprocess
+import sys
 import types
 
 import pytest
@@ -50,7 +52,11 @@ def test_all_is_sorted() -> None:
 
 
 def test_all_names_every_public_object() -> None:
-    """Every public name bound in ``meshtrio`` is listed in ``__all__``, and vice versa."""
+    """Every public name bound in ``meshtrio`` is listed in ``__all__``, and vice versa (once
+    each lazily loaded name was used, LZ-1)."""
+    for name in meshtrio.__all__:
+        getattr(meshtrio, name)
+    assert set(meshtrio.__all__) <= set(dir(meshtrio))
     public = {
         name
         for name, value in vars(meshtrio).items()
@@ -305,3 +311,39 @@ def test_reprs_name_the_public_type() -> None:
     assert repr(errors.HostFailure("local:1", "refused", "no")).startswith("HostFailure(")
     assert str(errors.MeshClosedError) == "<class 'meshtrio.errors.MeshClosedError'>"
     assert str(meshtrio.Extent) == "<class 'meshtrio.Extent'>"
+
+
+def _modules_after(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def test_lz1_import_meshtrio_loads_no_implementation_module() -> None:
+    """LZ-1: ``import meshtrio`` loads no meshtrio module; using a name loads its own."""
+    loaded = _modules_after("import meshtrio")
+    assert {m for m in loaded if m.startswith("meshtrio")} == {"meshtrio"}
+    loaded = _modules_after("from meshtrio import Extent")
+    assert "meshtrio._slicing" in loaded
+    assert "meshtrio._host.agent" not in loaded
+
+
+def test_lz1_proc_entry_loads_no_host_or_mesh_module() -> None:
+    """LZ-1: what ``python -m meshtrio proc`` imports (its entry and the proc runtime) holds
+    neither the host agent nor the mesh layer."""
+    loaded = _modules_after(
+        "import meshtrio.__main__, meshtrio._proc.runtime, meshtrio._proc.stacks"
+    )
+    assert "meshtrio._proc.runtime" in loaded
+    heavy = {
+        "meshtrio._host.agent",
+        "meshtrio._host_mesh",
+        "meshtrio._proc_mesh",
+        "meshtrio._actor_mesh",
+    }
+    assert not loaded & heavy, loaded & heavy

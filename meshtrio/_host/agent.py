@@ -36,6 +36,18 @@ Invariants owned here:
   that falls behind loses the oldest changes and is told how many. The stream ends when
   its caller sends CANCEL or goes away. Not promised: changes of procs pruned from the
   host's records.
+* HO-1 (orphaned hosts exit): a host agent with a ``host_orphan_timeout`` of T (``python -m
+  meshtrio host --announce`` sets 60 s by default) that has had no client connection open
+  for T seconds, counted from its start or from the moment its last client connection
+  closed, shuts itself down as a Shutdown would (every proc drained, reason ``orphaned``)
+  and :func:`serve_host_agent` returns. A client that is SIGKILLed or crashes has its
+  connections closed by its kernel, so its hosts are gone T seconds later; a host nobody
+  ever attaches to is gone T seconds after it started.
+* HO-2 (a connected client owns the host): while any connection that presented the client
+  token is open, however idle, the host does not exit by HO-1. Proc connections never
+  count. Not promised: noticing a client whose machine vanished without closing its TCP
+  connections (power loss, a partition) sooner than the kernel gives up on the connection:
+  there is no heartbeat on the wire yet.
 * HA-7 (least privilege): a connection that presented a proc credential (AU-1) is served by
   the proc handler, which accepts only that proc's own ProcHello and GetProcSetup (its own
   setup function); it cannot spawn, stop, drain, shut down, read config or speak for
@@ -54,7 +66,7 @@ import math
 import os
 import secrets
 import time
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
@@ -70,6 +82,7 @@ from meshtrio._contract import (
 )
 from meshtrio._errors import AuthRejectedError, InputError, MeshError, ProtocolError, RemoteError
 from meshtrio._host import launcher
+from meshtrio._host.forkserver import ForkServer, parse_preload
 from meshtrio._host.handle import ProcHandle
 from meshtrio._host.inprocess import launch_in_process
 from meshtrio._host.logs import LogHub
@@ -88,8 +101,10 @@ from meshtrio._messages import (
     GetProcSetup,
     GetProcStates,
     HostInfoReply,
+    HostProcStates,
     LifecycleEvent,
     ListProcs,
+    ListProcStates,
     ProcChange,
     ProcConfig,
     ProcEvents,
@@ -97,6 +112,7 @@ from meshtrio._messages import (
     ProcList,
     ProcListing,
     ProcMeshConfigs,
+    ProcRow,
     ProcSetup,
     ProcStates,
     ProcUpdate,
@@ -125,6 +141,9 @@ MAX_EVENTS = 256
 
 MAX_FINISHED_RECORDS = 4096
 """Records of finished procs kept (for ``states()`` after ``stop()``); older ones are pruned."""
+
+ADMIN_TAIL_LINES = 5
+"""Lines of a proc's stderr tail ListProcStates sends (the admin shows a few)."""
 
 INSECURE_BIND_WARNING = (
     "listening on {addr}, which other machines can reach, in plaintext: whoever can read "
@@ -208,6 +227,10 @@ class HostAgent:
         self._stop_limiter = trio.CapacityLimiter(cfg.get(config.MESH_TERMINATE_CONCURRENCY))
         self._watchers: dict[ProcMeshId, set[_Watcher]] = {}
         self.logs = LogHub()
+        self.clients = 0  # open connections holding the client token (HO-2)
+        self._clients_changed = trio.Event()
+        self.fork_server: ForkServer | None = None
+        """This host's zygote (issue 13), unless ``host_fork_server`` is off or procs are tasks."""
 
     # -- bookkeeping ---------------------------------------------------------------------
     def event(self, kind: str, detail: str = "") -> None:
@@ -231,9 +254,14 @@ class HostAgent:
         proc_id = stream.principal.proc_id
         if proc_id is None:
             peer = Peer(stream, self.handle, cancellable=(WatchProcs,))
+            self._count_client(+1)
         else:
             peer = Peer(stream, functools.partial(self.handle_proc, proc_id))
-        await peer.run()
+        try:
+            await peer.run()
+        finally:
+            if proc_id is None:
+                self._count_client(-1)
         if isinstance(peer.close_reason, ProtocolError):
             who = "client" if proc_id is None else f"proc {proc_id}"
             log.warning("%s: %s broke the protocol: %s", self.address, who, peer.close_reason)
@@ -301,6 +329,8 @@ class HostAgent:
                         if r.status.is_running
                     ]
                 )
+            case ListProcStates():
+                return self.all_proc_states()
             case DumpProcStacks():
                 wait = _seconds("DumpProcStacks.wait", msg.wait)
                 rec = self.procs.get(str(proc_id(msg.proc_mesh_id, msg.create_rank)))
@@ -416,6 +446,8 @@ class HostAgent:
             PROC_TOKEN_ENV: credential,
             PARENT_PID_ENV: str(os.getpid()),
         }
+        view = config.Config(client_override=rec.config)  # the spawn's values (env wins)
+        fork = self.fork_server if view.get(config.HOST_FORK_SERVER) else None
         return await launcher.launch(
             rec.command or BootstrapCommand.default(),
             nursery=nursery,
@@ -426,6 +458,8 @@ class HostAgent:
             on_line=self.logs.sink(
                 rec.proc_mesh_id, str(rec.proc_id), rec.create_rank, rec.log_rate
             ),
+            fork_server=fork,
+            preload=parse_preload(view.get(config.PROC_PRELOAD)),
         )
 
     async def spawn(self, msg: SpawnProcs, emit: Emit) -> ProcStates:
@@ -525,6 +559,23 @@ class HostAgent:
                 self._reaping = True
                 self.service_nursery.start_soon(self.reap_orphans)
         return ProcStates([r.state(str(self.address)) for r in recs])
+
+    def all_proc_states(self) -> HostProcStates:
+        """Every proc record here, running or ended, grouped by proc mesh (ListProcStates)."""
+        by_mesh: dict[ProcMeshId, list[ProcRow]] = {}
+        for r in self.procs.values():
+            row = ProcRow(
+                str(r.proc_id),
+                r.create_rank,
+                str(r.status),
+                r.pid,
+                None if r.address is None else str(r.address),
+                r.exit_code,
+                r.signal,
+                list(r.stderr_tail[-ADMIN_TAIL_LINES:]),
+            )
+            by_mesh.setdefault(r.proc_mesh_id, []).append(row)
+        return HostProcStates({str(k): v for k, v in by_mesh.items()})
 
     async def watch(self, proc_mesh_id: ProcMeshId, emit: Emit) -> Any:
         """HA-8: stream the status changes of one proc mesh's procs here, its present states
@@ -663,6 +714,36 @@ class HostAgent:
         )
         return ReplyThen(report, self.stop_serving.set)
 
+    def _count_client(self, delta: int) -> None:
+        self.clients += delta
+        self._clients_changed.set()
+        self._clients_changed = trio.Event()
+
+    async def exit_when_orphaned(self, timeout: float) -> None:
+        """HO-1: shut this host down once no client connection has been open for
+        ``timeout`` seconds (HO-2: an open one, however idle, keeps it)."""
+        while True:
+            while self.clients > 0:
+                await self._clients_changed.wait()
+            with trio.move_on_after(timeout):
+                while self.clients == 0:
+                    await self._clients_changed.wait()
+                continue
+            break
+        if self.state is HostState.SHUTTING_DOWN:
+            return  # a client's Shutdown is already ending this host
+        message = f"no client for {timeout:g} s: draining and exiting (host_orphan_timeout)"
+        log.warning("%s: %s", self.address, message)
+        self.event("orphaned_host", message)
+        self.state = HostState.SHUTTING_DOWN
+        await self.drain(
+            None,
+            self.cfg.get(config.MESH_TERMINATE_TIMEOUT),
+            self.cfg.get(config.MESH_TERMINATE_CONCURRENCY),
+        )
+        self.state = HostState.SHUTTING_DOWN
+        self.stop_serving.set()
+
     async def reap_orphans(self) -> None:
         """Stop procs whose keepalive expired (reason ``orphaned``).
 
@@ -771,6 +852,7 @@ async def serve_host_agent(
     cfg: config.Config | None = None,
     in_process_procs: bool = False,
     tls: ServerTLS | None = None,
+    orphan_timeout: float | Literal["config"] | None = "config",
     task_status: trio.TaskStatus[ChannelAddr] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a host agent until it is shut down (then return) or cancelled.
@@ -799,6 +881,9 @@ async def serve_host_agent(
             reach, not ``local:``).
         tls: serve ``wss`` only, with this certificate (and, with a CA, mutual TLS); its
             procs serve their actor endpoints with the same files (None: plaintext).
+        orphan_timeout: exit after this many seconds without a client connection (HO-1);
+            None: never; ``"config"`` (the default): ``cfg``'s ``host_orphan_timeout``
+            (whose default is None).
 
     Raises:
         AddrParseError: ``addr`` is text that does not parse.
@@ -812,6 +897,13 @@ async def serve_host_agent(
     cfg = cfg or config.Config()
     if tls is not None:
         tls.server_context()  # InputError here, not in an ExceptionGroup from the nursery
+    orphan: float | None
+    if orphan_timeout == "config":
+        orphan = cfg.get(config.HOST_ORPHAN_TIMEOUT)
+    elif orphan_timeout is None:
+        orphan = None
+    else:
+        orphan = _seconds("orphan_timeout", orphan_timeout)
     agent = HostAgent(token=token, cfg=cfg, in_process_procs=in_process_procs)
     agent.tls = tls
     insecure = tls is None and not is_loopback(addr)
@@ -831,9 +923,16 @@ async def serve_host_agent(
                 )
             )
             agent.event("started", str(agent.address))
+            if not in_process_procs and cfg.get(config.HOST_FORK_SERVER):
+                agent.fork_server = ForkServer(
+                    preload=cfg.get(config.PROC_PRELOAD), on_event=agent.event
+                )
+                await service.start(agent.fork_server.run)
             if insecure:
                 agent.event("insecure_bind", INSECURE_BIND_WARNING.format(addr=agent.address))
                 log.warning(INSECURE_BIND_WARNING.format(addr=agent.address))
+            if orphan is not None:
+                service.start_soon(agent.exit_when_orphaned, orphan)
             async with trio.open_nursery() as procs:
                 agent.proc_nursery = procs
                 task_status.started(agent.address)

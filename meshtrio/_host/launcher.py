@@ -8,6 +8,8 @@ Invariants owned here:
 * Processes are forked from the calling trio thread, never from a worker thread, because
   ``PR_SET_PDEATHSIG`` fires when the *forking thread* exits (see :mod:`.pdeathsig`).
 * Each process leads its own process group (pgid == pid); signals go to the whole group.
+  This holds for a proc the host's fork server forked too (FS-1, :mod:`.forkserver`): it gets
+  the same environment and pipes, and its handle the same exit watching and stop ladder.
 * A process is reaped exactly once and its :class:`ExitInfo` is computed exactly once; every
   waiter gets the same object. Whoever waits first does the work (the watcher task, or any
   caller of :meth:`ProcessHandle.wait` once the watcher was cancelled), serialised by a lock,
@@ -46,6 +48,7 @@ import trio
 from meshtrio._bootstrap import BootstrapCommand
 from meshtrio._contract import NUMA_BIND_KEYS, check_proc_bind
 from meshtrio._errors import LaunchError, SpawnConfigurationError
+from meshtrio._host.forkserver import ForkedChild, ForkServer
 from meshtrio._util import is_int
 
 __all__ = [
@@ -146,7 +149,7 @@ class ProcessHandle:
 
     def __init__(
         self,
-        popen: subprocess.Popen[bytes],
+        popen: subprocess.Popen[bytes] | ForkedChild,
         *,
         stderr_fd: int,
         tail_lines: int,
@@ -159,6 +162,7 @@ class ProcessHandle:
         self.program = program
         self._popen = popen
         self._returncode: int | None = None
+        self._reaped = False
         self._exit_info: ExitInfo | None = None
         self._exit_lock = trio.Lock()
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
@@ -168,11 +172,17 @@ class ProcessHandle:
             self._pipes.append(_Pipe("stdout", stdout_fd))
         self._watchers: list[tuple[list[str], int]] = []
         self._line_pushed = trio.Event()
-        self._pidfd: int | None
-        try:
-            self._pidfd = os.pidfd_open(popen.pid)
-        except (AttributeError, OSError):
-            self._pidfd = None
+        self._pidfd: int | None = None
+        if not isinstance(popen, ForkedChild):  # a forked proc holds its own pidfd (FS-1)
+            try:
+                self._pidfd = os.pidfd_open(popen.pid)
+            except (AttributeError, OSError):
+                self._pidfd = None
+
+    @property
+    def forked(self) -> bool:
+        """True if the fork server started this process (not a fresh program)."""
+        return isinstance(self._popen, ForkedChild)
 
     def __repr__(self) -> str:
         state = "running" if self._exit_info is None else self._exit_info.describe().split(";")[0]
@@ -292,6 +302,10 @@ class ProcessHandle:
         return self._exit_info
 
     async def _wait_reaped(self) -> None:
+        if isinstance(self._popen, ForkedChild):
+            self._returncode = await self._popen.wait_exit()
+            self._reaped = True
+            return
         while self._returncode is None:
             if self._pidfd is not None:
                 await trio.lowlevel.wait_readable(self._pidfd)
@@ -307,9 +321,11 @@ class ProcessHandle:
         for pipe in self._pipes:
             self._close_pipe(pipe)
         self._close_pidfd()
+        if isinstance(self._popen, ForkedChild):
+            self._popen.close()
         rc = self._returncode
-        assert rc is not None
-        code, sig = (None, -rc) if rc < 0 else (rc, None)
+        assert rc is not None or self._reaped  # None: a forked proc whose status nobody saw
+        code, sig = (None, None) if rc is None else (None, -rc) if rc < 0 else (rc, None)
         self._exit_info = ExitInfo(code=code, signal=sig, stderr_tail=_capped(self._tail))
 
     def _close_pidfd(self) -> None:
@@ -392,6 +408,8 @@ async def launch(
     proc_bind: Mapping[str, str] | None = None,
     stdout_fd: int | None = None,
     on_line: LineSink | None = None,
+    fork_server: ForkServer | None = None,
+    preload: Sequence[str] = (),
 ) -> ProcessHandle:
     """Start ``command`` as an OS process in its own process group.
 
@@ -415,6 +433,10 @@ async def launch(
             stderr); the caller keeps and closes its own copy.
         on_line: called with ``(stream, text)`` for every captured line (LG-1); None: the
             pipes are drained and only the stderr tail is kept.
+        fork_server: if given and ``command`` is :meth:`BootstrapCommand.default` with no
+            binding, the process is forked by this fork server (with the same environment)
+            when it can; otherwise, or when it answers None, it starts cold (FS-2).
+        preload: modules the fork server imports (once) before forking it.
 
     Returns:
         The handle of the running process.
@@ -438,18 +460,23 @@ async def launch(
     out_write = stdout_fd
     if stdout_fd is None:
         out_read, out_write = os.pipe()
+    popen: subprocess.Popen[bytes] | ForkedChild | None = None
     try:
-        # Forked from this (trio) thread on purpose, see the module docstring. Takes a few ms.
-        popen = subprocess.Popen(  # noqa: ASYNC220
-            argv,
-            executable=command.program,
-            stdin=subprocess.DEVNULL,
-            stdout=out_write,
-            stderr=write_fd,
-            close_fds=True,
-            process_group=0,
-            env=env,
-        )
+        if fork_server is not None and command == BootstrapCommand.default():
+            assert out_write is not None
+            popen = await fork_server.fork(env, out_write, write_fd, preload)
+        if popen is None:
+            # Forked from this (trio) thread on purpose, see the module docstring. A few ms.
+            popen = subprocess.Popen(  # noqa: ASYNC220
+                argv,
+                executable=command.program,
+                stdin=subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=write_fd,
+                close_fds=True,
+                process_group=0,
+                env=env,
+            )
     except OSError as exc:
         _close(read_fd, out_read)
         reason = exc.strerror or str(exc)
@@ -461,6 +488,9 @@ async def launch(
         raise SpawnConfigurationError(
             f"cannot start {command.program!r}: bad argument or environment text: {exc}"
         ) from exc
+    except BaseException:
+        _close(read_fd, out_read)  # cancelled while the fork server was asked
+        raise
     finally:
         _close(write_fd, None if stdout_fd is not None else out_write)
     handle = ProcessHandle(
@@ -475,8 +505,11 @@ async def launch(
         nursery.start_soon(handle._drive, name=f"meshtrio-watch-{popen.pid}")
     except BaseException:
         handle.signal_group(signal.SIGKILL)
-        popen.wait()
-        handle._returncode = popen.returncode
+        if isinstance(popen, ForkedChild):
+            handle._reaped = True  # its zygote reaps it; its lifeline closes in _finish
+        else:
+            popen.wait()
+            handle._returncode = popen.returncode
         handle._finish()
         raise
     return handle

@@ -1,0 +1,464 @@
+"""A host agent's fork server: its zygote (:mod:`meshtrio._zygote`), seen from the host.
+
+:class:`ForkServer` runs as a task of the host agent (:meth:`ForkServer.run`): it starts the
+zygote, reads its control socket, and restarts it when it dies. The launcher asks it for a
+proc with :meth:`ForkServer.fork`; the answer is a :class:`ForkedChild` (which
+:class:`~meshtrio._host.launcher.ProcessHandle` drives like a ``Popen``), or None, and then the
+launcher starts the proc cold.
+
+It also holds the control protocol both sides speak (JSON messages on a ``SOCK_SEQPACKET``
+pair, descriptors as ``SCM_RIGHTS``) and the preload helpers.
+
+Invariants owned here:
+
+* FS-1 (a forked proc is a proc): a :class:`ForkedChild` leads its own process group (signals
+  go to it: the same stop ladder), its exit is seen through a pidfd and its return code is
+  the one its zygote reaped (``Popen`` convention), the same statuses follow from it.
+* FS-2 (never stuck on the zygote): :meth:`ForkServer.fork` returns None (start cold) when the
+  zygote is not running, refuses (ZY-1, a failed preload), does not answer within
+  :data:`FORK_TIMEOUT`, or dies; it waits for a zygote that is still starting (at most its
+  start bound), as that is no slower than a cold start.
+* FS-3 (supervised): a zygote that dies is restarted after a pause (doubling from
+  :data:`RESTART_PAUSE` to :data:`MAX_RESTART_PAUSE`); procs it forked keep running, and
+  their exit is still seen (pidfd). When :meth:`run` ends the zygote is killed and reaped.
+* FS-4 (dies with the host): each forked proc gets a lifeline pipe whose writing end only the
+  host holds, closed once the proc exited (ZY-3).
+
+Not promised: the return code of a forked proc that exits after its zygote died is known
+only when this process is its reaper (a child subreaper); otherwise its exit is reported
+with an unknown status (``ExitInfo`` code and signal None).
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import importlib
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import trio
+
+from meshtrio._contract import PARENT_PID_ENV, TOKEN_ENV
+
+__all__ = [
+    "FORK_TIMEOUT",
+    "MAX_FDS",
+    "MAX_MESSAGE",
+    "ForkServer",
+    "ForkedChild",
+    "decode_message",
+    "import_preload",
+    "json_bytes",
+    "parse_preload",
+    "recv_message",
+    "rights",
+    "send_message",
+    "thread_count",
+]
+
+log = logging.getLogger("meshtrio._host")
+
+FORK_TIMEOUT = 5.0
+"""Seconds a fork request may take before the proc is started cold instead (a request that
+asks for preload modules the zygote has not imported yet gets :data:`START_TIMEOUT`: a cold
+proc would import them too)."""
+
+START_TIMEOUT = 60.0
+"""Seconds a zygote has to say ready."""
+
+RESTART_PAUSE = 0.5
+MAX_RESTART_PAUSE = 30.0
+
+
+MAX_MESSAGE = 1 << 20
+"""The largest control message either side sends or accepts (a fork request carries the
+proc's whole environment)."""
+
+MAX_FDS = 3
+"""Descriptors a message may carry (a fork request: stdout, stderr, lifeline)."""
+
+
+def json_bytes(message: dict[str, Any]) -> bytes:
+    """The wire form of one control message."""
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def rights(fds: Sequence[int]) -> tuple[int, int, bytes]:
+    """The ``SCM_RIGHTS`` ancillary item carrying ``fds``."""
+    return (socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())
+
+
+def send_message(sock: socket.socket, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
+    """Send one JSON message (blocking), with ``fds`` as ``SCM_RIGHTS``."""
+    sock.sendmsg([json_bytes(message)], [rights(fds)] if fds else [])
+
+
+def decode_message(data: bytes, ancdata: list[tuple[int, int, bytes]]) -> tuple[Any, list[int]]:
+    """The JSON value and descriptors of one received message (descriptors are returned even
+    when the body does not decode, so the caller can close them)."""
+    fds: list[int] = []
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(payload[: len(payload) - (len(payload) % arr.itemsize)])
+            fds.extend(arr)
+    try:
+        return json.loads(data), fds
+    except ValueError:
+        return None, fds
+
+
+def recv_message(sock: socket.socket) -> tuple[Any, list[int]] | None:
+    """Receive one message (blocking); None at end of stream."""
+    data, ancdata, _flags, _addr = sock.recvmsg(
+        MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+    )
+    if not data:
+        for fd in decode_message(data, ancdata)[1]:
+            os.close(fd)
+        return None
+    return decode_message(data, ancdata)
+
+
+def thread_count() -> int:
+    """Threads in this process, C threads included (1 where ``/proc`` is missing)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def parse_preload(text: str) -> list[str]:
+    """Module names from ``proc_preload`` text (comma or space separated)."""
+    return [name for name in text.replace(",", " ").split() if name]
+
+
+def import_preload(names: Sequence[str]) -> None:
+    """Import each module (once: an imported module is not imported again).
+
+    Raises:
+        ImportError (or whatever the module raises): the first module that fails.
+    """
+    for name in names:
+        if name not in sys.modules:
+            importlib.import_module(name)
+
+
+class ForkedChild:
+    """A proc forked by the zygote: the ``Popen``-like part a ProcessHandle drives (FS-1)."""
+
+    def __init__(self, pid: int, pidfd: int, lifeline: int) -> None:
+        self.pid = pid
+        self.pidfd: int | None = pidfd
+        self.returncode: int | None = None
+        self.orphaned = False
+        self._lifeline: int | None = lifeline
+        self._changed = trio.Event()
+
+    def poll(self) -> int | None:
+        """The return code once known."""
+        return self.returncode
+
+    def reported(self, code: int) -> None:
+        """The zygote reaped it."""
+        self.returncode = code
+        self._changed.set()
+
+    def orphan(self) -> None:
+        """Its zygote is gone: its exit is now watched through the pidfd alone."""
+        self.orphaned = True
+        self._changed.set()
+
+    async def wait_exit(self) -> int | None:
+        """Wait until it exited; its return code, or None when nobody could tell it."""
+        while self.returncode is None and not self.orphaned:
+            changed = self._changed
+            await changed.wait()
+            if changed is self._changed:
+                self._changed = trio.Event()
+        if self.returncode is None and self.pidfd is not None:
+            await trio.lowlevel.wait_readable(self.pidfd)
+            with contextlib.suppress(ChildProcessError, OSError):
+                # Ours when this process is the subreaper it was re-parented to.
+                done = os.waitid(  # noqa: ASYNC222 (WNOHANG, and it has exited)
+                    os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG
+                )
+                if done is not None:
+                    self.returncode = (
+                        -done.si_status if done.si_code != os.CLD_EXITED else done.si_status
+                    )
+        return self.returncode
+
+    def close(self) -> None:
+        """Drop the pidfd and the lifeline (only once it exited: closing the lifeline kills
+        it, ZY-3)."""
+        if self.pidfd is not None:
+            fd, self.pidfd = self.pidfd, None
+            trio.lowlevel.notify_closing(fd)
+            os.close(fd)
+        if self._lifeline is not None:
+            fd, self._lifeline = self._lifeline, None
+            os.close(fd)
+
+
+async def _reaped(popen: subprocess.Popen[bytes]) -> None:
+    """Wait until ``popen`` exited, and reap it."""
+    pidfd = os.pidfd_open(popen.pid)
+    try:
+        await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        trio.lowlevel.notify_closing(pidfd)
+        os.close(pidfd)
+    popen.wait()  # it has exited: this only reaps
+
+
+class _Pending:
+    """One fork request waiting for its reply."""
+
+    def __init__(self, lifeline: int) -> None:
+        self.done = trio.Event()
+        self.reply: dict[str, Any] | None = None
+        self.lifeline: int | None = lifeline  # handed to the child once forked
+        self.child: ForkedChild | None = None
+
+    def give_up(self) -> None:
+        """The caller goes cold or away: no proc of this request may be left running."""
+        self.done.set()
+        if self.child is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.child.pid, signal.SIGKILL)
+            self.child.close()
+            self.child = None
+        if self.lifeline is not None:
+            os.close(self.lifeline)
+            self.lifeline = None
+
+
+class ForkServer:
+    """The zygote of one host agent (see the module docstring).
+
+    Args:
+        preload: modules the zygote imports at start (``proc_preload`` of the host).
+        env: the environment the zygote starts with (default: this process's, less the
+            client token).
+        on_event: called with ``(kind, detail)`` when a zygote is ready (``fork_server``),
+            dies (``fork_server_died``) or refuses a fork (``fork_refused``); the host records
+            them as lifecycle events.
+    """
+
+    def __init__(
+        self,
+        preload: str = "",
+        env: Mapping[str, str] | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.preload = preload
+        self._on_event = on_event
+        base = dict(os.environ if env is None else env)
+        base.pop(TOKEN_ENV, None)  # HA-7: the zygote is a proc's ancestor, never the client's
+        base[PARENT_PID_ENV] = str(os.getpid())
+        self._env = base
+        self._sock: trio.socket.SocketType | None = None
+        self._send_lock = trio.Lock()
+        self._ready = trio.Event()
+        self._stopped = False
+        self._pending: dict[int, _Pending] = {}
+        self._children: dict[int, ForkedChild] = {}
+        self._ids = itertools.count(1)
+        self._preloaded = set(parse_preload(preload))
+        self.pid: int | None = None
+        self.starts = 0
+        """How many zygotes were started (for tests and info)."""
+
+    def _event(self, kind: str, detail: str) -> None:
+        if self._on_event is not None:
+            self._on_event(kind, detail)
+
+    @property
+    def ready(self) -> bool:
+        """True while a zygote is up and serving."""
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        """Return once a zygote is serving (for tests)."""
+        await self._ready.wait()
+
+    # -- running the zygote (FS-3) --------------------------------------------------------
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the zygote and keep one running until cancelled; then kill and reap it."""
+        task_status.started()
+        pause = RESTART_PAUSE
+        try:
+            while True:
+                served = await self._run_once()
+                pause = RESTART_PAUSE if served else min(pause * 2, MAX_RESTART_PAUSE)
+                await trio.sleep(pause)
+        finally:
+            self._stopped = True
+
+    async def _run_once(self) -> bool:
+        """Run one zygote until it dies; True if it got as far as serving."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for s in (ours, theirs):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MESSAGE)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * MAX_MESSAGE)
+        try:
+            # Forked from the trio thread, like every proc (PR_SET_PDEATHSIG, see launcher).
+            popen = subprocess.Popen(  # noqa: ASYNC220
+                [sys.executable, "-m", "meshtrio._zygote", str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                close_fds=True,
+                process_group=0,
+                env={**self._env, "MESHTRIO_PROC_PRELOAD": self.preload},
+            )
+        except OSError as exc:
+            log.warning("cannot start the fork server: %s", exc)
+            ours.close()
+            return False
+        finally:
+            theirs.close()
+        self.starts += 1
+        self.pid = popen.pid
+        sock = trio.socket.from_stdlib_socket(ours)
+        served = False
+        try:
+            with trio.move_on_after(START_TIMEOUT):
+                first = await self._recv(sock)
+                served = first is not None and first[0].get("op") == "ready"
+            if served:
+                self._sock = sock
+                self._ready.set()
+                self._event("fork_server", f"pid {popen.pid}")
+                while True:
+                    received = await self._recv(sock)
+                    if received is None:
+                        break
+                    self._dispatch(*received)
+                log.warning("the fork server (pid %d) died; restarting it", popen.pid)
+                self._event("fork_server_died", f"pid {popen.pid}")
+            else:
+                log.warning("the fork server did not start; procs start cold meanwhile")
+        finally:
+            was, self._ready = self._ready, trio.Event()
+            was.set()  # wakes spawns waiting for a zygote that never came up: they go cold
+            self._sock = None
+            sock.close()
+            for pending in self._pending.values():
+                pending.done.set()  # no reply: they start cold (FS-2)
+            self._pending.clear()
+            for child in self._children.values():
+                child.orphan()
+            self._children.clear()
+            with contextlib.suppress(OSError):
+                os.kill(popen.pid, signal.SIGKILL)
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await _reaped(popen)
+            self.pid = None
+        return served
+
+    async def _recv(self, sock: trio.socket.SocketType) -> tuple[dict[str, Any], list[int]] | None:
+        data, ancdata, _flags, _addr = await sock.recvmsg(
+            MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * 4)
+        )
+        msg, fds = decode_message(data, ancdata)
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return None
+        if not isinstance(msg, dict):
+            for fd in fds:
+                os.close(fd)
+            return {}, []
+        return msg, fds
+
+    def _dispatch(self, msg: dict[str, Any], fds: list[int]) -> None:
+        op = msg.get("op")
+        if op == "exit":
+            child = self._children.pop(msg.get("pid", -1), None)
+            if child is not None and isinstance(msg.get("code"), int):
+                child.reported(msg["code"])
+            return
+        pending = self._pending.get(msg.get("id", -1))
+        if op == "forked" and isinstance(msg.get("pid"), int) and len(fds) == 1:
+            pid = msg["pid"]
+            if pending is None or pending.done.is_set():  # its caller gave up: no orphan
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                os.close(fds[0])
+                return
+            # Registered here, not in fork(): its exit report may be the very next message.
+            assert pending.lifeline is not None
+            child = ForkedChild(pid, fds[0], pending.lifeline)
+            pending.lifeline = None
+            self._children[pid] = child
+            pending.child = child
+        else:
+            for fd in fds:
+                os.close(fd)
+        if pending is not None:
+            pending.reply = msg
+            pending.done.set()
+
+    # -- forking (FS-2) -------------------------------------------------------------------
+    async def fork(
+        self, env: Mapping[str, str], stdout: int, stderr: int, preload: Sequence[str] = ()
+    ) -> ForkedChild | None:
+        """Ask the zygote for a proc with environment ``env`` and these stdout/stderr
+        descriptors (the caller keeps and closes its own copies).
+
+        Returns:
+            The forked proc, or None: start it cold (FS-2).
+        """
+        if not self._ready.is_set() and not self._stopped and self.pid is not None:
+            with trio.move_on_after(START_TIMEOUT):
+                await self._ready.wait()
+        sock = self._sock
+        if sock is None or not self._ready.is_set():
+            return None
+        request_id = next(self._ids)
+        body = json_bytes(
+            {"op": "fork", "id": request_id, "env": dict(env), "preload": list(preload)}
+        )
+        if len(body) > MAX_MESSAGE:
+            return None
+        life_r, life_w = os.pipe2(os.O_CLOEXEC)
+        pending = _Pending(life_w)
+        self._pending[request_id] = pending
+        try:
+            try:
+                async with self._send_lock:
+                    await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
+            finally:
+                os.close(life_r)
+            slow = not self._preloaded.issuperset(preload)  # it imports them first
+            with trio.move_on_after(START_TIMEOUT if slow else FORK_TIMEOUT):
+                await pending.done.wait()
+        except OSError:
+            pass  # the zygote went away under us: cold (FS-2)
+        except BaseException:
+            pending.give_up()
+            raise
+        finally:
+            self._pending.pop(request_id, None)
+        child, reply = pending.child, pending.reply
+        if child is not None:
+            self._preloaded.update(preload)
+        if child is None:
+            pending.give_up()
+            if reply is not None and reply.get("op") == "refused":
+                reason = str(reply.get("reason"))[:500]
+                log.warning("the fork server refused a proc (%s); starting it cold", reason)
+                self._event("fork_refused", reason)
+            return None
+        return child

@@ -1,0 +1,418 @@
+"""The fork server (issue 13): procs forked by each host's zygote are procs like cold ones.
+
+Every test is bounded with ``trio.fail_after`` and wrapped in
+:func:`meshtrio.testing.no_leaked_processes`. Invariants: ZY-1..4 (:mod:`meshtrio._zygote`),
+FS-1..4 (:mod:`meshtrio._host.forkserver`). The rest of the proc tests run with the fork
+server on (the default) and, in CI, once more with it off (``nox -s tests_cold``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from hosts import wait_for_event
+
+from meshtrio import (
+    Actor,
+    BootstrapCommand,
+    config,
+    endpoint,
+    open_host_mesh_in_process,
+    open_host_mesh_processes,
+)
+from meshtrio._host.forkserver import ForkServer
+from meshtrio._status import StatusKind
+from meshtrio.errors import ShutdownError
+from meshtrio.testing import alive, descendants, no_leaked_processes
+
+pytestmark = pytest.mark.processes
+
+
+@pytest.fixture(autouse=True)
+def _fork_server_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """These tests are about the fork server: on, even in the cold run's environment."""
+    monkeypatch.delenv("MESHTRIO_HOST_FORK_SERVER", raising=False)
+    config.reload_env()
+    yield
+    config.reload_env()  # read lazily again, once the environment is restored
+
+
+ZYGOTE_MODULE = "meshtrio._zygote"
+
+
+def cmdline(pid: int) -> str:
+    """A process's command line (empty if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def ppid(pid: int | None) -> int:
+    """A process's parent pid (0 if it is gone or None)."""
+    if pid is None:
+        return 0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
+def forked(pid: int | None) -> bool:
+    """True if ``pid``'s parent is a zygote (it was forked, not started cold)."""
+    return ZYGOTE_MODULE in cmdline(ppid(pid))
+
+
+def zygotes(host: int) -> list[int]:
+    """The zygotes of a host (its children running the zygote; the procs they fork share
+    their command line)."""
+    return [p for p in descendants(host) if ppid(p) == host and ZYGOTE_MODULE in cmdline(p)]
+
+
+async def wait_gone(pids: Iterable[int]) -> None:
+    """Poll until none of ``pids`` is alive (not our children; the caller bounds it)."""
+    left = list(pids)
+    while left := [p for p in left if alive(p)]:  # noqa: ASYNC110 (not ours to wait on)
+        await trio.sleep(0.02)
+
+
+async def test_fs1_procs_are_forked_and_stop_like_cold_ones() -> None:
+    """FS-1: with the fork server on, a host's procs are children of its zygote; they run,
+    stop gracefully and read Stopped with exit code 0, like cold procs (which are children of
+    the host when the fork server is off for a spawn)."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_processes(1) as mesh:
+            host = (await mesh.info()).get(0).pid
+            procs = await mesh.spawn("warm", {"procs": 3})
+            pids = [s.pid for s in (await procs.states()).values()]
+            assert all(p is not None and forked(p) for p in pids), f"FS-1: {pids}"
+            with config.configured(host_fork_server=False):
+                cold = await mesh.spawn("cold", {"procs": 1})
+            cold_pid = (await cold.states()).get(0).pid
+            assert ppid(cold_pid) == host, "a cold proc is the host's"
+            custom = BootstrapCommand.default().with_env(MT_CUSTOM="1")
+            own = await mesh.with_bootstrap(custom).spawn("custom", {"procs": 1})
+            assert ppid((await own.states()).get(0).pid) == host, "a custom command is cold"
+            await own.stop()
+            stopped = list((await procs.stop()).values())
+            assert [s.status.kind for s in stopped] == [StatusKind.STOPPED] * 3, f"{stopped}"
+            assert [s.exit_code for s in stopped] == [0, 0, 0], f"FS-1: {stopped}"
+            await cold.stop()
+
+
+async def test_fs1_zy2_exit_code_and_stderr_reach_the_host() -> None:
+    """FS-1/ZY-2: a forked child writes to the stderr its host handed over, and its exit code
+    (2: no bootstrap payload) comes back through its zygote."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer()
+            await nursery.start(server.run)
+            await server.wait_ready()
+            read_fd, write_fd = os.pipe()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MESHTRIO_")}
+            try:
+                child = await server.fork(env, write_fd, write_fd)
+            finally:
+                os.close(write_fd)
+            assert child is not None, "FS-2: a ready zygote forks"
+            stream = trio.lowlevel.FdStream(read_fd)
+            text = b""
+            while chunk := await stream.receive_some(4096):
+                text += chunk
+            await stream.aclose()
+            assert await child.wait_exit() == 2, "FS-1: the exit code of `meshtrio proc`"
+            assert b"no bootstrap payload" in text, text
+            child.close()
+            nursery.cancel_scope.cancel()
+
+
+async def test_fs2_a_zygote_that_cannot_start_means_cold_at_once() -> None:
+    """FS-2: a spawn waiting for a zygote that dies while starting is answered None (start
+    cold) as soon as it died, not after the start bound."""
+    with no_leaked_processes(), trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer(env={**os.environ, "PYTHONHOME": "/nonexistent"})
+            await nursery.start(server.run)
+            read_fd, write_fd = os.pipe()
+            try:
+                assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+            finally:
+                os.close(read_fd)
+                os.close(write_fd)
+            assert not server.ready
+            nursery.cancel_scope.cancel()
+
+
+async def test_zy3_sigkill_host_kills_forked_procs() -> None:
+    """ZY-3/PR-1: SIGKILL of a host agent process kills its forked procs and its zygote."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_processes(1) as mesh:
+            host = (await mesh.info()).get(0).pid
+            procs = await mesh.spawn("doomed", {"procs": 2}, on_failure="log")
+            pids = [s.pid for s in (await procs.states()).values() if s.pid is not None]
+            assert len(pids) == 2, f"{pids}"
+            assert all(forked(p) for p in pids), f"{pids}"
+            zygote = zygotes(host)
+            assert len(zygote) == 1, f"one zygote per host: {zygote}"
+            os.kill(host, signal.SIGKILL)
+            await wait_gone([*pids, *zygote])
+            with pytest.raises(ShutdownError):
+                await mesh.shutdown()
+
+
+async def test_zy3_procs_die_with_their_host_after_their_zygote_died() -> None:
+    """ZY-3: the lifeline alone ties a forked proc to its host: with its zygote already gone,
+    SIGKILL of the host still kills it."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_processes(1) as mesh:
+            host = (await mesh.info()).get(0).pid
+            procs = await mesh.spawn("doomed", {"procs": 2}, on_failure="log")
+            pids = [s.pid for s in (await procs.states()).values() if s.pid is not None]
+            (zygote,) = zygotes(host)
+            os.kill(zygote, signal.SIGKILL)
+            await wait_gone([zygote])
+            assert all(alive(p) for p in pids), "FS-3: the zygote's death kills no proc"
+            os.kill(host, signal.SIGKILL)
+            await wait_gone(pids)
+            with pytest.raises(ShutdownError):
+                await mesh.shutdown()
+
+
+CLIENT = """
+import json, trio
+from meshtrio import open_host_mesh_processes
+from meshtrio.testing import descendants
+
+async def main():
+    async with open_host_mesh_processes(2) as mesh:
+        procs = await mesh.spawn("orphans", {"procs": 2})
+        hosts = [i.pid for i in (await mesh.info()).values()]
+        pids = [s.pid for s in (await procs.states()).values()]
+        print(json.dumps({"hosts": hosts, "procs": pids, "all": descendants()}), flush=True)
+        await trio.sleep_forever()
+
+trio.run(main)
+"""
+
+
+async def test_zy3_sigkill_client_ends_hosts_zygotes_and_forked_procs() -> None:
+    """PR-1/ZY-3: SIGKILL of a client ends its host processes, their zygotes and every proc
+    they forked; nothing is left."""
+    with no_leaked_processes(), trio.fail_after(30):
+        client = await trio.lowlevel.open_process(
+            [sys.executable, "-c", CLIENT], stdout=subprocess.PIPE
+        )
+        try:
+            assert client.stdout is not None
+            buf = b""
+            while b"\n" not in buf and (chunk := await client.stdout.receive_some(65536)):
+                buf += chunk
+            printed = json.loads(buf.split(b"\n", 1)[0])
+            assert all(forked(p) for p in printed["procs"]), f"forked: {printed}"
+            everything = printed["all"]
+            assert len(everything) >= 2 + 2 + 4, f"hosts, zygotes, procs: {printed}"
+        finally:
+            client.kill()
+            await client.wait()
+            if client.stdout is not None:
+                await client.stdout.aclose()
+        await wait_gone(everything)
+
+
+async def test_fs3_sigkill_zygote_keeps_procs_and_spawns_go_on() -> None:
+    """FS-3: SIGKILL of the zygote leaves running procs running (and stoppable); the host
+    restarts it, and procs spawned meanwhile and after run too."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_processes(1) as mesh:
+            host = (await mesh.info()).get(0).pid
+            first = await mesh.spawn("first", {"procs": 2})
+            pids = [s.pid for s in (await first.states()).values() if s.pid is not None]
+            (zygote,) = zygotes(host)
+            os.kill(zygote, signal.SIGKILL)
+            await wait_gone([zygote])
+            second = await mesh.spawn("second", {"procs": 1})  # cold or forked: it runs
+            await wait_for_event(mesh, "fork_server", 2)  # FS-3: restarted (host's record)
+            new = [z for z in zygotes(host) if z != zygote]
+            assert len(new) == 1, f"FS-3: one new zygote: {new}"
+            events = [e.kind for e in (await mesh.info()).get(0).events]
+            assert events.count("fork_server_died") == 1, f"{events}"
+            third = await mesh.spawn("third", {"procs": 1})
+            third_pid = (await third.states()).get(0).pid
+            assert ppid(third_pid) == new[0], "forked by the new one"
+            assert all(alive(p) for p in pids), "FS-3: the zygote's death kills no proc"
+            for mesh_procs in (first, second, third):
+                states = (await mesh_procs.states()).values()
+                assert all(s.status.is_running for s in states), f"{list(states)}"
+                stopped = (await mesh_procs.stop()).values()
+                assert all(s.status.kind is StatusKind.STOPPED for s in stopped), f"{stopped}"
+            await wait_gone(pids)
+
+
+async def test_pr2_config_and_env_reach_forked_procs_as_cold_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PR-2 for forked procs: the client's override and the host's environment (which wins)
+    give a forked proc exactly the config values and sources a cold proc gets."""
+    monkeypatch.setenv("MESHTRIO_MESH_TAIL_LOG_LINES", "55")
+    with (
+        no_leaked_processes(),
+        trio.fail_after(30),
+        config.configured(proc_spawn_max_idle=12, mesh_tail_log_lines=77),
+    ):
+        async with open_host_mesh_in_process(1) as mesh:
+            warm = await mesh.spawn("warm", {"procs": 1})
+            with config.configured(host_fork_server=False):
+                cold = await mesh.spawn("cold", {"procs": 1})
+            warm_pid = (await warm.states()).get(0).pid
+            cold_pid = (await cold.states()).get(0).pid
+            assert forked(warm_pid), "the first is forked"
+            assert cold_pid is not None
+            assert not forked(cold_pid), "the second is cold"
+            warm_dump = (await warm.config_dump()).get(0)
+            cold_dump = (await cold.config_dump()).get(0)
+            assert warm_dump["mesh_tail_log_lines"] == (55, "Env"), warm_dump
+            assert warm_dump["proc_spawn_max_idle"] == (12.0, "ClientOverride"), warm_dump
+            del warm_dump["host_fork_server"], cold_dump["host_fork_server"]
+            assert warm_dump == cold_dump, "PR-2: the same config, forked or cold"
+
+
+def fd_links(pid: int) -> dict[int, str]:
+    """What each descriptor of ``pid`` points at (``socket:[inode]``, ``pipe:[inode]``, ...)."""
+    links = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            links[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+    return links
+
+
+class Dice(Actor):
+    """Says what its proc's :mod:`random` gives."""
+
+    @endpoint
+    def roll(self) -> float:
+        return random.random()
+
+
+async def test_zy1_zy2_descriptors_and_random_state() -> None:
+    """ZY-1: the zygote holds one socket (its control socket). ZY-2: a forked proc holds none
+    of the zygote's descriptors (its fd 3 is its lifeline pipe), and each proc's random state
+    is its own."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_in_process(1) as mesh:
+            procs = await mesh.spawn("fds", {"procs": 2})
+            pids = [s.pid for s in (await procs.states()).values() if s.pid is not None]
+            zygote = ppid(pids[0])
+            assert forked(pids[0])
+            zygote_links = fd_links(zygote)
+            sockets = [v for v in zygote_links.values() if v.startswith("socket:")]
+            assert len(sockets) == 1, f"ZY-1: {zygote_links}"
+            for pid in pids:
+                links = fd_links(pid)
+                assert links[3].startswith("pipe:"), f"ZY-3: the lifeline: {links}"
+                shared = set(links.values()) & set(zygote_links.values()) - {"/dev/null"}
+                assert not shared, f"ZY-2: proc {pid} holds the zygote's {shared}"
+            dice = await procs.spawn("dice", Dice)
+            rolls = (await dice.roll.call()).values()
+            assert len(set(rolls)) == 2, f"ZY-2: reseeded: {rolls}"
+            await procs.stop()
+
+
+def open_fds() -> int:
+    """How many descriptors this process holds."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_fs4_no_descriptor_leaks_in_the_host() -> None:
+    """FS-1/FS-4: a host that forks and stops procs again and again holds no more descriptors
+    after each round (pidfds, lifelines and pipes are closed once a proc exited)."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_in_process(1) as mesh:
+            counts = []
+            for i in range(3):
+                procs = await mesh.spawn(f"round{i}", {"procs": 4})
+                pid = (await procs.states()).get(0).pid
+                assert forked(pid), "forked"
+                await procs.stop()
+                counts.append(open_fds())
+            assert counts[1] == counts[2], f"descriptors per round: {counts}"
+
+
+PROBE = """
+import os
+with open(os.environ["MT_PRELOAD_LOG"], "a") as f:
+    f.write(f"{os.getpid()}\\n")
+"""
+
+THREADS = """
+import threading
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+"""
+
+
+async def test_zy4_preload_is_imported_once_in_the_zygote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ZY-4: a ``proc_preload`` module is imported once, in the zygote, however many procs it
+    forks; a cold proc imports it itself."""
+    (tmp_path / "mt_preload_probe.py").write_text(PROBE)
+    log = tmp_path / "imports.log"
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("MT_PRELOAD_LOG", str(log))
+    with (
+        no_leaked_processes(),
+        trio.fail_after(30),
+        config.configured(proc_preload="mt_preload_probe"),
+    ):
+        async with open_host_mesh_in_process(1) as mesh:
+            warm = await mesh.spawn("warm", {"procs": 3})
+            warm_pids = [s.pid for s in (await warm.states()).values() if s.pid is not None]
+            zygote = {ppid(p) for p in warm_pids}
+            assert len(zygote) == 1, f"{warm_pids}"
+            assert forked(warm_pids[0]), f"{warm_pids}"
+            assert log.read_text().split() == [str(z) for z in zygote], "ZY-4: once, there"
+            with config.configured(host_fork_server=False):
+                cold = await mesh.spawn("cold", {"procs": 1})
+            cold_pid = (await cold.states()).get(0).pid
+            assert log.read_text().split()[1:] == [str(cold_pid)], "a cold proc imports it"
+            await warm.stop()
+            await cold.stop()
+
+
+async def test_zy1_a_threaded_zygote_refuses_and_procs_start_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ZY-1/FS-2: a preload that starts a thread makes the zygote refuse to fork; the procs
+    start cold (children of the host) and run, and the host warns."""
+    (tmp_path / "mt_thread_probe.py").write_text(THREADS)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with (
+        no_leaked_processes(),
+        trio.fail_after(30),
+        config.configured(proc_preload="mt_thread_probe"),
+        caplog.at_level(logging.WARNING, logger="meshtrio._host"),
+    ):
+        async with open_host_mesh_in_process(1) as mesh:
+            procs = await mesh.spawn("threaded", {"procs": 2})
+            states = list((await procs.states()).values())
+            assert all(s.status.is_running for s in states), f"{states}"
+            assert all(s.pid is not None and ppid(s.pid) == os.getpid() for s in states), (
+                "FS-2: started cold by the host (this process)"
+            )
+            assert "threads; forking it is unsafe" in caplog.text, caplog.text
+            events = [e for e in (await mesh.info()).get(0).events if e.kind == "fork_refused"]
+            assert len(events) == 2, f"one event per refused fork: {events}"
+            await procs.stop()
