@@ -213,7 +213,11 @@ async def test_ho1_host_nobody_attaches_to_exits_after_the_timeout(
         async with trio.open_nursery() as nursery:
             await nursery.start(
                 lambda task_status: serve_host_agent(
-                    "local:0", token=TOKEN, orphan_timeout=30, task_status=task_status
+                    "local:0",
+                    token=TOKEN,
+                    orphan_timeout=30,
+                    in_process_procs=True,  # no zygote: a real process under a mock clock
+                    task_status=task_status,
                 )
             )
     assert 30 <= trio.current_time() - start < 31, "HO-1"
@@ -230,7 +234,11 @@ async def test_ho2_a_connected_client_keeps_the_host_then_ho1_when_it_leaves(
 
             async def host(task_status: trio.TaskStatus[ChannelAddr]) -> None:
                 await serve_host_agent(
-                    "local:0", token=TOKEN, orphan_timeout=10, task_status=task_status
+                    "local:0",
+                    token=TOKEN,
+                    orphan_timeout=10,
+                    in_process_procs=True,  # no zygote: a real process under a mock clock
+                    task_status=task_status,
                 )
                 ended.set()
 
