@@ -60,10 +60,7 @@ async def main(args: argparse.Namespace) -> None:
     token = (await trio.Path(os.environ["MESHTRIO_TOKEN_FILE"]).read_text()).strip()
     options: dict[str, Any] = {}
     if args.tls_ca:  # the hosts were started with --tls-cert/--tls-key
-        make = getattr(meshtrio, "TLSConfig", None)
-        if make is None:
-            raise SystemExit("--tls-ca: this meshtrio has no TLS support")
-        options["tls"] = make(ca=args.tls_ca)
+        options["tls"] = meshtrio.TLSConfig(ca=args.tls_ca)
     async with meshtrio.attach(addrs, name="k8s", token=token, **options) as mesh:
         procs = await mesh.spawn("workers", {"procs": args.procs_per_host})
         actors = await procs.spawn("where", Where)

@@ -35,10 +35,7 @@ def tls_options(ca: str | None) -> dict[str, Any]:
     """``attach``'s ``tls=`` for hosts started with ``--tls-cert``/``--tls-key``."""
     if ca is None:
         return {}
-    make = getattr(meshtrio, "TLSConfig", None)
-    if make is None:
-        raise SystemExit("--tls-ca: this meshtrio has no TLS support")
-    return {"tls": make(ca=ca)}
+    return {"tls": meshtrio.TLSConfig(ca=ca)}
 
 
 async def main(args: argparse.Namespace) -> None:
