@@ -282,3 +282,15 @@ async def test_partitioned_host_fails_alone_and_comes_back(
                 assert back.proc_count == 1, back  # its proc outlived the partition
                 await again.shutdown()
             assert await hosts[1].proc.wait() == 0
+
+
+def test_skip_reasons_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root, or without ``ip``, the tests skip saying exactly that (never silently)."""
+    if not sys.platform.startswith("linux"):
+        assert _why_not() == "network namespaces need Linux"
+        return
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "needs root" in (_why_not() or "")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    assert "iproute2" in (_why_not() or "")
