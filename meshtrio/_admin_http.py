@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meshtrio._admin import AdminBusy, AdminModel, NodeNotFound, RefError
-from meshtrio._errors import MeshError
+from meshtrio._admin_model import AdminModel
+from meshtrio._errors import AdminBusyError, AdminNodeNotFoundError, AdminRefError, MeshError
 
 __all__ = ["OPENAPI", "build_app", "serve"]
 
@@ -94,11 +94,11 @@ def build_app(model: AdminModel, token: str) -> Starlette:
                     with model.slot():
                         return _ok(await handler(request))
                 return _ok(await handler(request))
-            except AdminBusy as exc:
+            except AdminBusyError as exc:
                 return _error(503, "service_unavailable", str(exc))
-            except RefError as exc:
+            except AdminRefError as exc:
                 return _error(400, "bad_request", str(exc))
-            except NodeNotFound as exc:
+            except AdminNodeNotFoundError as exc:
                 return _error(404, "not_found", str(exc))
             except MeshError as exc:  # MA-R1: a structured error, never a dead server
                 log.warning("admin lookup %s failed: %r", request.url.path, exc)

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._actor_class": 1,
     "meshtrio._stack_records": 1,
     "meshtrio._host_set": 1,
+    "meshtrio._admin_refs": 1,
     # 2. config
     "meshtrio._config_values": 2,
     "meshtrio._config": 2,
@@ -54,6 +55,8 @@ LAYERS: dict[str, int] = {
     "meshtrio._proc_mesh": 5,
     "meshtrio._local_mesh": 5,
     "meshtrio._stacks": 5,
+    "meshtrio._admin_nodes": 5,
+    "meshtrio._admin_model": 5,
     "meshtrio._admin": 5,
     "meshtrio._admin_http": 5,
     # 6. entry points
