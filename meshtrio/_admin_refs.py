@@ -7,7 +7,7 @@ One grammar, :data:`KINDS` and :func:`parse_ref`::
 
 Promised: :func:`parse_ref` accepts exactly these forms and answers ``(kind, value)``; any
 other text (an unknown kind, an empty value, a ``host:`` that is not a channel address, an
-``actor:`` without a decimal ``/<rank>``, more than 1024 characters) raises
+``actor:`` without an ASCII decimal ``/<rank>``, more than 1024 characters) raises
 :class:`~meshtrio.errors.AdminRefError` (HTTP 400), whose message quotes at most 100
 characters of the input.
 
@@ -51,7 +51,7 @@ def parse_ref(text: str) -> tuple[str, str]:
             raise AdminRefError(f"malformed host reference {text[:100]!r}: {exc}") from exc
     if kind == "actor":
         key, slash, rank = value.rpartition("/")
-        if not slash or not key or not rank.isdigit():
+        if not slash or not key or not (rank.isascii() and rank.isdigit()):
             raise AdminRefError(
                 f"malformed actor reference {text[:100]!r}: expected actor:<key>/<rank>"
             )
