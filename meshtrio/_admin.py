@@ -27,7 +27,8 @@ Invariants owned here (spec 9.1; tests are named after them):
   ``listen`` is loopback; a non-loopback ``listen`` is served, with a warning.
 
 Not promised: upstream's admin *actor* (there is no ``mesh_admin`` actor: the admin is a task
-of the caller), its ``GetAdminAddr`` message, TLS (the admin speaks plain HTTP: keep it on
+of the caller, so ``/v1/admin`` names an admin id and a pid, not upstream's ``actor_id`` and
+``proc_id``), its ``GetAdminAddr`` message, TLS (the admin speaks plain HTTP: keep it on
 loopback or behind a TLS proxy), nor the admin outliving the block.
 """
 

@@ -110,6 +110,7 @@ class AdminInfo:
     num_hosts: int
 
     def to_json(self) -> dict[str, Any]:
+        """The ``/v1/admin`` answer (``started_at`` as ISO-8601 UTC text)."""
         return {
             "admin_id": self.admin_id,
             "pid": self.pid,
