@@ -172,9 +172,15 @@ class AdminModel:
         host_timeout: float = ADMIN_HOST_TIMEOUT,
         max_concurrent: int = ADMIN_MAX_CONCURRENT,
     ) -> None:
-        if not (isinstance(host_timeout, int | float) and 0 < host_timeout < math.inf):
+        if isinstance(host_timeout, bool) or not (
+            isinstance(host_timeout, int | float) and 0 < host_timeout < math.inf
+        ):
             raise InputError(f"host_timeout must be finite seconds > 0, got {host_timeout!r}")
-        if not isinstance(max_concurrent, int) or max_concurrent < 1:
+        if (
+            isinstance(max_concurrent, bool)
+            or not isinstance(max_concurrent, int)
+            or max_concurrent < 1
+        ):
             raise InputError(f"max_concurrent must be an int >= 1, got {max_concurrent!r}")
         self.hosts = hosts
         for what, group in (("meshes", meshes), ("client_hosts", client_hosts)):

@@ -20,7 +20,14 @@ import httpx
 import pytest
 import trio
 
-from meshtrio import Actor, endpoint, open_host_mesh_in_process, serve_admin
+from meshtrio import (
+    Actor,
+    HostMeshRef,
+    InputError,
+    endpoint,
+    open_host_mesh_in_process,
+    serve_admin,
+)
 from meshtrio._admin_http import OPENAPI, STATIC, build_app
 from meshtrio._admin_model import AdminModel
 
@@ -165,6 +172,26 @@ async def test_a_request_head_past_64_kib_is_refused_and_the_admin_serves_on() -
                     assert r.status_code == 431, r.status_code
                 r = await client.get("/v1/admin")
                 assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"max_concurrent": True},
+        {"max_concurrent": 0},
+        {"max_concurrent": 2.0},
+        {"host_timeout": True},
+        {"host_timeout": float("nan")},
+        {"host_timeout": 0},
+    ],
+)
+async def test_the_limits_must_be_numbers_not_flags(limits: dict[str, Any]) -> None:
+    """AD-1's limits refuse a bool (an ``int`` to Python, never meant as a count or seconds),
+    a non-positive or non-finite value, before anything is served."""
+    hosts = HostMeshRef.parse("hosts-1111111111z:tcp:127.0.0.1:1@hosts=1/1")
+    with pytest.raises(InputError, match=next(iter(limits))):
+        async with serve_admin([hosts], **limits):
+            pytest.fail("served with a bad limit")
 
 
 def test_import_meshtrio_loads_no_http_server_nor_terminal_ui() -> None:
