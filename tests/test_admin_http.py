@@ -28,8 +28,9 @@ from meshtrio import (
     open_host_mesh_in_process,
     serve_admin,
 )
-from meshtrio._admin_http import OPENAPI, STATIC, build_app
+from meshtrio._admin_http import STATIC, build_app
 from meshtrio._admin_model import AdminModel
+from meshtrio._admin_openapi import OPENAPI
 
 LIMIT = 30
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "meshtrio._stack_records": 1,
     "meshtrio._host_set": 1,
     "meshtrio._admin_refs": 1,
+    "meshtrio._admin_openapi": 1,
     # 2. config
     "meshtrio._config_values": 2,
     "meshtrio._config": 2,
