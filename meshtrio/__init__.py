@@ -76,6 +76,9 @@ if typing.TYPE_CHECKING:  # the names, for type checkers; at run time they load 
     from meshtrio.errors import ActorError as ActorError
     from meshtrio.errors import ActorFailedError as ActorFailedError
     from meshtrio.errors import AddrParseError as AddrParseError
+    from meshtrio.errors import AdminBusyError as AdminBusyError
+    from meshtrio.errors import AdminNodeNotFoundError as AdminNodeNotFoundError
+    from meshtrio.errors import AdminRefError as AdminRefError
     from meshtrio.errors import AuthRejectedError as AuthRejectedError
     from meshtrio.errors import BadAnnouncementError as BadAnnouncementError
     from meshtrio.errors import CardinalityError as CardinalityError
@@ -128,6 +131,9 @@ __all__ = [
     "ActorMesh",
     "AddrParseError",
     "Admin",
+    "AdminBusyError",
+    "AdminNodeNotFoundError",
+    "AdminRefError",
     "AuthRejectedError",
     "BadAnnouncementError",
     "BootstrapCommand",
@@ -259,6 +265,9 @@ _LAZY: dict[str, str] = {
     "ActorError": "meshtrio.errors",
     "ActorFailedError": "meshtrio.errors",
     "AddrParseError": "meshtrio.errors",
+    "AdminBusyError": "meshtrio.errors",
+    "AdminNodeNotFoundError": "meshtrio.errors",
+    "AdminRefError": "meshtrio.errors",
     "AuthRejectedError": "meshtrio.errors",
     "BadAnnouncementError": "meshtrio.errors",
     "CardinalityError": "meshtrio.errors",

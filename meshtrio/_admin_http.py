@@ -13,8 +13,21 @@ anyio. Routes (JSON unless said; every ``/v1/`` route needs ``Authorization: Bea
   a bearer header).
 
 Errors use one envelope, ``{"error": {"code", "message"}}``: ``unauthorized`` 401,
-``bad_request`` 400, ``not_found`` 404, ``service_unavailable`` 503 (with ``Retry-After``),
-``internal`` 500 (MA-R1: a failing lookup never ends the server).
+``bad_request`` 400, ``not_found`` 404, ``method_not_allowed`` 405 (with ``Allow``: the admin
+only reads, AD-2), ``service_unavailable`` 503 (with ``Retry-After``), ``internal`` 500
+(MA-R1: a failing lookup, a bug included, is logged and answered; it never ends the server).
+:data:`~meshtrio._admin_openapi.OPENAPI` describes every route, its answer's shape and its
+errors.
+
+Bounded: a request head still incomplete past 16 KiB is refused by the HTTP server (431; in
+practice, a head larger than one 64 KiB read), a request body is never read (the answer is
+sent and the connection closed), a node reference is at most 1024 characters, a connection
+idle for 5 s (a head not finished by then included) is closed, and lookups are bounded as
+:mod:`meshtrio._admin_model` says (AD-1).
+
+Not promised: JSON for what the HTTP server refuses before the app sees it (a malformed or
+oversized request head: hypercorn answers with a bare 400 or 431, or closes the
+connection), nor a limit on open connections (each idle one is closed after 5 s).
 """
 
 from __future__ import annotations
@@ -35,10 +48,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meshtrio._admin import AdminBusy, AdminModel, NodeNotFound, RefError
-from meshtrio._errors import MeshError
+from meshtrio._admin_model import AdminModel
+from meshtrio._admin_openapi import OPENAPI
+from meshtrio._errors import AdminBusyError, AdminNodeNotFoundError, AdminRefError, MeshError
 
-__all__ = ["OPENAPI", "build_app", "serve"]
+__all__ = ["build_app", "serve"]
 
 log = logging.getLogger("meshtrio.admin")
 
@@ -94,15 +108,18 @@ def build_app(model: AdminModel, token: str) -> Starlette:
                     with model.slot():
                         return _ok(await handler(request))
                 return _ok(await handler(request))
-            except AdminBusy as exc:
+            except AdminBusyError as exc:
                 return _error(503, "service_unavailable", str(exc))
-            except RefError as exc:
+            except AdminRefError as exc:
                 return _error(400, "bad_request", str(exc))
-            except NodeNotFound as exc:
+            except AdminNodeNotFoundError as exc:
                 return _error(404, "not_found", str(exc))
             except MeshError as exc:  # MA-R1: a structured error, never a dead server
                 log.warning("admin lookup %s failed: %r", request.url.path, exc)
                 return _error(500, "internal", f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # MA-R1 for a bug too: logged, answered, served on
+                log.exception("admin lookup %s failed", request.url.path)
+                return _error(500, "internal", f"{type(exc).__name__} (a bug: see the log)")
 
         return endpoint
 
@@ -134,6 +151,16 @@ def build_app(model: AdminModel, token: str) -> Starlette:
     async def not_found(request: Request, _exc: Exception) -> Response:
         return _error(404, "not_found", f"no route {request.url.path[:100]!r}")
 
+    async def not_allowed(request: Request, _exc: Exception) -> Response:
+        response = _error(
+            405,
+            "method_not_allowed",
+            f"{request.method[:20]} is not allowed on {request.url.path[:100]!r}: "
+            "the admin only reads (GET, HEAD)",
+        )
+        response.headers["Allow"] = "GET, HEAD"
+        return response
+
     routes = [
         Route("/", page),
         Route("/static/{name}", page),
@@ -145,7 +172,7 @@ def build_app(model: AdminModel, token: str) -> Starlette:
         Route("/v1/stacks/{ref:path}", api(stacks)),
         Route("/v1/{ref:path}", api(node)),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
 
 
 async def serve(
@@ -191,114 +218,3 @@ async def serve(
         )
     finally:
         listener.close()
-
-
-_NODE_REF = {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}
-_ERROR = {
-    "description": "error envelope",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-_COMMON = {"401": _ERROR, "503": _ERROR}
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "meshtrio mesh admin", "version": "1"},
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                    }
-                },
-            },
-            "Node": {
-                "type": "object",
-                "required": ["identity", "kind", "parent", "children", "status", "as_of"],
-                "properties": {
-                    "identity": {"type": "string"},
-                    "kind": {"enum": ["root", "mesh", "host", "proc", "actors", "actor"]},
-                    "parent": {"type": ["string", "null"]},
-                    "children": {"type": "array", "items": {"type": "string"}},
-                    "status": {"type": "string"},
-                    "properties": {"type": "object"},
-                    "as_of": {"type": "string", "format": "date-time"},
-                    "partial": {"type": "boolean"},
-                },
-            },
-        },
-    },
-    "security": [{"bearer": []}],
-    "paths": {
-        "/v1/admin": {
-            "get": {
-                "summary": "who the admin is (AI-1..AI-3)",
-                "responses": {"200": {"description": "admin info"}, **_COMMON},
-            }
-        },
-        "/v1/tree": {
-            "get": {
-                "summary": (
-                    "host meshes, hosts, procs, actors with statuses; "
-                    "partial when a host did not answer"
-                ),
-                "responses": {"200": {"description": "the tree"}, **_COMMON},
-            }
-        },
-        "/v1/{ref}": {
-            "get": {
-                "summary": (
-                    "one node with parent and children: root, mesh:<id>, host:<addr>, "
-                    "proc:<id>, actors:<key>, actor:<key>/<rank>"
-                ),
-                "parameters": [_NODE_REF],
-                "responses": {
-                    "200": {
-                        "description": "the node",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Node"}}
-                        },
-                    },
-                    "400": _ERROR,
-                    "404": _ERROR,
-                    **_COMMON,
-                },
-            }
-        },
-        "/v1/config/{ref}": {
-            "get": {
-                "summary": "a proc's effective config with sources",
-                "parameters": [_NODE_REF],
-                "responses": {
-                    "200": {"description": "config"},
-                    "400": _ERROR,
-                    "404": _ERROR,
-                    **_COMMON,
-                },
-            }
-        },
-        "/v1/stacks/{ref}": {
-            "get": {
-                "summary": "a proc's threads and Trio tasks",
-                "parameters": [_NODE_REF],
-                "responses": {
-                    "200": {"description": "stacks"},
-                    "400": _ERROR,
-                    "404": _ERROR,
-                    **_COMMON,
-                },
-            }
-        },
-        "/v1/openapi.json": {
-            "get": {
-                "summary": "this document",
-                "responses": {"200": {"description": "OpenAPI 3.1"}, **_COMMON},
-            }
-        },
-    },
-}

@@ -16,6 +16,9 @@ __all__ = [
     "ActorError",
     "ActorFailedError",
     "AddrParseError",
+    "AdminBusyError",
+    "AdminNodeNotFoundError",
+    "AdminRefError",
     "AuthRejectedError",
     "BadAnnouncementError",
     "CardinalityError",
@@ -429,6 +432,33 @@ class BadAnnouncementError(MeshError, ValueError):
     def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class AdminRefError(InputError):
+    """A mesh admin node reference that does not parse (``/v1/{ref}``, ``/v1/config/{proc}``,
+    ``/v1/stacks/{proc}``); the admin answers it with HTTP 400 ``bad_request``.
+
+    The grammar is in :mod:`meshtrio._admin_refs`. Also raised when a route that needs a proc
+    is given another kind of reference. Not :class:`AdminNodeNotFoundError` (a reference that
+    parses but names nothing).
+    """
+
+
+class AdminNodeNotFoundError(MeshError, KeyError):
+    """A well-formed mesh admin node reference that names nothing the admin's hosts or this
+    client know; the admin answers it with HTTP 404 ``not_found``.
+
+    The message says when some hosts did not answer (the node may be on one of them). Not
+    :class:`AdminRefError` (the reference does not parse).
+    """
+
+
+class AdminBusyError(MeshError, RuntimeError):
+    """Every mesh admin lookup slot is taken (AD-1: ``max_concurrent``); the admin answers
+    HTTP 503 ``service_unavailable`` with ``Retry-After`` at once, never queueing the request.
+
+    Not a failure of any host: the same request succeeds once a lookup in flight ends.
+    """
 
 
 class RemoteError(MeshError):

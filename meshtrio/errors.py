@@ -19,8 +19,11 @@ catches it. Every class here is also exported from :mod:`meshtrio`::
     │   ├── CardinalityError                  hosts or values not one per rank of the region
     │   ├── ConfigError                       a bad config key, value or snapshot (CF-1, CF-2)
     │   ├── SpawnConfigurationError           a spawn rejected before anything started (PM-1)
-    │   └── PayloadError                      actor arguments that cannot be pickled or sent
+    │   ├── PayloadError                      actor arguments that cannot be pickled or sent
+    │   └── AdminRefError                     a mesh admin node reference that does not parse
     ├── DimensionError (KeyError)             an unknown dimension label
+    ├── AdminNodeNotFoundError (KeyError)     an admin node reference that names nothing
+    ├── AdminBusyError (RuntimeError)         every admin lookup slot is taken (AD-1)
     ├── RankIndexError (IndexError)           an index or rank out of range (names dim, size)
     ├── TransportError (ConnectionError)      talking to a host or proc failed on the way
     │   ├── HostUnreachableError              refused, no such socket, name or local listener
@@ -87,6 +90,15 @@ from meshtrio._errors import (
 )
 from meshtrio._errors import (
     AddrParseError as AddrParseError,
+)
+from meshtrio._errors import (
+    AdminBusyError as AdminBusyError,
+)
+from meshtrio._errors import (
+    AdminNodeNotFoundError as AdminNodeNotFoundError,
+)
+from meshtrio._errors import (
+    AdminRefError as AdminRefError,
 )
 from meshtrio._errors import (
     AuthRejectedError as AuthRejectedError,
@@ -215,6 +227,9 @@ __all__ = [
     "ActorError",
     "ActorFailedError",
     "AddrParseError",
+    "AdminBusyError",
+    "AdminNodeNotFoundError",
+    "AdminRefError",
     "AuthRejectedError",
     "BadAnnouncementError",
     "CardinalityError",

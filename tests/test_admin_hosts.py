@@ -100,7 +100,7 @@ async def test_ad1_a_lookup_past_the_limit_is_refused_503_at_once(
     yet), another is refused at once with 503, and the first still completes."""
     import httpx
 
-    from meshtrio._admin import AdminModel
+    from meshtrio._admin_model import AdminModel
 
     entered = trio.Event()
     release = trio.Event()

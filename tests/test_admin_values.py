@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from id_strategies import channel_addrs
 
 from meshtrio import ChannelAddr, HostMeshRef, InputError
-from meshtrio._admin import RefError, aggregate_hosts, parse_ref, serve_admin
+from meshtrio._admin import aggregate_hosts, serve_admin
+from meshtrio._admin_refs import parse_ref
 from meshtrio._host_set import HostSet
 from meshtrio._ids import HostMeshId
+from meshtrio.errors import AdminRefError
 
 hosts_lists = st.lists(st.integers(0, 20), max_size=30)
 
@@ -136,8 +138,8 @@ def test_node_refs_parse(text: str, kind: str) -> None:
     "text", ["", "nonsense", "proc:", "host:not an address", "actor:a.0123", "actor:/3", "x:y"]
 )
 def test_node_refs_malformed(text: str) -> None:
-    """A malformed reference is a RefError (an InputError: HTTP 400)."""
-    with pytest.raises(RefError) as info:
+    """A malformed reference is an AdminRefError (an InputError: HTTP 400)."""
+    with pytest.raises(AdminRefError) as info:
         parse_ref(text)
     assert isinstance(info.value, InputError)
 

@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "meshtrio._stack_records": 1,
     "meshtrio._tls": 1,
     "meshtrio._host_set": 1,
+    "meshtrio._admin_refs": 1,
+    "meshtrio._admin_openapi": 1,
     # 2. config
     "meshtrio._config_values": 2,
     "meshtrio._config": 2,
@@ -55,6 +57,8 @@ LAYERS: dict[str, int] = {
     "meshtrio._proc_mesh": 5,
     "meshtrio._local_mesh": 5,
     "meshtrio._stacks": 5,
+    "meshtrio._admin_nodes": 5,
+    "meshtrio._admin_model": 5,
     "meshtrio._admin": 5,
     "meshtrio._admin_http": 5,
     # 6. entry points
