@@ -552,6 +552,7 @@ class HostMesh:
         setup: Callable[[], Any] | None = None,
         on_failure: OnFailure | Literal["raise", "log"] = "raise",
         logs: Literal["print", "logging"] | None = "print",
+        preload: Sequence[str] = (),
     ) -> ProcMesh:
         """Spawn a proc mesh on these hosts (PM-1..PM-4), supervised (SV-2).
 
@@ -578,8 +579,14 @@ class HostMesh:
         the procs are gone. Lines written before spawn returns (during startup and
         ``setup``) are not shown (a failure's stderr tail still is).
 
+        ``preload``: modules (dotted names) every proc of this mesh has imported before it
+        starts, added to the ``proc_preload`` config key: a host's fork server imports them
+        once and forks procs that have them (ZY-4); a proc started cold imports them itself.
+        They must not start threads (see :mod:`meshtrio._zygote`).
+
         Raises:
-            InputError: ``logs`` is not ``"print"``, ``"logging"`` or None.
+            InputError: ``logs`` is not ``"print"``, ``"logging"`` or None; ``preload`` holds
+                something that is not a module name.
             MeshClosedError: the mesh was shut down.
             SpawnConfigurationError: an up-front check failed; nothing was started.
             PayloadError: ``setup`` cannot be pickled; nothing was started.
@@ -589,18 +596,20 @@ class HostMesh:
         self._check_live("spawn")
         if logs not in ("print", "logging", None):
             raise InputError(f"logs must be 'print', 'logging' or None, got {logs!r}")
+        preload_text = _preload_text(preload)
         if self._session.state is MeshState.STOPPED:
             self._session.state = MeshState.LIVE  # new procs: leaving the block ends them again
         link = _HostLink(self._session, self._ref)
-        procs = await spawn_proc_mesh(
-            self,
-            link,
-            name,
-            per_host,
-            proc_bind=proc_bind,
-            per_rank_bootstrap=per_rank_bootstrap,
-            setup=setup,
-        )
+        with config.configured(proc_preload=preload_text):
+            procs = await spawn_proc_mesh(
+                self,
+                link,
+                name,
+                per_host,
+                proc_bind=proc_bind,
+                per_rank_bootstrap=per_rank_bootstrap,
+                setup=setup,
+            )
         session = self._session
         if on_failure == "raise":
             handler: OnFailure = session.fail
@@ -968,3 +977,17 @@ async def attach(
     context = client_context(tls if tls is not None else tls_from_config())
     async with open_session(ref, _resolve_token(token), owned=False, tls=context) as mesh:
         yield mesh
+
+
+def _preload_text(preload: Sequence[str]) -> str:
+    """``spawn(preload=...)`` joined to the ``proc_preload`` already configured (each module
+    once, in order); InputError for what is not a dotted module name."""
+    if isinstance(preload, str):
+        raise InputError(f"preload must be a sequence of module names, not a str: {preload!r:.100}")
+    names = config.get(config.PROC_PRELOAD).replace(",", " ").split()
+    for name in preload:
+        if not (isinstance(name, str) and all(part.isidentifier() for part in name.split("."))):
+            raise InputError(f"preload: not a module name: {name!r:.100}")
+        if name not in names:
+            names.append(name)
+    return ",".join(names)

@@ -33,7 +33,7 @@ from meshtrio import (
 )
 from meshtrio._host.forkserver import ForkServer
 from meshtrio._status import StatusKind
-from meshtrio.errors import ShutdownError
+from meshtrio.errors import InputError, ShutdownError
 from meshtrio.testing import alive, descendants, no_leaked_processes
 
 pytestmark = pytest.mark.processes
@@ -390,6 +390,28 @@ async def test_zy4_preload_is_imported_once_in_the_zygote(
             assert log.read_text().split()[1:] == [str(cold_pid)], "a cold proc imports it"
             await warm.stop()
             await cold.stop()
+
+
+async def test_zy4_spawn_preload_is_imported_once_in_the_zygote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ZY-4 through ``spawn(..., preload=[...])``: the module is imported once, in the
+    zygote, for every proc of that spawn; bad names are refused before anything starts."""
+    (tmp_path / "mt_spawn_preload_probe.py").write_text(PROBE)
+    log = tmp_path / "imports.log"
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("MT_PRELOAD_LOG", str(log))
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_in_process(1) as mesh:
+            for bad in ("mt_spawn_preload_probe", ["not a module"], ["a..b"], [3]):
+                with pytest.raises(InputError, match="preload"):
+                    await mesh.spawn("bad", {"procs": 1}, preload=bad)  # type: ignore[arg-type]
+            procs = await mesh.spawn("warm", {"procs": 2}, preload=["mt_spawn_preload_probe"])
+            pids = [s.pid for s in (await procs.states()).values() if s.pid is not None]
+            zygote = {ppid(p) for p in pids}
+            assert len(zygote) == 1, f"{pids}"
+            assert log.read_text().split() == [str(z) for z in zygote], "ZY-4: once, there"
+            await procs.stop()
 
 
 async def test_zy1_a_threaded_zygote_refuses_and_procs_start_cold(
