@@ -416,3 +416,37 @@ async def test_zy1_a_threaded_zygote_refuses_and_procs_start_cold(
             events = [e for e in (await mesh.info()).get(0).events if e.kind == "fork_refused"]
             assert len(events) == 2, f"one event per refused fork: {events}"
             await procs.stop()
+
+
+async def test_fs3_a_zygote_slow_to_reap_is_still_reaped_without_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FS-3: when waiting for a killed zygote outlasts its bound, the fork server still reaps
+    it later (no zombie) and never drops an unreaped ``Popen`` (a ResourceWarning, an error
+    under ``-W error``)."""
+    import gc
+    import warnings
+
+    from meshtrio._host import forkserver
+
+    async def never_reaped(popen: subprocess.Popen[bytes]) -> None:
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(forkserver, "_reaped", never_reaped)
+    monkeypatch.setattr(forkserver, "REAP_TIMEOUT", 0.2)
+    with no_leaked_processes(), trio.fail_after(30):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            async with trio.open_nursery() as nursery:
+                server = ForkServer()
+                await nursery.start(server.run)
+                await server.wait_ready()
+                pid = server.pid
+                assert pid is not None
+                nursery.cancel_scope.cancel()
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [
+            str(w.message) for w in caught
+        ]
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: reaped, not a zombie)

@@ -21,6 +21,9 @@ Invariants owned here:
 * FS-3 (supervised): a zygote that dies is restarted after a pause (doubling from
   :data:`RESTART_PAUSE` to :data:`MAX_RESTART_PAUSE`); procs it forked keep running, and
   their exit is still seen (pidfd). When :meth:`run` ends the zygote is killed and reaped.
+  A killed zygote that has not exited within :data:`REAP_TIMEOUT` is not waited for longer:
+  it is reaped when the next one starts or when :meth:`run` ends, and one still not gone then
+  is left to ``subprocess``'s own reaping (at the next ``Popen``), never dropped unreaped.
 * FS-4 (dies with the host): each forked proc gets a lifeline pipe whose writing end only the
   host holds, closed once the proc exited (ZY-3).
 
@@ -77,6 +80,9 @@ START_TIMEOUT = 60.0
 
 RESTART_PAUSE = 0.5
 MAX_RESTART_PAUSE = 30.0
+
+REAP_TIMEOUT = 5.0
+"""Seconds to wait for a killed zygote to exit; one that takes longer is reaped later (FS-3)."""
 
 
 MAX_MESSAGE = 1 << 20
@@ -221,6 +227,10 @@ async def _reaped(popen: subprocess.Popen[bytes]) -> None:
     popen.wait()  # it has exited: this only reaps
 
 
+_NEVER_REAPED: list[subprocess.Popen[bytes]] = []
+"""Killed zygotes nothing could reap (only where ``subprocess`` keeps no list of its own)."""
+
+
 class _Pending:
     """One fork request waiting for its reply."""
 
@@ -273,6 +283,7 @@ class ForkServer:
         self._stopped = False
         self._pending: dict[int, _Pending] = {}
         self._children: dict[int, ForkedChild] = {}
+        self._unreaped: list[subprocess.Popen[bytes]] = []  # killed, slow to exit (FS-3)
         self._ids = itertools.count(1)
         self._preloaded = set(parse_preload(preload))
         self.pid: int | None = None
@@ -304,9 +315,26 @@ class ForkServer:
                 await trio.sleep(pause)
         finally:
             self._stopped = True
+            self._reap_leftovers(last=True)
+
+    def _reap_leftovers(self, *, last: bool = False) -> None:
+        """Reap killed zygotes that were slow to exit (FS-3); with ``last``, hand the ones
+        still not gone to ``subprocess``, which reaps them at its next ``Popen`` (what a
+        dropped ``Popen`` does, without its ResourceWarning)."""
+        self._unreaped = [popen for popen in self._unreaped if popen.poll() is None]
+        if last and self._unreaped:
+            active = getattr(subprocess, "_active", None)
+            for popen in self._unreaped:
+                log.warning("the fork server (pid %d) was killed but has not exited", popen.pid)
+                if isinstance(active, list):
+                    active.append(popen)
+                else:  # no such list here: keep the object (and its pid) alive for good
+                    _NEVER_REAPED.append(popen)
+            self._unreaped = []
 
     async def _run_once(self) -> bool:
         """Run one zygote until it dies; True if it got as far as serving."""
+        self._reap_leftovers()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for s in (ours, theirs):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MESSAGE)
@@ -362,8 +390,10 @@ class ForkServer:
             self._children.clear()
             with contextlib.suppress(OSError):
                 os.kill(popen.pid, signal.SIGKILL)
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
+            with trio.CancelScope(shield=True), trio.move_on_after(REAP_TIMEOUT):
                 await _reaped(popen)
+            if popen.poll() is None:  # FS-3: reaped later, never dropped unreaped
+                self._unreaped.append(popen)
             self.pid = None
         return served
 
