@@ -450,3 +450,34 @@ async def test_fs3_a_zygote_slow_to_reap_is_still_reaped_without_a_warning(
         ]
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: reaped, not a zombie)
+
+
+async def test_fs2_a_zygote_that_stopped_reading_means_cold_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FS-2: a fork request to a zygote that no longer reads its control socket (stuck, say,
+    importing a preload module) is answered None within the fork bound, even once the
+    socket is full: sending the request is bounded too, not only waiting for the reply."""
+    import socket
+
+    from meshtrio._host import forkserver
+
+    monkeypatch.setattr(forkserver, "FORK_TIMEOUT", 0.3)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:  # the stuck zygote's queue is full
+            ours.send(b"x" * 4096)
+    read_fd, write_fd = os.pipe()
+    server = ForkServer()
+    server._sock = trio.socket.from_stdlib_socket(ours)
+    server._ready.set()
+    server.pid = os.getpid()  # stands for a zygote that is up
+    try:
+        with trio.fail_after(10):
+            assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+    finally:
+        server._sock.close()
+        theirs.close()
+        os.close(read_fd)
+        os.close(write_fd)

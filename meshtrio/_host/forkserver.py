@@ -15,8 +15,9 @@ Invariants owned here:
   go to it: the same stop ladder), its exit is seen through a pidfd and its return code is
   the one its zygote reaped (``Popen`` convention), the same statuses follow from it.
 * FS-2 (never stuck on the zygote): :meth:`ForkServer.fork` returns None (start cold) when the
-  zygote is not running, refuses (ZY-1, a failed preload), does not answer within
-  :data:`FORK_TIMEOUT`, or dies; it waits for a zygote that is still starting (at most its
+  zygote is not running, refuses (ZY-1, a failed preload), does not take the request and
+  answer it within :data:`FORK_TIMEOUT` (sending included: a zygote that stopped reading
+  fills its socket), or dies; it waits for a zygote that is still starting (at most its
   start bound), as that is no slower than a cold start.
 * FS-3 (supervised): a zygote that dies is restarted after a pause (doubling from
   :data:`RESTART_PAUSE` to :data:`MAX_RESTART_PAUSE`); procs it forked keep running, and
@@ -465,14 +466,15 @@ class ForkServer:
         life_r, life_w = os.pipe2(os.O_CLOEXEC)
         pending = _Pending(life_w)
         self._pending[request_id] = pending
+        slow = not self._preloaded.issuperset(preload)  # it imports them first
         try:
-            try:
-                async with self._send_lock:
-                    await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
-            finally:
-                os.close(life_r)
-            slow = not self._preloaded.issuperset(preload)  # it imports them first
+            # The bound covers sending too: a zygote that stopped reading fills its socket.
             with trio.move_on_after(START_TIMEOUT if slow else FORK_TIMEOUT):
+                try:
+                    async with self._send_lock:
+                        await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
+                finally:
+                    os.close(life_r)
                 await pending.done.wait()
         except OSError:
             pass  # the zygote went away under us: cold (FS-2)
