@@ -481,3 +481,24 @@ async def test_fs2_a_zygote_that_stopped_reading_means_cold_within_the_bound(
         theirs.close()
         os.close(read_fd)
         os.close(write_fd)
+
+
+@pytest.mark.parametrize("code", [None, 0, 3, "bye"])
+def test_fs1_a_forked_proc_ends_on_system_exit_as_a_cold_one(code: object) -> None:
+    """FS-1: a forked proc whose code raises SystemExit exits with the status (and message)
+    an interpreter gives it: ``sys.exit()`` is 0, ``sys.exit("bye")`` prints bye and is 1."""
+    raise_it = f"raise SystemExit({code!r})"
+    forked_child = (
+        "import meshtrio._zygote as z\n"
+        "def become_proc(*args):\n"
+        f"    {raise_it}\n"
+        "z.become_proc = become_proc\n"
+        "z._child({}, [])\n"
+    )
+    cold = subprocess.run(
+        [sys.executable, "-c", raise_it], capture_output=True, timeout=60, check=False
+    )
+    fork = subprocess.run(
+        [sys.executable, "-c", forked_child], capture_output=True, timeout=60, check=False
+    )
+    assert (fork.returncode, fork.stderr) == (cold.returncode, cold.stderr)
