@@ -502,3 +502,33 @@ def test_fs1_a_forked_proc_ends_on_system_exit_as_a_cold_one(code: object) -> No
         [sys.executable, "-c", forked_child], capture_output=True, timeout=60, check=False
     )
     assert (fork.returncode, fork.stderr) == (cold.returncode, cold.stderr)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"op": "exit", "pid": [1], "code": 0},
+        {"op": "forked", "id": [1], "pid": 12345},
+        {"op": "forked", "id": 999, "pid": 0},
+        {"op": "forked", "id": 999, "pid": -1},
+        {"op": "refused", "id": {"a": 1}},
+    ],
+)
+async def test_fs2_a_malformed_zygote_message_is_dropped_not_a_crash(
+    message: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FS-2: a control message with ids or pids of the wrong kind (unhashable, or a pid that
+    names no child: 0 would make ``killpg`` signal the host's own process group) is dropped,
+    its descriptors closed; it never raises into the host, and only a real pid is ever
+    signalled (a fork reply matching no request kills that child: nobody waits for it)."""
+    signalled: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: signalled.append((pid, sig)))
+    server = ForkServer()
+    read_fd, write_fd = os.pipe()
+    try:
+        server._dispatch(message, [write_fd])
+        with pytest.raises(OSError):
+            os.fstat(write_fd)  # closed by the dispatch
+    finally:
+        os.close(read_fd)
+    assert all(pid > 0 for pid, _ in signalled), signalled

@@ -414,15 +414,19 @@ class ForkServer:
         return msg, fds
 
     def _dispatch(self, msg: dict[str, Any], fds: list[int]) -> None:
-        op = msg.get("op")
+        op, given, rid = msg.get("op"), msg.get("pid"), msg.get("id")
+        # Only a pid > 0 names a child (killpg(0) would signal the host's own group).
+        pid: int = given if type(given) is int and given > 0 else 0
+        pid_ok = pid > 0
         if op == "exit":
-            child = self._children.pop(msg.get("pid", -1), None)
-            if child is not None and isinstance(msg.get("code"), int):
+            for fd in fds:
+                os.close(fd)
+            child = self._children.pop(pid, None) if pid_ok else None
+            if child is not None and type(msg.get("code")) is int:
                 child.reported(msg["code"])
             return
-        pending = self._pending.get(msg.get("id", -1))
-        if op == "forked" and isinstance(msg.get("pid"), int) and len(fds) == 1:
-            pid = msg["pid"]
+        pending = self._pending.get(rid) if type(rid) is int else None
+        if op == "forked" and pid_ok and len(fds) == 1:
             if pending is None or pending.done.is_set():  # its caller gave up: no orphan
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
