@@ -472,7 +472,7 @@ async def test_fs2_a_zygote_that_stopped_reading_means_cold_within_the_bound(
     server = ForkServer()
     server._sock = trio.socket.from_stdlib_socket(ours)
     server._ready.set()
-    server.pid = os.getpid()  # stands for a zygote that is up
+    # No zygote pid: the stuck zygote is not a process here (nothing to kill and restart).
     try:
         with trio.fail_after(10):
             assert await server.fork(dict(os.environ), write_fd, write_fd) is None
@@ -532,3 +532,47 @@ async def test_fs2_a_malformed_zygote_message_is_dropped_not_a_crash(
     finally:
         os.close(read_fd)
     assert all(pid > 0 for pid, _ in signalled), signalled
+
+
+HANGS_ON_FORK = """
+import os, time
+os.register_at_fork(before=lambda: time.sleep(3600))
+"""
+
+
+async def test_fs3_a_zygote_stuck_on_a_fork_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FS-2/FS-3: a zygote that does not answer a fork within the bound is killed and a new
+    one started (that spawn goes cold), instead of staying stuck and costing every later
+    spawn the whole bound."""
+    from meshtrio._host import forkserver
+
+    (tmp_path / "mt_hang_probe.py").write_text(HANGS_ON_FORK)
+    monkeypatch.setattr(forkserver, "FORK_TIMEOUT", 0.5)
+    started: list[str] = []
+    second = trio.Event()
+
+    def on_event(kind: str, detail: str) -> None:
+        if kind == "fork_server":
+            started.append(detail)
+            if len(started) == 2:
+                second.set()
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    with no_leaked_processes(), trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer(preload="mt_hang_probe", env=env, on_event=on_event)
+            await nursery.start(server.run)
+            await server.wait_ready()
+            stuck = server.pid
+            read_fd, write_fd = os.pipe()
+            try:
+                assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+            finally:
+                os.close(read_fd)
+                os.close(write_fd)
+            await second.wait()
+            assert server.pid != stuck
+            assert not alive(stuck or 0), "the stuck zygote is gone"
+            nursery.cancel_scope.cancel()

@@ -17,8 +17,10 @@ Invariants owned here:
 * FS-2 (never stuck on the zygote): :meth:`ForkServer.fork` returns None (start cold) when the
   zygote is not running, refuses (ZY-1, a failed preload), does not take the request and
   answer it within :data:`FORK_TIMEOUT` (sending included: a zygote that stopped reading
-  fills its socket), or dies; it waits for a zygote that is still starting (at most its
-  start bound), as that is no slower than a cold start.
+  fills its socket; a zygote that missed the bound is killed, and FS-3 starts a new one), or
+  dies; it waits for a zygote that is still starting (at most its start bound), as that is no
+  slower than a cold start. A fork asking for preload modules this zygote has not imported
+  yet gets :data:`START_TIMEOUT` (a new zygote has imported only the host's own).
 * FS-3 (supervised): a zygote that dies is restarted after a pause (doubling from
   :data:`RESTART_PAUSE` to :data:`MAX_RESTART_PAUSE`); procs it forked keep running, and
   their exit is still seen (pidfd). When :meth:`run` ends the zygote is killed and reaped.
@@ -336,6 +338,7 @@ class ForkServer:
     async def _run_once(self) -> bool:
         """Run one zygote until it dies; True if it got as far as serving."""
         self._reap_leftovers()
+        self._preloaded = set(parse_preload(self.preload))  # what a new zygote has imported
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for s in (ours, theirs):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MESSAGE)
@@ -471,9 +474,11 @@ class ForkServer:
         pending = _Pending(life_w)
         self._pending[request_id] = pending
         slow = not self._preloaded.issuperset(preload)  # it imports them first
+        bound = START_TIMEOUT if slow else FORK_TIMEOUT
+        zygote = self.pid
         try:
             # The bound covers sending too: a zygote that stopped reading fills its socket.
-            with trio.move_on_after(START_TIMEOUT if slow else FORK_TIMEOUT):
+            with trio.move_on_after(bound) as waiting:
                 try:
                     async with self._send_lock:
                         await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
@@ -487,6 +492,14 @@ class ForkServer:
             raise
         finally:
             self._pending.pop(request_id, None)
+        if waiting.cancelled_caught and not pending.done.is_set() and zygote == self.pid:
+            # Alive but stuck (it would cost every later spawn the bound): FS-3 replaces it.
+            log.warning(
+                "the fork server (pid %s) did not fork within %gs; restarting it", zygote, bound
+            )
+            if zygote is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(zygote, signal.SIGKILL)
         child, reply = pending.child, pending.reply
         if child is not None:
             self._preloaded.update(preload)
