@@ -11,8 +11,9 @@ Invariants owned here:
 
 * TLS-1 (verified by default): a client context verifies the host's certificate chain and its
   name against the address connected to (``check_hostname``); nothing here turns that off for
-  clients. A proc connecting back to its own host trusts exactly its host's certificate file
-  (the proc and the host share that file; no name check, the certificate is pinned).
+  clients. A proc connecting back to its own host trusts exactly its host's certificate, the
+  first one in its certificate file (the proc and the host share that file; no name check, the
+  certificate is pinned; the chain's CAs are not trusted there).
 * TLS-2 (mutual TLS is opt-in per host): a host given ``ca`` asks every peer for a
   certificate signed by that CA, and serves a client-token (or actor-token) connection only
   if one was presented and verified; a proc's own connection back to its host needs none (it
@@ -41,6 +42,29 @@ def _load(what: str, fn: object, *args: str | None) -> None:
         detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         paths = ", ".join(a for a in args if a)
         raise InputError(f"TLS: cannot load {what} ({paths}): {detail}") from None
+
+
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+def _first_certificate(path: str) -> str:
+    """The first PEM certificate in ``path`` (a chain file's leaf).
+
+    Raises:
+        InputError: the file cannot be read or holds no certificate.
+    """
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError as exc:
+        raise InputError(
+            f"TLS: cannot load the host certificate ({path}): {exc.strerror}"
+        ) from None
+    start = text.find("-----BEGIN CERTIFICATE-----")
+    end = text.find(_PEM_END, start)
+    if start < 0 or end < 0:
+        raise InputError(f"TLS: cannot load the host certificate ({path}): no PEM certificate")
+    return text[start : end + len(_PEM_END)] + "\n"
 
 
 @attrs.frozen
@@ -155,7 +179,14 @@ class ServerTLS:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the leaf itself is the anchor
-        _load("the host certificate", ctx.load_verify_locations, self.cert)
+        # The leaf alone: trusting the whole chain file would trust its intermediate CA, and
+        # so (with no name check) every certificate that CA ever signed.
+        try:
+            ctx.load_verify_locations(cadata=_first_certificate(self.cert))
+        except (ssl.SSLError, ValueError) as exc:
+            raise InputError(
+                f"TLS: cannot load the host certificate ({self.cert}): {exc}"
+            ) from None
         return ctx
 
     def peer_context(self) -> ssl.SSLContext:

@@ -129,8 +129,13 @@ def _child(env: dict[str, str], fds: list[int]) -> None:
     code = 1
     try:
         code = become_proc(env, *fds)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # as the interpreter ends a cold proc (FS-1)
+        status = exc.code
+        if status is None or isinstance(status, int):
+            code = status or 0
+        else:
+            print(status, file=sys.stderr)
+            code = 1
     except BaseException:
         traceback.print_exc()
     finally:

@@ -438,3 +438,163 @@ async def test_zy1_a_threaded_zygote_refuses_and_procs_start_cold(
             events = [e for e in (await mesh.info()).get(0).events if e.kind == "fork_refused"]
             assert len(events) == 2, f"one event per refused fork: {events}"
             await procs.stop()
+
+
+async def test_fs3_a_zygote_slow_to_reap_is_still_reaped_without_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FS-3: when waiting for a killed zygote outlasts its bound, the fork server still reaps
+    it later (no zombie) and never drops an unreaped ``Popen`` (a ResourceWarning, an error
+    under ``-W error``)."""
+    import gc
+    import warnings
+
+    from meshtrio._host import forkserver
+
+    async def never_reaped(popen: subprocess.Popen[bytes]) -> None:
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(forkserver, "_reaped", never_reaped)
+    monkeypatch.setattr(forkserver, "REAP_TIMEOUT", 0.2)
+    with no_leaked_processes(), trio.fail_after(30):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            async with trio.open_nursery() as nursery:
+                server = ForkServer()
+                await nursery.start(server.run)
+                await server.wait_ready()
+                pid = server.pid
+                assert pid is not None
+                nursery.cancel_scope.cancel()
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [
+            str(w.message) for w in caught
+        ]
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: reaped, not a zombie)
+
+
+async def test_fs2_a_zygote_that_stopped_reading_means_cold_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FS-2: a fork request to a zygote that no longer reads its control socket (stuck, say,
+    importing a preload module) is answered None within the fork bound, even once the
+    socket is full: sending the request is bounded too, not only waiting for the reply."""
+    import socket
+
+    from meshtrio._host import forkserver
+
+    monkeypatch.setattr(forkserver, "FORK_TIMEOUT", 0.3)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:  # the stuck zygote's queue is full
+            ours.send(b"x" * 4096)
+    read_fd, write_fd = os.pipe()
+    server = ForkServer()
+    server._sock = trio.socket.from_stdlib_socket(ours)
+    server._ready.set()
+    # No zygote pid: the stuck zygote is not a process here (nothing to kill and restart).
+    try:
+        with trio.fail_after(10):
+            assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+    finally:
+        server._sock.close()
+        theirs.close()
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+@pytest.mark.parametrize("code", [None, 0, 3, "bye"])
+def test_fs1_a_forked_proc_ends_on_system_exit_as_a_cold_one(code: object) -> None:
+    """FS-1: a forked proc whose code raises SystemExit exits with the status (and message)
+    an interpreter gives it: ``sys.exit()`` is 0, ``sys.exit("bye")`` prints bye and is 1."""
+    raise_it = f"raise SystemExit({code!r})"
+    forked_child = (
+        "import meshtrio._zygote as z\n"
+        "def become_proc(*args):\n"
+        f"    {raise_it}\n"
+        "z.become_proc = become_proc\n"
+        "z._child({}, [])\n"
+    )
+    cold = subprocess.run(
+        [sys.executable, "-c", raise_it], capture_output=True, timeout=60, check=False
+    )
+    fork = subprocess.run(
+        [sys.executable, "-c", forked_child], capture_output=True, timeout=60, check=False
+    )
+    assert (fork.returncode, fork.stderr) == (cold.returncode, cold.stderr)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"op": "exit", "pid": [1], "code": 0},
+        {"op": "forked", "id": [1], "pid": 12345},
+        {"op": "forked", "id": 999, "pid": 0},
+        {"op": "forked", "id": 999, "pid": -1},
+        {"op": "refused", "id": {"a": 1}},
+    ],
+)
+async def test_fs2_a_malformed_zygote_message_is_dropped_not_a_crash(
+    message: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FS-2: a control message with ids or pids of the wrong kind (unhashable, or a pid that
+    names no child: 0 would make ``killpg`` signal the host's own process group) is dropped,
+    its descriptors closed; it never raises into the host, and only a real pid is ever
+    signalled (a fork reply matching no request kills that child: nobody waits for it)."""
+    signalled: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: signalled.append((pid, sig)))
+    server = ForkServer()
+    read_fd, write_fd = os.pipe()
+    try:
+        server._dispatch(message, [write_fd])
+        with pytest.raises(OSError):
+            os.fstat(write_fd)  # closed by the dispatch
+    finally:
+        os.close(read_fd)
+    assert all(pid > 0 for pid, _ in signalled), signalled
+
+
+HANGS_ON_FORK = """
+import os, time
+os.register_at_fork(before=lambda: time.sleep(3600))
+"""
+
+
+async def test_fs3_a_zygote_stuck_on_a_fork_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FS-2/FS-3: a zygote that does not answer a fork within the bound is killed and a new
+    one started (that spawn goes cold), instead of staying stuck and costing every later
+    spawn the whole bound."""
+    from meshtrio._host import forkserver
+
+    (tmp_path / "mt_hang_probe.py").write_text(HANGS_ON_FORK)
+    monkeypatch.setattr(forkserver, "FORK_TIMEOUT", 0.5)
+    started: list[str] = []
+    second = trio.Event()
+
+    def on_event(kind: str, detail: str) -> None:
+        if kind == "fork_server":
+            started.append(detail)
+            if len(started) == 2:
+                second.set()
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    with no_leaked_processes(), trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer(preload="mt_hang_probe", env=env, on_event=on_event)
+            await nursery.start(server.run)
+            await server.wait_ready()
+            stuck = server.pid
+            read_fd, write_fd = os.pipe()
+            try:
+                assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+            finally:
+                os.close(read_fd)
+                os.close(write_fd)
+            await second.wait()
+            assert server.pid != stuck
+            assert not alive(stuck or 0), "the stuck zygote is gone"
+            nursery.cancel_scope.cancel()

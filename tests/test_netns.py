@@ -146,10 +146,12 @@ def _free_subnet() -> int:
     raise AssertionError("no free 10.247.k.0/24 subnet")
 
 
-def _build(n: int) -> Network:
+def _build(n: int, net: Network) -> None:
+    """Add ``n`` sites to ``net``, each recorded before it is made (the finalizer removes
+    what a failure leaves half made)."""
     pid = os.getpid()
     k = _free_subnet()
-    sites = []
+    sites = net.sites
     for i in range(n):
         ns, link, inner = f"{PREFIX}{pid}-{i}", f"mt{pid}r{i}", f"mt{pid}n{i}"
         client_ip, host_ip = f"10.247.{k + i}.1", f"10.247.{k + i}.2"
@@ -162,7 +164,6 @@ def _build(n: int) -> Network:
         _ip("-n", ns, "addr", "add", f"{host_ip}/30", "dev", inner)
         _ip("-n", ns, "link", "set", inner, "up")
         _ip("-n", ns, "link", "set", "lo", "up")
-    return Network(sites)
 
 
 @pytest.fixture
@@ -174,7 +175,7 @@ def network() -> Iterator[Network]:
     _remove_stale()
     net = Network([])
     try:
-        net = _build(2)
+        _build(2, net)
         yield net
     finally:
         for site in net.sites:
@@ -294,3 +295,26 @@ def test_skip_reasons_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     assert "iproute2" in (_why_not() or "")
+
+
+def test_a_network_half_built_is_still_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while the namespaces are made leaves every one made so far recorded in the
+    fixture's network, so its finalizer removes them (they were lost with the exception)."""
+    calls: list[tuple[str, ...]] = []
+
+    def fake_ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        calls.append(args)
+        if args[:2] == ("link", "add") and sum(c[:2] == ("link", "add") for c in calls) == 2:
+            raise subprocess.CalledProcessError(2, ["ip", *args])
+        return subprocess.CompletedProcess(["ip", *args], 0, "", "")
+
+    monkeypatch.setattr(sys.modules[__name__], "_ip", fake_ip)
+    net = Network([])
+    with pytest.raises(subprocess.CalledProcessError):
+        _build(2, net)
+    made = [c[2] for c in calls if c[:2] == ("netns", "add")]
+    assert (
+        [site.ns for site in net.sites]
+        == made
+        == [f"{PREFIX}{os.getpid()}-0", f"{PREFIX}{os.getpid()}-1"]
+    )

@@ -34,3 +34,21 @@ async def test_tr6_connections_carry_the_configured_bound() -> None:
         a, b = trio.socket.socketpair()
         with a, b:
             _give_up_unacked(trio.SocketStream(a))  # AF_UNIX: nothing to set, no error
+
+
+async def test_tr6_a_bound_beyond_the_kernels_range_is_capped_not_a_crash() -> None:
+    """Any duration the key accepts (up to a year) is usable: one beyond what the kernel's
+    millisecond field holds (about 24.8 days) is capped to its largest value, instead of
+    ``setsockopt`` raising a TypeError out of the client's connect and the server's accept
+    loop."""
+    with trio.fail_after(10), config.configured(tcp_user_timeout=30 * 86400):
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        opened = await TCP.sockets.open(ChannelAddr.tcp("127.0.0.1", port))
+        async with listeners[0], opened as client:
+            server = await listeners[0].accept()
+            async with server:
+                _give_up_unacked(server)
+                for stream in (client, server):
+                    got = stream.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+                    assert got == 2**31 - 1

@@ -472,3 +472,46 @@ async def test_tls4_a_cancelled_write_is_sent_whole(pki: Pki) -> None:
         assert bytes(got) == big + b"after"
         await writer.aclose()
         await reader.aclose()
+
+
+def _memory_handshake(client: ssl.SSLContext, server: ssl.SSLContext) -> None:
+    """A TLS handshake between two contexts over memory BIOs (raises the client's error)."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    c = client.wrap_bio(c_in, c_out, server_hostname="127.0.0.1")
+    s = server.wrap_bio(s_in, s_out, server_side=True)
+    for _ in range(10):
+        done = 0
+        for side in (c, s):
+            try:
+                side.do_handshake()
+                done += 1
+            except ssl.SSLWantReadError:
+                pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if done == 2:
+            return
+
+
+def test_tls1_a_proc_trusts_exactly_its_hosts_certificate_not_its_issuer(
+    tmp_path: Path,
+) -> None:
+    """TLS-1: a proc's link to its host pins the host's own certificate. When the host's
+    --tls-cert is a chain (leaf and intermediate CA), a server showing another certificate
+    from that intermediate (any name: the pinned link checks none) is refused."""
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    host = _write(
+        intermediate.issue_cert("127.0.0.1").private_key_and_cert_chain_pem, tmp_path / "host.pem"
+    )
+    with open(host) as f:
+        assert f.read().count("BEGIN CERTIFICATE") == 2  # leaf and intermediate
+    impostor = intermediate.issue_cert("impostor.example")
+    link = ServerTLS(cert=host, key=host).host_link_context()
+    genuine = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    genuine.load_cert_chain(host)
+    _memory_handshake(link, genuine)  # the host itself is trusted
+    fake = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    impostor.configure_cert(fake)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _memory_handshake(link, fake)

@@ -15,12 +15,18 @@ Invariants owned here:
   go to it: the same stop ladder), its exit is seen through a pidfd and its return code is
   the one its zygote reaped (``Popen`` convention), the same statuses follow from it.
 * FS-2 (never stuck on the zygote): :meth:`ForkServer.fork` returns None (start cold) when the
-  zygote is not running, refuses (ZY-1, a failed preload), does not answer within
-  :data:`FORK_TIMEOUT`, or dies; it waits for a zygote that is still starting (at most its
-  start bound), as that is no slower than a cold start.
+  zygote is not running, refuses (ZY-1, a failed preload), does not take the request and
+  answer it within :data:`FORK_TIMEOUT` (sending included: a zygote that stopped reading
+  fills its socket; a zygote that missed the bound is killed, and FS-3 starts a new one), or
+  dies; it waits for a zygote that is still starting (at most its start bound), as that is no
+  slower than a cold start. A fork asking for preload modules this zygote has not imported
+  yet gets :data:`START_TIMEOUT` (a new zygote has imported only the host's own).
 * FS-3 (supervised): a zygote that dies is restarted after a pause (doubling from
   :data:`RESTART_PAUSE` to :data:`MAX_RESTART_PAUSE`); procs it forked keep running, and
   their exit is still seen (pidfd). When :meth:`run` ends the zygote is killed and reaped.
+  A killed zygote that has not exited within :data:`REAP_TIMEOUT` is not waited for longer:
+  it is reaped when the next one starts or when :meth:`run` ends, and one still not gone then
+  is left to ``subprocess``'s own reaping (at the next ``Popen``), never dropped unreaped.
 * FS-4 (dies with the host): each forked proc gets a lifeline pipe whose writing end only the
   host holds, closed once the proc exited (ZY-3).
 
@@ -77,6 +83,9 @@ START_TIMEOUT = 60.0
 
 RESTART_PAUSE = 0.5
 MAX_RESTART_PAUSE = 30.0
+
+REAP_TIMEOUT = 5.0
+"""Seconds to wait for a killed zygote to exit; one that takes longer is reaped later (FS-3)."""
 
 
 MAX_MESSAGE = 1 << 20
@@ -221,6 +230,10 @@ async def _reaped(popen: subprocess.Popen[bytes]) -> None:
     popen.wait()  # it has exited: this only reaps
 
 
+_NEVER_REAPED: list[subprocess.Popen[bytes]] = []
+"""Killed zygotes nothing could reap (only where ``subprocess`` keeps no list of its own)."""
+
+
 class _Pending:
     """One fork request waiting for its reply."""
 
@@ -273,6 +286,7 @@ class ForkServer:
         self._stopped = False
         self._pending: dict[int, _Pending] = {}
         self._children: dict[int, ForkedChild] = {}
+        self._unreaped: list[subprocess.Popen[bytes]] = []  # killed, slow to exit (FS-3)
         self._ids = itertools.count(1)
         self._preloaded = set(parse_preload(preload))
         self.pid: int | None = None
@@ -304,9 +318,27 @@ class ForkServer:
                 await trio.sleep(pause)
         finally:
             self._stopped = True
+            self._reap_leftovers(last=True)
+
+    def _reap_leftovers(self, *, last: bool = False) -> None:
+        """Reap killed zygotes that were slow to exit (FS-3); with ``last``, hand the ones
+        still not gone to ``subprocess``, which reaps them at its next ``Popen`` (what a
+        dropped ``Popen`` does, without its ResourceWarning)."""
+        self._unreaped = [popen for popen in self._unreaped if popen.poll() is None]
+        if last and self._unreaped:
+            active = getattr(subprocess, "_active", None)
+            for popen in self._unreaped:
+                log.warning("the fork server (pid %d) was killed but has not exited", popen.pid)
+                if isinstance(active, list):
+                    active.append(popen)
+                else:  # no such list here: keep the object (and its pid) alive for good
+                    _NEVER_REAPED.append(popen)
+            self._unreaped = []
 
     async def _run_once(self) -> bool:
         """Run one zygote until it dies; True if it got as far as serving."""
+        self._reap_leftovers()
+        self._preloaded = set(parse_preload(self.preload))  # what a new zygote has imported
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for s in (ours, theirs):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MESSAGE)
@@ -362,8 +394,10 @@ class ForkServer:
             self._children.clear()
             with contextlib.suppress(OSError):
                 os.kill(popen.pid, signal.SIGKILL)
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
+            with trio.CancelScope(shield=True), trio.move_on_after(REAP_TIMEOUT):
                 await _reaped(popen)
+            if popen.poll() is None:  # FS-3: reaped later, never dropped unreaped
+                self._unreaped.append(popen)
             self.pid = None
         return served
 
@@ -383,15 +417,19 @@ class ForkServer:
         return msg, fds
 
     def _dispatch(self, msg: dict[str, Any], fds: list[int]) -> None:
-        op = msg.get("op")
+        op, given, rid = msg.get("op"), msg.get("pid"), msg.get("id")
+        # Only a pid > 0 names a child (killpg(0) would signal the host's own group).
+        pid: int = given if type(given) is int and given > 0 else 0
+        pid_ok = pid > 0
         if op == "exit":
-            child = self._children.pop(msg.get("pid", -1), None)
-            if child is not None and isinstance(msg.get("code"), int):
+            for fd in fds:
+                os.close(fd)
+            child = self._children.pop(pid, None) if pid_ok else None
+            if child is not None and type(msg.get("code")) is int:
                 child.reported(msg["code"])
             return
-        pending = self._pending.get(msg.get("id", -1))
-        if op == "forked" and isinstance(msg.get("pid"), int) and len(fds) == 1:
-            pid = msg["pid"]
+        pending = self._pending.get(rid) if type(rid) is int else None
+        if op == "forked" and pid_ok and len(fds) == 1:
             if pending is None or pending.done.is_set():  # its caller gave up: no orphan
                 with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
@@ -435,14 +473,17 @@ class ForkServer:
         life_r, life_w = os.pipe2(os.O_CLOEXEC)
         pending = _Pending(life_w)
         self._pending[request_id] = pending
+        slow = not self._preloaded.issuperset(preload)  # it imports them first
+        bound = START_TIMEOUT if slow else FORK_TIMEOUT
+        zygote = self.pid
         try:
-            try:
-                async with self._send_lock:
-                    await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
-            finally:
-                os.close(life_r)
-            slow = not self._preloaded.issuperset(preload)  # it imports them first
-            with trio.move_on_after(START_TIMEOUT if slow else FORK_TIMEOUT):
+            # The bound covers sending too: a zygote that stopped reading fills its socket.
+            with trio.move_on_after(bound) as waiting:
+                try:
+                    async with self._send_lock:
+                        await sock.sendmsg([body], [rights([stdout, stderr, life_r])])
+                finally:
+                    os.close(life_r)
                 await pending.done.wait()
         except OSError:
             pass  # the zygote went away under us: cold (FS-2)
@@ -451,6 +492,14 @@ class ForkServer:
             raise
         finally:
             self._pending.pop(request_id, None)
+        if waiting.cancelled_caught and not pending.done.is_set() and zygote == self.pid:
+            # Alive but stuck (it would cost every later spawn the bound): FS-3 replaces it.
+            log.warning(
+                "the fork server (pid %s) did not fork within %gs; restarting it", zygote, bound
+            )
+            if zygote is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(zygote, signal.SIGKILL)
         child, reply = pending.child, pending.reply
         if child is not None:
             self._preloaded.update(preload)

@@ -35,7 +35,8 @@ Invariants owned here:
   acknowledged within ``tcp_user_timeout`` seconds ends the connection (Linux
   ``TCP_USER_TIMEOUT``), so every request waiting on a connection to a host that vanished
   from the network (link down, packets dropped) fails with ConnectionLostError within about
-  that bound instead of the kernel's retransmission time (minutes). Not promised: that an
+  that bound instead of the kernel's retransmission time (minutes); a bound beyond about 24.8
+  days (the kernel's limit) is capped to it. Not promised: that an
   idle connection (nothing sent) notices a partition before its next request; nor anything
   on systems without ``TCP_USER_TIMEOUT``.
 * TR-4 (hang-ups are not attacks): a client that hangs up (end of file or a reset) during its
@@ -133,7 +134,9 @@ def _give_up_unacked(stream: trio.SocketStream) -> None:
         return
     if stream.socket.family not in (_stdsocket.AF_INET, _stdsocket.AF_INET6):
         return
-    millis = int(config.get(config.TCP_USER_TIMEOUT) * 1000)
+    # The kernel's field is a signed 32-bit count of milliseconds (about 24.8 days): a longer
+    # bound (the key accepts up to a year) is capped, not a TypeError out of setsockopt.
+    millis = min(int(config.get(config.TCP_USER_TIMEOUT) * 1000), 2**31 - 1)
     try:
         stream.setsockopt(_stdsocket.IPPROTO_TCP, option, millis)
     except OSError:
