@@ -31,7 +31,7 @@ from meshtrio import (
     open_host_mesh_in_process,
     open_host_mesh_processes,
 )
-from meshtrio._host.forkserver import ForkServer
+from meshtrio._host.forkserver import ForkedChild, ForkServer
 from meshtrio._status import StatusKind
 from meshtrio.errors import InputError, ShutdownError
 from meshtrio.testing import alive, descendants, no_leaked_processes
@@ -598,3 +598,58 @@ async def test_fs3_a_zygote_stuck_on_a_fork_is_replaced(
             assert server.pid != stuck
             assert not alive(stuck or 0), "the stuck zygote is gone"
             nursery.cancel_scope.cancel()
+
+
+async def test_fs5_an_exited_forked_proc_is_never_signalled_by_its_pid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FS-5: once a forked proc's leader exited (and its zygote or init may have reaped it,
+    freeing its pid for anyone), neither its handle nor a late fork reply signals its pid or
+    group; while it runs, its whole group is signalled."""
+    from meshtrio._host.launcher import ProcessHandle
+
+    with no_leaked_processes(), trio.fail_after(30):
+        gone = subprocess.Popen([sys.executable, "-c", "pass"], process_group=0)  # noqa: ASYNC220
+        pidfd = os.pidfd_open(gone.pid)
+        gone.wait()  # reaped: its pid is free for reuse
+        real_killpg, real_kill = os.killpg, os.kill
+        by_pid: list[tuple[int, int]] = []
+        monkeypatch.setattr(os, "killpg", lambda pid, sig: by_pid.append((pid, sig)))
+        monkeypatch.setattr(os, "kill", lambda pid, sig: by_pid.append((pid, sig)))
+        life_r, life_w = os.pipe()
+        err_r, err_w = os.pipe()
+        os.close(err_w)
+        handle = ProcessHandle(
+            ForkedChild(gone.pid, pidfd, life_w), stderr_fd=err_r, tail_lines=5, program="x"
+        )
+        assert handle.signal_group(signal.SIGKILL) is False
+        server = ForkServer()
+        server._dispatch({"op": "forked", "id": 7, "pid": gone.pid}, [os.dup(pidfd)])
+        assert by_pid == [], f"FS-5: signalled a pid that may be a stranger's: {by_pid}"
+        handle._popen.close()  # type: ignore[union-attr]
+        handle._close_pipe(handle._pipes[0])
+        os.close(life_r)
+        monkeypatch.setattr(os, "killpg", real_killpg)
+        monkeypatch.setattr(os, "kill", real_kill)
+
+        # Alive: the group is signalled (a grandchild in it dies too).
+        leader = subprocess.Popen(  # noqa: ASYNC220
+            [
+                sys.executable,
+                "-c",
+                "import subprocess, sys, time;"
+                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+                "print(flush=True); time.sleep(60)",
+            ],
+            process_group=0,
+            stdout=subprocess.PIPE,
+        )
+        assert leader.stdout is not None
+        await trio.to_thread.run_sync(leader.stdout.readline)
+        family = descendants(leader.pid)
+        live = ForkedChild(leader.pid, os.pidfd_open(leader.pid), os.pipe()[1])
+        assert live.signal_group(signal.SIGKILL)
+        leader.wait()
+        leader.stdout.close()
+        await wait_gone(family)
+        live.close()

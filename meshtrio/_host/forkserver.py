@@ -29,6 +29,15 @@ Invariants owned here:
   is left to ``subprocess``'s own reaping (at the next ``Popen``), never dropped unreaped.
 * FS-4 (dies with the host): each forked proc gets a lifeline pipe whose writing end only the
   host holds, closed once the proc exited (ZY-3).
+* FS-5 (never a stranger's group): the host is not a forked proc's parent, so its pid may be
+  reaped (by its zygote, or by init once orphaned) and reused at any time after it exited.
+  The host signals a forked proc's process group only while the proc's pidfd says its leader
+  has not exited (an unreaped pid, and the group named after it, cannot be reused), and after
+  that the leader alone through ``pidfd_send_signal``. Not promised: processes left in the
+  group after its leader exited are not signalled by the host (a cold proc's are, by the stop
+  ladder's last SIGKILL); and a leader that exits, is reaped and has its pid reused by a new
+  group leader in the instant between the pidfd check and ``killpg`` (a pid wrap-around
+  within microseconds) would be hit.
 
 Not promised: the return code of a forked proc that exits after its zygote died is known
 only when this process is its reaper (a child subreaper); otherwise its exit is reported
@@ -44,6 +53,7 @@ import itertools
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -65,9 +75,11 @@ __all__ = [
     "import_preload",
     "json_bytes",
     "parse_preload",
+    "pidfd_exited",
     "recv_message",
     "rights",
     "send_message",
+    "signal_forked",
     "thread_count",
 ]
 
@@ -136,6 +148,32 @@ def recv_message(sock: socket.socket) -> tuple[Any, list[int]] | None:
             os.close(fd)
         return None
     return decode_message(data, ancdata)
+
+
+def pidfd_exited(pidfd: int) -> bool:
+    """True once the process ``pidfd`` refers to has exited (its pidfd is readable)."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def signal_forked(pid: int, pidfd: int, sig: int) -> bool:
+    """FS-5: send ``sig`` to a forked proc's process group while its leader has not exited
+    (until then its pid, and so its group id, cannot name anything else), and after that to
+    the leader alone, through its pidfd (which never names another process).
+
+    Returns:
+        False if nothing was signalled.
+    """
+    if not pidfd_exited(pidfd):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+            return True
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except OSError:
+        return False
+    return True
 
 
 def thread_count() -> int:
@@ -207,6 +245,16 @@ class ForkedChild:
                     )
         return self.returncode
 
+    def signal_group(self, sig: int) -> bool:
+        """Send ``sig`` to its process group, or to it alone once it exited (FS-5).
+
+        Returns:
+            False if nothing was signalled (it exited and was reaped, or was closed).
+        """
+        if self.pidfd is None:
+            return False
+        return signal_forked(self.pid, self.pidfd, sig)
+
     def close(self) -> None:
         """Drop the pidfd and the lifeline (only once it exited: closing the lifeline kills
         it, ZY-3)."""
@@ -247,8 +295,7 @@ class _Pending:
         """The caller goes cold or away: no proc of this request may be left running."""
         self.done.set()
         if self.child is not None:
-            with contextlib.suppress(OSError):
-                os.killpg(self.child.pid, signal.SIGKILL)
+            self.child.signal_group(signal.SIGKILL)
             self.child.close()
             self.child = None
         if self.lifeline is not None:
@@ -431,8 +478,7 @@ class ForkServer:
         pending = self._pending.get(rid) if type(rid) is int else None
         if op == "forked" and pid_ok and len(fds) == 1:
             if pending is None or pending.done.is_set():  # its caller gave up: no orphan
-                with contextlib.suppress(OSError):
-                    os.killpg(pid, signal.SIGKILL)
+                signal_forked(pid, fds[0], signal.SIGKILL)  # FS-5: it may be reaped already
                 os.close(fds[0])
                 return
             # Registered here, not in fork(): its exit report may be the very next message.

@@ -240,9 +240,14 @@ class ProcessHandle:
         Falls back to the process itself when the group is gone but the process is not yet
         reaped (it may have left the group).
 
+        A forked proc is signalled as FS-5 says (its group only while its leader has not
+        exited: its pid may be reaped and reused by others).
+
         Returns:
             False if neither the group nor the process could be signalled.
         """
+        if isinstance(self._popen, ForkedChild):
+            return self._popen.signal_group(sig)
         try:
             os.killpg(self.pgid, sig)
             return True
@@ -569,8 +574,9 @@ async def stop_ladder(
     info = handle.exit_info
     if info is None:
         return None, "unkillable"
-    with contextlib.suppress(OSError):  # grandchildren left in the group
-        os.killpg(handle.pgid, signal.SIGKILL)
+    if not handle.forked:  # FS-5: a forked proc's pid may be someone else's by now
+        with contextlib.suppress(OSError):  # grandchildren left in the group
+            os.killpg(handle.pgid, signal.SIGKILL)
     return info, step
 
 
