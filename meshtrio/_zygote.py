@@ -38,6 +38,11 @@ Invariants owned here:
   first time it is asked for (at start for the host's own value, or with the first fork
   asking for it), never again per proc. A preload that fails to import makes the zygote
   refuse that fork (the cold proc then fails on the same import, with its traceback).
+* ZY-5 (refuse, never die, on a failed fork): a fork request that ``os.fork`` or
+  ``os.pidfd_open`` cannot serve (``EAGAIN``, ``ENOMEM``, ...) is refused with the error as
+  its reason (the host starts that proc cold) and the zygote keeps serving; a child forked
+  whose pidfd could not be had is killed and reaped before the refusal, so it never runs.
+  (A host whose kernel has no ``pidfd_open`` at all does not start a zygote: FS-6.)
 
 What a preloaded module must not do (fork safety): start threads (ZY-1 then refuses every
 fork), open sockets or files it expects to use in procs (a child closes every inherited
@@ -221,7 +226,11 @@ class Zygote:
             return
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # ZY-5: EAGAIN, ENOMEM...: this proc starts cold
+            send_message(self.control, {"op": "refused", "id": rid, "reason": f"fork: {exc}"})
+            return
         if pid == 0:
             self.control.close()
             os.close(self.wake_r)
@@ -231,7 +240,14 @@ class Zygote:
             os.setpgid(pid, pid)  # also here, so the host can signal the group at once
         except OSError:
             pass
-        pidfd = os.pidfd_open(pid)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:  # ZY-5: the host cannot watch it: it must not run
+            os.kill(pid, signal.SIGKILL)  # ours and unreaped: the pid is still this child's
+            os.waitpid(pid, 0)  # reaped here: no exit report for a pid the host never saw
+            reason = f"pidfd_open: {exc}"
+            send_message(self.control, {"op": "refused", "id": rid, "reason": reason})
+            return
         try:
             send_message(self.control, {"op": "forked", "id": rid, "pid": pid}, [pidfd])
         finally:

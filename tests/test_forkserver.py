@@ -653,3 +653,86 @@ async def test_fs5_an_exited_forked_proc_is_never_signalled_by_its_pid(
         leader.stdout.close()
         await wait_gone(family)
         live.close()
+
+
+FAILS_ONCE = """
+import errno, os
+_fork, _pidfd_open = os.fork, os.pidfd_open
+calls = {"fork": 0, "pidfd": 0}
+def fork():
+    calls["fork"] += 1
+    if calls["fork"] == 1:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+    return _fork()
+def pidfd_open(pid, flags=0):
+    calls["pidfd"] += 1
+    if calls["pidfd"] == 1:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+    return _pidfd_open(pid, flags)
+os.fork, os.pidfd_open = fork, pidfd_open
+"""
+
+
+async def test_zy5_a_failed_fork_or_pidfd_open_is_refused_and_the_zygote_serves_on(
+    tmp_path: Path,
+) -> None:
+    """ZY-5: a zygote whose ``os.fork`` fails (EAGAIN), then whose ``pidfd_open`` fails on the
+    next child, refuses those two forks (they start cold) and stays up: the third fork is
+    served by the same zygote; the child it could not watch was killed, not left running."""
+    (tmp_path / "mt_fails_once.py").write_text(FAILS_ONCE)
+    refused: list[str] = []
+
+    def on_event(kind: str, detail: str) -> None:
+        if kind == "fork_refused":
+            refused.append(detail)
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    with no_leaked_processes(), trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer(preload="mt_fails_once", env=env, on_event=on_event)
+            await nursery.start(server.run)
+            await server.wait_ready()
+            zygote = server.pid
+            read_fd, write_fd = os.pipe()
+            try:
+                assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+                assert await server.fork(dict(os.environ), write_fd, write_fd) is None
+                assert [r.split(":")[0] for r in refused] == ["fork", "pidfd_open"], refused
+                assert server.pid == zygote
+                assert server.ready
+                assert server.starts == 1
+                assert list(descendants(zygote or 0)) == [], "ZY-5: killed and reaped"
+                child = await server.fork(dict(os.environ), write_fd, write_fd)
+                assert child is not None
+                assert server.starts == 1
+                child.signal_group(signal.SIGKILL)
+                await child.wait_exit()
+                child.close()
+            finally:
+                os.close(read_fd)
+                os.close(write_fd)
+            nursery.cancel_scope.cancel()
+
+
+async def test_fs6_without_pidfd_open_the_fork_server_is_off_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FS-6: on a kernel without ``pidfd_open`` no zygote is started (it would die or refuse
+    on every fork); forks return None at once (cold) and one warning says why."""
+    import errno
+
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    caplog.set_level(logging.WARNING, logger="meshtrio._host")
+    with no_leaked_processes(), trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer()
+            await nursery.start(server.run)
+            for _ in range(3):
+                assert await server.fork(dict(os.environ), 1, 2) is None
+            assert server.starts == 0
+            nursery.cancel_scope.cancel()
+    warnings = [r for r in caplog.records if "pidfd_open" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]

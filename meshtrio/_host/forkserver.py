@@ -38,6 +38,9 @@ Invariants owned here:
   ladder's last SIGKILL); and a leader that exits, is reaped and has its pid reused by a new
   group leader in the instant between the pidfd check and ``killpg`` (a pid wrap-around
   within microseconds) would be hit.
+* FS-6 (no pidfds, no zygote): where ``pidfd_open`` is missing (Linux before 5.3, or a
+  Python without it), :meth:`ForkServer.run` starts no zygote and logs one warning; every
+  proc starts cold (:meth:`ForkServer.fork` returns None at once).
 
 Not promised: the return code of a forked proc that exits after its zygote died is known
 only when this process is its reaper (a child subreaper); otherwise its exit is reported
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import errno
 import importlib
 import itertools
 import json
@@ -76,6 +80,7 @@ __all__ = [
     "json_bytes",
     "parse_preload",
     "pidfd_exited",
+    "pidfd_supported",
     "recv_message",
     "rights",
     "send_message",
@@ -148,6 +153,22 @@ def recv_message(sock: socket.socket) -> tuple[Any, list[int]] | None:
             os.close(fd)
         return None
     return decode_message(data, ancdata)
+
+
+def pidfd_supported() -> bool:
+    """True if this kernel and Python have what a fork server needs (FS-6): ``pidfd_open``
+    (Linux 5.3), ``pidfd_send_signal`` and ``waitid(P_PIDFD)`` (5.4). Only a missing call
+    says no: a transient failure (``EMFILE``) does not turn the fork server off for good."""
+    if not hasattr(signal, "pidfd_send_signal") or not hasattr(os, "P_PIDFD"):
+        return False
+    try:
+        fd = os.pidfd_open(os.getpid())
+    except AttributeError:
+        return False
+    except OSError as exc:
+        return exc.errno not in (errno.ENOSYS, errno.EPERM)  # EPERM: a seccomp filter
+    os.close(fd)
+    return True
 
 
 def pidfd_exited(pidfd: int) -> bool:
@@ -355,8 +376,17 @@ class ForkServer:
 
     # -- running the zygote (FS-3) --------------------------------------------------------
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Start the zygote and keep one running until cancelled; then kill and reap it."""
+        """Start the zygote and keep one running until cancelled; then kill and reap it.
+        Without pidfds (FS-6), start none: every proc starts cold."""
         task_status.started()
+        if not pidfd_supported():
+            self._stopped = True
+            log.warning(
+                "this system has no pidfd_open (Linux 5.3 or later is needed): the fork"
+                " server is off and procs start cold"
+            )
+            self._event("fork_server_off", "no pidfd_open")
+            await trio.sleep_forever()
         pause = RESTART_PAUSE
         try:
             while True:
