@@ -24,7 +24,9 @@ Invariants owned here:
   socket but its control socket.
 * ZY-2 (a proc like a cold one): before running the proc code, a forked child leads its own
   process group; has stdin on ``/dev/null`` and stdout and stderr on the pipes its host reads
-  (LG-1 holds for it); holds no other descriptor of the zygote's but its lifeline; has
+  (LG-1 holds for it); holds no other descriptor of the zygote's but its lifeline, which is
+  close-on-exec as a cold proc's own descriptors are (a program the proc runs does not hold
+  it; a child it forks without exec does); has
   exactly the environment the host sent (the cold proc's: its bootstrap payload, its own
   credential, ``MESHTRIO_*`` variables) with the config Env layer re-read from it; and has
   reseeded :mod:`random`.
@@ -111,7 +113,7 @@ def become_proc(env: dict[str, str], stdout: int, stderr: int, lifeline: int) ->
     os.dup2(devnull, 0)
     os.dup2(stdout, 1)
     os.dup2(stderr, 2)
-    os.dup2(lifeline, CONTROL_FD)
+    os.dup2(lifeline, CONTROL_FD, inheritable=False)  # ZY-2: the proc's children lack it
     os.closerange(CONTROL_FD + 1, os.sysconf("SC_OPEN_MAX"))
     os.environ.clear()
     os.environ.update(env)

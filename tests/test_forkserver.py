@@ -736,3 +736,18 @@ async def test_fs6_without_pidfd_open_the_fork_server_is_off_with_one_warning(
             nursery.cancel_scope.cancel()
     warnings = [r for r in caplog.records if "pidfd_open" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+
+
+async def test_zy2_the_lifeline_is_close_on_exec() -> None:
+    """ZY-2: a forked proc's lifeline (fd 3) is close-on-exec, as a cold proc's descriptors
+    are: a program the proc runs does not hold it (nor keep the proc alive through it)."""
+    with no_leaked_processes(), trio.fail_after(30):
+        async with open_host_mesh_in_process(1) as mesh:
+            procs = await mesh.spawn("cloexec", {"procs": 1})
+            (state,) = (await procs.states()).values()
+            assert state.pid is not None
+            assert forked(state.pid)
+            fdinfo = Path(f"/proc/{state.pid}/fdinfo/3").read_text()  # noqa: ASYNC240
+            flags = next(int(ln.split()[1], 8) for ln in fdinfo.splitlines() if "flags:" in ln)
+            assert flags & os.O_CLOEXEC, f"ZY-2: fd 3 is inherited (flags {flags:o})"
+            await procs.stop()
