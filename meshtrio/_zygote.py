@@ -45,6 +45,13 @@ Invariants owned here:
   its reason (the host starts that proc cold) and the zygote keeps serving; a child forked
   whose pidfd could not be had is killed and reaped before the refusal, so it never runs.
   (A host whose kernel has no ``pidfd_open`` at all does not start a zygote: FS-6.)
+* ZY-6 (no proc the host does not know): a forked child runs nothing of the proc until its
+  host has its pid and pidfd: it blocks reading its lifeline for :data:`GO_AHEAD`, which the
+  host writes when the ``forked`` reply reaches it, and exits (code 0) if the lifeline
+  closes first, which the host does for every fork it gives up on (its zygote died before
+  replying, the bound passed, the caller went away). So a zygote dying between ``fork()`` and
+  its reply never leaves a live unknown twin of the cold proc started instead, even with
+  ``mesh_bootstrap_enable_pdeathsig`` off. Not promised: the twin's exit is not reported.
 
 What a preloaded module must not do (fork safety): start threads (ZY-1 then refuses every
 fork), open sockets or files it expects to use in procs (a child closes every inherited
@@ -69,6 +76,7 @@ import traceback
 from typing import Any
 
 from meshtrio._host.forkserver import (
+    GO_AHEAD,
     MAX_FDS,
     import_preload,
     parse_preload,
@@ -96,7 +104,23 @@ def _arm_lifeline(fd: int) -> None:
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP)
-    if poller.poll(0):  # the host wrote nothing, so readiness means it is gone
+    if poller.poll(0):  # its go-ahead was read (ZY-6): readiness now means the host is gone
+        os._exit(0)
+
+
+def _await_go_ahead(fd: int) -> None:
+    """ZY-6: block until the host has this child's pid (:data:`GO_AHEAD` on the lifeline);
+    exit at once if the host closes the lifeline instead (it never will have it)."""
+    while True:
+        try:
+            data = os.read(fd, 1)
+            break
+        except InterruptedError:  # pragma: no cover (PEP 475 retries it already)
+            continue
+        except OSError:
+            data = b""
+            break
+    if data != GO_AHEAD:
         os._exit(0)
 
 
@@ -115,6 +139,7 @@ def become_proc(env: dict[str, str], stdout: int, stderr: int, lifeline: int) ->
     os.dup2(stderr, 2)
     os.dup2(lifeline, CONTROL_FD, inheritable=False)  # ZY-2: the proc's children lack it
     os.closerange(CONTROL_FD + 1, os.sysconf("SC_OPEN_MAX"))
+    _await_go_ahead(CONTROL_FD)
     os.environ.clear()
     os.environ.update(env)
     from meshtrio import _config as config

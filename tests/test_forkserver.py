@@ -751,3 +751,51 @@ async def test_zy2_the_lifeline_is_close_on_exec() -> None:
             flags = next(int(ln.split()[1], 8) for ln in fdinfo.splitlines() if "flags:" in ln)
             assert flags & os.O_CLOEXEC, f"ZY-2: fd 3 is inherited (flags {flags:o})"
             await procs.stop()
+
+
+DIES_AFTER_FORK = """
+import os, signal, time
+import meshtrio.__main__ as entry
+entry.main = lambda argv: time.sleep(60) or 0  # a proc that runs on, if it gets to run
+_fork = os.fork
+def fork():
+    pid = _fork()
+    if pid:  # the zygote dies between fork() and its reply
+        with open(os.environ["MT_TWIN_PID_FILE"], "w") as f:
+            f.write(str(pid))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return pid
+os.fork = fork
+"""
+
+
+async def test_zy6_a_zygote_dying_before_its_reply_leaves_no_unknown_proc(
+    tmp_path: Path,
+) -> None:
+    """ZY-6: with ``mesh_bootstrap_enable_pdeathsig`` off (no lifeline kill), a zygote that
+    dies between ``fork()`` and its ``forked`` reply leaves no live child: the host (which
+    starts that proc cold) never acknowledged it, so it exits instead of running as an
+    unknown twin with the same proc id and credential."""
+    (tmp_path / "mt_dies_after_fork.py").write_text(DIES_AFTER_FORK)
+    pid_file = tmp_path / "twin.pid"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "MT_TWIN_PID_FILE": str(pid_file)}
+    proc_env = {**os.environ, "MESHTRIO_MESH_BOOTSTRAP_ENABLE_PDEATHSIG": "0"}
+    with no_leaked_processes(), trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = ForkServer(preload="mt_dies_after_fork", env=env)
+            await nursery.start(server.run)
+            await server.wait_ready()
+            read_fd, write_fd = os.pipe()
+            try:
+                assert await server.fork(proc_env, write_fd, write_fd) is None
+            finally:
+                os.close(read_fd)
+                os.close(write_fd)
+            twin = int(pid_file.read_text())
+            with trio.move_on_after(10):
+                await wait_gone([twin])
+            still = alive(twin)
+            if still:
+                os.kill(twin, signal.SIGKILL)
+            assert not still, "ZY-6: the unacknowledged child ran on"
+            nursery.cancel_scope.cancel()

@@ -71,6 +71,7 @@ from meshtrio._contract import PARENT_PID_ENV, TOKEN_ENV
 
 __all__ = [
     "FORK_TIMEOUT",
+    "GO_AHEAD",
     "MAX_FDS",
     "MAX_MESSAGE",
     "ForkServer",
@@ -108,6 +109,9 @@ REAP_TIMEOUT = 5.0
 MAX_MESSAGE = 1 << 20
 """The largest control message either side sends or accepts (a fork request carries the
 proc's whole environment)."""
+
+GO_AHEAD = b"!"
+"""What the host writes on a forked child's lifeline once it has the child's pid (ZY-6)."""
 
 MAX_FDS = 3
 """Descriptors a message may carry (a fork request: stdout, stderr, lifeline)."""
@@ -513,6 +517,8 @@ class ForkServer:
                 return
             # Registered here, not in fork(): its exit report may be the very next message.
             assert pending.lifeline is not None
+            with contextlib.suppress(OSError):  # EPIPE: it died already (its exit says so)
+                os.write(pending.lifeline, GO_AHEAD)  # ZY-6: known now, it may run
             child = ForkedChild(pid, fds[0], pending.lifeline)
             pending.lifeline = None
             self._children[pid] = child
