@@ -515,3 +515,33 @@ def test_tls1_a_proc_trusts_exactly_its_hosts_certificate_not_its_issuer(
     impostor.configure_cert(fake)
     with pytest.raises(ssl.SSLCertVerificationError):
         _memory_handshake(link, fake)
+
+
+async def test_tls6_a_clean_close_is_not_a_truncation(pki: Pki) -> None:
+    """TLS-6: closing a TLS stream sends ``close_notify``: the peer reads a clean end of
+    stream (b""), not a broken (truncated) connection."""
+    from meshtrio._transport.frame_stream import FrameStream
+    from meshtrio._transport.tls_streams import TlsStream
+
+    with trio.fail_after(LIMIT):
+        a, b = trio.socket.socketpair()
+        closer = TlsStream(
+            FrameStream(trio.SocketStream(a)),
+            client(pki).context(),
+            server_side=False,
+            server_hostname="127.0.0.1",
+        )
+        peer = TlsStream(
+            FrameStream(trio.SocketStream(b)), server(pki).server_context(), server_side=True
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(peer.do_handshake)
+            await closer.do_handshake()
+        await closer.send_all(b"last words")
+        await closer.aclose()
+        got = b""
+        while chunk := await peer.receive_some():
+            got += chunk
+        assert got == b"last words"
+        assert peer.failure is None
+        await peer.aclose()

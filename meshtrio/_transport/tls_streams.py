@@ -14,10 +14,17 @@ Invariants owned here:
   its handshake at once (:class:`~meshtrio.errors.TLSHandshakeError`), and certificate
   failures raise :class:`~meshtrio.errors.TLSVerifyError` naming what the verifier said. Not
   promised: which of the two a middlebox that mangles the first bytes produces.
+* TLS-6 (a close is not a truncation): :meth:`TlsStream.aclose` of a stream that is not
+  broken sends TLS ``close_notify`` before closing the socket, so the peer reads a clean end
+  of stream, not a truncation error. Best effort and bounded: it does not wait for the
+  peer's ``close_notify``; it gives up if the write cannot start within
+  :data:`CLOSE_BOUND` (a started write finishes within the send timeout, SK-1), or if
+  another task is writing at that moment (the records must not interleave).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket as _stdsocket
 import ssl
 
@@ -151,6 +158,21 @@ class TlsStream(trio.abc.Stream):
             await self._feed()
 
     async def aclose(self) -> None:
+        """Send TLS ``close_notify`` (best effort, TLS-6), then close the socket."""
+        if self.failure is None and not self.raw.gone.is_set():
+            try:
+                self._tls.unwrap()  # makes our close_notify
+            except ssl.SSLError:
+                pass  # SSLWantReadError: the peer's is not awaited; other errors: no alert
+            alert = self._out.read()
+            if alert:
+                with (
+                    trio.move_on_after(CLOSE_BOUND),
+                    contextlib.suppress(
+                        trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError
+                    ),
+                ):
+                    await self.raw.send_all(alert)
         await trio.aclose_forcefully(self.raw)
 
 
@@ -159,6 +181,9 @@ MAX_RECORD = 16384
 
 ALERT_BOUND = 1.0
 """Longest a failed TLS handshake spends sending its alert to the peer."""
+
+CLOSE_BOUND = 1.0
+"""Longest a close waits to start sending its ``close_notify`` (TLS-6)."""
 
 
 def ssl_cause(exc: BaseException) -> ssl.SSLError | None:
