@@ -799,3 +799,71 @@ async def test_zy6_a_zygote_dying_before_its_reply_leaves_no_unknown_proc(
                 os.kill(twin, signal.SIGKILL)
             assert not still, "ZY-6: the unacknowledged child ran on"
             nursery.cancel_scope.cancel()
+
+
+def test_fs7_a_max_size_message_goes_through_and_a_larger_one_is_dropped() -> None:
+    """FS-7: the bound is reachable: a message of exactly ``MAX_MESSAGE`` bytes, with its
+    descriptors, crosses a control socket pair (whatever ``wmem_max`` allows by default); a
+    larger one is dropped whole on receipt, its descriptors closed; end of stream is None."""
+    from meshtrio._host import forkserver
+
+    assert forkserver.MAX_MESSAGE + 32 <= 2 * 212992, "fits the default wmem_max"
+    ours, theirs = forkserver.control_socketpair()
+    read_fd, write_fd = os.pipe()
+    try:
+        body = {"op": "fork", "pad": ""}
+        body["pad"] = "x" * (forkserver.MAX_MESSAGE - len(forkserver.json_bytes(body)))
+        assert len(forkserver.json_bytes(body)) == forkserver.MAX_MESSAGE
+        forkserver.send_message(ours, body, [read_fd, write_fd, read_fd])
+        got = forkserver.recv_message(theirs)
+        assert got is not None
+        assert got[0] == body
+        assert len(got[1]) == 3
+        for fd in got[1]:
+            os.close(fd)
+        big = b'"' + b"y" * forkserver.MAX_MESSAGE + b'"'
+        ours.sendmsg([big], [forkserver.rights([read_fd])])
+        before = open_fds()
+        assert forkserver.recv_message(theirs) == (None, [])
+        assert open_fds() == before, "its descriptor was closed"
+        ours.close()
+        assert forkserver.recv_message(theirs) is None
+    finally:
+        ours.close()
+        theirs.close()
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+async def test_fs7_a_fork_request_above_the_bound_is_not_sent_and_starts_cold(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FS-7: a fork request larger than ``MAX_MESSAGE`` (a huge environment) is never sent
+    (it would fail with EMSGSIZE, or cost the zygote a buffer that size): its proc starts cold
+    at once, and a warning and a ``fork_refused`` event say why."""
+    import socket
+
+    from meshtrio._host import forkserver
+
+    monkeypatch.setattr(forkserver, "FORK_TIMEOUT", 0.5)
+
+    events: list[tuple[str, str]] = []
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)  # room to send it anyway
+    theirs.setblocking(False)
+    server = ForkServer(on_event=lambda kind, detail: events.append((kind, detail)))
+    server._sock = trio.socket.from_stdlib_socket(ours)
+    server._ready.set()
+    caplog.set_level(logging.WARNING, logger="meshtrio._host")
+    env = {**os.environ, "MT_HUGE": "z" * (300 * 1024)}
+    try:
+        with trio.fail_after(10):
+            assert await server.fork(env, 1, 2) is None
+        with pytest.raises(BlockingIOError):
+            theirs.recv(16)  # nothing was sent
+    finally:
+        server._sock.close()
+        theirs.close()
+    assert [kind for kind, _ in events] == ["fork_refused"]
+    assert "too large" in events[0][1]
+    assert any("too large" in r.getMessage() for r in caplog.records)

@@ -41,6 +41,12 @@ Invariants owned here:
 * FS-6 (no pidfds, no zygote): where ``pidfd_open`` is missing (Linux before 5.3, or a
   Python without it), :meth:`ForkServer.run` starts no zygote and logs one warning; every
   proc starts cold (:meth:`ForkServer.fork` returns None at once).
+* FS-7 (an honest size bound): a control message is at most :data:`MAX_MESSAGE` bytes, a
+  size the control sockets can carry (:data:`SOCKET_BUFFER`); a fork request above it is not
+  sent: its proc starts cold, with a warning and a ``fork_refused`` event saying why. Each
+  side receives a message into a buffer of its own size (the kernel is asked first), not
+  the maximum; a larger message received is dropped. Not promised: a ``net.core.wmem_max``
+  set below the kernel's default can make smaller requests fail (EMSGSIZE: cold, warned).
 
 Not promised: the return code of a forked proc that exits after its zygote died is known
 only when this process is its reaper (a child subreaper); otherwise its exit is reported
@@ -74,14 +80,18 @@ __all__ = [
     "GO_AHEAD",
     "MAX_FDS",
     "MAX_MESSAGE",
+    "SOCKET_BUFFER",
     "ForkServer",
     "ForkedChild",
+    "control_socketpair",
     "decode_message",
     "import_preload",
     "json_bytes",
     "parse_preload",
     "pidfd_exited",
     "pidfd_supported",
+    "receive_buffer_size",
+    "received",
     "recv_message",
     "rights",
     "send_message",
@@ -106,15 +116,24 @@ REAP_TIMEOUT = 5.0
 """Seconds to wait for a killed zygote to exit; one that takes longer is reaped later (FS-3)."""
 
 
-MAX_MESSAGE = 1 << 20
-"""The largest control message either side sends or accepts (a fork request carries the
-proc's whole environment)."""
+MAX_MESSAGE = 256 * 1024
+"""The largest control message either side sends or accepts (FS-7; a fork request carries the
+proc's whole environment: a larger one starts its proc cold)."""
+
+SOCKET_BUFFER = MAX_MESSAGE + 64 * 1024
+"""``SO_SNDBUF``/``SO_RCVBUF`` asked for on the control sockets. The kernel caps it at
+``net.core.wmem_max`` (212992 by default) and doubles it, so even the default gives room for a
+:data:`MAX_MESSAGE` message (a ``SOCK_SEQPACKET`` message must fit the sender's buffer)."""
+
+_PEEK = socket.MSG_PEEK | socket.MSG_TRUNC
 
 GO_AHEAD = b"!"
 """What the host writes on a forked child's lifeline once it has the child's pid (ZY-6)."""
 
 MAX_FDS = 3
 """Descriptors a message may carry (a fork request: stdout, stderr, lifeline)."""
+
+_ANCILLARY = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
 
 
 def json_bytes(message: dict[str, Any]) -> bytes:
@@ -147,16 +166,40 @@ def decode_message(data: bytes, ancdata: list[tuple[int, int, bytes]]) -> tuple[
         return None, fds
 
 
-def recv_message(sock: socket.socket) -> tuple[Any, list[int]] | None:
-    """Receive one message (blocking); None at end of stream."""
-    data, ancdata, _flags, _addr = sock.recvmsg(
-        MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
-    )
-    if not data:
-        for fd in decode_message(data, ancdata)[1]:
+def control_socketpair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair of control sockets, with room for a :data:`MAX_MESSAGE` message."""
+    pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for s in pair:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+    return pair
+
+
+def receive_buffer_size(size: int) -> int:
+    """How much to receive for a message the kernel says has ``size`` bytes (FS-7: its own
+    size, not the maximum; one byte for an end of stream or a message too large, which is
+    then cut short and dropped)."""
+    return size if 0 < size <= MAX_MESSAGE else 1
+
+
+def received(
+    size: int, data: bytes, ancdata: list[tuple[int, int, bytes]]
+) -> tuple[Any, list[int]] | None:
+    """The message in ``data`` (None at end of stream; ``(None, [])`` for one too large)."""
+    msg, fds = decode_message(data, ancdata)
+    if not data or size > MAX_MESSAGE:
+        for fd in fds:
             os.close(fd)
-        return None
-    return decode_message(data, ancdata)
+        return None if not data else (None, [])
+    return msg, fds
+
+
+def recv_message(sock: socket.socket) -> tuple[Any, list[int]] | None:
+    """Receive one message (blocking); None at end of stream; ``(None, [])`` for a message
+    larger than :data:`MAX_MESSAGE` (dropped, its descriptors closed)."""
+    size = sock.recv_into(bytearray(1), 1, _PEEK)
+    data, ancdata, _flags, _addr = sock.recvmsg(receive_buffer_size(size), _ANCILLARY)
+    return received(size, data, ancdata)
 
 
 def pidfd_supported() -> bool:
@@ -420,10 +463,7 @@ class ForkServer:
         """Run one zygote until it dies; True if it got as far as serving."""
         self._reap_leftovers()
         self._preloaded = set(parse_preload(self.preload))  # what a new zygote has imported
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        for s in (ours, theirs):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MESSAGE)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * MAX_MESSAGE)
+        ours, theirs = control_socketpair()
         try:
             # Forked from the trio thread, like every proc (PR_SET_PDEATHSIG, see launcher).
             popen = subprocess.Popen(  # noqa: ASYNC220
@@ -483,14 +523,12 @@ class ForkServer:
         return served
 
     async def _recv(self, sock: trio.socket.SocketType) -> tuple[dict[str, Any], list[int]] | None:
-        data, ancdata, _flags, _addr = await sock.recvmsg(
-            MAX_MESSAGE, socket.CMSG_SPACE(MAX_FDS * 4)
-        )
-        msg, fds = decode_message(data, ancdata)
-        if not data:
-            for fd in fds:
-                os.close(fd)
+        size = await sock.recv_into(bytearray(1), 1, _PEEK)
+        data, ancdata, _flags, _addr = await sock.recvmsg(receive_buffer_size(size), _ANCILLARY)
+        got = received(size, data, ancdata)
+        if got is None:
             return None
+        msg, fds = got
         if not isinstance(msg, dict):
             for fd in fds:
                 os.close(fd)
@@ -550,7 +588,13 @@ class ForkServer:
         body = json_bytes(
             {"op": "fork", "id": request_id, "env": dict(env), "preload": list(preload)}
         )
-        if len(body) > MAX_MESSAGE:
+        if len(body) > MAX_MESSAGE:  # FS-7: never sent (it could not be)
+            reason = (
+                f"its fork request is {len(body)} bytes, more than the fork server takes"
+                f" ({MAX_MESSAGE}): its environment is too large"
+            )
+            log.warning("starting a proc cold: %s", reason)
+            self._event("fork_refused", reason)
             return None
         life_r, life_w = os.pipe2(os.O_CLOEXEC)
         pending = _Pending(life_w)
@@ -567,8 +611,9 @@ class ForkServer:
                 finally:
                     os.close(life_r)
                 await pending.done.wait()
-        except OSError:
-            pass  # the zygote went away under us: cold (FS-2)
+        except OSError as exc:  # the zygote went away under us: cold (FS-2)
+            if exc.errno == errno.EMSGSIZE:  # a net.core.wmem_max below what FS-7 needs
+                log.warning("cannot send a fork request (%s); starting the proc cold", exc)
         except BaseException:
             pending.give_up()
             raise
