@@ -20,6 +20,17 @@ Invariants owned here:
   presents its scoped proc credential, AU-1). A presented certificate that does not verify
   ends the TLS handshake. Not promised: that a host without ``ca`` checks anything about the
   client beyond its token.
+* TLS-7 (a proc's calls to other procs verify as a client's do): the proc checks the peer
+  certificate's name against the address it calls, always, and accepts a chain ending at
+  any of: the system's default CAs (what a client's ``TLSConfig()`` without ``ca`` trusts:
+  hosts with publicly issued certificates), the certificates in its own host's certificate
+  file, its chain's CAs included (how a proc learns the private CA that issued its sibling
+  hosts' certificates when no ``ca`` is configured), and the configured ``ca``. This is
+  wider than a pinned link on purpose: a proc calls procs of *other* hosts, whose
+  certificates it cannot know ahead; the name check is what makes it sound (a certificate
+  from any of these anchors is accepted only for the address it names). Not promised: that
+  a proc trusts less than the system store (a deployment that must not trust public CAs
+  for proc addresses has to use names or IPs no public CA certifies, as for clients).
 * TLS-3 (the token still authenticates): TLS adds confidentiality and host authentication; the
   opening handshake's token check (TR-1, AU-1) runs on every connection, TLS or not.
 """
@@ -190,9 +201,11 @@ class ServerTLS:
         return ctx
 
     def peer_context(self) -> ssl.SSLContext:
-        """The context a proc calls other procs' actors with: it trusts :attr:`ca` and its
-        own host's certificate, checks names, and presents the host's certificate when the
-        host requires mutual TLS (so procs of hosts that share a CA can call each other)."""
+        """The context a proc calls other procs' actors with (TLS-7): it checks names, and
+        trusts as anchors the system's default CAs, every certificate in its host's
+        certificate file (the host's own and the CAs of its chain) and :attr:`ca`; it presents
+        the host's certificate when the host requires mutual TLS (so procs of hosts that
+        share a CA can call each other)."""
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
         ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         _load("the host certificate", ctx.load_verify_locations, self.cert)

@@ -545,3 +545,31 @@ async def test_tls6_a_clean_close_is_not_a_truncation(pki: Pki) -> None:
         assert got == b"last words"
         assert peer.failure is None
         await peer.aclose()
+
+
+def test_tls7_a_proc_verifies_other_procs_by_name_against_its_documented_anchors(
+    tmp_path: Path,
+) -> None:
+    """TLS-7: a proc calling another proc accepts a certificate for the address it calls
+    issued by its host chain's CA or by the configured ``ca``, and refuses one from that same
+    CA naming another address, and one from a CA it was never given."""
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    host = _write(
+        intermediate.issue_cert("127.0.0.1").private_key_and_cert_chain_pem, tmp_path / "host.pem"
+    )
+    client_ca = trustme.CA()
+    ca_file = _write(client_ca.cert_pem, tmp_path / "ca.pem")
+    peer = ServerTLS(cert=host, key=host, ca=ca_file).peer_context()
+
+    def serving(ca: trustme.CA, name: str) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(name).configure_cert(ctx)
+        return ctx
+
+    _memory_handshake(peer, serving(intermediate, "127.0.0.1"))  # a sibling host's proc
+    _memory_handshake(peer, serving(client_ca, "127.0.0.1"))  # the configured CA
+    with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
+        _memory_handshake(peer, serving(intermediate, "other.example"))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _memory_handshake(peer, serving(trustme.CA(), "127.0.0.1"))
