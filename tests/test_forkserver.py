@@ -1,8 +1,8 @@
 """The fork server (issue 13): procs forked by each host's zygote are procs like cold ones.
 
 Every test is bounded with ``trio.fail_after`` and wrapped in
-:func:`meshtrio.testing.no_leaked_processes`. Invariants: ZY-1..4 (:mod:`meshtrio._zygote`),
-FS-1..4 (:mod:`meshtrio._host.forkserver`). The rest of the proc tests run with the fork
+:func:`meshtrio.testing.no_leaked_processes`. Invariants: ZY-1..6 (:mod:`meshtrio._zygote`),
+FS-1..7 (:mod:`meshtrio._host.forkserver`). The rest of the proc tests run with the fork
 server on (the default) and, in CI, once more with it off (``nox -s tests_cold``).
 """
 

@@ -1,4 +1,4 @@
-"""TLS between clients, host agents and procs (TLS-1..5, PR-3, PR-5), on loopback.
+"""TLS between clients, host agents and procs (TLS-1..7, PR-3, PR-5), on loopback.
 
 Certificates are made by ``trustme`` in a temporary directory. Host agents run as tasks of the
 test (``serve_host_agent(tls=...)``) or as ``python -m meshtrio host --tls-cert ...``
