@@ -20,6 +20,8 @@ Invariants owned here:
   presents its scoped proc credential, AU-1). A presented certificate that does not verify
   ends the TLS handshake. Not promised: that a host without ``ca`` checks anything about the
   client beyond its token.
+* TLS-3 (the token still authenticates): TLS adds confidentiality and host authentication; the
+  opening handshake's token check (TR-1, AU-1) runs on every connection, TLS or not.
 * TLS-7 (a proc's calls to other procs verify as a client's do): the proc checks the peer
   certificate's name against the address it calls, always, and accepts a chain ending at
   any of: the system's default CAs (what a client's ``TLSConfig()`` without ``ca`` trusts:
@@ -31,8 +33,6 @@ Invariants owned here:
   from any of these anchors is accepted only for the address it names). Not promised: that
   a proc trusts less than the system store (a deployment that must not trust public CAs
   for proc addresses has to use names or IPs no public CA certifies, as for clients).
-* TLS-3 (the token still authenticates): TLS adds confidentiality and host authentication; the
-  opening handshake's token check (TR-1, AU-1) runs on every connection, TLS or not.
 """
 
 from __future__ import annotations
