@@ -13,11 +13,26 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
 
+HEAVY = "load or browser or slurm or netns"
+"""The heavy suites (markers): many sockets, a real browser, a real SLURM cluster, network
+namespaces. ``tests`` leaves them out (it stays under 5 minutes on 2 cores); ``heavy`` runs
+them, and CI runs both."""
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pass pytest arguments after ``--``)."""
+    """Run the test suite but the heavy suites (pass pytest arguments after ``--``; given
+    arguments replace the marker filter)."""
     session.install("-e", ".[tests]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *(session.posargs or ["-m", f"not ({HEAVY})"]))
+
+
+@nox.session
+def heavy(session: nox.Session) -> None:
+    """The heavy suites alone (bounded: about a minute; each skips saying why when what it
+    needs, such as root or an OS package, is missing)."""
+    session.install("-e", ".[tests]")
+    session.run("pytest", "-m", HEAVY, *session.posargs)
 
 
 PROC_TESTS = [
