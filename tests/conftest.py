@@ -1,7 +1,8 @@
 """Shared test configuration.
 
 * Hypothesis profiles chosen by ``MESHTRIO_HYPOTHESIS_PROFILE``: ``fast`` (default) keeps
-  local runs quick; ``thorough`` (used by ``.ci/run``) runs more examples.
+  local runs quick; ``thorough`` (``nox -s properties``, which ``.ci/run``
+  runs) runs more examples.
 * The test process is a child subreaper (:func:`meshtrio.testing.become_subreaper`), so a
   process orphaned by a killed host still counts as a leak in ``no_leaked_processes``.
 """
