@@ -14,13 +14,10 @@
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
-import trio
-
-from benchmarks.core import ROOT, Benchmark, Ctx, Result, alternate, child_env, median, row
+from benchmarks.core import Benchmark, Ctx, Result, alternate, bare_pythons, median, row
 from meshtrio import HostMesh, config, open_host_mesh_processes
 
 __all__ = ["BENCHMARKS"]
@@ -30,17 +27,6 @@ WORKERS_TARGET = 0.5
 HOSTS_TARGET = 0.15
 WORKERS = 8
 HOSTS = 16
-
-
-async def _bare(m: int) -> float:
-    """Seconds to run m ``python -c "import trio"`` processes at once, to their exit."""
-    cmd = [sys.executable, "-c", "import trio"]
-    env = child_env()
-    start = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for _ in range(m):
-            nursery.start_soon(functools.partial(trio.run_process, cmd, env=env, cwd=str(ROOT)))
-    return time.perf_counter() - start
 
 
 def _spawner(
@@ -72,7 +58,7 @@ async def run(ctx: Ctx) -> list[Result]:
             warm, bare, cold = await alternate(
                 [
                     _spawner(mesh, m, warm=True, with_stop=False),
-                    functools.partial(_bare, m),
+                    functools.partial(bare_pythons, "import trio", m),
                     _spawner(mesh, m, warm=False, with_stop=False),
                 ],
                 rounds=rounds,
@@ -102,7 +88,7 @@ async def run(ctx: Ctx) -> list[Result]:
         warm, bare = await alternate(
             [
                 _spawner(mesh, WORKERS, warm=True, with_stop=True),
-                functools.partial(_bare, WORKERS),
+                functools.partial(bare_pythons, "import trio", WORKERS),
             ],
             rounds=rounds,
             budget=10.0,

@@ -13,12 +13,9 @@
 from __future__ import annotations
 
 import functools
-import sys
 import time
 
-import trio
-
-from benchmarks.core import ROOT, Benchmark, Ctx, Result, alternate, child_env, median, row
+from benchmarks.core import Benchmark, Ctx, Result, alternate, bare_pythons, median, row
 from meshtrio import HostMesh, config, open_host_mesh_processes
 
 __all__ = ["BENCHMARKS"]
@@ -26,17 +23,6 @@ __all__ = ["BENCHMARKS"]
 SPAWN_TARGET = 1.3
 STOP_TARGET = 0.1
 STOP_M = 16
-
-
-async def _bare(m: int) -> float:
-    """Seconds to run m ``python -c "import meshtrio"`` processes at once, to their exit."""
-    cmd = [sys.executable, "-c", "import meshtrio"]
-    env = child_env()
-    start = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for _ in range(m):
-            nursery.start_soon(functools.partial(trio.run_process, cmd, env=env, cwd=str(ROOT)))
-    return time.perf_counter() - start
 
 
 async def run(ctx: Ctx) -> list[Result]:
@@ -63,7 +49,9 @@ async def run(ctx: Ctx) -> list[Result]:
                 return elapsed
 
             mine, base = await alternate(
-                [spawn, functools.partial(_bare, m)], rounds=rounds, budget=8.0
+                [spawn, functools.partial(bare_pythons, "import meshtrio", m)],
+                rounds=rounds,
+                budget=8.0,
             )
             out.append(
                 row(

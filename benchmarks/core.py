@@ -255,3 +255,18 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
+
+
+async def bare_pythons(code: str, m: int) -> float:
+    """Seconds to run m ``python -c CODE`` processes at once, to their exit (a baseline)."""
+    import functools
+
+    import trio
+
+    cmd = [sys.executable, "-c", code]
+    env = child_env()
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(m):
+            nursery.start_soon(functools.partial(trio.run_process, cmd, env=env, cwd=str(ROOT)))
+    return time.perf_counter() - start

@@ -46,7 +46,7 @@ from meshtrio import (
     TLSConfig,
     endpoint,
 )
-from meshtrio.testing import no_leaked_processes
+from meshtrio.testing import alive, no_leaked_processes
 
 pytestmark = [pytest.mark.netns, pytest.mark.processes]
 
@@ -81,16 +81,6 @@ def _why_not() -> str | None:
     return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _ours() -> list[str]:
     """Every namespace made by this module (by any run)."""
     listed = _ip("netns", "list", check=False).stdout.split("\n")
@@ -111,7 +101,7 @@ def _remove_stale() -> None:
     """Namespaces of earlier runs whose test process is gone (a crash, a kill -9)."""
     for ns in _ours():
         pid = ns[len(PREFIX) :].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             _remove(ns)
 
 
@@ -263,8 +253,8 @@ async def test_partitioned_host_fails_alone_and_comes_back(
                 assert [f.address for f in info.value.failures] == [str(addrs[1])]
                 assert info.value.failures[0].kind in ("timeout", "connection_lost"), info.value
                 async with meshtrio.attach([addrs[0]], token=TOKEN, tls=tls) as other:
-                    (alive,) = (await other.info()).values()
-                    assert alive.proc_count == 1, alive
+                    (up,) = (await other.info()).values()
+                    assert up.proc_count == 1, up
                 # Actor calls: the proc behind the cut fails, the other one answers.
                 assert await pingers.slice(hosts=0).where.call_one()
                 started = trio.current_time()
