@@ -174,11 +174,17 @@ async def hand_started_hosts(
                     for proc in procs:
                         await proc.wait()
             for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
-                if proc.stdout is not None:
-                    await proc.stdout.aclose()
+                await reap(proc)
+
+
+async def reap(proc: trio.Process) -> None:
+    """Kill ``proc`` if it still runs, wait for it, and close the pipes the test opened."""
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            await pipe.aclose()
 
 
 async def _shut_down_serving(hosts: Sequence[HandHost], token: str) -> None:

@@ -35,6 +35,7 @@ from hosts import (
     open_raw,
     read_first_line,
     read_until_eof,
+    reap,
     wait_for_event,
 )
 
@@ -167,12 +168,7 @@ async def host_with_stderr(listen: str, *extra: str) -> AsyncIterator[tuple[trio
         yield proc, addr
     finally:
         with trio.CancelScope(shield=True):
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    await pipe.aclose()
+            await reap(proc)
 
 
 async def stderr_after_exit(proc: trio.Process) -> str:

@@ -34,7 +34,7 @@ import attrs
 import pytest
 import trio
 import trustme
-from hosts import host_env, read_first_line
+from hosts import host_env, read_first_line, reap
 
 import meshtrio
 from meshtrio import (
@@ -211,11 +211,7 @@ async def hosts_in(net: Network, args: list[str]) -> AsyncIterator[list[NsHost]]
     finally:
         with trio.CancelScope(shield=True):
             for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
-                if proc.stdout is not None:
-                    await proc.stdout.aclose()
+                await reap(proc)
 
 
 @pytest.mark.parametrize("mode", ["tcp", "tls"])

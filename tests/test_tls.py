@@ -23,7 +23,7 @@ import pytest
 import trio
 import trio.testing
 import trustme
-from hosts import host_env, read_first_line
+from hosts import host_env, read_first_line, reap
 
 import meshtrio
 from meshtrio import (
@@ -420,12 +420,7 @@ async def test_cli_host_with_certificate(pki: Pki, hand_started_tls_host: list[s
             assert "WARNING" not in err, err
         finally:
             with trio.CancelScope(shield=True):
-                if proc.returncode is None:
-                    proc.kill()
-                await proc.wait()
-                for pipe in (proc.stdout, proc.stderr):
-                    if pipe is not None:
-                        await pipe.aclose()
+                await reap(proc)
 
 
 # -- the TLS stream ---------------------------------------------------------------------------
